@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# Debian packages come from packages.txt (and packages-dev.txt for tests),
+# Python packages from requirements.txt (and requirements-dev.txt), into .venv.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test setup setup-dev debs debs-dev bench clean
+
+run: setup
+	$(PY) app.py $(ARGS)
+
+test: setup-dev
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup-dev
+	$(PY) bench/startup.py
+
+setup: debs $(VENV)/.installed
+setup-dev: debs debs-dev $(VENV)/.installed-dev
+
+# Installs only the Debian packages that are missing (apt-get update once, when needed).
+debs:
+	@bash .ci/apt-install packages.txt
+
+debs-dev:
+	@bash .ci/apt-install packages-dev.txt
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache

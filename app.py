@@ -1,0 +1,46 @@
+"""Digital Clone Studio: assembles the tabs and launches. `python app.py --help` lists the flags."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from settings import Settings  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = Settings.from_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from services import build_services
+    from tabs import build_app
+    from tabs.theme import FORCE_DARK_JS, studio_css, studio_theme
+
+    services = build_services(settings)
+    demo = build_app(services)
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.launch(
+        server_name=settings.server_name,
+        server_port=settings.server_port,
+        share=settings.share,
+        auth=settings.auth_pairs or None,
+        max_file_size=f"{settings.max_upload_mb}mb",
+        # The data folder (database, media store) is never served; files leave through copies.
+        blocked_paths=[str(settings.data_dir.resolve())],
+        allowed_paths=[],
+        theme=studio_theme(),
+        css=studio_css(),
+        js=FORCE_DARK_JS,
+        footer_links=["api", "gradio"],
+        show_error=True,
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,64 @@
+"""The one device picker: explicit choice, else cuda, else mps, else cpu.
+
+torch is imported only when a neural backend asks for a device, never at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from functools import lru_cache
+
+from engines.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+@lru_cache(maxsize=None)
+def pick_device(explicit: str | None = "auto") -> str:
+    """Return a torch device string such as "cpu", "cuda" or "cuda:1".
+
+    `explicit` wins when given (anything but None/"auto"); an explicit GPU that is not
+    there raises BackendUnavailable instead of silently running elsewhere.
+    """
+    choice = (explicit or "auto").strip().lower()
+    if not torch_installed():
+        if choice not in ("auto", "cpu"):
+            raise BackendUnavailable(f"device {explicit!r} needs PyTorch, which is not installed")
+        return "cpu"
+    import torch
+
+    if choice != "auto":
+        if choice.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailable(f"device {explicit!r} was asked for but no CUDA GPU is visible")
+        if choice == "mps" and not torch.backends.mps.is_available():
+            raise BackendUnavailable("device 'mps' was asked for but Apple MPS is not available")
+        if not (choice == "cpu" or choice == "mps" or choice.startswith("cuda")):
+            raise BackendUnavailable(f"unknown device {explicit!r}: use auto, cpu, cuda, cuda:N or mps")
+        device = choice
+    elif torch.cuda.is_available():
+        device = "cuda"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = "mps"
+    else:
+        device = "cpu"
+    log.info("compute device: %s", device)
+    return device
+
+
+def describe_device(explicit: str | None = "auto") -> dict:
+    """What the capabilities report says about compute, without importing torch needlessly."""
+    if not torch_installed():
+        return {"device": "cpu", "torch": None, "gpu": None, "note": "PyTorch not installed: neural backends off"}
+    try:
+        device = pick_device(explicit)
+    except BackendUnavailable as e:
+        return {"device": None, "torch": True, "gpu": None, "note": str(e)}
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else None
+    return {"device": device, "torch": torch.__version__, "gpu": gpu, "note": "" if gpu else "no GPU: CPU only"}

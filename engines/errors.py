@@ -1,0 +1,25 @@
+"""Engine error types. Messages are written for the user: what was wrong and what is allowed.
+
+The UI turns these into `gr.Error`; anything else is an internal error.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class: the message is safe and useful to show to a user."""
+
+
+class InputError(EngineError):
+    """The input is unusable (wrong type, corrupt, over a limit)."""
+
+
+class BackendUnavailable(EngineError):
+    """A backend cannot run here: weights missing, no API key, no network, no GPU."""
+
+
+class Cancelled(EngineError):
+    """The user cancelled the job."""
+
+    def __init__(self, message: str = "cancelled by the user") -> None:
+        super().__init__(message)

@@ -1,0 +1,44 @@
+"""Builds the app's services from the settings: database, media store, library, jobs, models.
+
+The tabs receive one `Services` object; nothing in the UI reaches for globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from engines.registry import ModelRegistry
+from settings import Settings
+from storage.db import make_engine
+from storage.intake import Limits
+from storage.jobs import JobRunner
+from storage.library import Library
+from storage.media import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    library: Library
+    jobs: JobRunner
+    models: ModelRegistry
+
+    def capabilities(self) -> dict:
+        from engines.capabilities import report
+
+        out = report(self.settings)
+        out["models_loaded"] = self.models.loaded()
+        return out
+
+
+def build_services(settings: Settings, recover: bool = True) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    store = MediaStore(settings.media_dir, settings.scratch_dir)
+    library = Library(engine, store, Limits.from_settings(settings))
+    if recover:
+        library.recover()
+    return Services(settings, library, JobRunner(library), ModelRegistry(settings.model_idle_seconds))

@@ -1,0 +1,128 @@
+"""One settings object for the whole app, read from the environment and CLI flags.
+
+`python app.py` with no arguments must run (that is what a Hugging Face Space
+does), so every field has a sensible default. Flags override the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where media, the SQLite database and scratch files live.
+    data_dir: Path = Path("data")
+    # SQLAlchemy URL; empty means SQLite at data_dir/studio.db.
+    database_url: str = ""
+    # Largest accepted upload, in megabytes (also Gradio's max_file_size).
+    max_upload_mb: int = 200
+    # Longest accepted audio or video upload, in seconds.
+    max_media_seconds: int = 1800
+    # Largest accepted image, in pixels (width * height); larger is treated as a bomb.
+    max_image_pixels: int = 50_000_000
+    # Largest total uncompressed size of a .pptx or project zip, in megabytes.
+    max_unzipped_mb: int = 1024
+    # OpenAI-compatible LLM / TTS endpoint; empty key means "not configured".
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    openai_model: str = "gpt-4o-mini"
+    # "auto" (cuda > mps > cpu) or an explicit torch device such as "cpu" or "cuda:1".
+    device: str = "auto"
+    # Login pairs "user:password,user2:password2"; empty means no login.
+    auth: str = ""
+    # Network binding; honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+    server_name: str = "127.0.0.1"
+    server_port: int = 7860
+    # Ask Gradio for a public share link.
+    share: bool = False
+    # Model weights: a local directory searched before the Hugging Face cache.
+    models_dir: Path = Path("models")
+    # Drop a loaded model after this many idle seconds (0 = never).
+    model_idle_seconds: int = 900
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Work in progress: uploads being probed, jobs' outputs before they are stored."""
+        return self.data_dir / "scratch"
+
+    @property
+    def db_url(self) -> str:
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'studio.db').resolve()}"
+        # Heroku-style URLs and bare postgresql:// go through psycopg 3.
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://"):]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+
+    @property
+    def auth_pairs(self) -> list[tuple[str, str]]:
+        pairs = []
+        for item in filter(None, (p.strip() for p in self.auth.split(","))):
+            user, sep, password = item.partition(":")
+            if not sep or not user or not password:
+                raise SystemExit("AUTH must look like 'user:password[,user2:password2]'")
+            pairs.append((user, password))
+        return pairs
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        d = cls()
+        return cls(
+            data_dir=Path(env.get("DATA_DIR") or d.data_dir),
+            database_url=env.get("DATABASE_URL", ""),
+            max_upload_mb=_env_int(env, "MAX_UPLOAD_MB", d.max_upload_mb),
+            max_media_seconds=_env_int(env, "MAX_MEDIA_SECONDS", d.max_media_seconds),
+            max_image_pixels=_env_int(env, "MAX_IMAGE_PIXELS", d.max_image_pixels),
+            max_unzipped_mb=_env_int(env, "MAX_UNZIPPED_MB", d.max_unzipped_mb),
+            openai_api_key=env.get("OPENAI_API_KEY", ""),
+            openai_base_url=env.get("OPENAI_BASE_URL", ""),
+            openai_model=env.get("OPENAI_MODEL") or d.openai_model,
+            device=env.get("DEVICE") or d.device,
+            auth=env.get("AUTH", ""),
+            server_name=env.get("GRADIO_SERVER_NAME") or d.server_name,
+            server_port=_env_int(env, "GRADIO_SERVER_PORT", d.server_port),
+            share=env.get("SHARE", "").lower() in {"1", "true", "yes"},
+            models_dir=Path(env.get("MODELS_DIR") or d.models_dir),
+            model_idle_seconds=_env_int(env, "MODEL_IDLE_SECONDS", d.model_idle_seconds),
+        )
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None, env: dict[str, str] | None = None) -> "Settings":
+        base = cls.from_env(env)
+        p = argparse.ArgumentParser(description="Digital Clone Studio")
+        p.add_argument("--data-dir", type=Path, help="media, database and scratch files (DATA_DIR)")
+        p.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql://... (DATABASE_URL)")
+        p.add_argument("--max-upload-mb", type=int, help="largest upload in MB (MAX_UPLOAD_MB)")
+        p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (DEVICE)")
+        p.add_argument("--auth", help="user:password[,user2:password2] (AUTH)")
+        p.add_argument("--host", dest="server_name", help="bind address (GRADIO_SERVER_NAME)")
+        p.add_argument("--port", dest="server_port", type=int, help="port (GRADIO_SERVER_PORT)")
+        p.add_argument("--share", action="store_true", default=None, help="create a public share link")
+        p.add_argument("--openai-model", help="model name for the OpenAI-compatible API (OPENAI_MODEL)")
+        args = p.parse_args(argv)
+        known = {f.name for f in fields(cls)}
+        overrides = {k: v for k, v in vars(args).items() if v is not None and k in known}
+        return replace(base, **overrides)
+
+
+__all__ = ["Settings"]

@@ -1,0 +1,452 @@
+"""Media intake: probe an upload by its content, check it against limits, and
+convert it to the canonical working format the engines read.
+
+    text  -> UTF-8 .txt / .md
+    photo -> PNG (EXIF orientation applied; RGB or RGBA)
+    audio -> FLAC (original rate, at most 2 channels, 16-bit)
+    video -> MP4, H.264 yuv420p + AAC, faststart
+    pptx  -> kept as is, after zip member and size checks
+
+The file name's extension is only a claim: when it names another kind than the
+content has (a ".wav" holding text), the upload is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from engines.errors import InputError
+from storage.models import MediaKind
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTS = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aif", ".aiff", ".webm_audio"}
+VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+PHOTO_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+TEXT_EXTS = {".txt", ".md", ".markdown", ".lrc", ".srt", ".csv", ".json"}
+PPTX_EXTS = {".pptx"}
+EXT_KIND = (
+    {e: MediaKind.audio for e in AUDIO_EXTS}
+    | {e: MediaKind.video for e in VIDEO_EXTS}
+    | {e: MediaKind.photo for e in PHOTO_EXTS}
+    | {e: MediaKind.text for e in TEXT_EXTS}
+    | {e: MediaKind.pptx for e in PPTX_EXTS}
+)
+ALLOWED = {
+    MediaKind.text: "text (.txt, .md, .lrc, .srt, .csv, .json; UTF-8)",
+    MediaKind.photo: "photos (PNG, JPEG, WebP, BMP, GIF, TIFF)",
+    MediaKind.audio: "audio (WAV, FLAC, MP3, OGG/Opus, M4A/AAC, AIFF)",
+    MediaKind.video: "video (MP4, MOV, MKV, WebM, AVI)",
+    MediaKind.pptx: "PowerPoint decks (.pptx)",
+}
+ALLOWED_SENTENCE = "Accepted: " + "; ".join(ALLOWED.values()) + "."
+
+# ffprobe format names that detect almost anything and prove nothing.
+_WEAK_FORMATS = {"tty", "image2", "image2pipe", "lrc", "srt", "webvtt", "ass", "subviewer", "jacosub", "mpl2", "data"}
+_TEXT_SNIFF_BYTES = 1 << 20
+_MAX_TEXT_BYTES = 10 << 20
+_ZIP_MAX_MEMBERS = 10_000
+_ZIP_MAX_RATIO = 200  # per member, uncompressed / compressed, for members over 1 MB
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_seconds: float
+    max_pixels: int
+    max_unzipped_bytes: int
+
+    @classmethod
+    def from_settings(cls, s) -> "Limits":  # noqa: ANN001  (settings.Settings)
+        return cls(
+            max_bytes=s.max_upload_mb * 1024 * 1024,
+            max_seconds=float(s.max_media_seconds),
+            max_pixels=s.max_image_pixels,
+            max_unzipped_bytes=s.max_unzipped_mb * 1024 * 1024,
+        )
+
+
+@dataclass
+class Probed:
+    """A checked upload, converted; `path` lies in the caller's scratch directory."""
+
+    kind: MediaKind
+    path: Path
+    ext: str
+    mime: str
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _run(cmd: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise InputError(f"{cmd[0]} is not installed on the server, so audio and video cannot be read") from None
+    except subprocess.TimeoutExpired:
+        raise InputError(f"reading the file took longer than {timeout:.0f} s; it may be damaged") from None
+
+
+# ---------------------------------------------------------------- sniffing
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head:
+        return False
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True  # UTF-16 with BOM
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # A multi-byte character cut at the end of the sniffed block is fine.
+        if e.start < len(head) - 4:
+            return False
+        text = head[: e.start].decode("utf-8")
+    bad = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f")
+    return bad <= max(1, len(text) // 1000)
+
+
+def _describe_content(kind: MediaKind | None, detail: str = "") -> str:
+    names = {
+        MediaKind.text: "plain text",
+        MediaKind.photo: "an image",
+        MediaKind.audio: "audio",
+        MediaKind.video: "video",
+        MediaKind.pptx: "a PowerPoint deck",
+    }
+    return names.get(kind, "data of an unknown type") + (f" ({detail})" if detail else "")
+
+
+def probe_upload(src: Path, original_name: str, limits: Limits, workdir: Path) -> Probed:
+    """Check and convert one upload. Raises InputError naming the problem and the limit."""
+    src = Path(src)
+    name = Path(original_name or src.name).name
+    ext = Path(name).suffix.lower()
+    claimed = EXT_KIND.get(ext)
+    if not src.is_file():
+        raise InputError(f"'{name}' was not received")
+    size = src.stat().st_size
+    if size == 0:
+        raise InputError(f"'{name}' is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise InputError(f"'{name}' is {_mb(size)}; the upload limit is {_mb(limits.max_bytes)}")
+    with open(src, "rb") as f:
+        head = f.read(_TEXT_SNIFF_BYTES)
+
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise InputError(
+            f"'{name}' is a password-protected Office file or an old binary .ppt/.doc; "
+            "save it without a password as .pptx and upload that"
+        )
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        _expect(name, ext, claimed, MediaKind.pptx, "a zip archive")
+        return _intake_pptx(src, name, limits, workdir)
+    if _looks_like_text(head):
+        _expect(name, ext, claimed, MediaKind.text, "plain text")
+        return _intake_text(src, name, ext, size, workdir)
+
+    photo = _try_image(src, name, limits)
+    if photo is not None:
+        _expect(name, ext, claimed, MediaKind.photo, f"a {photo[1]} image")
+        return _intake_photo(photo[0], name, workdir)
+
+    info = _ffprobe(src)
+    fmt = (info.get("format") or {}).get("format_name", "")
+    streams = info.get("streams") or []
+    real_video = [
+        s for s in streams
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    if fmt and fmt not in _WEAK_FORMATS and (real_video or audio):
+        kind = MediaKind.video if real_video else MediaKind.audio
+        _expect(name, ext, claimed, kind, f"{kind.value} in {fmt.split(',')[0]} format")
+        if kind is MediaKind.audio:
+            return _intake_audio(src, name, info, limits, workdir)
+        return _intake_video(src, name, info, real_video[0], bool(audio), limits, workdir)
+
+    if claimed is not None:
+        raise InputError(
+            f"'{name}' is not a readable {claimed.value} file: its content is damaged or of an unknown type. "
+            f"Accepted {ALLOWED[claimed]}."
+        )
+    raise InputError(f"'{name}' is not a supported file or is damaged. {ALLOWED_SENTENCE}")
+
+
+def _expect(name: str, ext: str, claimed: MediaKind | None, actual: MediaKind, detail: str) -> None:
+    if claimed is not None and claimed is not actual:
+        raise InputError(
+            f"'{name}' is named as {claimed.value} ({ext}) but its content is {detail}, "
+            f"not {claimed.value}. Upload a real {ALLOWED[claimed]} file, or give it the right extension."
+        )
+
+
+# ---------------------------------------------------------------- text
+
+
+def _intake_text(src: Path, name: str, ext: str, size: int, workdir: Path) -> Probed:
+    if size > _MAX_TEXT_BYTES:
+        raise InputError(f"'{name}' is {_mb(size)} of text; the limit for text is {_mb(_MAX_TEXT_BYTES)}")
+    raw = src.read_bytes()
+    for enc in ("utf-8-sig", "utf-16"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InputError(f"'{name}' is not valid UTF-8 text; save it as UTF-8 and upload again")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    out_ext = ".md" if ext in (".md", ".markdown") else ".txt"
+    out = workdir / f"text{out_ext}"
+    out.write_text(text, encoding="utf-8")
+    mime = "text/markdown" if out_ext == ".md" else "text/plain"
+    return Probed(MediaKind.text, out, out_ext, mime, meta={"chars": len(text), "lines": text.count("\n") + 1})
+
+
+# ---------------------------------------------------------------- photo
+
+
+def _try_image(src: Path, name: str, limits: Limits):  # noqa: ANN202
+    """Open lazily (header only) and check the pixel count before decoding anything."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(src)
+    except UnidentifiedImageError:
+        return None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(
+            f"'{name}' declares an image far larger than it should be (a decompression bomb); "
+            f"the limit is {limits.max_pixels / 1e6:.0f} megapixels"
+        ) from None
+    except OSError:
+        return None
+    w, h = im.size
+    if w * h > limits.max_pixels:
+        im.close()
+        raise InputError(
+            f"'{name}' is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels); "
+            f"the limit is {limits.max_pixels / 1e6:.0f} megapixels"
+        )
+    if w < 8 or h < 8:
+        im.close()
+        raise InputError(f"'{name}' is only {w}x{h} pixels; photos must be at least 8x8")
+    return im, (im.format or "unknown")
+
+
+def _intake_photo(im, name: str, workdir: Path) -> Probed:  # noqa: ANN001
+    from PIL import Image, ImageOps
+
+    fmt = im.format
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except Exception as e:  # truncated or corrupt pixel data
+        raise InputError(f"'{name}' is a damaged image: {e}") from None
+    mode = "RGBA" if ("A" in im.getbands() or "transparency" in im.info) else "RGB"
+    im = im.convert(mode)
+    out = workdir / "photo.png"
+    im.save(out, format="PNG", optimize=False)
+    return Probed(
+        MediaKind.photo, out, ".png", "image/png", width=im.width, height=im.height,
+        meta={"original_format": fmt, "mode": mode},
+    )
+
+
+# ---------------------------------------------------------------- pptx
+
+
+def check_zip(src: Path, name: str, limits: Limits) -> zipfile.ZipFile:
+    """Open a zip and refuse bombs: member count, declared and real sizes, ratios, paths."""
+    try:
+        zf = zipfile.ZipFile(src)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InputError(f"'{name}' is a damaged zip archive ({e})") from None
+    infos = zf.infolist()
+    if len(infos) > _ZIP_MAX_MEMBERS:
+        raise InputError(f"'{name}' holds {len(infos)} files; the limit is {_ZIP_MAX_MEMBERS}")
+    declared = 0
+    for info in infos:
+        p = PurePosixPath(info.filename)
+        if p.is_absolute() or ".." in p.parts or "\\" in info.filename:
+            raise InputError(f"'{name}' contains an unsafe path ({info.filename!r})")
+        if info.flag_bits & 0x1:
+            raise InputError(f"'{name}' is encrypted; remove the password and upload again")
+        declared += info.file_size
+        if info.file_size > (1 << 20) and info.file_size > _ZIP_MAX_RATIO * max(info.compress_size, 1):
+            raise InputError(
+                f"'{name}' looks like a zip bomb: {info.filename} expands {info.file_size // max(info.compress_size, 1)}x "
+                f"to {_mb(info.file_size)} (more than {_ZIP_MAX_RATIO}x is refused)"
+            )
+    if declared > limits.max_unzipped_bytes:
+        raise InputError(
+            f"'{name}' expands to {_mb(declared)}; the limit for unpacked archives is {_mb(limits.max_unzipped_bytes)}"
+        )
+    # Sizes in headers can lie: read everything, counting real bytes (this also checks CRCs).
+    total = 0
+    try:
+        for info in infos:
+            with zf.open(info) as f:
+                while chunk := f.read(1 << 20):
+                    total += len(chunk)
+                    if total > limits.max_unzipped_bytes:
+                        raise InputError(
+                            f"'{name}' expands past {_mb(limits.max_unzipped_bytes)} (a zip bomb?); refused"
+                        )
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as e:
+        raise InputError(f"'{name}' is a damaged zip archive ({e})") from None
+    return zf
+
+
+def _intake_pptx(src: Path, name: str, limits: Limits, workdir: Path) -> Probed:
+    zf = check_zip(src, name, limits)
+    with zf:
+        names = set(zf.namelist())
+        if "[Content_Types].xml" not in names or "ppt/presentation.xml" not in names:
+            raise InputError(
+                f"'{name}' is a zip archive but not a PowerPoint deck; {ALLOWED[MediaKind.pptx]} only "
+                "(project archives go through Import project)"
+            )
+        slides = sum(
+            1 for n in names
+            if n.startswith("ppt/slides/slide") and n.endswith(".xml") and "/_rels/" not in n
+        )
+    out = workdir / "deck.pptx"
+    shutil.copyfile(src, out)
+    mime = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+    return Probed(MediaKind.pptx, out, ".pptx", mime, meta={"slides": slides})
+
+
+# ---------------------------------------------------------------- audio / video
+
+
+def _ffprobe(src: Path) -> dict:
+    r = _run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(src)], timeout=60)
+    if r.returncode != 0:
+        return {}
+    try:
+        return json.loads(r.stdout or b"{}")
+    except json.JSONDecodeError:
+        return {}
+
+
+def _float(v) -> float | None:  # noqa: ANN001
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f and f >= 0 else None
+
+
+def _check_duration(name: str, duration: float | None, limits: Limits) -> None:
+    if duration is not None and duration > limits.max_seconds:
+        raise InputError(
+            f"'{name}' lasts {duration / 60:.1f} min; the limit is {limits.max_seconds / 60:.0f} min"
+        )
+
+
+def _ffmpeg_error(name: str, r: subprocess.CompletedProcess, what: str) -> InputError:
+    lines = [ln for ln in r.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    detail = lines[-1][:200] if lines else f"ffmpeg exit code {r.returncode}"
+    return InputError(f"'{name}' is damaged: its {what} could not be decoded ({detail})")
+
+
+def _intake_audio(src: Path, name: str, info: dict, limits: Limits, workdir: Path) -> Probed:
+    import soundfile as sf
+
+    fmt = info["format"].get("format_name", "")
+    stream = next(s for s in info["streams"] if s.get("codec_type") == "audio")
+    claimed_s = _float(info["format"].get("duration")) or _float(stream.get("duration"))
+    _check_duration(name, claimed_s, limits)
+    channels = min(int(stream.get("channels") or 1), 2)
+    out = workdir / "audio.flac"
+    r = _run([
+        "ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(src), "-map", "0:a:0", "-vn",
+        "-ac", str(channels), "-c:a", "flac", "-sample_fmt", "s16", "-t", str(limits.max_seconds + 1), "-y", str(out),
+    ])
+    if r.returncode != 0 or not out.exists():
+        raise _ffmpeg_error(name, r, "audio")
+    decoded = sf.info(str(out))
+    got_s = decoded.frames / decoded.samplerate
+    if got_s <= 0:
+        raise InputError(f"'{name}' holds no audio samples")
+    if claimed_s and got_s < claimed_s - max(0.5, 0.05 * claimed_s):
+        raise InputError(
+            f"'{name}' is truncated or damaged: its header promises {claimed_s:.1f} s "
+            f"but only {got_s:.1f} s could be decoded"
+        )
+    _check_duration(name, got_s, limits)
+    return Probed(
+        MediaKind.audio, out, ".flac", "audio/flac", duration_s=round(got_s, 4),
+        sample_rate=decoded.samplerate, channels=decoded.channels,
+        meta={"original_format": fmt.split(",")[0], "original_codec": stream.get("codec_name")},
+    )
+
+
+def _intake_video(src: Path, name: str, info: dict, vstream: dict, has_audio: bool, limits: Limits, workdir: Path) -> Probed:
+    fmt = info["format"].get("format_name", "")
+    duration = _float(info["format"].get("duration")) or _float(vstream.get("duration"))
+    if duration is None:
+        raise InputError(f"'{name}' has no readable duration; it may be damaged")
+    _check_duration(name, duration, limits)
+    w, h = int(vstream.get("width") or 0), int(vstream.get("height") or 0)
+    if w * h > limits.max_pixels:
+        raise InputError(f"'{name}' is {w}x{h}; the limit is {limits.max_pixels / 1e6:.0f} megapixels per frame")
+    if w < 16 or h < 16:
+        raise InputError(f"'{name}' has a video frame of {w}x{h}; at least 16x16 is needed")
+    out = workdir / "video.mp4"
+    copy_ok = (
+        vstream.get("codec_name") == "h264" and vstream.get("pix_fmt") == "yuv420p"
+        and ("mp4" in fmt or "mov" in fmt)
+        and all(s.get("codec_name") == "aac" for s in info["streams"] if s.get("codec_type") == "audio")
+    )
+    base = ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(src), "-map", "0:v:0"]
+    if has_audio:
+        base += ["-map", "0:a:0"]
+    if copy_ok:
+        codec = ["-c", "copy"]
+    else:
+        codec = [
+            "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
+            "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "160k",
+        ]
+    r = _run(base + codec + ["-movflags", "+faststart", "-y", str(out)], timeout=1800)
+    if r.returncode != 0 or not out.exists():
+        raise _ffmpeg_error(name, r, "video")
+    final = _ffprobe(out)
+    fv = next((s for s in final.get("streams", []) if s.get("codec_type") == "video"), None)
+    if fv is None:
+        raise InputError(f"'{name}' is damaged: no video frames could be decoded")
+    got_s = _float(final["format"].get("duration")) or duration
+    fps = None
+    if "/" in str(fv.get("avg_frame_rate", "")):
+        num, den = fv["avg_frame_rate"].split("/")
+        fps = round(int(num) / int(den), 3) if int(den) else None
+    return Probed(
+        MediaKind.video, out, ".mp4", "video/mp4", duration_s=round(got_s, 4),
+        width=int(fv["width"]), height=int(fv["height"]),
+        meta={"original_format": fmt.split(",")[0], "original_codec": vstream.get("codec_name"),
+              "fps": fps, "has_audio": has_audio, "remuxed": copy_ok},
+    )

@@ -1,0 +1,180 @@
+"""Jobs: every generation is recorded before it runs, its progress kept, its outputs stored.
+
+    result = jobs.run(kind="speak", params={...}, project_id=3, work=fn, inputs=[asset_id])
+
+`work(ctx)` is the engine call. It reports through `ctx.progress(done, total, msg)`,
+writes files into `ctx.workdir`, checks `ctx.cancel`, and returns a JobResult whose
+outputs become assets of the project. Failures are recorded with their message.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from engines.errors import Cancelled, EngineError
+from engines.progress import CancelToken, ProgressFn, no_progress
+from storage.intake import Probed
+from storage.library import ANONYMOUS, Actor, Library
+from storage.models import Asset, Generation, GenerationAsset, JobStatus, MediaKind, utcnow
+
+log = logging.getLogger(__name__)
+
+_MIME = {
+    ".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
+    ".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg", ".txt": "text/plain",
+    ".md": "text/markdown", ".lrc": "text/plain", ".json": "application/json", ".mid": "audio/midi",
+    ".zip": "application/zip",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+
+
+@dataclass
+class JobOutput:
+    """One file the engine made. Media facts it already knows save a probe."""
+
+    path: Path
+    kind: MediaKind
+    name: str
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    outputs: list[JobOutput] = field(default_factory=list)
+    backend: str = ""
+    model: str = ""
+    model_licence: str = ""
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class JobContext:
+    generation_id: int
+    workdir: Path
+    progress: ProgressFn
+    cancel: CancelToken
+
+
+@dataclass
+class Finished:
+    generation: Generation
+    outputs: list[Asset]
+
+
+class JobRunner:
+    # Progress is written to the database at most this often (seconds).
+    db_interval_s = 0.5
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    def run(
+        self,
+        *,
+        kind: str,
+        params: dict,
+        work: Callable[[JobContext], JobResult],
+        project_id: int | None = None,
+        inputs: list[int] = (),
+        progress: ProgressFn = no_progress,
+        cancel: CancelToken | None = None,
+        actor: Actor = ANONYMOUS,
+    ) -> Finished:
+        """Record, run and store one generation. Raises the engine's error after recording it."""
+        lib = self.library
+        project = lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
+        cancel = cancel or CancelToken()
+        with lib.session() as s:
+            gen = Generation(project_id=project.id, owner_id=actor.user_id, kind=kind, params=params)
+            s.add(gen)
+            s.flush()
+            for aid in inputs:
+                s.add(GenerationAsset(generation_id=gen.id, asset_id=int(aid), role="input"))
+            s.commit()
+            s.refresh(gen)
+        workdir = lib.store.new_scratch_dir(f"job{gen.id}-")
+        self._set(gen.id, status=JobStatus.running, started_at=utcnow())
+        report = self._progress_writer(gen.id, progress)
+        try:
+            result = work(JobContext(gen.id, workdir, report, cancel))
+            cancel.raise_if_set()
+            return self._store(gen.id, project.id, result, actor)
+        except Cancelled as e:
+            self._set(gen.id, status=JobStatus.cancelled, error=str(e), finished_at=utcnow())
+            raise
+        except EngineError as e:
+            self._set(gen.id, status=JobStatus.failed, error=str(e), finished_at=utcnow())
+            raise
+        except Exception as e:
+            log.error("job %s (%s) crashed:\n%s", gen.id, kind, traceback.format_exc())
+            self._set(gen.id, status=JobStatus.failed, error=f"internal error: {type(e).__name__}: {e}",
+                      finished_at=utcnow())
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _progress_writer(self, gen_id: int, forward: ProgressFn) -> ProgressFn:
+        last = [0.0]
+        lock = threading.Lock()
+
+        def report(done: float, total: float, message: str = "") -> None:
+            frac = min(max(done / total if total else 0.0, 0.0), 1.0)
+            forward(done, total, message)
+            now = time.monotonic()
+            with lock:
+                if now - last[0] < self.db_interval_s and frac < 1.0:
+                    return
+                last[0] = now
+            self._set(gen_id, progress=frac, progress_message=message[:500])
+
+        return report
+
+    def _set(self, gen_id: int, **values) -> None:  # noqa: ANN003
+        with self.library.session() as s:
+            gen = s.get(Generation, gen_id)
+            for k, v in values.items():
+                setattr(gen, k, v)
+            s.add(gen)
+            s.commit()
+
+    def _store(self, gen_id: int, project_id: int, result: JobResult, actor: Actor) -> Finished:
+        lib = self.library
+        added: set[tuple[str, str]] = set()
+        try:
+            with lib.session() as s:
+                rows = []
+                for out in result.outputs:
+                    ext = out.path.suffix.lower()
+                    probed = Probed(out.kind, out.path, ext, _MIME.get(ext, "application/octet-stream"),
+                                    out.duration_s, out.width, out.height, out.sample_rate, out.channels,
+                                    dict(out.meta))
+                    asset = lib.add_probed(project_id, probed, out.name, origin="generated", actor=actor,
+                                           session=s, added=added)
+                    s.add(GenerationAsset(generation_id=gen_id, asset_id=asset.id, role="output"))
+                    rows.append(asset)
+                gen = s.get(Generation, gen_id)
+                gen.status, gen.progress, gen.finished_at = JobStatus.succeeded, 1.0, utcnow()
+                gen.backend, gen.model, gen.model_licence = result.backend, result.model, result.model_licence
+                gen.metrics = dict(result.metrics)
+                s.add(gen)
+                lib.touch(s, project_id)
+                s.commit()
+                for r in rows:
+                    s.refresh(r)
+                s.refresh(gen)
+        except Exception:
+            lib.drop_unreferenced(added)
+            raise
+        return Finished(gen, rows)

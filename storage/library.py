@@ -1,0 +1,433 @@
+"""Projects, their assets and history: the one place the UI and the jobs read and write.
+
+Every write that adds files goes scratch -> media store -> row in one transaction;
+if the row cannot be written, files this call added are removed again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from engines.errors import InputError
+from storage.intake import Limits, Probed, check_zip, probe_upload
+from storage.media import MediaStore, sha256_file
+from storage.models import (
+    Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project, SecurityEvent, User, utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "digital-clone-studio/project/1"
+MAX_NAME = 200
+DEFAULT_PROJECT_NAME = "Unsorted"
+
+
+class NotFound(InputError):
+    """A project or asset id that does not exist (or is not yours)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, for ownership and the security log. Anonymous when auth is off."""
+
+    user_id: int | None = None
+    username: str = ""
+    ip: str = ""
+    user_agent: str = ""
+
+
+ANONYMOUS = Actor()
+
+
+def _clean_name(name: str | None, what: str = "project name") -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise InputError(f"the {what} is empty; give it a name (1 to {MAX_NAME} characters)")
+    if len(name) > MAX_NAME:
+        raise InputError(f"the {what} is {len(name)} characters long; at most {MAX_NAME} are allowed")
+    return name
+
+
+def _parse_id(value, what: str) -> int:  # noqa: ANN001
+    if isinstance(value, bool):
+        raise InputError(f"{what} must be a whole number")
+    try:
+        n = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a whole number, got {value!r}") from None
+    if n <= 0:
+        raise InputError(f"{what} must be a positive number, got {n}")
+    return n
+
+
+def asset_json(a: Asset) -> dict:
+    return {
+        "id": a.id, "project_id": a.project_id, "kind": a.kind.value, "name": a.name,
+        "sha256": a.sha256, "mime": a.mime, "size_bytes": a.size_bytes, "duration_s": a.duration_s,
+        "width": a.width, "height": a.height, "sample_rate": a.sample_rate, "channels": a.channels,
+        "meta": a.meta, "origin": a.origin, "created_at": a.created_at.isoformat(timespec="seconds"),
+    }
+
+
+def project_json(p: Project, asset_count: int | None = None) -> dict:
+    d = {"id": p.id, "name": p.name, "owner_id": p.owner_id,
+         "created_at": p.created_at.isoformat(timespec="seconds"),
+         "updated_at": p.updated_at.isoformat(timespec="seconds")}
+    if asset_count is not None:
+        d["asset_count"] = asset_count
+    return d
+
+
+def generation_json(g: Generation, inputs: list[int] = (), outputs: list[int] = ()) -> dict:
+    return {
+        "id": g.id, "project_id": g.project_id, "kind": g.kind, "params": g.params,
+        "status": g.status.value, "progress": round(g.progress, 4), "progress_message": g.progress_message,
+        "error": g.error, "backend": g.backend, "model": g.model, "model_licence": g.model_licence,
+        "metrics": g.metrics,
+        "created_at": g.created_at.isoformat(timespec="seconds"),
+        "started_at": g.started_at.isoformat(timespec="seconds") if g.started_at else None,
+        "finished_at": g.finished_at.isoformat(timespec="seconds") if g.finished_at else None,
+        "seconds": g.seconds, "inputs": list(inputs), "outputs": list(outputs),
+    }
+
+
+class Library:
+    def __init__(self, engine: Engine, store: MediaStore, limits: Limits) -> None:
+        self.engine = engine
+        self.store = store
+        self.limits = limits
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    # ------------------------------------------------------------ projects
+
+    def create_project(self, name: str, actor: Actor = ANONYMOUS) -> Project:
+        p = Project(name=_clean_name(name), owner_id=actor.user_id)
+        with self.session() as s:
+            s.add(p)
+            s.commit()
+            s.refresh(p)
+        return p
+
+    def get_project(self, project_id, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+        pid = _parse_id(project_id, "project_id")
+        with self.session() as s:
+            p = s.get(Project, pid)
+        if p is None or not self._can_see(p, actor):
+            raise NotFound(f"there is no project with id {pid}")
+        return p
+
+    @staticmethod
+    def _can_see(p: Project, actor: Actor) -> bool:
+        # Anonymous installs share everything; with accounts, a user sees their own.
+        return actor.user_id is None or p.owner_id in (None, actor.user_id)
+
+    def list_projects(self, actor: Actor = ANONYMOUS) -> list[tuple[Project, int]]:
+        with self.session() as s:
+            q = (
+                select(Project, func.count(Asset.id))
+                .join(Asset, Asset.project_id == Project.id, isouter=True)
+                .group_by(Project.id)
+                .order_by(Project.updated_at.desc(), Project.id.desc())
+            )
+            rows = s.exec(q).all()
+        return [(p, n) for p, n in rows if self._can_see(p, actor)]
+
+    def default_project(self, actor: Actor = ANONYMOUS) -> Project:
+        """Where work done without a project goes (created on first use)."""
+        with self.session() as s:
+            q = select(Project).where(Project.name == DEFAULT_PROJECT_NAME, Project.owner_id == actor.user_id)
+            p = s.exec(q.order_by(Project.id)).first()
+        return p or self.create_project(DEFAULT_PROJECT_NAME, actor)
+
+    def rename_project(self, project_id, name: str, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+        p = self.get_project(project_id, actor)
+        new = _clean_name(name)
+        with self.session() as s:
+            p = s.get(Project, p.id)
+            p.name, p.updated_at = new, utcnow()
+            s.add(p)
+            s.commit()
+            s.refresh(p)
+        return p
+
+    def delete_project(self, project_id, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+        p = self.get_project(project_id, actor)
+        with self.session() as s:
+            files = set(s.exec(select(Asset.sha256, Asset.ext).where(Asset.project_id == p.id)).all())
+            # Explicit deletes (not only ON DELETE CASCADE) so behaviour is the same everywhere.
+            gen_ids = select(Generation.id).where(Generation.project_id == p.id)
+            s.exec(delete(GenerationAsset).where(GenerationAsset.generation_id.in_(gen_ids)))
+            s.exec(delete(Generation).where(Generation.project_id == p.id))
+            s.exec(delete(Asset).where(Asset.project_id == p.id))
+            s.exec(delete(Project).where(Project.id == p.id))
+            s.commit()
+        self.drop_unreferenced(files)
+
+    def touch(self, s: Session, project_id: int) -> None:
+        s.exec(update(Project).where(Project.id == project_id).values(updated_at=utcnow()))
+
+    # ------------------------------------------------------------ assets
+
+    def add_upload(self, project_id, src: Path, original_name: str, actor: Actor = ANONYMOUS) -> Asset:  # noqa: ANN001
+        """Probe, convert and store an upload. On refusal nothing is stored and a security event is logged."""
+        p = self.get_project(project_id, actor)
+        work = self.store.new_scratch_dir("upload-")
+        try:
+            try:
+                probed = probe_upload(Path(src), original_name, self.limits, work)
+            except InputError as e:
+                self.log_event("upload_rejected", actor, name=Path(original_name or "").name, reason=str(e))
+                raise
+            return self.add_probed(p.id, probed, original_name, origin="upload", actor=actor)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def add_probed(self, project_id: int, probed: Probed, name: str, *, origin: str,
+                   actor: Actor = ANONYMOUS, session: Session | None = None,
+                   added: set[tuple[str, str]] | None = None) -> Asset:
+        """Store a probed file and its row.
+
+        With `session`, the row joins the caller's transaction, and files this call newly
+        stored are noted in `added` so the caller can remove them if it rolls back.
+        """
+        sha, size, created = self.store.put(probed.path, probed.ext)
+        if created and added is not None:
+            added.add((sha, probed.ext))
+        asset = Asset(
+            project_id=project_id, owner_id=actor.user_id, kind=probed.kind,
+            name=Path(name or f"{probed.kind.value}{probed.ext}").name[:255], sha256=sha, ext=probed.ext,
+            mime=probed.mime, size_bytes=size, duration_s=probed.duration_s, width=probed.width,
+            height=probed.height, sample_rate=probed.sample_rate, channels=probed.channels,
+            meta=probed.meta, origin=origin,
+        )
+        if session is not None:
+            session.add(asset)
+            session.flush()
+            return asset
+        try:
+            with self.session() as s:
+                s.add(asset)
+                self.touch(s, project_id)
+                s.commit()
+                s.refresh(asset)
+        except Exception:
+            if created:
+                self.drop_unreferenced({(sha, probed.ext)})
+            raise
+        return asset
+
+    def list_assets(self, project_id, actor: Actor = ANONYMOUS) -> list[Asset]:  # noqa: ANN001
+        p = self.get_project(project_id, actor)
+        with self.session() as s:
+            return list(s.exec(select(Asset).where(Asset.project_id == p.id).order_by(Asset.id)).all())
+
+    def get_asset(self, asset_id, actor: Actor = ANONYMOUS) -> Asset:  # noqa: ANN001
+        aid = _parse_id(asset_id, "asset_id")
+        with self.session() as s:
+            a = s.get(Asset, aid)
+            p = s.get(Project, a.project_id) if a else None
+        if a is None or p is None or not self._can_see(p, actor):
+            raise NotFound(f"there is no asset with id {aid}")
+        return a
+
+    def asset_path(self, asset: Asset) -> Path:
+        return self.store.path_for(asset.sha256, asset.ext)
+
+    def delete_asset(self, asset_id, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+        a = self.get_asset(asset_id, actor)
+        with self.session() as s:
+            s.exec(delete(GenerationAsset).where(GenerationAsset.asset_id == a.id))
+            s.exec(delete(Asset).where(Asset.id == a.id))
+            s.commit()
+        self.drop_unreferenced({(a.sha256, a.ext)})
+
+    def drop_unreferenced(self, files: set[tuple[str, str]]) -> None:
+        """Remove stored files among `files` that no asset row refers to any more."""
+        if not files:
+            return
+        with self.session() as s:
+            still = set(s.exec(select(Asset.sha256, Asset.ext).where(Asset.sha256.in_([f[0] for f in files]))).all())
+        for sha, ext in files - still:
+            self.store.remove(sha, ext)
+
+    # ------------------------------------------------------------ history
+
+    def list_generations(self, project_id, actor: Actor = ANONYMOUS) -> list[dict]:  # noqa: ANN001
+        p = self.get_project(project_id, actor)
+        with self.session() as s:
+            gens = s.exec(select(Generation).where(Generation.project_id == p.id).order_by(Generation.id.desc())).all()
+            links = s.exec(
+                select(GenerationAsset).where(GenerationAsset.generation_id.in_([g.id for g in gens]))
+            ).all()
+        by_gen: dict[int, dict[str, list[int]]] = {}
+        for link in links:
+            by_gen.setdefault(link.generation_id, {"input": [], "output": []})[link.role].append(link.asset_id)
+        return [
+            generation_json(g, by_gen.get(g.id, {}).get("input", []), by_gen.get(g.id, {}).get("output", []))
+            for g in gens
+        ]
+
+    def log_event(self, type_: str, actor: Actor = ANONYMOUS, **detail) -> None:  # noqa: ANN003
+        with self.session() as s:
+            s.add(SecurityEvent(type=type_, user_id=actor.user_id, username=actor.username,
+                                ip=actor.ip[:64], user_agent=actor.user_agent[:512], detail=detail))
+            s.commit()
+
+    def security_events(self, limit: int = 100) -> list[SecurityEvent]:
+        with self.session() as s:
+            return list(s.exec(select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(limit)).all())
+
+    def ensure_user(self, username: str, **fields) -> User:  # noqa: ANN003
+        with self.session() as s:
+            u = s.exec(select(User).where(User.username == username)).first()
+            if u is None:
+                u = User(username=username, **fields)
+                s.add(u)
+                s.commit()
+                s.refresh(u)
+        return u
+
+    # ------------------------------------------------------------ start-up
+
+    def recover(self) -> dict:
+        """After a crash: unfinished jobs become failed: interrupted; scratch and orphan files go."""
+        with self.session() as s:
+            res = s.exec(
+                update(Generation)
+                .where(Generation.status.in_([JobStatus.running, JobStatus.queued]))
+                .values(status=JobStatus.failed, error="interrupted", finished_at=utcnow())
+            )
+            interrupted = res.rowcount or 0
+            s.commit()
+            referenced = set(s.exec(select(Asset.sha256, Asset.ext).distinct()).all())
+        self.store.clear_scratch()
+        removed = self.store.collect_garbage(referenced)
+        if interrupted:
+            log.warning("%d job(s) were interrupted by a restart and are marked failed", interrupted)
+        return {"interrupted": interrupted, "orphan_files_removed": removed}
+
+    # ------------------------------------------------------------ export / import
+
+    def export_project(self, project_id, dest_dir: Path, actor: Actor = ANONYMOUS) -> Path:  # noqa: ANN001
+        """Write the project as a zip: media/<sha><ext> files plus manifest.json."""
+        p = self.get_project(project_id, actor)
+        assets = self.list_assets(p.id, actor)
+        manifest = {
+            "format": EXPORT_FORMAT,
+            "exported_at": utcnow().isoformat(timespec="seconds"),
+            "project": {"name": p.name, "created_at": p.created_at.isoformat(timespec="seconds")},
+            "assets": [{**asset_json(a), "file": f"media/{a.sha256}{a.ext}"} for a in assets],
+            "generations": self.list_generations(p.id, actor),
+        }
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in p.name)[:60].strip("_") or "project"
+        out = Path(dest_dir) / f"{safe}-{p.id}.zip"
+        tmp = out.with_suffix(".zip.part")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+            written = set()
+            for a in assets:
+                arc = f"media/{a.sha256}{a.ext}"
+                if arc not in written:
+                    # Already-compressed media is stored, not deflated again.
+                    kind = zipfile.ZIP_DEFLATED if a.kind in (MediaKind.text, MediaKind.other) else zipfile.ZIP_STORED
+                    zf.write(self.asset_path(a), arc, compress_type=kind)
+                    written.add(arc)
+        tmp.replace(out)
+        return out
+
+    def import_project(self, src: Path, original_name: str = "", actor: Actor = ANONYMOUS) -> Project:
+        """Re-create an exported project (new ids). All or nothing."""
+        name = Path(original_name or Path(src).name).name
+        zf = check_zip(Path(src), name, self.limits)
+        work = self.store.new_scratch_dir("import-")
+        added: set[tuple[str, str]] = set()
+        try:
+            with zf:
+                try:
+                    manifest = json.loads(zf.read("manifest.json"))
+                except KeyError:
+                    raise InputError(f"'{name}' is not a project export: it has no manifest.json") from None
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    raise InputError(f"'{name}' has a damaged manifest.json ({e})") from None
+                if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
+                    raise InputError(f"'{name}' is not a project export of this app (format {EXPORT_FORMAT})")
+                try:
+                    return self._import_manifest(zf, manifest, name, work, added, actor)
+                except (KeyError, TypeError, ValueError, AttributeError) as e:
+                    raise InputError(f"'{name}' has an incomplete or damaged manifest ({type(e).__name__}: {e})") from None
+        except Exception:
+            self.drop_unreferenced(added)
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _import_manifest(self, zf: zipfile.ZipFile, manifest: dict, name: str, work: Path,
+                         added: set, actor: Actor) -> Project:
+        members = set(zf.namelist())
+        with self.session() as s:
+            project = Project(name=_clean_name(manifest["project"]["name"]), owner_id=actor.user_id)
+            s.add(project)
+            s.flush()
+            id_map: dict[int, int] = {}
+            for i, a in enumerate(manifest["assets"]):
+                arc = a["file"]
+                if arc not in members:
+                    raise InputError(f"'{name}' is missing {arc}, listed in its manifest")
+                kind = MediaKind(a["kind"])
+                ext = Path(arc).suffix
+                tmp = work / f"{i}{ext}"
+                with zf.open(arc) as fin, open(tmp, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+                if sha256_file(tmp) != a["sha256"]:
+                    raise InputError(f"'{name}': {arc} does not match its checksum; the archive is damaged")
+                probed = Probed(kind, tmp, ext, a["mime"], a.get("duration_s"), a.get("width"), a.get("height"),
+                                a.get("sample_rate"), a.get("channels"), dict(a.get("meta") or {}))
+                row = self.add_probed(project.id, probed, a["name"], origin=a.get("origin") or "import",
+                                      actor=actor, session=s, added=added)
+                id_map[int(a["id"])] = row.id
+            for g in manifest.get("generations", []):
+                gen = Generation(
+                    project_id=project.id, owner_id=actor.user_id, kind=str(g["kind"]), params=g.get("params") or {},
+                    status=JobStatus(g["status"]), progress=float(g.get("progress") or 0),
+                    progress_message=g.get("progress_message") or "", error=g.get("error") or "",
+                    backend=g.get("backend") or "", model=g.get("model") or "",
+                    model_licence=g.get("model_licence") or "", metrics=g.get("metrics") or {},
+                    created_at=_parse_time(g.get("created_at")) or utcnow(),
+                    started_at=_parse_time(g.get("started_at")), finished_at=_parse_time(g.get("finished_at")),
+                )
+                if not gen.status.finished:
+                    gen.status, gen.error = JobStatus.failed, "interrupted"
+                s.add(gen)
+                s.flush()
+                for role in ("input", "output"):
+                    for old in g.get(f"{role}s", []):
+                        if int(old) in id_map:
+                            s.add(GenerationAsset(generation_id=gen.id, asset_id=id_map[int(old)], role=role))
+            s.commit()
+            s.refresh(project)
+        return project
+
+
+def _parse_time(v) -> datetime | None:  # noqa: ANN001
+    if not v:
+        return None
+    try:
+        return datetime.fromisoformat(v)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,96 @@
+"""What every tab shares: turning engine errors into gr.Error, progress, who is acting,
+and handing files to and from Gradio safely."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from engines.errors import EngineError, InputError
+from engines.progress import ProgressFn
+from storage.library import Actor
+
+log = logging.getLogger(__name__)
+
+
+def actor_from(request: gr.Request | None) -> Actor:
+    if request is None:
+        return Actor()
+    headers = getattr(request, "headers", {}) or {}
+    client = getattr(request, "client", None)
+    return Actor(
+        user_id=None,  # accounts arrive with the auth work; until then everyone shares one library
+        username=getattr(request, "username", None) or "",
+        ip=(getattr(client, "host", "") or "") if client else "",
+        user_agent=headers.get("user-agent", "") if hasattr(headers, "get") else "",
+    )
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Engine errors become a gr.Error with their message; anything else is logged, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except EngineError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception as e:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong on the server ({type(e).__name__}). It has been logged.",
+                           print_exception=False) from None
+
+    return wrapper
+
+
+def gradio_progress(progress: gr.Progress) -> ProgressFn:
+    """Adapt an engine's progress callback to a gr.Progress bar."""
+
+    def report(done: float, total: float, message: str = "") -> None:
+        progress((done / total) if total else 0.0, desc=message or None)
+
+    return report
+
+
+def uploaded_file(file: Any, what: str = "file") -> tuple[Path, str]:
+    """Path and original name of a file Gradio received, refusing paths outside its upload folder.
+
+    API endpoints get the raw payload, so a client could name any server path; only
+    files Gradio itself stored for this upload are accepted.
+    """
+    if file is None or file == "":
+        raise InputError(f"no {what} was given")
+    if isinstance(file, dict):
+        path, name = file.get("path"), file.get("orig_name")
+    else:
+        path, name = getattr(file, "path", file), getattr(file, "orig_name", None)
+    if not isinstance(path, str) or not path:
+        raise InputError(f"the {what} is not a file upload")
+    p = Path(path).resolve()
+    root = Path(get_upload_folder()).resolve()
+    if not p.is_relative_to(root) or not p.is_file():
+        raise InputError(f"the {what} must be uploaded with the request (server paths are not accepted)")
+    return p, Path(name or p.name).name
+
+
+def download_copy(src: Path, name: str) -> str:
+    """Copy a stored file to a fresh temporary folder under a friendly name, for Gradio to serve.
+
+    The media store itself is never exposed; Gradio serves only this copy.
+    """
+    safe = "".join(c if c.isalnum() or c in "-_. " else "_" for c in Path(name).name).strip() or src.name
+    if not Path(safe).suffix:
+        safe += src.suffix
+    folder = Path(tempfile.mkdtemp(prefix="dl-", dir=get_upload_folder()))
+    dest = folder / safe
+    shutil.copyfile(src, dest)
+    return str(dest)

@@ -1,0 +1,158 @@
+"""Shared fixtures: settings in a temp dir, SQLite and a real PostgreSQL server, a running app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT.parent / "shared" / "samples"
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from settings import Settings  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def samples() -> Path:
+    if not SAMPLES.exists():
+        pytest.skip(f"shared samples not found at {SAMPLES}")
+    return SAMPLES
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster on a free loopback port, for the whole session."""
+    initdb, pg_ctl = PG_BIN / "initdb", PG_BIN / "pg_ctl"
+    if not initdb.exists():
+        pytest.skip("PostgreSQL server binaries not installed (Debian package postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="pgtest-"))
+    port = free_port()
+    as_pg: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(base, "postgres", "postgres")
+        as_pg = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_pg, str(initdb), "-D", str(base / "data"), "-A", "trust", "-U", "app"],
+                   check=True, capture_output=True)
+    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_pg, str(pg_ctl), "-D", str(base / "data"), "-o", opts, "-l", str(base / "log"), "-w", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://app@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_pg, str(pg_ctl), "-D", str(base / "data"), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+_db_counter = [0]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and on a fresh database in the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    server = request.getfixturevalue("postgres_server")
+    import psycopg
+
+    _db_counter[0] += 1
+    name = f"t{os.getpid()}_{_db_counter[0]}"
+    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def services(settings: Settings, db_url: str):
+    from dataclasses import replace
+
+    from services import build_services
+
+    svc = build_services(replace(settings, database_url=db_url))
+    yield svc
+    svc.library.engine.dispose()
+
+
+@pytest.fixture
+def library(services):
+    return services.library
+
+
+# ------------------------------------------------------------------ the running app
+
+
+class AppProcess:
+    def __init__(self, data_dir: Path, port: int, env: dict | None = None) -> None:
+        self.data_dir, self.port = data_dir, port
+        self.url = f"http://127.0.0.1:{port}/"
+        self.log = data_dir.parent / f"app-{port}.log"
+        full_env = {**os.environ, "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
+                    "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
+                                     stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited early:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "gradio_api/info", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"app did not start in {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """The real app (`python app.py`) on a free port with its own data folder."""
+    data_dir = tmp_path_factory.mktemp("app") / "data"
+    app = AppProcess(data_dir, free_port())
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def client(app_server, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(app_server.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
