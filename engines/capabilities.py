@@ -66,9 +66,9 @@ def tool_status() -> dict:
     out = {}
     for tool, use in TOOLS.items():
         path = shutil.which(tool)
-        out[tool] = {"available": bool(path), "path": path or "", "used_for": use}
+        out[tool] = {"available": bool(path), "location": path or "", "used_for": use}
     font = next((p for p in SOUNDFONTS if p.exists()), None)
-    out["soundfont"] = {"available": font is not None, "path": str(font or ""), "used_for": "music rendering"}
+    out["soundfont"] = {"available": font is not None, "location": str(font or ""), "used_for": "music rendering"}
     return out
 
 

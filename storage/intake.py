@@ -93,6 +93,21 @@ def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
+def _mp(pixels: float) -> str:
+    """Megapixels without rounding small limits to 0 ("0.2", "50", "400")."""
+    v = pixels / 1e6
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def _dur(seconds: float) -> str:
+    """A duration as "12.6 s", "1 min 30 s" or "30 min" (a 90 s limit is not "2 min")."""
+    m, s = divmod(round(seconds, 1), 60)
+    s_txt = f"{s:.1f}".rstrip("0").rstrip(".")
+    if not m:
+        return f"{s_txt} s"
+    return f"{int(m)} min" + (f" {s_txt} s" if s_txt != "0" else "")
+
+
 def _run(cmd: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
@@ -237,7 +252,7 @@ def _try_image(src: Path, name: str, limits: Limits):  # noqa: ANN202
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(
             f"'{name}' declares an image far larger than it should be (a decompression bomb); "
-            f"the limit is {limits.max_pixels / 1e6:.0f} megapixels"
+            f"the limit is {_mp(limits.max_pixels)} megapixels"
         ) from None
     except OSError:
         return None
@@ -245,8 +260,8 @@ def _try_image(src: Path, name: str, limits: Limits):  # noqa: ANN202
     if w * h > limits.max_pixels:
         im.close()
         raise InputError(
-            f"'{name}' is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels); "
-            f"the limit is {limits.max_pixels / 1e6:.0f} megapixels"
+            f"'{name}' is {w}x{h} pixels ({_mp(w * h)} megapixels); "
+            f"the limit is {_mp(limits.max_pixels)} megapixels"
         )
     if w < 8 or h < 8:
         im.close()
@@ -363,7 +378,7 @@ def _float(v) -> float | None:  # noqa: ANN001
 def _check_duration(name: str, duration: float | None, limits: Limits) -> None:
     if duration is not None and duration > limits.max_seconds:
         raise InputError(
-            f"'{name}' lasts {duration / 60:.1f} min; the limit is {limits.max_seconds / 60:.0f} min"
+            f"'{name}' lasts {_dur(duration)}; the limit is {_dur(limits.max_seconds)}"
         )
 
 
@@ -413,7 +428,7 @@ def _intake_video(src: Path, name: str, info: dict, vstream: dict, has_audio: bo
     _check_duration(name, duration, limits)
     w, h = int(vstream.get("width") or 0), int(vstream.get("height") or 0)
     if w * h > limits.max_pixels:
-        raise InputError(f"'{name}' is {w}x{h}; the limit is {limits.max_pixels / 1e6:.0f} megapixels per frame")
+        raise InputError(f"'{name}' is {w}x{h}; the limit is {_mp(limits.max_pixels)} megapixels per frame")
     if w < 16 or h < 16:
         raise InputError(f"'{name}' has a video frame of {w}x{h}; at least 16x16 is needed")
     out = workdir / "video.mp4"

@@ -114,6 +114,7 @@ class AppProcess:
         self.url = f"http://127.0.0.1:{port}/"
         self.log = data_dir.parent / f"app-{port}.log"
         full_env = {**os.environ, "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
+                    "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp"),
                     "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
                                      stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)

@@ -1,0 +1,67 @@
+"""A person in Chromium: create a project, upload a real audio sample, see it listed and play it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def page(app_server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which("chromium"):
+        pytest.skip("Debian chromium not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(app_server.url)
+        yield pg
+        browser.close()
+
+
+def test_create_project_upload_audio_and_see_it_listed(page, samples, client):
+    from playwright.sync_api import expect
+
+    flac = samples / "voices" / "librispeech-1688" / "1688-142285-0002.flac"
+    page.locator("#new-project-name textarea, #new-project-name input").first.fill("Browser project")
+    page.click("#create-project")
+    expect(page.locator("#projects-status")).to_contain_text("Created project", timeout=15000)
+    expect(page.locator("#project-select input")).to_have_value(re.compile("^Browser project"))
+
+    page.set_input_files("#upload-media input[type=file]", str(flac))
+    expect(page.locator("#upload-media")).to_contain_text(flac.name, timeout=15000)
+    page.click("#upload-button")
+    expect(page.locator("#projects-status")).to_contain_text(f"Added 1: {flac.name} (audio)", timeout=30000)
+    row = page.locator("#assets-table").get_by_text(flac.name, exact=True).last
+    expect(row).to_be_visible(timeout=15000)
+    expect(page.locator("#assets-table")).to_contain_text("audio")
+
+    # The same asset is in the library, seen through the API.
+    projects = client.predict(api_name="/list_projects")
+    (mine,) = [p for p in projects if p["name"] == "Browser project"]
+    assets = client.predict(project_id=mine["id"], api_name="/list_assets")
+    assert [a["name"] for a in assets] == [flac.name]
+
+    # Selecting the row shows an audio player for it.
+    row.click()
+    expect(page.locator("audio, #waveform, .waveform-container").first).to_be_attached(timeout=15000)
+
+
+def test_refused_upload_shows_the_reason(page, tmp_path):
+    from playwright.sync_api import expect
+
+    fake = tmp_path / "voice.wav"
+    fake.write_text("not really audio")
+    page.set_input_files("#upload-media input[type=file]", str(fake))
+    expect(page.locator("#upload-media")).to_contain_text("voice.wav", timeout=15000)
+    page.click("#upload-button")
+    expect(page.locator("#projects-status")).to_contain_text("named as audio", timeout=30000)
+    expect(page.locator("#assets-table")).not_to_contain_text("voice.wav")

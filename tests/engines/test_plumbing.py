@@ -1,0 +1,115 @@
+"""Engine plumbing: the device picker, the model registry, progress and the capabilities report."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from engines import capabilities
+from engines.device import describe_device, pick_device, torch_installed
+from engines.errors import BackendUnavailable, Cancelled
+from engines.progress import CancelToken, Stages
+from engines.registry import ModelRegistry
+
+
+def test_device_picker_prefers_explicit_then_best_available():
+    assert pick_device("cpu") == "cpu"
+    assert pick_device("auto") in ("cpu", "cuda", "mps")
+    if not torch_installed():
+        assert pick_device("auto") == "cpu"
+        with pytest.raises(BackendUnavailable, match="PyTorch"):
+            pick_device("cuda")
+    else:
+        import torch
+
+        if not torch.cuda.is_available():
+            with pytest.raises(BackendUnavailable, match="no CUDA GPU"):
+                pick_device("cuda:1")
+    assert describe_device("auto")["device"] == pick_device("auto")
+
+
+def test_registry_loads_once_even_under_concurrency():
+    calls = []
+
+    def loader():
+        calls.append(1)
+        time.sleep(0.05)
+        return {"weights": [1, 2, 3]}
+
+    reg = ModelRegistry()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(reg.get("tiny", loader))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert all(r is results[0] for r in results)
+    assert [e["key"] for e in reg.loaded()] == ["tiny"]
+
+
+def test_registry_unload_and_idle_drop():
+    now = [0.0]
+    closed = []
+
+    class Model:
+        def close(self):
+            closed.append(True)
+
+    reg = ModelRegistry(idle_seconds=60, clock=lambda: now[0])
+    reg.get("a", Model)
+    reg.get("b", Model)
+    now[0] = 50
+    reg.get("b", Model)  # b is used again
+    now[0] = 100
+    assert reg.drop_idle() == ["a"]
+    assert not reg.is_loaded("a") and reg.is_loaded("b") and closed == [True]
+    assert reg.unload("b") and not reg.unload("b")
+    loads = []
+    reg.get("a", lambda: loads.append(1) or Model())
+    assert loads == [1], "an unloaded model loads again on next use"
+
+
+def test_registry_failed_load_is_not_cached():
+    reg = ModelRegistry()
+
+    def broken():
+        raise BackendUnavailable("weights for tiny-bark not found in models/ or the Hugging Face cache")
+
+    with pytest.raises(BackendUnavailable, match="not found"):
+        reg.get("bark", broken)
+    assert not reg.is_loaded("bark")
+    assert reg.get("bark", lambda: "ok") == "ok"
+
+
+def test_cancel_token_and_stages():
+    token = CancelToken()
+    token.raise_if_set()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        token.raise_if_set()
+
+    seen = []
+    stages = Stages(lambda d, t, m="": seen.append((round(d / t, 3), m)), {"lyrics": 1, "compose": 3})
+    stages.report("lyrics", 1.0)
+    stages.report("compose", 0.5, "bar 8")
+    stages.report("compose", 2.0)
+    assert seen == [(0.25, "lyrics"), (0.625, "bar 8"), (1.0, "compose")]
+
+
+def test_capabilities_report_says_why_not(settings):
+    def no_weights(_settings):
+        return capabilities.Availability(False, "weights not found: put them in models/tiny or the HF cache")
+
+    info = capabilities.BackendInfo("test_engine", "neural", "neural", "MIT", no_weights)
+    capabilities.register(info)
+    try:
+        rep = capabilities.report(settings)
+        (entry,) = rep["engines"]["test_engine"]
+        assert entry["available"] is False and "weights not found" in entry["reason"]
+        assert rep["llm"]["available"] is False and "OPENAI_API_KEY" in rep["llm"]["reason"]
+        assert set(rep["tools"]) >= {"ffmpeg", "ffprobe", "espeak-ng", "soundfont"}
+    finally:
+        capabilities._BACKENDS.remove(info)

@@ -1,0 +1,160 @@
+"""Jobs: recorded before they run, progress kept, outputs stored, failures recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engines.errors import Cancelled, InputError
+from engines.progress import CancelToken
+from storage.jobs import JobOutput, JobResult
+from storage.models import Generation, JobStatus, MediaKind
+
+
+def render_tone(ctx, seconds: float = 2.0, sr: int = 24000, steps: int = 4) -> JobResult:
+    """A small real render: a tone written in steps, reporting progress like an engine."""
+    chunks = []
+    for i in range(steps):
+        ctx.cancel.raise_if_set()
+        t = np.arange(int(sr * seconds / steps)) / sr
+        chunks.append(0.3 * np.sin(2 * np.pi * 220 * (t + i * seconds / steps)))
+        ctx.progress(i + 1, steps, f"chunk {i + 1}/{steps}")
+    out = ctx.workdir / "tone.wav"
+    sf.write(out, np.concatenate(chunks), sr)
+    return JobResult([JobOutput(out, MediaKind.audio, "tone.wav", duration_s=seconds, sample_rate=sr, channels=1)],
+                     backend="test-tone", model="sine", model_licence="n/a", metrics={"peak": 0.3})
+
+
+def test_successful_job_is_recorded_with_outputs(services):
+    lib, jobs = services.library, services.jobs
+    p = lib.create_project("Jobs")
+    seen = []
+    statuses = []
+
+    def work(ctx):
+        with lib.session() as s:
+            statuses.append(s.get(Generation, ctx.generation_id).status)
+        return render_tone(ctx)
+
+    done = jobs.run(kind="tone", params={"hz": 220}, work=work, project_id=p.id,
+                    progress=lambda d, t, m="": seen.append(d / t))
+    assert statuses == [JobStatus.running]
+    assert seen == [0.25, 0.5, 0.75, 1.0]
+    g = done.generation
+    assert g.status is JobStatus.succeeded and g.progress == 1.0 and g.backend == "test-tone"
+    assert g.started_at and g.finished_at and g.seconds >= 0
+    (a,) = done.outputs
+    assert a.origin == "generated" and a.kind is MediaKind.audio
+    assert sf.info(str(lib.asset_path(a))).duration == pytest.approx(2.0, abs=1e-3)
+    (row,) = lib.list_generations(p.id)
+    assert row["outputs"] == [a.id] and row["params"] == {"hz": 220} and row["metrics"] == {"peak": 0.3}
+    assert list(lib.store.scratch.iterdir()) == []
+
+
+def test_job_without_project_goes_to_default_project(services):
+    done = services.jobs.run(kind="tone", params={}, work=render_tone)
+    assert services.library.get_project(done.generation.project_id).name == "Unsorted"
+
+
+@pytest.mark.parametrize(
+    "error, status, message",
+    [
+        (InputError("the text is empty; type something to say"), JobStatus.failed, "the text is empty; type something to say"),
+        (ZeroDivisionError("boom"), JobStatus.failed, "internal error: ZeroDivisionError: boom"),
+        (Cancelled(), JobStatus.cancelled, "cancelled by the user"),
+    ],
+)
+def test_failed_jobs_keep_the_reason_and_no_files(services, error, status, message):
+    lib = services.library
+    p = lib.create_project("Failing")
+
+    def work(ctx):
+        (ctx.workdir / "partial.wav").write_bytes(b"half written")
+        ctx.progress(1, 3, "started")
+        raise error
+
+    with pytest.raises(type(error)):
+        services.jobs.run(kind="tone", params={}, work=work, project_id=p.id)
+    (row,) = lib.list_generations(p.id)
+    assert row["status"] == status.value and row["error"] == message and row["outputs"] == []
+    assert row["progress"] == pytest.approx(1 / 3, abs=1e-3)
+    assert [f for f in lib.store.root.rglob("*") if f.is_file()] == []
+    assert list(lib.store.scratch.iterdir()) == []
+
+
+def test_cancel_flag_stops_the_engine(services):
+    token = CancelToken()
+
+    def work(ctx):
+        token.cancel()
+        return render_tone(ctx)
+
+    with pytest.raises(Cancelled):
+        services.jobs.run(kind="tone", params={}, work=work, cancel=token)
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    import numpy as np, soundfile as sf
+    from settings import Settings
+    from services import build_services
+    from storage.jobs import JobResult
+
+    svc = build_services(Settings(data_dir=__import__("pathlib").Path({data!r})))
+    p = svc.library.create_project("Crash test")
+
+    def work(ctx):
+        with sf.SoundFile(ctx.workdir / "long.wav", "w", 24000, 1) as f:
+            for i in range(10_000):  # a long render, one second at a time
+                f.write(np.zeros(24000))
+                ctx.progress(i, 10_000, "rendering")
+                time.sleep(0.05)
+        return JobResult()
+
+    svc.jobs.run(kind="long_render", params={{"seconds": 10000}}, work=work, project_id=p.id)
+""")
+
+
+def test_killed_job_shows_failed_interrupted_after_restart(tmp_path, samples):
+    """Kill -9 mid-job, start the app on the same data: the job is failed: interrupted, no orphan file."""
+    from tests.conftest import ROOT, AppProcess, free_port
+
+    data = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(root=str(ROOT), data=str(data))])
+    scratch = data / "scratch"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partial = list(scratch.glob("job*/long.wav")) if scratch.exists() else []
+        if partial and partial[0].stat().st_size > 24000 * 2 * 30:  # ~1.5 s into the job
+            break
+        assert proc.poll() is None, "the job process ended on its own"
+        time.sleep(0.1)
+    else:
+        pytest.fail("the job never started writing")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    app = AppProcess(data, free_port())
+    try:
+        from gradio_client import Client
+
+        c = Client(app.url, verbose=False)
+        (project,) = c.predict(api_name="/list_projects")
+        (gen,) = c.predict(project_id=project["id"], api_name="/list_generations")
+        assert gen["kind"] == "long_render"
+        assert gen["status"] == "failed" and gen["error"] == "interrupted"
+        assert 0 < gen["progress"] < 1
+    finally:
+        app.stop()
+    assert [f for f in (data / "media").rglob("*") if f.is_file()] == []
+    assert list(scratch.iterdir()) == []

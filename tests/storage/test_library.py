@@ -1,0 +1,180 @@
+"""Projects, assets, history, export/import and crash recovery, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from sqlalchemy import text
+from sqlmodel import select
+
+from engines.errors import InputError
+from storage.library import EXPORT_FORMAT, NotFound
+from storage.models import Asset, Generation, GenerationAsset, JobStatus, Project
+
+
+def voice(samples: Path, n: int = 0) -> Path:
+    return sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[n]
+
+
+def stored_files(library) -> list[Path]:
+    return [p for p in library.store.root.rglob("*") if p.is_file()]
+
+
+def test_database_settings(library):
+    """SQLite runs in WAL mode with foreign keys on and a busy timeout; PostgreSQL just works."""
+    with library.engine.connect() as c:
+        if library.engine.dialect.name == "sqlite":
+            assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert c.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+        else:
+            assert library.engine.dialect.name == "postgresql"
+            assert c.execute(text("select 1")).scalar() == 1
+
+
+def test_foreign_keys_are_enforced(library):
+    p = library.create_project("FK")
+    with library.session() as s:
+        s.add(Asset(project_id=p.id + 999, kind="text", name="x", sha256="0" * 64, ext=".txt",
+                    mime="text/plain", size_bytes=1))
+        with pytest.raises(Exception):
+            s.commit()
+
+
+def test_project_lifecycle(library, samples):
+    p = library.create_project("  My   first  song ")
+    assert p.id and p.name == "My first song"
+    assert [x.id for x, _ in library.list_projects()] == [p.id]
+    library.rename_project(p.id, "Renamed")
+    assert library.get_project(p.id).name == "Renamed"
+    a = library.add_upload(p.id, voice(samples), "take1.flac")
+    assert a.kind.value == "audio" and a.sample_rate == 16000 and a.channels == 1
+    assert abs(a.duration_s - sf.info(str(voice(samples))).duration) < 0.01
+    assert library.asset_path(a).is_file()
+    (_, count), = library.list_projects()
+    assert count == 1
+    library.delete_project(p.id)
+    with pytest.raises(NotFound):
+        library.get_project(p.id)
+    assert stored_files(library) == []
+    with library.session() as s:
+        assert s.exec(select(Asset)).all() == []
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 201])
+def test_bad_project_names_are_refused(library, bad):
+    with pytest.raises(InputError, match="name"):
+        library.create_project(bad)
+    assert library.list_projects() == []
+
+
+@pytest.mark.parametrize("bad", ["abc", -1, 0, 10**9, None])
+def test_unknown_project_ids_are_clear_errors(library, bad):
+    with pytest.raises(InputError, match="project"):
+        library.list_assets(bad)
+
+
+def test_shared_content_is_stored_once(library, samples):
+    p = library.create_project("Dedup")
+    a = library.add_upload(p.id, voice(samples), "a.flac")
+    b = library.add_upload(p.id, voice(samples), "b.flac")
+    assert a.sha256 == b.sha256 and len(stored_files(library)) == 1
+    library.delete_asset(a.id)
+    assert len(stored_files(library)) == 1 and library.asset_path(b).is_file()
+    library.delete_asset(b.id)
+    assert stored_files(library) == []
+
+
+def test_export_then_import_round_trip(library, samples, tmp_path):
+    p = library.create_project("Round trip")
+    a = library.add_upload(p.id, voice(samples, 1), "speech.flac")
+    ph = library.add_upload(p.id, samples / "portraits" / "art_1.png", "face.png")
+    with library.session() as s:
+        g = Generation(project_id=p.id, kind="speak", params={"text": "hi"}, status=JobStatus.succeeded,
+                       backend="embedded", progress=1.0)
+        s.add(g)
+        s.flush()
+        s.add(GenerationAsset(generation_id=g.id, asset_id=a.id, role="output"))
+        s.commit()
+
+    zpath = library.export_project(p.id, tmp_path)
+    with zipfile.ZipFile(zpath) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        assert manifest["format"] == EXPORT_FORMAT
+        assert {x["name"] for x in manifest["assets"]} == {"speech.flac", "face.png"}
+        assert zf.read(f"media/{a.sha256}.flac") == library.asset_path(a).read_bytes()
+
+    q = library.import_project(zpath)
+    assert q.id != p.id and q.name == "Round trip"
+    got = {x.name: x for x in library.list_assets(q.id)}
+    assert set(got) == {"speech.flac", "face.png"}
+    assert got["face.png"].width == ph.width and got["speech.flac"].duration_s == a.duration_s
+    gens = library.list_generations(q.id)
+    assert len(gens) == 1 and gens[0]["status"] == "succeeded"
+    assert gens[0]["outputs"] == [got["speech.flac"].id]
+
+
+def test_import_refuses_damaged_archives_and_stores_nothing(library, samples, tmp_path):
+    p = library.create_project("Src")
+    library.add_upload(p.id, voice(samples, 2), "v.flac")
+    good = library.export_project(p.id, tmp_path)
+    library.delete_project(p.id)
+    assert stored_files(library) == []
+
+    # A media file that does not match its checksum.
+    bad = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, data[:-10] + b"0" * 10 if info.filename.startswith("media/") else data)
+    with pytest.raises(InputError, match="checksum"):
+        library.import_project(bad)
+
+    no_manifest = tmp_path / "plain.zip"
+    with zipfile.ZipFile(no_manifest, "w") as zf:
+        zf.writestr("hello.txt", "hi")
+    with pytest.raises(InputError, match="manifest"):
+        library.import_project(no_manifest)
+
+    assert library.list_projects() == []
+    assert stored_files(library) == []
+
+
+def test_recover_marks_interrupted_jobs_and_removes_orphans(library, samples):
+    p = library.create_project("Crash")
+    kept = library.add_upload(p.id, voice(samples, 3), "kept.flac")
+    with library.session() as s:
+        for st in (JobStatus.running, JobStatus.queued, JobStatus.succeeded):
+            s.add(Generation(project_id=p.id, kind="speak", status=st))
+        s.commit()
+    orphan = library.store.path_for("ab" * 32, ".wav")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"partial output of a crashed job")
+    scratch = library.store.new_scratch_dir("job9-")
+    (scratch / "half.wav").write_bytes(b"x")
+
+    out = library.recover()
+    assert out == {"interrupted": 2, "orphan_files_removed": 1}
+    statuses = sorted((g["status"], g["error"]) for g in library.list_generations(p.id))
+    assert statuses == [("failed", "interrupted"), ("failed", "interrupted"), ("succeeded", "")]
+    assert not orphan.exists() and library.asset_path(kept).exists()
+    assert list(library.store.scratch.iterdir()) == []
+
+
+def test_projects_are_kept_per_owner(library):
+    """Rows carry owners now so accounts can isolate users later."""
+    from storage.library import Actor
+
+    alice = library.ensure_user("alice")
+    bob = library.ensure_user("bob")
+    pa = library.create_project("Alice's", Actor(user_id=alice.id))
+    library.create_project("Bob's", Actor(user_id=bob.id))
+    assert [p.name for p, _ in library.list_projects(Actor(user_id=alice.id))] == ["Alice's"]
+    with pytest.raises(NotFound):
+        library.get_project(pa.id, Actor(user_id=bob.id))
+    with library.session() as s:
+        assert s.get(Project, pa.id).owner_id == alice.id
