@@ -385,7 +385,7 @@ def _check_duration(name: str, duration: float | None, limits: Limits) -> None:
 def _ffmpeg_error(name: str, r: subprocess.CompletedProcess, what: str) -> InputError:
     lines = [ln for ln in r.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
     detail = lines[-1][:200] if lines else f"ffmpeg exit code {r.returncode}"
-    return InputError(f"'{name}' is damaged: its {what} could not be decoded ({detail})")
+    return InputError(f"'{name}' is damaged or truncated: its {what} could not be decoded ({detail})")
 
 
 def _intake_audio(src: Path, name: str, info: dict, limits: Limits, workdir: Path) -> Probed:
