@@ -12,34 +12,48 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from settings import Settings  # noqa: E402
 
 
+def create(settings: Settings):  # noqa: ANN201  (-> tuple[Services, gr.Blocks])
+    """Build the services (recovering from any crash) and the UI, without launching."""
+    from services import build_services
+    from tabs import build_app
+
+    services = build_services(settings)
+    demo = build_app(services)
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return services, demo
+
+
+def launch(demo, settings: Settings, **overrides) -> None:  # noqa: ANN001, ANN003
+    from tabs.theme import FORCE_DARK_JS, studio_css, studio_theme
+
+    demo.launch(**{
+        "server_name": settings.server_name,
+        "server_port": settings.server_port,
+        "share": settings.share,
+        "auth": settings.auth_pairs or None,
+        "max_file_size": f"{settings.max_upload_mb}mb",
+        # The data folder (database, media store) is never served; files leave through copies.
+        "blocked_paths": [str(settings.data_dir.resolve())],
+        "allowed_paths": [],
+        "theme": studio_theme(),
+        "css": studio_css(),
+        "js": FORCE_DARK_JS,
+        "footer_links": ["api", "gradio"],
+        "show_error": True,
+        **overrides,
+    })
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from services import build_services
-    from tabs import build_app
-    from tabs.theme import FORCE_DARK_JS, studio_css, studio_theme
-
-    services = build_services(settings)
-    demo = build_app(services)
-    demo.queue(default_concurrency_limit=2, max_size=64)
-    demo.launch(
-        server_name=settings.server_name,
-        server_port=settings.server_port,
-        share=settings.share,
-        auth=settings.auth_pairs or None,
-        max_file_size=f"{settings.max_upload_mb}mb",
-        # The data folder (database, media store) is never served; files leave through copies.
-        blocked_paths=[str(settings.data_dir.resolve())],
-        allowed_paths=[],
-        theme=studio_theme(),
-        css=studio_css(),
-        js=FORCE_DARK_JS,
-        footer_links=["api", "gradio"],
-        show_error=True,
-    )
+    services, demo = create(settings)
+    if settings.model_idle_seconds:
+        services.start_housekeeping()
+    launch(demo, settings)
 
 
 if __name__ == "__main__":

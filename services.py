@@ -6,7 +6,8 @@ The tabs receive one `Services` object; nothing in the UI reaches for globals.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from engines.registry import ModelRegistry
 from settings import Settings
@@ -25,6 +26,24 @@ class Services:
     library: Library
     jobs: JobRunner
     models: ModelRegistry
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:
+        """Drop idle models in the background so a long-running server gives memory back."""
+
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                try:
+                    self.models.drop_idle()
+                except Exception:
+                    log.exception("housekeeping failed")
+
+        t = threading.Thread(target=loop, name="housekeeping", daemon=True)
+        t.start()
+        return t
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def capabilities(self) -> dict:
         from engines.capabilities import report

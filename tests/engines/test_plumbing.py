@@ -113,3 +113,44 @@ def test_capabilities_report_says_why_not(settings):
         assert set(rep["tools"]) >= {"ffmpeg", "ffprobe", "espeak-ng", "soundfont"}
     finally:
         capabilities._BACKENDS.remove(info)
+
+
+def test_tab_helpers_turn_engine_errors_into_messages_and_progress_into_a_bar():
+    import gradio as gr
+
+    from engines.errors import InputError
+    from tabs.common import gradio_progress, user_errors
+
+    @user_errors
+    def refuses():
+        raise InputError("the text is empty; type up to 5000 characters")
+
+    @user_errors
+    def crashes():
+        raise KeyError("internal detail")
+
+    with pytest.raises(gr.Error, match="the text is empty"):
+        refuses()
+    with pytest.raises(gr.Error) as e:
+        crashes()
+    assert "internal detail" not in str(e.value) and "logged" in str(e.value)
+
+    calls = []
+    report = gradio_progress(lambda frac, desc=None: calls.append((frac, desc)))
+    report(3, 4, "sentence 3 of 4")
+    report(0, 0)
+    assert calls == [(0.75, "sentence 3 of 4"), (0.0, None)]
+
+
+def test_housekeeping_drops_idle_models(services):
+    import time as _time
+
+    services.models.idle_seconds = 0.05
+    services.models.get("tiny", lambda: object())
+    thread = services.start_housekeeping(every_s=0.02)
+    deadline = _time.monotonic() + 5
+    while services.models.is_loaded("tiny") and _time.monotonic() < deadline:
+        _time.sleep(0.02)
+    services.stop()
+    thread.join(2)
+    assert not services.models.is_loaded("tiny") and not thread.is_alive()

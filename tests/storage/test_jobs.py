@@ -106,12 +106,14 @@ CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
     import numpy as np, soundfile as sf
+    import app
     from settings import Settings
-    from services import build_services
     from storage.jobs import JobResult
 
-    svc = build_services(Settings(data_dir=__import__("pathlib").Path({data!r})))
-    p = svc.library.create_project("Crash test")
+    settings = Settings(data_dir=__import__("pathlib").Path({data!r}), server_port={port})
+    services, demo = app.create(settings)
+    app.launch(demo, settings, prevent_thread_lock=True)
+    p = services.library.create_project("Crash test")
 
     def work(ctx):
         with sf.SoundFile(ctx.workdir / "long.wav", "w", 24000, 1) as f:
@@ -121,16 +123,18 @@ CHILD = textwrap.dedent("""
                 time.sleep(0.05)
         return JobResult()
 
-    svc.jobs.run(kind="long_render", params={{"seconds": 10000}}, work=work, project_id=p.id)
+    services.jobs.run(kind="long_render", params={{"seconds": 10000}}, work=work, project_id=p.id)
 """)
 
 
 def test_killed_job_shows_failed_interrupted_after_restart(tmp_path, samples):
-    """Kill -9 mid-job, start the app on the same data: the job is failed: interrupted, no orphan file."""
+    """Kill -9 the app mid-job, start it again on the same data: the job is failed: interrupted, no orphan file."""
     from tests.conftest import ROOT, AppProcess, free_port
 
     data = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(root=str(ROOT), data=str(data))])
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path / "gradio-tmp")}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(root=str(ROOT), data=str(data), port=free_port())],
+                            env=env)
     scratch = data / "scratch"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
