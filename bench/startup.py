@@ -46,6 +46,10 @@ HEAVY_PACKAGES = ("torch", "tensorflow", "jaxlib", "onnxruntime", "transformers"
                   "cv2", "scipy", "sklearn", "numba", "llvmlite", "librosa", "diffusers", "TTS")
 
 
+# Exit codes of a Ctrl-C'd app: Python re-raises an unhandled KeyboardInterrupt as SIGINT (-2).
+CLEAN_EXIT_CODES = {0, -signal.SIGINT, 128 + signal.SIGINT}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,7 +136,7 @@ def _default_sigint() -> None:
 
 
 def capabilities_endpoint(client) -> str:
-    """"/capabilities", or the name Gradio actually gave it when another event took that name."""
+    """The /capabilities endpoint name, or the one Gradio gave it when another event took that name."""
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     if "/capabilities" in named:
         return "/capabilities"
@@ -240,9 +244,9 @@ def report_text(runs: list[dict], summary: dict, env: dict) -> str:
     names = sorted({r["capabilities_api_name"] for r in runs})
     if names != ["/capabilities"]:
         lines.append(f"WARNING: /capabilities is not offered under that name; the app serves it as {', '.join(names)}")
-    codes = sorted({r["exit_code"] for r in runs})
-    if codes != [0]:
-        lines.append(f"note: app exit codes on shutdown: {codes}")
+    unclean = sorted({r["exit_code"] for r in runs} - CLEAN_EXIT_CODES)
+    if unclean:
+        lines.append(f"note: the app did not stop on Ctrl-C; exit codes {unclean}")
     return "\n".join(lines)
 
 
