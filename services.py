@@ -9,13 +9,14 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from engines.registry import ModelRegistry
+from engines.registry import MODELS, ModelRegistry
 from settings import Settings
 from storage.db import make_engine
 from storage.intake import Limits
 from storage.jobs import JobRunner
 from storage.library import Library
 from storage.media import MediaStore
+from workflows.voice import VoiceWorkflows
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Services:
     library: Library
     jobs: JobRunner
     models: ModelRegistry
+    voices: "VoiceWorkflows"
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:
@@ -47,7 +49,9 @@ class Services:
 
     def capabilities(self) -> dict:
         from engines.capabilities import report
+        from engines.voice import backends
 
+        backends.register_all()
         out = report(self.settings)
         out["models_loaded"] = self.models.loaded()
         return out
@@ -60,4 +64,6 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     library = Library(engine, store, Limits.from_settings(settings))
     if recover:
         library.recover()
-    return Services(settings, library, JobRunner(library), ModelRegistry(settings.model_idle_seconds))
+    MODELS.idle_seconds = settings.model_idle_seconds
+    jobs = JobRunner(library)
+    return Services(settings, library, jobs, MODELS, VoiceWorkflows(settings, library, jobs))

@@ -89,3 +89,7 @@ class ModelRegistry:
             {"key": k, "load_seconds": round(e.load_seconds, 3), "idle_seconds": round(now - e.last_used, 1)}
             for k, e in sorted(self._entries.items())
         ]
+
+
+# The process-wide registry every engine loads through (the Services object holds the same one).
+MODELS = ModelRegistry()

@@ -24,7 +24,7 @@ from engines.errors import InputError
 from storage.intake import Limits, Probed, check_zip, probe_upload
 from storage.media import MediaStore, sha256_file
 from storage.models import (
-    Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project, SecurityEvent, User, utcnow,
+    Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project, SecurityEvent, User, VoiceProfileFile, utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -257,12 +257,22 @@ class Library:
             s.commit()
         self.drop_unreferenced({(a.sha256, a.ext)})
 
+    def referenced_files(self, shas: list[str] | None = None) -> set[tuple[str, str]]:
+        """(sha256, ext) of every stored file a row refers to (assets and voice-profile files)."""
+        out: set[tuple[str, str]] = set()
+        with self.session() as s:
+            for table in (Asset, VoiceProfileFile):
+                q = select(table.sha256, table.ext).distinct()
+                if shas is not None:
+                    q = q.where(table.sha256.in_(shas))
+                out |= set(s.exec(q).all())
+        return out
+
     def drop_unreferenced(self, files: set[tuple[str, str]]) -> None:
-        """Remove stored files among `files` that no asset row refers to any more."""
+        """Remove stored files among `files` that no row refers to any more."""
         if not files:
             return
-        with self.session() as s:
-            still = set(s.exec(select(Asset.sha256, Asset.ext).where(Asset.sha256.in_([f[0] for f in files]))).all())
+        still = self.referenced_files([f[0] for f in files])
         for sha, ext in files - still:
             self.store.remove(sha, ext)
 
@@ -315,7 +325,7 @@ class Library:
             )
             interrupted = res.rowcount or 0
             s.commit()
-            referenced = set(s.exec(select(Asset.sha256, Asset.ext).distinct()).all())
+        referenced = self.referenced_files()
         self.store.clear_scratch()
         removed = self.store.collect_garbage(referenced)
         if interrupted:

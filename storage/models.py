@@ -138,3 +138,37 @@ class SecurityEvent(SQLModel, table=True):
     user_agent: str = Field(default="", max_length=512)
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class VoiceProfile(SQLModel, table=True):
+    """A cloned voice: built from reference clips, usable from every tab."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int | None = _fk("user.id", ondelete="SET NULL", nullable=True)
+    name: str = Field(max_length=120)
+    # Which engine built it ("embedded" WORLD conversion) and the espeak voice it speaks through.
+    engine: str = Field(default="embedded", max_length=40)
+    base_voice: str = Field(default="", max_length=60)
+    # Figures measured on the references: pitch range, speaking rate, loudness, seconds of speech ...
+    stats: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The speaker embedding of the cleaned references (for similarity), as a list of floats.
+    embedding: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Who confirmed the speaker's consent, and when.
+    consent_by: str = Field(default="", max_length=120)
+    consent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class VoiceProfileFile(SQLModel, table=True):
+    """Files of a profile in the media store: its reference clips and its analysed model."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: int = _fk("voiceprofile.id", ondelete="CASCADE", nullable=False)
+    role: str = Field(max_length=12)  # "reference" | "model"
+    name: str = Field(max_length=255)
+    sha256: str = Field(index=True, max_length=64)
+    ext: str = Field(max_length=16)
+    size_bytes: int = 0
+    duration_s: float | None = None
+    meta: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -74,3 +74,60 @@ def register(services: Services) -> None:
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
                export_project, import_project, capabilities):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None if fn is capabilities else 4)
+
+
+def register_voice(services: Services) -> None:
+    """Voice endpoints: /speak, /clone_voice, /create_voice, /list_voices and helpers."""
+    from storage.voices import profile_json
+    from tabs.common import download_copy
+
+    voices = services.voices
+
+    def _audio_file(done) -> FileData:  # noqa: ANN001
+        audio = next(a for a in done.outputs if a.kind.value == "audio")
+        return FileData(path=download_copy(services.library.asset_path(audio), audio.name), orig_name=audio.name)
+
+    @user_errors
+    def speak(text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
+              speed: float = 1.0, pitch_semitones: float = 0, project_id: int | None = None,
+              request: gr.Request = None) -> FileData:
+        """Speak text with a preset voice or a voice profile ("profile:<id>"). Returns the audio file."""
+        done, _ = voices.speak(text, voice, style, backend, speed, pitch_semitones, project_id,
+                               actor=actor_from(request))
+        return _audio_file(done)
+
+    @user_errors
+    def clone_voice(reference_audio: FileData, text: str, style: str = "natural", project_id: int | None = None,
+                    request: gr.Request = None) -> FileData:
+        """Clone the voice in a 3 s - 2 min reference clip and speak the text with it (nothing is kept as a profile)."""
+        ref = uploaded_file(reference_audio, "reference audio")
+        done, _ = voices.clone_voice(ref, text, style, project_id, actor=actor_from(request))
+        return _audio_file(done)
+
+    @user_errors
+    def create_voice(name: str, reference_audio: FileData, consent: bool, request: gr.Request = None) -> dict:
+        """Create a voice profile from a reference clip. consent=True confirms the speaker agreed."""
+        ref = uploaded_file(reference_audio, "reference audio")
+        p = voices.create_profile(name, [ref], consent, actor_from(request))
+        return profile_json(p, voices.profiles.files(p.id))
+
+    @user_errors
+    def add_voice_clips(voice: str, reference_audio: FileData, request: gr.Request = None) -> dict:
+        """Refine a voice profile with another clip of the same speaker."""
+        ref = uploaded_file(reference_audio, "reference audio")
+        p = voices.add_clips(voice, [ref], actor_from(request))
+        return profile_json(p, voices.profiles.files(p.id))
+
+    @user_errors
+    def list_voices(request: gr.Request = None) -> dict:
+        """Voice profiles, and each speech backend's availability and preset voices."""
+        return voices.list_voices(actor_from(request))
+
+    @user_errors
+    def regenerate_sentence(generation_id: int, sentence: int, text: str = "", request: gr.Request = None) -> FileData:
+        """Redo one sentence (numbered from 1) of an earlier /speak, optionally with new text."""
+        done, _ = voices.regenerate_sentence(generation_id, sentence, text or None, actor=actor_from(request))
+        return _audio_file(done)
+
+    for fn in (speak, clone_voice, create_voice, add_voice_clips, list_voices, regenerate_sentence):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)

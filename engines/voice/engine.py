@@ -1,0 +1,244 @@
+"""Speech: text -> sentences -> a backend (or a cloned voice) -> joined with pauses ->
+style -> effects and loudness -> evaluated.
+
+Every sentence is kept as its own take, so one sentence can be regenerated (or edited
+and regenerated) without redoing the rest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from engines.audio import Audio
+from engines.errors import BackendUnavailable, InputError
+from engines.progress import CancelToken, ProgressFn, no_progress
+from engines.voice import backends, styles
+from engines.voice.backends.base import SpeechRequest
+from engines.voice.evaluate import evaluate
+from engines.voice.text import Chunk, check_text, split_text
+
+log = logging.getLogger(__name__)
+
+SPEED_RANGE = (0.5, 2.0)
+PITCH_RANGE = (-12.0, 12.0)
+# Every take is brought to this rate before joining.
+OUTPUT_RATE = 24_000
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """A resolved voice: a backend preset, or a cloned profile (which speaks through the embedded engine)."""
+
+    # What the user sees: "default", "en-gb", "Grandma (profile 3)".
+    label: str
+    # A backend preset ("en-us+f2", "v2/en_speaker_6", "alloy"), or "" for the backend's default.
+    preset: str = ""
+    # The backend a preset belongs to; "" lets backend="auto" decide.
+    backend: str = ""
+    # Language for the text, e.g. "en-us".
+    language: str = "en-us"
+    # A cloned voice (engines.voice.clone.VoiceModel) and its reference embedding, or None.
+    profile_id: int | None = None
+    model: object | None = None
+    embedding: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SpeakRequest:
+    text: str
+    voice: VoiceChoice
+    style: str = "natural"
+    backend: str = "auto"
+    # Speaking-rate multiplier (0.5 .. 2.0) and pitch change in semitones (-12 .. 12).
+    speed: float = 1.0
+    pitch_semitones: float = 0.0
+    # Overrides of the style's effect chain (see effects.EffectSettings).
+    effects: dict | None = None
+
+
+@dataclass
+class Take:
+    """One sentence as synthesised, before style and effects."""
+
+    text: str
+    pause: str
+    audio: Audio
+
+
+@dataclass
+class SpeakResult:
+    audio: Audio
+    takes: list[Take]
+    backend: str
+    model: str
+    licence: str
+    # Things the user should know: fallbacks, substitutions.
+    notes: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+
+def check_request(req: SpeakRequest) -> SpeakRequest:
+    check_text(req.text)
+    styles.get_style(req.style)
+    lo, hi = SPEED_RANGE
+    if not (lo <= float(req.speed) <= hi):
+        raise InputError(f"speed must be between {lo} and {hi} (1.0 is normal); got {req.speed}")
+    lo, hi = PITCH_RANGE
+    if not (lo <= float(req.pitch_semitones) <= hi):
+        raise InputError(f"pitch_semitones must be between {lo:.0f} and {hi:.0f}; got {req.pitch_semitones}")
+    return req
+
+
+def choose_backend(req: SpeakRequest, settings) -> tuple[str, list[str]]:  # noqa: ANN001
+    """The backend to use and notes about the choice. Cloned voices always use the embedded engine."""
+    notes: list[str] = []
+    wanted = (req.backend or "auto").strip().lower()
+    if req.voice.model is not None:
+        if wanted not in ("auto", "embedded"):
+            notes.append(f"cloned voices speak through the embedded engine; backend {wanted!r} was not used")
+        return "embedded", notes
+    if wanted == "auto":
+        if req.voice.backend:
+            wanted = req.voice.backend
+        else:
+            for name in backends.AUTO_ORDER:
+                if backends.availability(name, settings).available:
+                    return name, notes
+            return "embedded", notes
+    if wanted not in backends.names():
+        backends.get(wanted)  # raises InputError naming the choices
+    avail = backends.availability(wanted, settings)
+    if not avail.available:
+        notes.append(f"{wanted} is not available ({avail.reason}); used the embedded engine instead")
+        return "embedded", notes
+    return wanted, notes
+
+
+def _trim_edges(audio: Audio, floor_db: float = -45.0) -> Audio:
+    y = audio.samples
+    if len(y) == 0:
+        return audio
+    hop = max(1, audio.sample_rate // 100)
+    env = np.array([np.abs(y[i:i + hop]).max() for i in range(0, len(y), hop)])
+    on = np.flatnonzero(20 * np.log10(env + 1e-9) > 20 * np.log10(env.max() + 1e-9) + floor_db)
+    if len(on) == 0:
+        return audio
+    start, end = max(0, on[0] * hop - hop), min(len(y), (on[-1] + 2) * hop)
+    return Audio(y[start:end], audio.sample_rate)
+
+
+def _synthesize_take(chunk: Chunk, req: SpeakRequest, backend_name: str, settings, rate: float) -> Audio:  # noqa: ANN001
+    if req.voice.model is not None:
+        from engines.voice import clone
+
+        audio = clone.speak_as(chunk.text, req.voice.model, speed=rate, language=req.voice.language)
+    else:
+        backend = backends.get(backend_name)
+        preset = req.voice.preset if (req.voice.backend in ("", backend_name)) else ""
+        audio = backend.synthesize(
+            SpeechRequest(chunk.text, language=req.voice.language, preset=preset, speed=rate), settings)
+    audio = _trim_edges(audio.mono()).resampled(OUTPUT_RATE)
+    if audio.duration_s <= 0.01:
+        raise BackendUnavailable(f"{backend_name} returned no audio for: {chunk.text[:60]!r}")
+    return audio
+
+
+def join_takes(takes: list[Take]) -> Audio:
+    parts = []
+    for i, t in enumerate(takes):
+        parts.append(t.audio)
+        if i < len(takes) - 1:
+            parts.append(Audio.silence(Chunk(t.text, t.pause).pause_s, OUTPUT_RATE))
+    # A short breath of silence at both ends so players do not clip the first syllable.
+    edge = Audio.silence(0.12, OUTPUT_RATE)
+    return Audio.concat([edge, *parts, edge])
+
+
+def finish(takes: list[Take], req: SpeakRequest) -> tuple[Audio, dict]:
+    style = styles.get_style(req.style)
+    audio = styles.apply_style(join_takes(takes), style, extra_semitones=float(req.pitch_semitones),
+                               effect_overrides=req.effects)
+    return audio, evaluate(audio, req.voice.embedding)
+
+
+def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,  # noqa: ANN001
+          cancel: CancelToken | None = None) -> SpeakResult:
+    """Speak the whole text. Falls back to the embedded engine when a backend cannot run."""
+    check_request(req)
+    cancel = cancel or CancelToken()
+    chunks = split_text(req.text)
+    backend_name, notes = choose_backend(req, settings)
+    style = styles.get_style(req.style)
+    rate = float(req.speed) * style.rate
+    t0 = time.perf_counter()
+    total = len(chunks) + 1
+    try:
+        takes = _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total)
+    except BackendUnavailable as e:
+        if backend_name == "embedded":
+            raise
+        notes.append(f"{backend_name} failed ({e}); used the embedded engine instead")
+        backend_name = "embedded"
+        takes = _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total)
+    progress(len(chunks), total, "style, effects and loudness")
+    cancel.raise_if_set()
+    audio, metrics = finish(takes, req)
+    metrics["seconds_to_render"] = round(time.perf_counter() - t0, 3)
+    metrics["real_time_factor"] = round(metrics["seconds_to_render"] / max(audio.duration_s, 1e-6), 4)
+    metrics["sentences"] = len(takes)
+    progress(total, total, "done")
+    b = backends.get(backend_name)
+    model = "espeak-ng + WORLD voice conversion" if req.voice.model is not None else b.model
+    return SpeakResult(audio, takes, backend_name, model, b.licence, notes, metrics)
+
+
+def _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total) -> list[Take]:  # noqa: ANN001
+    takes = []
+    for i, chunk in enumerate(chunks):
+        cancel.raise_if_set()
+        progress(i, total, f"sentence {i + 1} of {len(chunks)}")
+        takes.append(Take(chunk.text, chunk.pause, _synthesize_take(chunk, req, backend_name, settings, rate)))
+    return takes
+
+
+def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_text: str | None = None,  # noqa: ANN001
+               progress: ProgressFn = no_progress) -> SpeakResult:
+    """Synthesise sentence `index` again (with `new_text` if given); the other takes are reused."""
+    if not 0 <= index < len(takes):
+        raise InputError(f"there is no sentence {index + 1}; this speech has {len(takes)} sentences")
+    text = (new_text if new_text is not None else takes[index].text).strip()
+    check_text(text)
+    req = check_request(replace(req, text=" ".join(t.text for t in takes)))
+    backend_name, notes = choose_backend(req, settings)
+    rate = float(req.speed) * styles.get_style(req.style).rate
+    progress(0, 2, f"sentence {index + 1}")
+    new = list(takes)
+    new[index] = Take(text, takes[index].pause,
+                      _synthesize_take(Chunk(text, takes[index].pause), req, backend_name, settings, rate))
+    progress(1, 2, "style, effects and loudness")
+    audio, metrics = finish(new, replace(req, text=" ".join(t.text for t in new)))
+    metrics["sentences"] = len(new)
+    progress(2, 2, "done")
+    b = backends.get(backend_name)
+    return SpeakResult(audio, new, backend_name, b.model, b.licence, notes, metrics)
+
+
+def takes_to_bytes(takes: list[Take]) -> bytes:
+    """Takes as an .npz (no pickle): audio arrays plus a JSON index of texts and pauses."""
+    buf = io.BytesIO()
+    arrays = {f"take{i}": t.audio.samples.astype(np.float32) for i, t in enumerate(takes)}
+    index = [{"text": t.text, "pause": t.pause, "rate": t.audio.sample_rate} for t in takes]
+    np.savez_compressed(buf, index=np.frombuffer(json.dumps(index).encode(), dtype=np.uint8), **arrays)
+    return buf.getvalue()
+
+
+def takes_from_bytes(data: bytes) -> list[Take]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        index = json.loads(bytes(z["index"]).decode())
+        return [Take(d["text"], d["pause"], Audio(z[f"take{i}"], int(d["rate"]))) for i, d in enumerate(index)]

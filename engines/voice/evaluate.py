@@ -1,0 +1,40 @@
+"""Quality figures for any speech output: similarity to the voice's reference, loudness,
+peak and clipping, and an estimate of signal to noise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engines.audio import Audio
+from engines.voice.effects import integrated_loudness
+
+
+def level_figures(audio: Audio) -> dict:
+    y = audio.samples.astype(np.float64)
+    mono = y.mean(axis=1) if y.ndim == 2 else y
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    hop, win = audio.sample_rate // 100, audio.sample_rate // 40
+    if len(mono) > win:
+        frames = np.lib.stride_tricks.sliding_window_view(mono, win)[::hop]
+        db = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
+        # Digital silence would make this infinite: report at most 90 dB.
+        snr = min(90.0, float(np.percentile(db, 95) - max(np.percentile(db, 10), -120.0)))
+    else:
+        snr = 0.0
+    return {
+        "duration_s": round(audio.duration_s, 3),
+        "loudness_lufs": round(integrated_loudness(audio), 2),
+        "peak_dbfs": round(float(20 * np.log10(peak + 1e-12)), 2),
+        "clipped_fraction": round(float(np.mean(np.abs(y) >= 0.999)), 5),
+        "snr_db": round(snr, 1),
+    }
+
+
+def evaluate(audio: Audio, reference_embedding: np.ndarray | None = None) -> dict:
+    """All figures; `similarity` (cosine of resemblyzer embeddings, 0..1) when a reference is given."""
+    out = level_figures(audio)
+    if reference_embedding is not None:
+        from engines.voice.similarity import similarity, speaker_embedding
+
+        out["similarity"] = round(float(similarity(speaker_embedding(audio), reference_embedding)), 4)
+    return out

@@ -1,0 +1,137 @@
+"""Voice profiles: rows plus their files (reference clips, analysed model) in the media store."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete
+from sqlmodel import select
+
+from storage.library import ANONYMOUS, Actor, Library, NotFound, _clean_name
+from storage.models import VoiceProfile, VoiceProfileFile, utcnow
+
+
+@dataclass(frozen=True)
+class NewClip:
+    """A checked reference clip waiting in scratch (canonical FLAC)."""
+
+    path: Path
+    name: str
+    duration_s: float
+    meta: dict
+
+
+def profile_json(p: VoiceProfile, clips: list[VoiceProfileFile] = ()) -> dict:
+    return {
+        "id": p.id, "name": p.name, "engine": p.engine, "base_voice": p.base_voice, "stats": p.stats,
+        "voice": f"profile:{p.id}",
+        "references": [{"name": c.name, "duration_s": c.duration_s, **c.meta} for c in clips if c.role == "reference"],
+        "consent_by": p.consent_by,
+        "consent_at": p.consent_at.isoformat(timespec="seconds") if p.consent_at else None,
+        "created_at": p.created_at.isoformat(timespec="seconds"),
+        "updated_at": p.updated_at.isoformat(timespec="seconds"),
+    }
+
+
+class VoiceProfiles:
+    def __init__(self, library: Library) -> None:
+        self.lib = library
+
+    def _visible(self, p: VoiceProfile | None, actor: Actor) -> bool:
+        return p is not None and (actor.user_id is None or p.owner_id in (None, actor.user_id))
+
+    def list(self, actor: Actor = ANONYMOUS) -> list[VoiceProfile]:
+        with self.lib.session() as s:
+            rows = s.exec(select(VoiceProfile).order_by(VoiceProfile.name, VoiceProfile.id)).all()
+        return [p for p in rows if self._visible(p, actor)]
+
+    def get(self, ref, actor: Actor = ANONYMOUS) -> VoiceProfile:  # noqa: ANN001
+        """By id, "profile:<id>", or exact name."""
+        text = str(ref).strip()
+        if text.startswith("profile:"):
+            text = text.split(":", 1)[1]
+        with self.lib.session() as s:
+            if text.isdigit():
+                p = s.get(VoiceProfile, int(text))
+            else:
+                p = s.exec(select(VoiceProfile).where(VoiceProfile.name == text).order_by(VoiceProfile.id)).first()
+        if not self._visible(p, actor):
+            raise NotFound(f"there is no voice profile {ref!r}; see /list_voices")
+        return p
+
+    def files(self, profile_id: int) -> list[VoiceProfileFile]:
+        with self.lib.session() as s:
+            return list(s.exec(select(VoiceProfileFile).where(VoiceProfileFile.profile_id == profile_id)
+                               .order_by(VoiceProfileFile.id)).all())
+
+    def model_bytes(self, profile: VoiceProfile) -> bytes:
+        (f,) = [f for f in self.files(profile.id) if f.role == "model"]
+        return self.lib.store.path_for(f.sha256, f.ext).read_bytes()
+
+    def reference_paths(self, profile: VoiceProfile) -> list[tuple[Path, str]]:
+        return [(self.lib.store.path_for(f.sha256, f.ext), f.name) for f in self.files(profile.id)
+                if f.role == "reference"]
+
+    def save(self, *, name: str, clips: list[NewClip], model: bytes, base_voice: str, stats: dict,
+             embedding: list[float], actor: Actor = ANONYMOUS, profile_id: int | None = None) -> VoiceProfile:
+        """Create a profile (or, with profile_id, add clips and replace its model). All or nothing."""
+        lib = self.lib
+        work = lib.store.new_scratch_dir("voice-")
+        added: set[tuple[str, str]] = set()
+        old_model: set[tuple[str, str]] = set()
+        try:
+            model_path = work / "model.npz"
+            model_path.write_bytes(model)
+            with lib.session() as s:
+                if profile_id is None:
+                    p = VoiceProfile(name=_clean_name(name, "voice name"), owner_id=actor.user_id,
+                                     consent_by=actor.username or "anonymous", consent_at=utcnow())
+                    s.add(p)
+                    s.flush()
+                else:
+                    p = s.get(VoiceProfile, profile_id)
+                    for f in s.exec(select(VoiceProfileFile).where(VoiceProfileFile.profile_id == p.id,
+                                                                   VoiceProfileFile.role == "model")).all():
+                        old_model.add((f.sha256, f.ext))
+                        s.delete(f)
+                p.base_voice, p.stats, p.embedding, p.updated_at = base_voice, stats, list(embedding), utcnow()
+                s.add(p)
+                for role, path, fname, dur, meta in (
+                    [("reference", c.path, c.name, c.duration_s, c.meta) for c in clips]
+                    + [("model", model_path, "model.npz", None, {})]
+                ):
+                    sha, size, created = lib.store.put(path, path.suffix)
+                    if created:
+                        added.add((sha, path.suffix))
+                    s.add(VoiceProfileFile(profile_id=p.id, role=role, name=fname[:255], sha256=sha,
+                                           ext=path.suffix, size_bytes=size, duration_s=dur, meta=meta))
+                s.commit()
+                s.refresh(p)
+        except Exception:
+            lib.drop_unreferenced(added)
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        lib.drop_unreferenced(old_model)
+        return p
+
+    def rename(self, ref, name: str, actor: Actor = ANONYMOUS) -> VoiceProfile:  # noqa: ANN001
+        p = self.get(ref, actor)
+        with self.lib.session() as s:
+            p = s.get(VoiceProfile, p.id)
+            p.name, p.updated_at = _clean_name(name, "voice name"), utcnow()
+            s.add(p)
+            s.commit()
+            s.refresh(p)
+        return p
+
+    def delete(self, ref, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+        p = self.get(ref, actor)
+        files = {(f.sha256, f.ext) for f in self.files(p.id)}
+        with self.lib.session() as s:
+            s.exec(delete(VoiceProfileFile).where(VoiceProfileFile.profile_id == p.id))
+            s.exec(delete(VoiceProfile).where(VoiceProfile.id == p.id))
+            s.commit()
+        self.lib.drop_unreferenced(files)

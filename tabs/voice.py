@@ -1,0 +1,212 @@
+"""Voice tab: speak text with a preset or a cloned voice, in a style, with effects; regenerate
+one sentence; build and refine voice profiles from recordings or uploads."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from engines.voice import backends
+from engines.voice.styles import styles
+from services import Services
+from storage.voices import profile_json
+from tabs.common import actor_from, download_copy, gradio_progress, user_errors
+
+PROFILE_COLUMNS = ["id", "name", "speaks through", "pitch (Hz)", "speech (s)", "clips", "updated"]
+
+
+def _voice_choices(services: Services, request: gr.Request | None) -> list[tuple[str, str]]:
+    actor = actor_from(request)
+    out = [("Default (embedded)", "default")]
+    out += [(f"{p.name} — cloned voice #{p.id}", f"profile:{p.id}") for p in services.voices.profiles.list(actor)]
+    out += [(f"{lang} (embedded)", lang) for lang in ("en-us", "en-gb", "en-us+f2", "en-us+m3", "de", "fr", "es",
+                                                      "it", "pt", "nl", "pl", "ru", "tr", "ja", "cmn", "hi")]
+    for name in ("bark", "openai"):
+        if backends.availability(name, services.settings).available:
+            out += [(f"{p} ({name})", p) for p in backends.get(name).presets()[:12]]
+    return out
+
+
+def _figures_md(metrics: dict, notes: list[str]) -> str:
+    rows = []
+    if "similarity" in metrics:
+        rows.append(f"| similarity to the voice's reference | **{metrics['similarity']:.2f}** |")
+    rows += [
+        f"| loudness | {metrics.get('loudness_lufs', float('nan')):.1f} LUFS |",
+        f"| peak | {metrics.get('peak_dbfs', float('nan')):.1f} dBFS"
+        + (" (clipping!)" if metrics.get("clipped_fraction", 0) > 0 else "") + " |",
+        f"| signal to noise | {metrics.get('snr_db', 0):.0f} dB |",
+        f"| length | {metrics.get('duration_s', 0):.2f} s |",
+    ]
+    if "real_time_factor" in metrics:
+        rows.append(f"| render time | {metrics['seconds_to_render']:.2f} s (RTF {metrics['real_time_factor']:.3f}) |")
+    md = "| figure | value |\n|---|---|\n" + "\n".join(rows)
+    if notes:
+        md += "\n\n" + "\n".join(f"> {n}" for n in notes)
+    return md
+
+
+def build(services: Services) -> None:
+    voices = services.voices
+    lib = services.library
+    style_choices = [(s.label, name) for name, s in styles().items()]
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            text = gr.Textbox(label="Text", lines=7, max_lines=30, elem_id="voice-text",
+                              placeholder="Type what should be said. Long texts are spoken sentence by sentence.")
+            voice = gr.Dropdown(label="Voice", choices=[("Default (embedded)", "default")], value="default",
+                                allow_custom_value=True, elem_id="voice-select",
+                                info="A cloned voice, a language (de, fr ...), a variant (en-us+f2) or a preset")
+            style = gr.Radio(label="Style", choices=style_choices, value="natural", elem_id="voice-style")
+            with gr.Row():
+                speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed")
+                pitch = gr.Slider(-12, 12, value=0, step=0.5, label="Pitch (semitones)")
+            with gr.Accordion("Backend and effects", open=False):
+                backend = gr.Dropdown(label="Backend", choices=["auto", *backends.names()], value="auto")
+                reverb = gr.Slider(0, 0.6, value=0, step=0.02, label="Reverb (wet level; 0 = the style's own)")
+                bass = gr.Slider(0, 12, value=0, step=0.5, label="Bass boost (dB; 0 = the style's own)")
+                loudness = gr.Slider(-30, -9, value=-16, step=0.5, label="Loudness target (LUFS)")
+            project = gr.Dropdown(label="Save into project", choices=[], value=None, allow_custom_value=False,
+                                  info="Empty: the 'Unsorted' project")
+            speak_btn = gr.Button("Speak", variant="primary", elem_id="speak-button")
+        with gr.Column(scale=1):
+            audio = gr.Audio(label="Speech", type="filepath", interactive=False, elem_id="speech-audio")
+            figures = gr.Markdown(elem_id="voice-figures")
+            generation = gr.State(None)
+            with gr.Accordion("Sentences: edit and regenerate one", open=False):
+                sentences = gr.Dataframe(headers=["#", "sentence"], value=[], interactive=False, wrap=True)
+                with gr.Row():
+                    which = gr.Number(label="Sentence #", value=1, precision=0, minimum=1)
+                    new_text = gr.Textbox(label="New text (empty: same text again)", max_lines=3)
+                regen_btn = gr.Button("Regenerate this sentence")
+
+    with gr.Accordion("Voice profiles: clone a voice", open=False, elem_id="voice-profiles"):
+        gr.Markdown("Record or upload 3 s to 2 min of one person speaking (several clips give a closer voice). "
+                    "Only clone a voice with its owner's consent.")
+        with gr.Row():
+            with gr.Column():
+                rec = gr.Audio(label="Record or upload a clip", sources=["microphone", "upload"], type="filepath",
+                               elem_id="profile-recording")
+                more = gr.File(label="More clips (optional)", file_count="multiple", type="filepath")
+                prof_name = gr.Textbox(label="Profile name", max_lines=1, elem_id="profile-name")
+                consent = gr.Checkbox(label="I have the speaker's consent to clone this voice", elem_id="consent")
+                with gr.Row():
+                    create_btn = gr.Button("Create profile", variant="primary", elem_id="create-profile")
+                    add_btn = gr.Button("Add clips to the selected profile")
+            with gr.Column():
+                profiles = gr.Dataframe(headers=PROFILE_COLUMNS, value=[], interactive=False,
+                                        label="Profiles (select one)", elem_id="profiles-table")
+                selected = gr.State(None)
+                prof_info = gr.JSON(label="Profile", visible=False)
+                with gr.Row():
+                    rename_to = gr.Textbox(label="Rename to", max_lines=1)
+                    rename_btn = gr.Button("Rename")
+                    delete_btn = gr.Button("Delete profile", variant="stop")
+        prof_status = gr.Markdown(elem_id="profile-status")
+
+    # ---------------------------------------------------------------- handlers
+
+    def profile_rows(request: gr.Request):  # noqa: ANN202
+        rows = []
+        for p in voices.profiles.list(actor_from(request)):
+            st = p.stats or {}
+            f0 = st.get("f0_median_hz")
+            rows.append([p.id, p.name, p.base_voice, f"{f0:.0f}" if f0 else "", st.get("reference_seconds", ""),
+                         len(st.get("clips", [])), p.updated_at.strftime("%Y-%m-%d %H:%M")])
+        return rows
+
+    def refresh(request: gr.Request):  # noqa: ANN202
+        projects = [("(Unsorted)", None)] + [(f"{p.name} (#{p.id})", p.id)
+                                              for p, _ in lib.list_projects(actor_from(request))]
+        return (gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects),
+                profile_rows(request))
+
+    def effect_overrides(reverb_wet, bass_db, lufs) -> dict:  # noqa: ANN001
+        fx: dict = {"loudness_lufs": float(lufs)}
+        if reverb_wet:
+            fx["reverb"] = {"room_size": 0.6, "wet_level": float(reverb_wet), "width": 0.8}
+        if bass_db:
+            fx["bass_boost_db"] = float(bass_db)
+        return fx
+
+    def show(done, result):  # noqa: ANN001, ANN202
+        wav = next(a for a in done.outputs if a.kind.value == "audio")
+        path = download_copy(lib.asset_path(wav), wav.name)
+        rows = [[i + 1, t.text] for i, t in enumerate(result.takes)]
+        return path, _figures_md(result.metrics, result.notes), done.generation.id, rows
+
+    @user_errors
+    def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,  # noqa: ANN001
+                 request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+        done, result = voices.speak(text_, voice_, style_, backend_, speed_, pitch_, project_,
+                                    effects=effect_overrides(reverb_, bass_, lufs_), actor=actor_from(request),
+                                    progress=gradio_progress(progress))
+        return show(done, result)
+
+    @user_errors
+    def on_regenerate(gen_id, index, text_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+        if not gen_id:
+            raise gr.Error("Speak something first; then one of its sentences can be regenerated.")
+        done, result = voices.regenerate_sentence(gen_id, int(index or 1), text_ or None,
+                                                  actor=actor_from(request), progress=gradio_progress(progress))
+        return show(done, result)
+
+    def clip_list(rec_path, more_paths) -> list:  # noqa: ANN001
+        files = [rec_path] if rec_path else []
+        files += list(more_paths or [])
+        return [(p, p.rsplit("/", 1)[-1]) for p in files]
+
+    @user_errors
+    def on_create(rec_path, more_paths, name, consent_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+        p = voices.create_profile(name, clip_list(rec_path, more_paths), consent_, actor_from(request),
+                                  gradio_progress(progress))
+        st = p.stats
+        return (f"Created **{p.name}** (voice `profile:{p.id}`): {st.get('reference_seconds', 0):.1f} s of speech, "
+                f"speaks through {p.base_voice}.", p.id)
+
+    @user_errors
+    def on_add(selected_id, rec_path, more_paths, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+        if not selected_id:
+            raise gr.Error("Select a profile in the table first.")
+        p = voices.add_clips(f"profile:{selected_id}", clip_list(rec_path, more_paths), actor_from(request),
+                             gradio_progress(progress))
+        return f"Refined **{p.name}** with the new clips.", p.id
+
+    @user_errors
+    def on_select(evt: gr.SelectData, request: gr.Request):  # noqa: ANN202
+        row = evt.row_value if evt is not None else None
+        if not row:
+            return None, gr.update(visible=False)
+        p = voices.profiles.get(row[0], actor_from(request))
+        return p.id, gr.update(visible=True, value=profile_json(p, voices.profiles.files(p.id)))
+
+    @user_errors
+    def on_rename(selected_id, name, request: gr.Request):  # noqa: ANN001, ANN202
+        if not selected_id:
+            raise gr.Error("Select a profile in the table first.")
+        p = voices.profiles.rename(selected_id, name, actor_from(request))
+        return f"Renamed to **{p.name}**."
+
+    @user_errors
+    def on_delete(selected_id, request: gr.Request):  # noqa: ANN001, ANN202
+        if not selected_id:
+            raise gr.Error("Select a profile in the table first.")
+        voices.profiles.delete(selected_id, actor_from(request))
+        return "Profile deleted.", None, gr.update(visible=False)
+
+    private = {"api_visibility": "private"}
+    speak_btn.click(on_speak, [text, voice, style, backend, speed, pitch, reverb, bass, loudness, project],
+                    [audio, figures, generation, sentences], concurrency_id="cpu", **private)
+    regen_btn.click(on_regenerate, [generation, which, new_text], [audio, figures, generation, sentences],
+                    concurrency_id="cpu", **private)
+    refresh_outputs = [voice, project, profiles]
+    create_btn.click(on_create, [rec, more, prof_name, consent], [prof_status, selected], concurrency_id="cpu",
+                     **private).then(refresh, None, refresh_outputs, **private)
+    add_btn.click(on_add, [selected, rec, more], [prof_status, selected], concurrency_id="cpu",
+                  **private).then(refresh, None, refresh_outputs, **private)
+    profiles.select(on_select, None, [selected, prof_info], **private)
+    rename_btn.click(on_rename, [selected, rename_to], [prof_status], **private).then(
+        refresh, None, refresh_outputs, **private)
+    delete_btn.click(on_delete, [selected], [prof_status, selected, prof_info], **private).then(
+        refresh, None, refresh_outputs, **private)
+    gr.context.Context.root_block.load(refresh, None, refresh_outputs, **private)

@@ -1,0 +1,106 @@
+"""The speech engine end to end on the embedded backend: sentences, pauses, styles, fallbacks,
+regenerating one sentence, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engines.errors import InputError
+from engines.voice import espeak
+from engines.voice.engine import (
+    OUTPUT_RATE, SpeakRequest, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
+)
+from engines.voice.text import PAUSE_S
+from settings import Settings
+
+TEXT = ("Welcome to the studio. Today we will clone a voice, and then we will make it sing!\n\n"
+        "Is that not wonderful?")
+
+
+@pytest.fixture(scope="module")
+def result():
+    seen = []
+    r = speak(SpeakRequest(TEXT, VoiceChoice("default")), Settings(),
+              progress=lambda d, t, m="": seen.append((d / t, m)))
+    return r, seen
+
+
+def test_speech_is_joined_sentences_with_pauses(result):
+    r, seen = result
+    assert r.backend == "embedded" and r.notes == []
+    assert [t.text for t in r.takes] == ["Welcome to the studio.",
+                                         "Today we will clone a voice, and then we will make it sing!",
+                                         "Is that not wonderful?"]
+    assert r.audio.sample_rate == OUTPUT_RATE
+    takes_s = sum(t.audio.duration_s for t in r.takes)
+    pauses_s = PAUSE_S["sentence"] + PAUSE_S["paragraph"]
+    assert r.audio.duration_s == pytest.approx(takes_s + pauses_s + 0.24, abs=0.02)
+    # Plausible reading speed for 18 words: 2 to 4 words per second.
+    assert 18 / 4 < r.audio.duration_s < 18 / 2
+    assert r.metrics["loudness_lufs"] == pytest.approx(-16, abs=0.5)
+    fracs = [f for f, _ in seen]
+    assert fracs == sorted(fracs) and fracs[-1] == 1.0 and "sentence 2 of 3" in [m for _, m in seen]
+
+
+def test_pause_between_sentences_is_silent(result):
+    r, _ = result
+    y = r.audio.samples
+    first = int((0.12 + r.takes[0].audio.duration_s) * OUTPUT_RATE)
+    gap = y[first + 400: first + int(PAUSE_S["sentence"] * OUTPUT_RATE) - 400]
+    assert 20 * np.log10(np.sqrt(np.mean(gap ** 2)) + 1e-9) < -50
+
+
+def test_regenerating_one_sentence_keeps_the_others(result):
+    r, _ = result
+    r2 = regenerate(r.takes, 1, SpeakRequest(TEXT, VoiceChoice("default")), Settings(),
+                    new_text="Today we will write a song.")
+    assert [t.text for t in r2.takes][1] == "Today we will write a song."
+    for i in (0, 2):
+        assert np.array_equal(r2.takes[i].audio.samples, r.takes[i].audio.samples)
+    assert r2.takes[1].audio.duration_s < r.takes[1].audio.duration_s
+    again = takes_from_bytes(takes_to_bytes(r2.takes))
+    assert [t.text for t in again] == [t.text for t in r2.takes]
+    assert np.array_equal(again[1].audio.samples, r2.takes[1].audio.samples)
+    with pytest.raises(InputError, match="no sentence 9"):
+        regenerate(r.takes, 8, SpeakRequest(TEXT, VoiceChoice("default")), Settings())
+
+
+def test_speed_and_language_change_the_speech():
+    s = Settings()
+    slow = speak(SpeakRequest("One two three four five six seven eight.", VoiceChoice("d")), s, )
+    fast = speak(SpeakRequest("One two three four five six seven eight.", VoiceChoice("d"), speed=1.8), s)
+    assert fast.audio.duration_s < 0.75 * slow.audio.duration_s
+    german = speak(SpeakRequest("Guten Morgen, wie geht es dir?", VoiceChoice("de", preset="de", backend="embedded",
+                                                                             language="de")), s)
+    assert german.backend == "embedded" and german.audio.duration_s > 1.0
+
+
+def test_missing_backend_falls_back_with_a_note(tmp_path):
+    s = Settings(models_dir=tmp_path / "no-models", openai_api_key="")
+    for name in ("bark", "openai"):
+        r = speak(SpeakRequest("Hello there.", VoiceChoice("default"), backend=name), s)
+        assert r.backend == "embedded"
+        assert len(r.notes) == 1 and r.notes[0].startswith(f"{name} is not available")
+        assert r.audio.duration_s > 0.5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"text": ""}, "empty"),
+    ({"text": "x " * 60_000}, "characters"),
+    ({"speed": 5.0}, "speed must be between"),
+    ({"pitch_semitones": -30}, "pitch_semitones must be between"),
+    ({"style": "opera"}, "unknown voice style"),
+    ({"backend": "playht"}, "unknown speech backend"),
+])
+def test_bad_requests_are_clear(kwargs, message):
+    req = SpeakRequest(**{"text": "Hello.", "voice": VoiceChoice("default"), **kwargs})
+    with pytest.raises(InputError, match=message):
+        speak(req, Settings())
+
+
+def test_unsupported_language_is_named():
+    with pytest.raises(InputError, match="'xx' is not supported"):
+        espeak.check_voice("xx")
+    with pytest.raises(InputError, match="variant"):
+        espeak.check_voice("en-us+nosuchvoice")

@@ -1,0 +1,66 @@
+"""Reference clips: real speech is accepted and cleaned; silence, noise, music, too short and too long are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.voice.effects import integrated_loudness
+from engines.voice.reference import REFERENCE_LUFS, WORK_RATE, prepare, prepare_all
+
+
+def speaker_clips(samples, speaker: str) -> list:
+    return sorted((samples / "voices" / speaker).glob("*.flac"))
+
+
+def test_every_real_utterance_is_accepted_and_normalised(samples):
+    for path in speaker_clips(samples, "librispeech-1688")[:4] + speaker_clips(samples, "librispeech-1998")[:4]:
+        src = Audio.read(path)
+        out, report = prepare(src, path.name)
+        assert out.sample_rate == WORK_RATE and out.channels == 1
+        assert 0.6 * src.duration_s <= out.duration_s <= src.duration_s + 0.01
+        assert integrated_loudness(out) == pytest.approx(REFERENCE_LUFS, abs=1.0)
+        assert 0.2 < report.voiced_fraction < 0.68
+
+
+def test_long_pauses_are_shortened(samples):
+    src = Audio.read(speaker_clips(samples, "librispeech-1688")[0])
+    gap = np.zeros(int(2.0 * src.sample_rate), np.float32)
+    padded = Audio(np.concatenate([src.samples, gap, src.samples]), src.sample_rate)
+    out, _ = prepare(padded, "with a pause")
+    assert out.duration_s < padded.duration_s - 1.5
+
+
+def music(seconds: float = 10.0, sr: int = WORK_RATE) -> np.ndarray:
+    """Chords with a melody: sustained harmonic tones, as in music."""
+    notes = [220, 247, 262, 294, 330, 349, 392, 440]
+    out = []
+    for i in range(int(seconds / 0.5)):
+        t = np.arange(int(sr * 0.5)) / sr
+        f = notes[i % 8]
+        out.append(sum(np.sin(2 * np.pi * f * k * t) / k + 0.5 * np.sin(2 * np.pi * f * 1.5 * k * t) / k
+                       for k in range(1, 6)))
+    y = np.concatenate(out)
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda s: np.zeros(WORK_RATE * 5, np.float32), "is silent"),
+    (lambda s: Audio.read(speaker_clips(s, "librispeech-1688")[0]).samples[:WORK_RATE // 2], "0.5 s long"),
+    (lambda s: np.tile(Audio.read(speaker_clips(s, "librispeech-1688")[0]).samples, 240), "at most 2 min"),
+    (lambda s: music(), "does not sound like speech"),
+    (lambda s: np.random.default_rng(0).normal(0, 0.1, WORK_RATE * 5).astype(np.float32), "no voiced speech"),
+])
+def test_bad_references_are_refused(samples, make, message):
+    with pytest.raises(InputError, match=message):
+        prepare(Audio(make(samples), WORK_RATE), "clip.wav")
+
+
+def test_too_little_speech_in_all_clips(samples):
+    y = Audio.read(speaker_clips(samples, "librispeech-1688")[0]).samples[: int(1.5 * WORK_RATE)]
+    with pytest.raises(InputError, match="at least 3 s"):
+        prepare_all([(Audio(y, WORK_RATE), "short.wav")])
+    with pytest.raises(InputError, match="no reference audio"):
+        prepare_all([])

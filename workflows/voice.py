@@ -1,0 +1,273 @@
+"""Voice workflows: what the Voice tab, the API and other tabs (songs, talking heads, slides)
+call. They tie the voice engine to storage: uploads are checked, work is recorded as a
+job, outputs become assets, profiles are stored."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlmodel import select
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from engines.voice import backends, espeak
+from engines.voice.engine import (
+    SpeakRequest, SpeakResult, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
+)
+from settings import Settings
+from storage.intake import probe_upload
+from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.library import ANONYMOUS, Actor, Library
+from storage.models import Generation, GenerationAsset, MediaKind
+from storage.voices import NewClip, VoiceProfiles
+
+log = logging.getLogger(__name__)
+
+MAX_REFERENCE_CLIPS = 20
+
+
+@dataclass
+class LoadedProfile:
+    choice: VoiceChoice
+    profile_id: int
+
+
+class VoiceWorkflows:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner) -> None:
+        self.settings = settings
+        self.library = library
+        self.jobs = jobs
+        self.profiles = VoiceProfiles(library)
+        self._model_cache: dict[tuple[int, str], object] = {}
+
+    # ------------------------------------------------------------ voices
+
+    def resolve(self, voice: str | None, actor: Actor = ANONYMOUS) -> VoiceChoice:
+        """"default", "profile:<id>" or a profile's name, an espeak voice ("de", "en-us+f2"),
+        or a backend preset ("v2/en_speaker_6" for Bark, "alloy" for OpenAI)."""
+        v = (voice or "default").strip()
+        if v.lower() in ("", "default"):
+            return VoiceChoice("default")
+        if v.startswith("profile:") or any(p.name == v for p in self.profiles.list(actor)):
+            return self._profile_choice(v, actor)
+        lang = v.split("+")[0]
+        if lang in espeak.voices():
+            espeak.check_voice(v)
+            return VoiceChoice(v, preset=v, backend="embedded", language=lang)
+        for name in ("bark", "openai"):
+            try:
+                if v in backends.get(name).presets():
+                    language = v.split("/")[-1].split("_")[0] if name == "bark" else "en-us"
+                    return VoiceChoice(v, preset=v, backend=name, language=language)
+            except ImportError:
+                continue
+        raise InputError(
+            f"unknown voice {v!r}: use 'default', a language such as 'en-us' or 'de', a variant such as "
+            "'en-us+f2', a voice profile ('profile:<id>', see /list_voices), or a Bark/OpenAI preset"
+        )
+
+    def _profile_choice(self, ref: str, actor: Actor) -> VoiceChoice:
+        from engines.voice import clone
+
+        p = self.profiles.get(ref, actor)
+        key = (p.id, p.updated_at.isoformat())
+        model = self._model_cache.get(key)
+        if model is None:
+            model = clone.VoiceModel.from_bytes(self.profiles.model_bytes(p))
+            self._model_cache = {k: v for k, v in self._model_cache.items() if k[0] != p.id}
+            self._model_cache[key] = model
+        emb = np.asarray(p.embedding, dtype=np.float64) if p.embedding else None
+        return VoiceChoice(f"{p.name} (profile {p.id})", language="en-us", profile_id=p.id, model=model,
+                           embedding=emb)
+
+    def list_voices(self, actor: Actor = ANONYMOUS) -> dict:
+        presets = {}
+        for name in backends.names():
+            avail = backends.availability(name, self.settings)
+            try:
+                names = backends.get(name).presets()
+            except ImportError:
+                names = []
+            presets[name] = {"available": avail.available, "reason": avail.reason, "presets": names}
+        from storage.voices import profile_json
+
+        return {
+            "profiles": [profile_json(p, self.profiles.files(p.id)) for p in self.profiles.list(actor)],
+            "backends": presets,
+        }
+
+    # ------------------------------------------------------------ profiles
+
+    def _load_clips(self, files: list[tuple[Path, str]], work: Path) -> list[tuple[Audio, NewClip]]:
+        if not files:
+            raise InputError("no reference audio was given; upload or record 3 s to 2 min of the person speaking")
+        if len(files) > MAX_REFERENCE_CLIPS:
+            raise InputError(f"{len(files)} clips were given; at most {MAX_REFERENCE_CLIPS} per profile")
+        out = []
+        for i, (path, name) in enumerate(files):
+            sub = work / f"clip{i}"
+            sub.mkdir()
+            probed = probe_upload(Path(path), name, self.library.limits, sub)
+            if probed.kind is not MediaKind.audio:
+                raise InputError(f"'{name}' is {probed.kind.value}, not audio; a voice needs a recording of speech")
+            out.append((Audio.read(probed.path), NewClip(probed.path, Path(name).name, probed.duration_s or 0.0,
+                                                         {"sample_rate": probed.sample_rate})))
+        return out
+
+    def _analyse(self, clips: list[tuple[Audio, str]], progress: ProgressFn):  # noqa: ANN202
+        from engines.voice import clone, reference
+        from engines.voice.similarity import mean_embedding, speaker_embedding
+
+        stages = Stages(progress, {"check": 1, "analyse": 3, "embed": 1})
+        stages.report("check", 0, "checking and cleaning the references")
+        cleaned, reports = reference.prepare_all(clips)
+        stages.report("analyse", 0, "analysing the voice")
+        model = clone.analyse(cleaned, progress=lambda d, t, m="": stages.report("analyse", d / t if t else 0, m))
+        stages.report("embed", 0, "measuring the speaker embedding")
+        emb = mean_embedding([speaker_embedding(a) for a in cleaned])
+        stages.report("embed", 1, "done")
+        stats = {**model.stats, "clips": [r.__dict__ for r in reports]}
+        return model, emb, stats
+
+    def create_profile(self, name: str, files: list[tuple[Path, str]], consent: bool,
+                       actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):  # noqa: ANN201
+        if consent is not True:
+            raise InputError("confirm that you have the speaker's consent to clone their voice")
+        from storage.library import _clean_name
+
+        name = _clean_name(name, "voice name")
+        work = self.library.store.new_scratch_dir("clips-")
+        try:
+            loaded = self._load_clips(files, work)
+            model, emb, stats = self._analyse([(a, c.name) for a, c in loaded], progress)
+            p = self.profiles.save(name=name, clips=[c for _, c in loaded], model=model.to_bytes(),
+                                   base_voice=model.base_voice, stats=stats, embedding=emb.tolist(), actor=actor)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        self.library.log_event("voice_consent", actor, profile_id=p.id, profile_name=p.name,
+                               clips=[n for _, n in files])
+        return p
+
+    def add_clips(self, ref: str, files: list[tuple[Path, str]], actor: Actor = ANONYMOUS,
+                  progress: ProgressFn = no_progress):  # noqa: ANN201
+        """Refine a profile with more clips: it is analysed again from all its references."""
+        p = self.profiles.get(ref, actor)
+        work = self.library.store.new_scratch_dir("clips-")
+        try:
+            loaded = self._load_clips(files, work)
+            old = [(Audio.read(path), name) for path, name in self.profiles.reference_paths(p)]
+            if len(old) + len(loaded) > MAX_REFERENCE_CLIPS:
+                raise InputError(f"a profile holds at most {MAX_REFERENCE_CLIPS} clips; it has {len(old)}")
+            model, emb, stats = self._analyse(old + [(a, c.name) for a, c in loaded], progress)
+            return self.profiles.save(name=p.name, clips=[c for _, c in loaded], model=model.to_bytes(),
+                                      base_voice=model.base_voice, stats=stats, embedding=emb.tolist(),
+                                      actor=actor, profile_id=p.id)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # ------------------------------------------------------------ speech
+
+    def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), actor: Actor,  # noqa: ANN001
+                progress: ProgressFn, cancel: CancelToken | None) -> tuple[Finished, SpeakResult]:
+        holder: dict = {}
+
+        def work(ctx: JobContext) -> JobResult:
+            res: SpeakResult = result_fn(ctx)
+            holder["result"] = res
+            wav = res.audio.write(ctx.workdir / "speech.wav", subtype="PCM_16")
+            takes = ctx.workdir / "takes.npz"
+            takes.write_bytes(takes_to_bytes(res.takes))
+            return JobResult(
+                outputs=[
+                    JobOutput(wav, MediaKind.audio, f"{kind}.wav", duration_s=round(res.audio.duration_s, 4),
+                              sample_rate=res.audio.sample_rate, channels=res.audio.channels,
+                              meta={"notes": res.notes}),
+                    JobOutput(takes, MediaKind.other, f"{kind}-sentences.npz",
+                              meta={"sentences": [t.text for t in res.takes]}),
+                ],
+                backend=res.backend, model=res.model, model_licence=res.licence,
+                metrics={**res.metrics, "notes": res.notes},
+            )
+
+        done = self.jobs.run(kind=kind, params=params, work=work, project_id=project_id, inputs=list(inputs),
+                             progress=progress, cancel=cancel, actor=actor)
+        return done, holder["result"]
+
+    def speak(self, text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
+              speed: float = 1.0, pitch_semitones: float = 0.0, project_id=None, *,  # noqa: ANN001
+              effects: dict | None = None, actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+              cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
+        choice = self.resolve(voice, actor)
+        req = SpeakRequest(text, choice, style, backend, float(speed), float(pitch_semitones), effects)
+        from engines.voice.engine import check_request
+
+        check_request(req)
+        params = {"text": text, "voice": voice, "style": style, "backend": backend, "speed": speed,
+                  "pitch_semitones": pitch_semitones, "effects": effects or {}}
+        return self._record("speak", params, lambda ctx: speak(req, self.settings, ctx.progress, ctx.cancel),
+                            project_id=project_id, actor=actor, progress=progress, cancel=cancel)
+
+    def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,  # noqa: ANN001
+                    actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress) -> tuple[Finished, SpeakResult]:
+        """One call: analyse the clip as a temporary profile and speak the text in that voice."""
+        from engines.voice.engine import check_request
+        from engines.voice.text import check_text
+
+        check_text(text)
+        from engines.voice.styles import get_style
+
+        get_style(style)
+        project = (self.library.get_project(project_id, actor) if project_id not in (None, "", 0)
+                   else self.library.default_project(actor))
+        ref_asset = self.library.add_upload(project.id, reference[0], reference[1], actor)
+        if ref_asset.kind is not MediaKind.audio:
+            self.library.delete_asset(ref_asset.id, actor)
+            raise InputError(f"'{reference[1]}' is {ref_asset.kind.value}, not audio; "
+                             "a voice needs a recording of speech")
+        def run(ctx: JobContext) -> SpeakResult:
+            audio = Audio.read(self.library.asset_path(ref_asset))
+            model, emb, _ = self._analyse([(audio, ref_asset.name)],
+                                          lambda d, t, m="": ctx.progress(0.4 * d / (t or 1), 1, m))
+            choice = VoiceChoice("temporary clone", model=model, embedding=emb)
+            req = check_request(SpeakRequest(text, choice, style))
+            return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
+                         ctx.cancel)
+
+        self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
+        return self._record("clone_voice", {"text": text, "style": style, "reference_asset": ref_asset.id}, run,
+                            project_id=project.id, inputs=[ref_asset.id], actor=actor, progress=progress,
+                            cancel=None)
+
+    def regenerate_sentence(self, generation_id: int, index: int, new_text: str | None = None, *,
+                            actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress
+                            ) -> tuple[Finished, SpeakResult]:
+        """Redo one sentence (1-based `index`) of an earlier speech; the rest is reused."""
+        with self.library.session() as s:
+            g = s.get(Generation, int(generation_id))
+            outs = s.exec(select(GenerationAsset).where(
+                GenerationAsset.generation_id == int(generation_id), GenerationAsset.role == "output")).all()
+        if g is None or g.kind != "speak":
+            raise InputError(f"there is no speech generation {generation_id}")
+        takes_asset = next((a for a in (self.library.get_asset(o.asset_id, actor) for o in outs)
+                            if a.ext == ".npz"), None)
+        if takes_asset is None:
+            raise InputError(f"generation {generation_id} kept no sentences to regenerate")
+        takes = takes_from_bytes(self.library.asset_path(takes_asset).read_bytes())
+        p = g.params
+        choice = self.resolve(p.get("voice"), actor)
+        req = SpeakRequest(" ".join(t.text for t in takes), choice, p.get("style", "natural"),
+                           p.get("backend", "auto"), float(p.get("speed", 1)), float(p.get("pitch_semitones", 0)),
+                           p.get("effects") or None)
+        idx = int(index) - 1
+        new_params = {**p, "regenerated_from": g.id, "sentence": int(index),
+                      "text": " ".join((new_text if i == idx and new_text is not None else t.text)
+                                       for i, t in enumerate(takes))}
+        return self._record("speak", new_params,
+                            lambda ctx: regenerate(takes, idx, req, self.settings, new_text, ctx.progress),
+                            project_id=g.project_id, inputs=[takes_asset.id], actor=actor, progress=progress,
+                            cancel=None)
