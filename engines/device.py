@@ -50,15 +50,40 @@ def pick_device(explicit: str | None = "auto") -> str:
     return device
 
 
+def _gpu_names_without_torch() -> list[str]:
+    """NVIDIA GPUs the driver reports (no CUDA initialisation, no torch import)."""
+    import glob
+
+    names = []
+    for info in sorted(glob.glob("/proc/driver/nvidia/gpus/*/information")):
+        try:
+            for line in open(info, encoding="utf-8"):
+                if line.startswith("Model:"):
+                    names.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    return names
+
+
 def describe_device(explicit: str | None = "auto") -> dict:
-    """What the capabilities report says about compute, without importing torch needlessly."""
+    """What the capabilities report says about compute. Cheap: torch is not imported for it
+    (importing torch costs seconds and hundreds of MB); once a backend has imported it, it is asked."""
+    import platform
+    import sys
+
     if not torch_installed():
         return {"device": "cpu", "torch": None, "gpu": None, "note": "PyTorch not installed: neural backends off"}
-    try:
-        device = pick_device(explicit)
-    except BackendUnavailable as e:
-        return {"device": None, "torch": True, "gpu": None, "note": str(e)}
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else None
-    return {"device": device, "torch": torch.__version__, "gpu": gpu, "note": "" if gpu else "no GPU: CPU only"}
+    if "torch" in sys.modules:
+        try:
+            device = pick_device(explicit)
+        except BackendUnavailable as e:
+            return {"device": None, "torch": True, "gpu": None, "note": str(e)}
+        torch = sys.modules["torch"]
+        gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else None
+        return {"device": device, "torch": torch.__version__, "gpu": gpu, "note": "" if gpu else "no GPU: CPU only"}
+    gpus = _gpu_names_without_torch()
+    apple = platform.system() == "Darwin" and platform.machine() == "arm64"
+    choice = (explicit or "auto").lower()
+    device = choice if choice != "auto" else ("cuda" if gpus else "mps" if apple else "cpu")
+    return {"device": device, "torch": "installed (not loaded yet)", "gpu": gpus[0] if gpus else None,
+            "note": "" if (gpus or apple) else "no GPU: CPU only"}

@@ -1,0 +1,219 @@
+"""Bark (Suno, MIT): neural text-to-speech through transformers' BarkModel, from local weights only.
+
+Weights are looked for, in order, in `settings.models_dir / "bark"`, `settings.models_dir / "bark-small"`
+and the Hugging Face cache (`suno/bark-small`, then `suno/bark`). Nothing is ever downloaded here:
+missing weights raise BackendUnavailable saying where to put them. torch and transformers are
+imported on first use, and the model is loaded once through the model registry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.audio import Audio
+from engines.capabilities import Availability, BackendInfo, register
+from engines.errors import BackendUnavailable, InputError
+from engines.registry import MODELS
+from engines.voice.backends.base import SpeechBackend, SpeechRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "suno/bark-small"
+# Hugging Face repositories searched in the local cache, preferred first.
+HUB_REPOS = ("suno/bark-small", "suno/bark")
+# Folder names searched under settings.models_dir.
+LOCAL_DIRS = ("bark", "bark-small")
+# Any one of these next to config.json counts as "weights present".
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+# Languages Bark's v2 voice presets cover (ten speakers each).
+LANGUAGES = ("en", "de", "es", "fr", "hi", "it", "ja", "ko", "pl", "pt", "ru", "tr", "zh")
+# The preset used when a request names none; speaker 6 is the usual English demo voice.
+DEFAULT_PRESETS = {lang: f"v2/{lang}_speaker_{6 if lang == 'en' else 0}" for lang in LANGUAGES}
+# Bark's semantic model reads at most this many text tokens; longer input would be cut silently.
+MAX_TEXT_TOKENS = 256
+_PRESET_RE = re.compile(r"^(v2/)?[a-z]{2}_speaker_\d$")
+
+
+@dataclass
+class _LoadedBark:
+    model: Any  # transformers.BarkModel, on `device`, in eval mode
+    processor: Any  # transformers.BarkProcessor (tokenizer + voice presets)
+    device: str
+    sample_rate: int  # Hz, 24000 for Bark
+    path: Path
+    # Serialises generation on one model: Bark is heavy and seeding torch is process-wide.
+    lock: threading.Lock
+
+
+def _has_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / f).is_file() for f in WEIGHT_FILES)
+
+
+def _hub_snapshot(repo: str) -> Path | None:
+    """The local snapshot folder of `repo` in the Hugging Face cache, or None. Never touches the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo, "config.json")
+    except Exception:  # a damaged cache must not break the capabilities report
+        log.debug("looking up %s in the Hugging Face cache failed", repo, exc_info=True)
+        return None
+    if not isinstance(found, str):
+        return None
+    folder = Path(found).parent
+    return folder if _has_weights(folder) else None
+
+
+def _normalise_language(language: str) -> str:
+    return (language or "en").strip().lower().replace("_", "-").split("-")[0]
+
+
+class BarkBackend(SpeechBackend):
+    name = "bark"
+    tier = "neural"
+    licence = "MIT"
+
+    def __init__(self, model: str = DEFAULT_MODEL, max_semantic_tokens: int | None = None,
+                 seed: int | None = None) -> None:
+        # Preferred Hugging Face repository (searched first in the cache).
+        self.model = model
+        # Cap on semantic tokens per chunk (~50 per second of speech); None = the model's own limit (768, ~15 s).
+        self.max_semantic_tokens = max_semantic_tokens
+        # Fixed seed for reproducible output; None = a fresh random voice take each time.
+        self.seed = seed
+
+    # ------------------------------------------------------------------ where the weights are
+
+    def _candidates(self, settings) -> list[Path]:  # noqa: ANN001
+        return [Path(settings.models_dir) / d for d in LOCAL_DIRS]
+
+    def _repos(self) -> list[str]:
+        return [self.model, *(r for r in HUB_REPOS if r != self.model)]
+
+    def locate(self, settings) -> Path | None:  # noqa: ANN001
+        """The folder holding Bark's config and weights, or None. Cheap: no model is loaded."""
+        for folder in self._candidates(settings):
+            if _has_weights(folder):
+                return folder
+        for repo in self._repos():
+            snap = _hub_snapshot(repo)
+            if snap is not None:
+                return snap
+        return None
+
+    def _missing_message(self, settings) -> str:  # noqa: ANN001
+        return (
+            f"Bark weights ({self.model}) not found: put a saved copy (config.json, model.safetensors, "
+            f"tokenizer and speaker_embeddings) in {Path(settings.models_dir) / LOCAL_DIRS[0]}, "
+            f"or download {self.model} into the Hugging Face cache (huggingface-cli download {self.model}) "
+            "on a machine that can reach the Hub"
+        )
+
+    # ------------------------------------------------------------------ interface
+
+    def availability(self, settings) -> Availability:  # noqa: ANN001
+        for module in ("torch", "transformers"):
+            if importlib.util.find_spec(module) is None:
+                return Availability(False, f"{module} is not installed (pip install -r requirements.txt)")
+        folder = self.locate(settings)
+        if folder is None:
+            return Availability(False, self._missing_message(settings))
+        return Availability(True, f"weights in {folder}")
+
+    def presets(self) -> list[str]:
+        return [f"v2/{lang}_speaker_{i}" for lang in LANGUAGES for i in range(10)]
+
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+        text = " ".join(request.text.split())
+        if not text:
+            raise InputError("there is no text to speak")
+        language = _normalise_language(request.language)
+        preset = (request.preset or "").strip()
+        if not preset and language not in DEFAULT_PRESETS:
+            raise InputError(f"Bark speaks {', '.join(LANGUAGES)}; {request.language!r} is not one of them")
+        if preset and not _PRESET_RE.match(preset):
+            raise InputError(f"unknown Bark voice preset {preset!r}: use e.g. v2/en_speaker_0 .. v2/en_speaker_9")
+        if request.speed != 1.0:
+            log.info("Bark has no speaking-rate control; speed %.2f is ignored", request.speed)
+
+        bark = self._load(settings)
+        history = self._voice_preset(bark, preset or DEFAULT_PRESETS[language], explicit=bool(preset))
+        n_tokens = len(bark.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if n_tokens > MAX_TEXT_TOKENS:
+            raise InputError(f"this chunk is too long for Bark ({n_tokens} tokens, at most {MAX_TEXT_TOKENS}): "
+                             "split it into shorter sentences")
+        return self._generate(bark, text, history)
+
+    # ------------------------------------------------------------------ loading and generation
+
+    def _load(self, settings) -> _LoadedBark:  # noqa: ANN001
+        folder = self.locate(settings)
+        if folder is None:
+            raise BackendUnavailable(self._missing_message(settings))
+        from engines.device import pick_device
+
+        device = pick_device(settings.device)
+        return MODELS.get(f"bark:{folder}", lambda: _load_bark(folder, device))
+
+    def _voice_preset(self, bark: _LoadedBark, preset: str, explicit: bool) -> str | None:
+        """The preset name the processor can load from local files, or None to let Bark pick a voice."""
+        available = bark.processor.available_voice_presets
+        for name in (preset, preset.removeprefix("v2/")):
+            if name in available:
+                return name
+        if explicit:
+            raise BackendUnavailable(f"voice preset {preset!r} is not in the local Bark files at {bark.path} "
+                                     "(speaker_embeddings/): copy the full model folder, presets included")
+        log.warning("Bark voice preset %s not found in %s; generating without a voice prompt", preset, bark.path)
+        return None
+
+    def _generate(self, bark: _LoadedBark, text: str, preset: str | None) -> Audio:
+        import torch
+
+        inputs = bark.processor(text, voice_preset=preset, return_tensors="pt")
+        inputs = inputs.to(bark.device)
+        kwargs: dict[str, Any] = {"do_sample": True}
+        if self.max_semantic_tokens:
+            kwargs["semantic_max_new_tokens"] = int(self.max_semantic_tokens)
+        with bark.lock, torch.inference_mode():
+            if self.seed is not None:
+                torch.manual_seed(self.seed)
+            waveform = bark.model.generate(**inputs, **kwargs)
+        samples = waveform[0].float().cpu().numpy().astype(np.float32)
+        if samples.size == 0:
+            raise BackendUnavailable("Bark produced no audio for this text; try rephrasing it")
+        return Audio(np.clip(samples, -1.0, 1.0), bark.sample_rate)
+
+
+def _load_bark(folder: Path, device: str) -> _LoadedBark:
+    import torch
+    from transformers import BarkModel, BarkProcessor
+
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    try:
+        processor = BarkProcessor.from_pretrained(str(folder), local_files_only=True)
+        model = BarkModel.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise BackendUnavailable(f"the Bark files in {folder} could not be loaded ({e}); "
+                                 "replace them with a complete copy of the model") from e
+    if processor.speaker_embeddings is not None:
+        # Voice presets are paths relative to the model folder: keep them there, never on the Hub.
+        processor.speaker_embeddings["repo_or_path"] = str(folder)
+    model = model.to(device).eval()
+    rate = int(getattr(model.generation_config, "sample_rate", 0) or model.config.codec_config.sampling_rate)
+    log.info("Bark loaded from %s on %s (%s), %d Hz", folder, device, dtype, rate)
+    return _LoadedBark(model, processor, device, rate, folder, threading.Lock())
+
+
+register(BackendInfo(engine="voice", backend=BarkBackend.name, tier=BarkBackend.tier, licence=BarkBackend.licence,
+                     check=lambda s: BarkBackend().availability(s)))
