@@ -17,6 +17,7 @@ test: setup-dev
 
 bench: setup-dev
 	$(PY) bench/startup.py
+	$(PY) bench/voice.py
 
 setup: debs $(VENV)/.installed
 setup-dev: debs debs-dev $(VENV)/.installed-dev

@@ -85,7 +85,7 @@ def build(services: Services) -> None:
                     "Only clone a voice with its owner's consent.")
         with gr.Row():
             with gr.Column():
-                rec = gr.Audio(label="Record or upload a clip", sources=["microphone", "upload"], type="filepath",
+                rec = gr.Audio(label="Record or upload a clip", sources=["upload", "microphone"], type="filepath",
                                elem_id="profile-recording")
                 more = gr.File(label="More clips (optional)", file_count="multiple", type="filepath")
                 prof_name = gr.Textbox(label="Profile name", max_lines=1, elem_id="profile-name")
@@ -116,7 +116,7 @@ def build(services: Services) -> None:
         return rows
 
     def refresh(request: gr.Request):  # noqa: ANN202
-        projects = [("(Unsorted)", None)] + [(f"{p.name} (#{p.id})", p.id)
+        projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                               for p, _ in lib.list_projects(actor_from(request))]
         return (gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects),
                 profile_rows(request))

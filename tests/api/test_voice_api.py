@@ -1,0 +1,74 @@
+"""Voice endpoints through gradio_client against the running app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from gradio_client import handle_file
+
+CONTRACT = {
+    "/speak": ["text", "voice", "style", "backend", "speed", "pitch_semitones", "project_id"],
+    "/clone_voice": ["reference_audio", "text", "style", "project_id"],
+    "/create_voice": ["name", "reference_audio", "consent"],
+    "/list_voices": [],
+}
+
+
+def test_voice_endpoint_names_and_parameters_are_stable(client):
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name, params in CONTRACT.items():
+        assert [p["parameter_name"] for p in named[name]["parameters"]] == params, name
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in named["/speak"]["parameters"]}
+    assert defaults == {"text": None, "voice": "default", "style": "natural", "backend": "auto", "speed": 1.0,
+                        "pitch_semitones": 0, "project_id": None}
+
+
+def test_speak_returns_speech(client):
+    p = client.predict(name="Voice API", api_name="/create_project")
+    path = client.predict(text="Hello from the client API. It speaks two sentences.", voice="en-us+f2",
+                          style="soprano", speed=1.1, project_id=p["id"], api_name="/speak")
+    info = sf.info(path)
+    assert 2.0 < info.duration < 8.0 and info.samplerate == 24000
+    (gen,) = client.predict(project_id=p["id"], api_name="/list_generations")
+    assert gen["status"] == "succeeded" and gen["params"]["style"] == "soprano"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"text": ""}, "empty"),
+    ({"text": "word " * 25_000}, "characters"),
+    ({"text": "Hi.", "voice": "klingon"}, "unknown voice"),
+    ({"text": "Hi.", "speed": 9}, "speed must be between"),
+])
+def test_speak_refuses_bad_input_clearly(client, kwargs, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(**kwargs, api_name="/speak")
+
+
+def test_create_voice_list_and_speak_with_it(client, samples):
+    flac = sorted((samples / "voices" / "librispeech-1998").glob("*.flac"))[0]
+    with pytest.raises(Exception, match="consent"):
+        client.predict(name="No consent", reference_audio=handle_file(str(flac)), consent=False,
+                       api_name="/create_voice")
+    prof = client.predict(name="Reader 1998", reference_audio=handle_file(str(flac)), consent=True,
+                          api_name="/create_voice")
+    assert prof["voice"] == f"profile:{prof['id']}" and prof["references"][0]["name"] == flac.name
+    listed = client.predict(api_name="/list_voices")
+    assert [v["id"] for v in listed["profiles"]] == [prof["id"]]
+    assert listed["backends"]["embedded"]["available"] is True
+    assert listed["backends"]["bark"]["available"] is False and listed["backends"]["bark"]["reason"]
+    out = client.predict(text="My cloned voice says hello.", voice=prof["voice"], api_name="/speak")
+    assert sf.info(out).duration > 1.0
+
+
+def test_clone_voice_in_one_call(client, samples, tmp_path):
+    flac = sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[1]
+    out = client.predict(reference_audio=handle_file(str(flac)), text="One call, one cloned sentence.",
+                         api_name="/clone_voice")
+    assert sf.info(out).duration > 1.0
+    fake = tmp_path / "notes.wav"
+    fake.write_text("not audio at all")
+    with pytest.raises(Exception, match="named as audio"):
+        client.predict(reference_audio=handle_file(str(fake)), text="Hi.", api_name="/clone_voice")
+    assert Path(out).suffix == ".wav"
