@@ -16,6 +16,7 @@ from storage.intake import Limits
 from storage.jobs import JobRunner
 from storage.library import Library
 from storage.media import MediaStore
+from workflows.talking_head import TalkingHeadWorkflows
 from workflows.voice import VoiceWorkflows
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Services:
     jobs: JobRunner
     models: ModelRegistry
     voices: "VoiceWorkflows"
+    talking_heads: "TalkingHeadWorkflows"
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:
@@ -49,9 +51,11 @@ class Services:
 
     def capabilities(self) -> dict:
         from engines.capabilities import report
+        from engines import talking_head
         from engines.voice import backends
 
         backends.register_all()
+        talking_head.register_all()
         out = report(self.settings)
         out["models_loaded"] = self.models.loaded()
         return out
@@ -66,4 +70,5 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
         library.recover()
     MODELS.idle_seconds = settings.model_idle_seconds
     jobs = JobRunner(library)
-    return Services(settings, library, jobs, MODELS, VoiceWorkflows(settings, library, jobs))
+    voices = VoiceWorkflows(settings, library, jobs)
+    return Services(settings, library, jobs, MODELS, voices, TalkingHeadWorkflows(settings, library, jobs, voices))

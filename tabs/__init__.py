@@ -11,17 +11,20 @@ TAGLINE = "A photo, a voice and an idea: cloned voices, talking heads, songs, mu
 
 
 def build_app(services: Services) -> gr.Blocks:
-    from tabs import api, projects, voice
+    from tabs import api, projects, talking_head, voice
 
     # Copies handed to Gradio for download are removed after a day (checked hourly).
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         # The public API first, so its endpoints own their names (UI events are private).
         api.register(services)
         api.register_voice(services)
+        api.register_talking_head(services)
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
         with gr.Tabs():
             with gr.Tab("Voice", id="voice"):
                 voice.build(services)
+            with gr.Tab("Talking Head", id="talking_head"):
+                talking_head.build(services)
             with gr.Tab("Projects", id="projects"):
                 projects.build(services)
     return demo

@@ -131,3 +131,22 @@ def register_voice(services: Services) -> None:
 
     for fn in (speak, clone_voice, create_voice, add_voice_clips, list_voices, regenerate_sentence):
         gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+
+
+def register_talking_head(services: Services) -> None:
+    """/talking_head(portrait, audio=None, text="", voice="default", size=512, fps=25, still=False, project_id=None)."""
+    from tabs.common import download_copy
+
+    @user_errors
+    def talking_head(portrait: FileData, audio: FileData | None = None, text: str = "", voice: str = "default",
+                     size: int | str = 512, fps: int = 25, still: bool = False, project_id: int | None = None,
+                     request: gr.Request = None) -> FileData:
+        """A video of the portrait speaking the audio (or the text, spoken first in the given voice)."""
+        photo = uploaded_file(portrait, "portrait")
+        speech = uploaded_file(audio, "audio") if audio else None
+        done = services.talking_heads.render(photo, speech, text, voice, size, fps, still, project_id,
+                                             actor=actor_from(request))
+        vid = next(a for a in done.outputs if a.kind.value == "video")
+        return FileData(path=download_copy(services.library.asset_path(vid), vid.name), orig_name=vid.name)
+
+    gr.api(talking_head, api_name="talking_head", concurrency_id="cpu", concurrency_limit=2)

@@ -72,3 +72,20 @@ def test_clone_voice_in_one_call(client, samples, tmp_path):
     with pytest.raises(Exception, match="named as audio"):
         client.predict(reference_audio=handle_file(str(fake)), text="Hi.", api_name="/clone_voice")
     assert Path(out).suffix == ".wav"
+
+
+def test_talking_head_endpoint(client, samples, tmp_path):
+    import json
+    import subprocess
+
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert [p["parameter_name"] for p in named["/talking_head"]["parameters"]] == [
+        "portrait", "audio", "text", "voice", "size", "fps", "still", "project_id"]
+    out = client.predict(portrait=handle_file(str(samples / "portraits" / "art_1.png")),
+                         text="Hello from a talking painting.", size=256, api_name="/talking_head")
+    info = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width",
+                                      "-of", "json", out], capture_output=True, text=True).stdout)
+    assert {(s["codec_name"], s.get("width")) for s in info["streams"]} == {("h264", 256), ("aac", None)}
+    with pytest.raises(Exception, match="not photo"):
+        client.predict(portrait=handle_file(str(next(samples.rglob("*.flac")))), text="Hi.",
+                       api_name="/talking_head")

@@ -1,0 +1,71 @@
+"""Talking heads as recorded jobs: from an audio file or from text in a voice; bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engines.errors import InputError
+
+
+def probe(path) -> dict:  # noqa: ANN001
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name,pix_fmt",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def short_speech(samples, tmp_path, seconds=3.0):
+    src = sorted((samples / "voices" / "librispeech-1998").glob("*.flac"))[0]
+    y, sr = sf.read(str(src))
+    out = tmp_path / "speech.wav"
+    sf.write(out, y[: int(seconds * sr)], sr)
+    return out
+
+
+def test_portrait_and_audio_make_a_video_of_the_same_length(services, samples, tmp_path):
+    wav = short_speech(samples, tmp_path)
+    done = services.talking_heads.render((samples / "portraits" / "art_1.png", "art_1.png"), (wav, wav.name),
+                                         size=256, fps=25, still=True)
+    g = done.generation
+    assert g.kind == "talking_head" and g.status.value == "succeeded" and g.backend == "embedded"
+    (video,) = [a for a in done.outputs if a.kind.value == "video"]
+    info = probe(services.library.asset_path(video))
+    assert {s["codec_name"] for s in info["streams"]} == {"h264", "aac"}
+    assert float(info["format"]["duration"]) == pytest.approx(3.0, abs=1 / 25 + 0.03)
+    (row,) = services.library.list_generations(g.project_id)
+    kinds = sorted(services.library.get_asset(a).kind.value for a in row["inputs"])
+    assert kinds == ["audio", "photo"]
+
+
+def test_text_is_spoken_first_in_the_chosen_voice(services, samples):
+    done = services.talking_heads.render((samples / "portraits" / "art_0.png", "art_0.png"), None,
+                                         "Hello, I am speaking from a photo.", "en-gb", size=256, fps=30)
+    audio = [a for a in done.outputs if a.kind.value == "audio"]
+    video = [a for a in done.outputs if a.kind.value == "video"]
+    assert len(audio) == 1 and len(video) == 1
+    assert video[0].duration_s == pytest.approx(audio[0].duration_s, abs=1 / 30 + 0.03)
+    assert done.generation.params["voice"] == "en-gb"
+
+
+def test_bad_input_is_clear(services, samples, tmp_path):
+    th = services.talking_heads
+    photo = (samples / "portraits" / "art_1.png", "art_1.png")
+    wav = short_speech(samples, tmp_path, 1.0)
+    with pytest.raises(InputError, match="give the speech"):
+        th.render(photo, None, "")
+    with pytest.raises(InputError, match="size must be"):
+        th.render(photo, (wav, wav.name), size=300)
+    with pytest.raises(InputError, match="fps must be 25 or 30"):
+        th.render(photo, (wav, wav.name), fps=60)
+    with pytest.raises(InputError, match="not photo"):
+        th.render((wav, wav.name), (wav, wav.name))
+    blank = tmp_path / "wall.png"
+    from PIL import Image
+
+    Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(blank)
+    with pytest.raises(InputError, match="no face"):
+        th.render((blank, blank.name), (wav, wav.name), size=256)

@@ -1,0 +1,109 @@
+"""Talking-head workflow: a portrait plus speech (an audio file, or text spoken by the voice
+engine in any voice) -> a talking video, recorded as a job with its inputs and outputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.progress import ProgressFn, Stages, no_progress
+from engines.talking_head import TalkingHeadRequest, render_talking_head
+from engines.talking_head.types import FPS_CHOICES, SIZES
+from settings import Settings
+from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.library import ANONYMOUS, Actor, Library
+from storage.models import MediaKind
+from workflows.voice import VoiceWorkflows
+
+log = logging.getLogger(__name__)
+
+
+def check_size(size) -> int | str:  # noqa: ANN001
+    if isinstance(size, str) and size.strip().lower() == "original":
+        return "original"
+    try:
+        value = int(float(size))
+    except (TypeError, ValueError):
+        value = None
+    if value not in [s for s in SIZES if isinstance(s, int)]:
+        raise InputError(f"size must be 256, 512 or 'original'; got {size!r}")
+    return value
+
+
+class TalkingHeadWorkflows:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
+        self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
+
+    def _input(self, project_id: int, file: tuple[Path, str], kind: MediaKind, why: str, actor: Actor):  # noqa: ANN202
+        asset = self.library.add_upload(project_id, file[0], file[1], actor)
+        if asset.kind is not kind:
+            self.library.delete_asset(asset.id, actor)
+            raise InputError(f"'{file[1]}' is {asset.kind.value}, not {kind.value}: {why}")
+        return asset
+
+    def render(self, portrait: tuple[Path, str], audio: tuple[Path, str] | None = None, text: str = "",
+               voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,  # noqa: ANN001
+               style: str = "natural", expression: float = 1.0, head_motion: float = 1.0, crop: bool = False,
+               actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress) -> Finished:
+        size = check_size(size)
+        if int(fps) not in FPS_CHOICES:
+            raise InputError(f"fps must be 25 or 30; got {fps}")
+        if audio is None and not (text or "").strip():
+            raise InputError("give the speech: an audio file, or text for the voice to speak")
+        if audio is not None and (text or "").strip():
+            log.info("talking head: both audio and text given; the audio is used")
+        voice_choice = self.voices.resolve(voice, actor) if audio is None else None
+        lib = self.library
+        project = (lib.get_project(project_id, actor) if project_id not in (None, "", 0)
+                   else lib.default_project(actor))
+        photo = self._input(project.id, portrait, MediaKind.photo, "the portrait must be an image", actor)
+        inputs = [photo.id]
+        if audio is not None:
+            speech_asset = self._input(project.id, audio, MediaKind.audio, "the speech must be audio", actor)
+            inputs.append(speech_asset.id)
+
+        params = {"voice": voice if audio is None else None, "text": text if audio is None else "",
+                  "size": size, "fps": int(fps), "still": bool(still), "style": style, "expression": expression,
+                  "head_motion": head_motion, "crop": crop}
+
+        def work(ctx: JobContext) -> JobResult:
+            stages = Stages(ctx.progress, {"speech": 1 if audio is None else 0.01, "video": 4})
+            outputs = []
+            notes: list[str] = []
+            if audio is None:
+                from engines.voice.engine import SpeakRequest, check_request, speak
+
+                req = check_request(SpeakRequest(text, voice_choice, style))
+                spoken = speak(req, self.settings, lambda d, t, m="": stages.report("speech", d / (t or 1), m),
+                               ctx.cancel)
+                speech = spoken.audio
+                notes += spoken.notes
+                wav = speech.write(ctx.workdir / "speech.wav", subtype="PCM_16")
+                outputs.append(JobOutput(wav, MediaKind.audio, "talking-head-speech.wav",
+                                         duration_s=round(speech.duration_s, 4), sample_rate=speech.sample_rate,
+                                         channels=speech.channels))
+            else:
+                speech = Audio.read(lib.asset_path(speech_asset))
+            result = render_talking_head(
+                TalkingHeadRequest(portrait=lib.asset_path(photo), audio=speech, text=text, size=size, fps=int(fps),
+                                   expression=float(expression), head_motion=float(head_motion), still=bool(still),
+                                   crop=bool(crop), output_path=ctx.workdir / "talking_head.mp4",
+                                   max_image_pixels=self.settings.max_image_pixels),
+                self.settings, progress=lambda d, t, m="": stages.report("video", d / (t or 1), m),
+                cancel=ctx.cancel)
+            notes += result.notes
+            outputs.insert(0, JobOutput(Path(result.video_path), MediaKind.video, "talking-head.mp4",
+                                        duration_s=round(result.duration_s, 4), width=result.width,
+                                        height=result.height, meta={"fps": result.fps, "notes": notes}))
+            return JobResult(outputs, backend=result.backend, model="MediaPipe FaceMesh + warping"
+                             if result.backend == "embedded" else result.backend,
+                             model_licence="Apache-2.0 (MediaPipe)",
+                             metrics={"frames": result.frames, "duration_s": result.duration_s, "notes": notes,
+                                      "timings": result.timings,
+                                      "face_box": [result.face_box.x, result.face_box.y, result.face_box.width,
+                                                   result.face_box.height]})
+
+        return self.jobs.run(kind="talking_head", params=params, work=work, project_id=project.id, inputs=inputs,
+                             progress=progress, actor=actor)
