@@ -18,6 +18,7 @@ test: setup-dev
 bench: setup-dev
 	$(PY) bench/startup.py
 	$(PY) bench/voice.py
+	$(PY) bench/talking_head.py
 
 setup: debs $(VENV)/.installed
 setup-dev: debs debs-dev $(VENV)/.installed-dev
