@@ -59,7 +59,7 @@ def decode(path: Path, width: int, height: int):  # noqa: ANN201
 
 def encode_only(frames, audio, out: Path) -> float:  # noqa: ANN001
     """Seconds to push the already-made frames through the same encoder (the floor)."""
-    from engines.talking_head.video import VideoWriter
+    from engines.video.encode import VideoWriter
 
     t = time.perf_counter()
     with VideoWriter(out, frames.shape[2], frames.shape[1], FPS, audio) as w:

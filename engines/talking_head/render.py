@@ -135,7 +135,7 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
     from engines.talking_head.image import load_portrait
     from engines.talking_head.motion import plan_motion
     from engines.talking_head.mouth import analyse_speech
-    from engines.talking_head.video import VideoWriter
+    from engines.video.encode import VideoWriter
 
     stages = Stages(progress or no_progress, {"face": 1, "speech": 1, "frames": 12})
     cancel = cancel or CancelToken()

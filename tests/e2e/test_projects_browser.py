@@ -23,6 +23,7 @@ def page(app_server):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.goto(app_server.url)
+        pg.get_by_role("tab", name="Projects").click()
         yield pg
         browser.close()
 

@@ -61,7 +61,7 @@ class VideoWriter:
         self.width, self.height, self.fps = width, height, fps
         self.audio = audio
         self.frames = 0
-        self._tmp = Path(tempfile.mkdtemp(prefix="talking_head_"))
+        self._tmp = Path(tempfile.mkdtemp(prefix="video_encode_"))
         self._proc: subprocess.Popen | None = None
         self._stderr = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -79,7 +79,7 @@ class VideoWriter:
         cmd = encode_command(self.path, self.width, self.height, self.fps, audio_path, rate)
         self._stderr = open(self._tmp / "ffmpeg.log", "w+b")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
-        self._feeder = threading.Thread(target=self._feed, name="talking-head-ffmpeg-feed", daemon=True)
+        self._feeder = threading.Thread(target=self._feed, name="video-ffmpeg-feed", daemon=True)
         self._feeder.start()
         return self
 
