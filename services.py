@@ -52,10 +52,13 @@ class Services:
     def capabilities(self) -> dict:
         from engines.capabilities import report
         from engines import talking_head
+        from engines import llm  # noqa: F401  (registers the text backend)
+        from engines.music import backends as music_backends
         from engines.voice import backends
 
         backends.register_all()
         talking_head.register_all()
+        music_backends.register_all()
         out = report(self.settings)
         out["models_loaded"] = self.models.loaded()
         return out

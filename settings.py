@@ -51,6 +51,8 @@ class Settings:
     share: bool = False
     # Model weights: a local directory searched before the Hugging Face cache.
     models_dir: Path = Path("models")
+    # MusicGen weights: a folder or a Hugging Face repo id found in the cache; "" = musicgen-small.
+    musicgen_model: str = ""
     # Drop a loaded model after this many idle seconds (0 = never).
     model_idle_seconds: int = 900
 
@@ -103,6 +105,7 @@ class Settings:
             server_port=_env_int(env, "GRADIO_SERVER_PORT", d.server_port),
             share=env.get("SHARE", "").lower() in {"1", "true", "yes"},
             models_dir=Path(env.get("MODELS_DIR") or d.models_dir),
+            musicgen_model=env.get("MUSICGEN_MODEL", ""),
             model_idle_seconds=_env_int(env, "MODEL_IDLE_SECONDS", d.model_idle_seconds),
         )
 

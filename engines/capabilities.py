@@ -83,13 +83,16 @@ def report(settings) -> dict:  # noqa: ANN001  (settings.Settings)
         engines.setdefault(b.engine, []).append(
             {"backend": b.backend, "tier": b.tier, "licence": b.licence, **asdict(a)}
         )
+    from engines import llm
+
+    text_model = llm.available(settings)
     return {
         "device": describe_device(settings.device),
         "llm": {
-            "available": bool(settings.openai_api_key),
+            "available": text_model.available,
             "model": settings.openai_model,
-            "base_url": settings.openai_base_url or "https://api.openai.com/v1",
-            "reason": "" if settings.openai_api_key else "OPENAI_API_KEY is not set",
+            "base_url": settings.openai_base_url or llm.DEFAULT_BASE_URL,
+            "reason": text_model.reason,
         },
         "tools": tool_status(),
         "engines": engines,

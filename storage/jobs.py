@@ -30,7 +30,7 @@ _MIME = {
     ".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
     ".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg", ".txt": "text/plain",
     ".md": "text/markdown", ".lrc": "text/plain", ".json": "application/json", ".mid": "audio/midi",
-    ".zip": "application/zip",
+    ".zip": "application/zip", ".srt": "application/x-subrip", ".vtt": "text/vtt",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
 

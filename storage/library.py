@@ -198,6 +198,42 @@ class Library:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def add_uploads(self, project_id, files: list[tuple[Path, str]], kind: MediaKind | None = None,  # noqa: ANN001
+                    why: str = "", actor: Actor = ANONYMOUS) -> list[Asset]:
+        """Probe every file first, then store them all in one transaction: all or nothing.
+
+        With `kind`, a file of another kind is refused (`why` says what was expected)."""
+        p = self.get_project(project_id, actor)
+        work = self.store.new_scratch_dir("uploads-")
+        added: set[tuple[str, str]] = set()
+        try:
+            probed = []
+            for i, (src, name) in enumerate(files):
+                try:
+                    (work / str(i)).mkdir()
+                    pr = probe_upload(Path(src), name, self.limits, work / str(i))
+                    if kind is not None and pr.kind is not kind:
+                        raise InputError(f"'{Path(name).name}' is {pr.kind.value}, not {kind.value}"
+                                         + (f": {why}" if why else ""))
+                except InputError as e:
+                    self.log_event("upload_rejected", actor, name=Path(name or "").name, reason=str(e))
+                    raise
+                probed.append((pr, name))
+            try:
+                with self.session() as s:
+                    rows = [self.add_probed(p.id, pr, name, origin="upload", actor=actor, session=s, added=added)
+                            for pr, name in probed]
+                    self.touch(s, p.id)
+                    s.commit()
+                    for r in rows:
+                        s.refresh(r)
+            except Exception:
+                self.drop_unreferenced(added)
+                raise
+            return rows
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
     def add_probed(self, project_id: int, probed: Probed, name: str, *, origin: str,
                    actor: Actor = ANONYMOUS, session: Session | None = None,
                    added: set[tuple[str, str]] | None = None) -> Asset:
@@ -245,6 +281,23 @@ class Library:
         if a is None or p is None or not self._can_see(p, actor):
             raise NotFound(f"there is no asset with id {aid}")
         return a
+
+    def get_generation(self, generation_id, kind: str | None = None,  # noqa: ANN001
+                       actor: Actor = ANONYMOUS) -> tuple[Generation, list[Asset], list[Asset]]:
+        """A generation (of the given kind, when named) with its input and output assets."""
+        gid = _parse_id(generation_id, "generation id")
+        with self.session() as s:
+            g = s.get(Generation, gid)
+            p = s.get(Project, g.project_id) if g else None
+            links = s.exec(select(GenerationAsset).where(GenerationAsset.generation_id == gid)
+                           .order_by(GenerationAsset.id)).all() if g else []
+        if g is None or p is None or not self._can_see(p, actor) or (kind and g.kind != kind):
+            raise NotFound(f"there is no {kind or 'generation'} with id {gid}")
+        with self.session() as s:
+            assets = {a.id: a for a in s.exec(select(Asset).where(Asset.id.in_([k.asset_id for k in links]))).all()}
+        inputs = [assets[k.asset_id] for k in links if k.role == "input" and k.asset_id in assets]
+        outputs = [assets[k.asset_id] for k in links if k.role == "output" and k.asset_id in assets]
+        return g, inputs, outputs
 
     def asset_path(self, asset: Asset) -> Path:
         return self.store.path_for(asset.sha256, asset.ext)

@@ -178,3 +178,47 @@ def test_projects_are_kept_per_owner(library):
         library.get_project(pa.id, Actor(user_id=bob.id))
     with library.session() as s:
         assert s.get(Project, pa.id).owner_id == alice.id
+
+
+def test_add_uploads_is_all_or_nothing(library, samples, tmp_path):
+    """Several photos arrive together: one bad file refuses the lot and nothing is stored."""
+    from storage.models import MediaKind
+
+    p = library.create_project("Batch")
+    portraits = sorted((samples / "portraits").glob("*.png"))
+    fake = tmp_path / "holiday.jpg"
+    fake.write_bytes(b"not a picture at all")
+    before = stored_files(library)
+    with pytest.raises(InputError, match="holiday.jpg"):
+        library.add_uploads(p.id, [(portraits[0], portraits[0].name), (fake, fake.name)], MediaKind.photo)
+    with pytest.raises(InputError, match="is audio, not photo: photos only"):
+        library.add_uploads(p.id, [(portraits[0], portraits[0].name), (voice(samples), "v.flac")],
+                            MediaKind.photo, "photos only")
+    assert library.list_assets(p.id) == [] and stored_files(library) == before
+
+    rows = library.add_uploads(p.id, [(x, x.name) for x in portraits], MediaKind.photo)
+    assert [a.name for a in rows] == [x.name for x in portraits]
+    assert {a.kind for a in rows} == {MediaKind.photo} and all(a.width and a.height for a in rows)
+    assert len(library.list_assets(p.id)) == len(portraits)
+
+
+def test_get_generation_returns_its_inputs_and_outputs(library, samples):
+    from storage.jobs import JobOutput, JobResult, JobRunner
+    from storage.models import MediaKind
+
+    p = library.create_project("History")
+    src = library.add_upload(p.id, voice(samples), "in.flac")
+
+    def work(ctx):
+        out = ctx.workdir / "out.txt"
+        out.write_text("made", encoding="utf-8")
+        return JobResult([JobOutput(out, MediaKind.text, "out.txt", meta={"role": "note"})])
+
+    done = JobRunner(library).run(kind="demo", params={"x": 1}, work=work, project_id=p.id, inputs=[src.id])
+    g, inputs, outputs = library.get_generation(done.generation.id, "demo")
+    assert g.params == {"x": 1} and [a.id for a in inputs] == [src.id]
+    assert [(a.name, a.meta["role"]) for a in outputs] == [("out.txt", "note")]
+    with pytest.raises(NotFound, match="no song with id"):
+        library.get_generation(done.generation.id, "song")
+    with pytest.raises(NotFound):
+        library.get_generation(10**8)

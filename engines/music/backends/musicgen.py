@@ -1,0 +1,346 @@
+"""MusicGen (Meta): instrumental music from a text prompt, through transformers, from local weights only.
+
+Licences: the code is MIT; the released weights (`facebook/musicgen-small` and its siblings) are
+CC-BY-NC 4.0, i.e. for non-commercial use only. The capabilities report says so.
+
+Weights are looked for, in order, in the folder given by `settings.musicgen_model` (env MUSICGEN_MODEL;
+a folder, or a Hugging Face repository id such as facebook/musicgen-medium looked up in the local cache),
+else in `settings.models_dir / "musicgen-small"` or `"musicgen"`, else in the Hugging Face cache
+(`facebook/musicgen-small`). Nothing is ever downloaded here: missing weights raise BackendUnavailable
+saying where to put them. torch and transformers are imported on first use; the model is loaded once
+through the model registry on the device the one device picker chooses.
+
+Length: MusicGen was trained on 30 s clips, so one window generates at most 30 s. Longer pieces are
+generated window after window: each new window is conditioned on the text and on the last 10 s of the
+audio so far (MusicGen's audio continuation), and the two takes of that context are crossfaded over its
+last second, so the piece runs on without a seam. Up to `MAX_DURATION_S` is accepted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.audio import Audio
+from engines.capabilities import Availability, BackendInfo, register
+from engines.errors import BackendUnavailable, InputError
+from engines.progress import CancelToken, ProgressFn, no_progress
+from engines.registry import MODELS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "facebook/musicgen-small"
+# Hugging Face repositories searched in the local cache, preferred first.
+HUB_REPOS = ("facebook/musicgen-small",)
+# Folder names searched under settings.models_dir.
+LOCAL_DIRS = ("musicgen-small", "musicgen")
+# Any one of these next to config.json counts as "weights present".
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+LICENCE = "CC-BY-NC 4.0 (weights: non-commercial use only); MIT (code)"
+# Longest stretch one generation covers: MusicGen's training clips were 30 s.
+MAX_WINDOW_S = 30.0
+# Audio of the previous window a new window continues from, in seconds.
+CONTEXT_S = 10.0
+# Crossfade between the previous window and the new take of the context, in seconds.
+CROSSFADE_S = 1.0
+# Longest piece accepted, in seconds (15 windows of the real model; minutes of work even on a GPU).
+MAX_DURATION_S = 300.0
+# Classifier-free guidance accepted: 1 = off (follows the text loosely), 3 = the usual, higher = stricter.
+MIN_GUIDANCE, MAX_GUIDANCE = 1.0, 15.0
+# T5 reads at most 512 tokens; a prompt is a description, far shorter than that.
+MAX_PROMPT_TOKENS = 256
+
+
+@dataclass
+class LoadedMusicGen:
+    model: Any  # transformers.MusicgenForConditionalGeneration, on `device`, in eval mode
+    processor: Any  # transformers.MusicgenProcessor (T5 tokenizer + EnCodec feature extractor)
+    device: str
+    sample_rate: int  # Hz of the codec's output, 32000 for the released models
+    frame_rate_hz: int  # codec frames (decoder steps) per second, 50 for the released models
+    num_codebooks: int  # codebooks the decoder predicts per frame (the delay pattern adds num_codebooks - 1 steps)
+    channels: int  # 1, or 2 for the stereo checkpoints
+    path: Path
+    # Serialises generation on one model (and the seeding of torch's process-wide random state).
+    lock: threading.Lock
+
+    @property
+    def hop(self) -> int:
+        """Audio samples per codec frame (640 for the released models)."""
+        return int(round(self.sample_rate / self.frame_rate_hz))
+
+
+def _has_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / f).is_file() for f in WEIGHT_FILES)
+
+
+def _hub_snapshot(repo: str) -> Path | None:
+    """The local snapshot folder of `repo` in the Hugging Face cache, or None. Never touches the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo, "config.json")
+    except Exception:  # a damaged cache or a malformed id must not break the capabilities report
+        log.debug("looking up %s in the Hugging Face cache failed", repo, exc_info=True)
+        return None
+    if not isinstance(found, str):
+        return None
+    folder = Path(found).parent
+    return folder if _has_weights(folder) else None
+
+
+def _looks_like_repo_id(value: str) -> bool:
+    parts = value.split("/")
+    return len(parts) == 2 and all(parts) and not value.startswith((".", "~")) and not Path(value).exists()
+
+
+def load_musicgen(folder: Path, device: str) -> LoadedMusicGen:
+    """Load the model and its processor from `folder` (offline) onto `device`. Heavy: call through MODELS."""
+    import torch
+    from transformers import AutoProcessor, MusicgenForConditionalGeneration
+
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    try:
+        processor = AutoProcessor.from_pretrained(str(folder), local_files_only=True)
+        model = MusicgenForConditionalGeneration.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise BackendUnavailable(f"the MusicGen files in {folder} could not be loaded ({e}); "
+                                 "replace them with a complete copy of the model") from e
+    model = model.to(device).eval()
+    codec = model.config.audio_encoder
+    loaded = LoadedMusicGen(model=model, processor=processor, device=device, sample_rate=int(codec.sampling_rate),
+                            frame_rate_hz=int(codec.frame_rate), num_codebooks=int(model.decoder.num_codebooks),
+                            channels=int(model.config.decoder.audio_channels), path=Path(folder),
+                            lock=threading.Lock())
+    log.info("MusicGen loaded from %s on %s (%s): %d Hz, %d frames/s, %d codebooks", folder, device, dtype,
+             loaded.sample_rate, loaded.frame_rate_hz, loaded.num_codebooks)
+    return loaded
+
+
+class _StepWatch:
+    """A stopping criterion that never stops: it reports each decoder step and checks cancellation."""
+
+    def __init__(self, progress: ProgressFn, cancel: CancelToken | None, done_before: int, total: int,
+                 message: str) -> None:
+        self.progress, self.cancel = progress, cancel
+        self.done_before, self.total, self.message = done_before, total, message
+        self.steps = 0
+        self._every = max(1, total // 200)  # at most ~200 progress updates per piece
+
+    def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001, ANN003, ANN204
+        import torch
+
+        self.steps += 1
+        if self.cancel is not None:
+            self.cancel.raise_if_set()
+        if self.steps % self._every == 0:
+            self.progress(self.done_before + self.steps, self.total, self.message)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+class MusicGenBackend:
+    name = "musicgen"
+    tier = "neural"
+    licence = LICENCE
+
+    def __init__(self, folder: Path | str | None = None, max_window_s: float = MAX_WINDOW_S,
+                 context_s: float = CONTEXT_S, crossfade_s: float = CROSSFADE_S) -> None:
+        # A model folder that overrides every other place (None = settings, models_dir, HF cache).
+        self.folder = Path(folder) if folder else None
+        # Longest stretch generated in one go, in seconds.
+        self.max_window_s = float(max_window_s)
+        # Seconds of the previous window each further window continues from (must be < max_window_s).
+        self.context_s = float(context_s)
+        # Seconds over which the previous window and the new take of the context are crossfaded (<= context_s).
+        self.crossfade_s = min(float(crossfade_s), self.context_s)
+        if not 0 < self.context_s < self.max_window_s:
+            raise ValueError("context_s must be positive and shorter than max_window_s")
+
+    # ------------------------------------------------------------------ where the weights are
+
+    def _configured(self, settings) -> str:  # noqa: ANN001
+        if self.folder is not None:
+            return str(self.folder)
+        return str(getattr(settings, "musicgen_model", "") or "").strip()
+
+    def locate(self, settings) -> Path | None:  # noqa: ANN001
+        """The folder holding MusicGen's config and weights, or None. Cheap: no model is loaded."""
+        configured = self._configured(settings)
+        if configured:  # an explicit choice is used or reported, never silently replaced
+            if _looks_like_repo_id(configured):
+                return _hub_snapshot(configured)
+            folder = Path(configured).expanduser()
+            return folder if _has_weights(folder) else None
+        for name in LOCAL_DIRS:
+            folder = Path(settings.models_dir) / name
+            if _has_weights(folder):
+                return folder
+        for repo in HUB_REPOS:
+            snap = _hub_snapshot(repo)
+            if snap is not None:
+                return snap
+        return None
+
+    def _missing_message(self, settings) -> str:  # noqa: ANN001
+        configured = self._configured(settings)
+        if configured and _looks_like_repo_id(configured):
+            return (f"missing weights: MusicGen {configured} is not in the Hugging Face cache; download it "
+                    f"(huggingface-cli download {configured}) on a machine that can reach the Hub")
+        if configured:
+            return (f"missing weights: MusicGen ({DEFAULT_MODEL} or a sibling) was expected in {configured}, "
+                    "which holds no config.json with model weights; save the model there or fix MUSICGEN_MODEL")
+        return (f"missing weights: MusicGen ({DEFAULT_MODEL}) not found: put a saved copy (config.json, "
+                f"model.safetensors, tokenizer and preprocessor files) in {Path(settings.models_dir) / LOCAL_DIRS[0]}, "
+                f"point MUSICGEN_MODEL at a folder, or download {DEFAULT_MODEL} into the Hugging Face cache "
+                f"(huggingface-cli download {DEFAULT_MODEL}) on a machine that can reach the Hub")
+
+    # ------------------------------------------------------------------ interface
+
+    def availability(self, settings) -> Availability:  # noqa: ANN001
+        for module in ("torch", "transformers"):
+            if importlib.util.find_spec(module) is None:
+                return Availability(False, f"{module} is not installed (pip install -r requirements.txt)")
+        folder = self.locate(settings)
+        if folder is None:
+            return Availability(False, self._missing_message(settings))
+        return Availability(True, f"weights in {folder} (CC-BY-NC 4.0: non-commercial use only)")
+
+    def generate(self, prompt: str, duration_s: float, *, seed: int = 0, guidance_scale: float = 3.0,
+                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:  # noqa: ANN001
+        """Instrumental music for `prompt` ("lofi hip hop with a calm piano"), `duration_s` seconds long.
+
+        Returns float32 audio at the model's rate (32 kHz; mono, or (n, 2) for stereo checkpoints),
+        exactly `duration_s` long to the sample. The same seed gives the same audio on the same device.
+        `guidance_scale` (1..15) is classifier-free guidance: how strictly the music follows the text.
+        Progress is reported per decoder step (50 a second of audio); `cancel` is checked at every step.
+        """
+        text = " ".join((prompt or "").split())
+        if not text:
+            raise InputError("describe the music to generate (for example: lofi hip hop with a calm piano)")
+        try:
+            duration_s = float(duration_s)
+            guidance_scale = float(guidance_scale)
+        except (TypeError, ValueError):
+            raise InputError("duration and guidance must be numbers") from None
+        if not math.isfinite(duration_s) or not 0 < duration_s <= MAX_DURATION_S:
+            raise InputError(f"MusicGen makes pieces from a fraction of a second up to {MAX_DURATION_S:g} s; "
+                             f"{duration_s:g} s was asked for")
+        if not MIN_GUIDANCE <= guidance_scale <= MAX_GUIDANCE:
+            raise InputError(f"guidance must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g}, got {guidance_scale:g}")
+        if cancel is not None:
+            cancel.raise_if_set()
+
+        mg = self._load(settings)
+        n_tokens = len(mg.processor.tokenizer(text)["input_ids"])
+        if n_tokens > MAX_PROMPT_TOKENS:
+            raise InputError(f"the description is too long for MusicGen ({n_tokens} tokens, at most "
+                             f"{MAX_PROMPT_TOKENS}): describe the music in fewer words")
+        samples = self._generate(mg, text, duration_s, int(seed), guidance_scale, progress, cancel)
+        return Audio(samples, mg.sample_rate)
+
+    # ------------------------------------------------------------------ loading and generation
+
+    def _load(self, settings) -> LoadedMusicGen:  # noqa: ANN001
+        folder = self.locate(settings)
+        if folder is None:
+            raise BackendUnavailable(self._missing_message(settings))
+        from engines.device import pick_device
+
+        device = pick_device(settings.device)
+        return MODELS.get(f"musicgen:{folder}:{device}", lambda: load_musicgen(folder, device))
+
+    def _plan(self, mg: LoadedMusicGen, duration_s: float) -> tuple[int, list[int]]:
+        """Frames of context and the new frames each window generates (their sum covers duration_s)."""
+        frames_total = math.ceil(duration_s * mg.sample_rate / mg.hop)
+        window = max(2, int(self.max_window_s * mg.frame_rate_hz))
+        context = min(window - 1, max(1, int(round(self.context_s * mg.frame_rate_hz))))
+        plan = [min(frames_total, window)]
+        while sum(plan) < frames_total:
+            plan.append(min(frames_total - sum(plan), window - context))
+        return context, plan
+
+    def _generate(self, mg: LoadedMusicGen, text: str, duration_s: float, seed: int, guidance_scale: float,
+                  progress: ProgressFn, cancel: CancelToken | None) -> np.ndarray:
+        import torch
+
+        context, plan = self._plan(mg, duration_s)
+        delay = mg.num_codebooks - 1  # the delay pattern costs this many extra steps per window
+        total_steps = sum(n + delay for n in plan)
+        xfade = max(1, min(int(round(self.crossfade_s * mg.sample_rate)), context * mg.hop))
+        piece: np.ndarray | None = None  # (channels, samples) so far, a whole number of frames
+        done = 0
+        progress(0, total_steps, "composing with MusicGen")
+        # Sampling draws from torch's process-wide generator: seed a forked copy so that the same seed gives
+        # the same piece and the rest of the process keeps its own random state.
+        fork_devices = [torch.device(mg.device)] if mg.device.startswith("cuda") else []
+        with mg.lock, torch.random.fork_rng(devices=fork_devices), torch.inference_mode():
+            torch.manual_seed(seed)
+            for i, new_frames in enumerate(plan):
+                if cancel is not None:
+                    cancel.raise_if_set()
+                message = (f"composing with MusicGen, part {i + 1} of {len(plan)}" if len(plan) > 1
+                           else "composing with MusicGen")
+                watch = _StepWatch(progress, cancel, done, total_steps, message)
+                prompt_audio = None if piece is None else piece[:, -context * mg.hop:]
+                window = self._window(mg, text, prompt_audio, new_frames + delay, guidance_scale, watch)
+                done += new_frames + delay
+                if piece is None:
+                    piece = window
+                else:
+                    piece = _join(piece, window, context * mg.hop, xfade)
+        progress(total_steps, total_steps, "music generated")
+        n_samples = int(round(duration_s * mg.sample_rate))
+        out = piece[:, :n_samples]
+        if out.shape[1] < n_samples:  # cannot happen with a consistent codec; refuse rather than pad
+            raise BackendUnavailable(f"MusicGen returned {out.shape[1]} samples where {n_samples} were expected")
+        if not np.isfinite(out).all():
+            raise BackendUnavailable("MusicGen produced invalid samples (NaN or infinity); try another seed, "
+                                     "or run on the CPU (DEVICE=cpu)")
+        out = np.clip(out, -1.0, 1.0).astype(np.float32)
+        return np.ascontiguousarray(out[0] if out.shape[0] == 1 else out.T)
+
+    def _window(self, mg: LoadedMusicGen, text: str, prompt_audio: np.ndarray | None, max_new_tokens: int,
+                guidance_scale: float, watch: _StepWatch) -> np.ndarray:
+        """One generation: the decoded audio as (channels, samples), prompt audio included when given."""
+        from transformers import StoppingCriteriaList
+
+        kwargs: dict[str, Any] = {"text": [text], "padding": True, "return_tensors": "pt"}
+        if prompt_audio is not None:
+            kwargs["audio"] = prompt_audio[0] if mg.channels == 1 else prompt_audio
+            kwargs["sampling_rate"] = mg.sample_rate
+        inputs = mg.processor(**kwargs).to(mg.device)
+        if "input_values" in inputs:
+            inputs["input_values"] = inputs["input_values"].to(mg.model.dtype)
+        values = mg.model.generate(**inputs, do_sample=True, guidance_scale=guidance_scale,
+                                   max_new_tokens=max_new_tokens,
+                                   stopping_criteria=StoppingCriteriaList([watch]))
+        if watch.steps < max_new_tokens:  # generation ended early (an end token): the piece would be short
+            log.warning("MusicGen stopped after %d of %d steps", watch.steps, max_new_tokens)
+        prompt_frames = 0 if prompt_audio is None else prompt_audio.shape[1] // mg.hop
+        expected = prompt_frames + max_new_tokens - (mg.num_codebooks - 1)  # the output repeats the prompt
+        audio = values[0].float().cpu().numpy()
+        if audio.shape[-1] < expected * mg.hop:
+            raise BackendUnavailable(f"MusicGen stopped early ({audio.shape[-1] // mg.hop} of {expected} frames)")
+        return audio[:, :expected * mg.hop]
+
+
+def _join(piece: np.ndarray, window: np.ndarray, context_samples: int, xfade: int) -> np.ndarray:
+    """Append `window` (which starts with a new take of the last `context_samples` of `piece`) to `piece`,
+    crossfading the two takes over the last `xfade` samples of the context."""
+    head = piece[:, :piece.shape[1] - xfade]
+    fade_in = np.linspace(0.0, 1.0, xfade, dtype=np.float32)
+    overlap = piece[:, -xfade:] * (1.0 - fade_in) + window[:, context_samples - xfade:context_samples] * fade_in
+    return np.concatenate([head, overlap, window[:, context_samples:]], axis=1)
+
+
+register(BackendInfo(engine="music", backend=MusicGenBackend.name, tier=MusicGenBackend.tier,
+                     licence=MusicGenBackend.licence, check=lambda s: MusicGenBackend().availability(s)))
