@@ -202,3 +202,26 @@ def test_importing_the_engine_is_light():
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"imported at start-up: {out.stdout.strip()}"
+
+
+def test_grayscale_and_transparent_portraits_are_animated(tmp_path, speech, photos):
+    """A grey photo stays grey; a PNG with alpha is flattened; both give a talking video of the face."""
+    from PIL import Image
+
+    short = Audio(speech.samples[: speech.sample_rate // 2], speech.sample_rate)
+    grey = tmp_path / "grey.png"
+    Image.fromarray(photos["art_1"]).convert("L").save(grey)
+    r = _render(tmp_path, grey, short, size=256, still=True)
+    frames = decode(r.video_path)
+    assert frames.shape[1:] == (256, 256, 3)
+    spread = np.abs(frames.astype(int) - frames.astype(int).mean(axis=3, keepdims=True)).max()
+    assert spread <= 12, f"a grey portrait came out coloured (channel spread {spread})"
+
+    rgba = tmp_path / "alpha.png"
+    img = Image.fromarray(photos["art_0"]).convert("RGBA")
+    alpha = np.full(img.size[::-1], 255, np.uint8)
+    alpha[:, :40] = 0  # a transparent strip at the left edge
+    img.putalpha(Image.fromarray(alpha))
+    img.save(rgba)
+    r = _render(tmp_path, rgba, short, size=256, still=True)
+    assert r.frames == len(decode(r.video_path)) and r.face_box.width > 0
