@@ -16,7 +16,10 @@ from storage.intake import Limits
 from storage.jobs import JobRunner
 from storage.library import Library
 from storage.media import MediaStore
+from workflows.music import MusicWorkflows
+from workflows.slides import SlidesWorkflows
 from workflows.talking_head import TalkingHeadWorkflows
+from workflows.video import VideoWorkflows
 from workflows.voice import VoiceWorkflows
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,9 @@ class Services:
     models: ModelRegistry
     voices: "VoiceWorkflows"
     talking_heads: "TalkingHeadWorkflows"
+    music: "MusicWorkflows"
+    video: "VideoWorkflows"
+    slides: "SlidesWorkflows"
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:
@@ -74,4 +80,6 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     MODELS.idle_seconds = settings.model_idle_seconds
     jobs = JobRunner(library)
     voices = VoiceWorkflows(settings, library, jobs)
-    return Services(settings, library, jobs, MODELS, voices, TalkingHeadWorkflows(settings, library, jobs, voices))
+    music = MusicWorkflows(settings, library, jobs, voices)
+    return Services(settings, library, jobs, MODELS, voices, TalkingHeadWorkflows(settings, library, jobs, voices),
+                    music, VideoWorkflows(settings, library, jobs, music), SlidesWorkflows(settings, library, jobs, voices))

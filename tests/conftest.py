@@ -101,6 +101,19 @@ def services(settings: Settings, db_url: str):
 
 
 @pytest.fixture
+def sqlite_services(settings: Settings, tmp_path: Path):
+    """Services on SQLite only: for long media workflows whose storage side the two-database
+    tests already cover."""
+    from dataclasses import replace
+
+    from services import build_services
+
+    svc = build_services(replace(settings, database_url=f"sqlite:///{tmp_path / 'media.db'}"))
+    yield svc
+    svc.library.engine.dispose()
+
+
+@pytest.fixture
 def library(services):
     return services.library
 

@@ -1,4 +1,9 @@
-"""Frames and audio into an MP4: H.264 yuv420p + AAC, faststart, frames streamed to ffmpeg's stdin."""
+"""Frames and audio into an MP4: H.264 yuv420p + AAC, faststart, frames streamed to ffmpeg's stdin.
+
+With audio, the video gets exactly `frames_for(audio.duration_s, fps)` frames and the audio is padded with
+silence (or trimmed by under half a frame) to that frame grid, so both streams end together. Chapters go
+in through an ffmpeg metadata file; `write_poster` saves a JPEG still for galleries.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import numpy as np
 
 from engines.audio import Audio
 from engines.errors import BackendUnavailable, EngineError
+from engines.video.types import Chapter
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +38,73 @@ def ffmpeg_binary() -> str:
     return path
 
 
+def frames_for(duration_s: float, fps: int) -> int:
+    """Frames a video of `duration_s` seconds has at `fps`: round(duration * fps), at least one."""
+    return max(1, int(round(float(duration_s) * fps)))
+
+
+def fit_audio_to_frames(audio: Audio, n_frames: int, fps: int) -> Audio:
+    """`audio` padded with trailing silence, or trimmed, to exactly n_frames / fps seconds (to the sample)."""
+    target = int(round(n_frames * audio.sample_rate / float(fps)))
+    samples = audio.samples
+    have = len(samples)
+    if have == target:
+        return audio
+    if have > target:
+        return Audio(np.ascontiguousarray(samples[:target]), audio.sample_rate)
+    pad = np.zeros((target - have,) + samples.shape[1:], dtype=samples.dtype)
+    return Audio(np.concatenate([samples, pad]), audio.sample_rate)
+
+
+def chapters_metadata(chapters: list[Chapter], duration_s: float) -> str:
+    """An ffmpeg metadata file (`;FFMETADATA1`) with one [CHAPTER] per chapter, times in milliseconds.
+
+    Each chapter ends where the next starts; the last ends at `duration_s`. Chapters are sorted by start
+    and ones starting at or after the end are dropped."""
+    end_ms = int(round(duration_s * 1000))
+    items = sorted((max(0, int(round(c.start_s * 1000))), c.title) for c in chapters)
+    items = [(s, t) for s, t in items if s < end_ms]
+    lines = [";FFMETADATA1"]
+    for k, (start_ms, title) in enumerate(items):
+        stop_ms = items[k + 1][0] if k + 1 < len(items) else end_ms
+        lines += ["", "[CHAPTER]", "TIMEBASE=1/1000", f"START={start_ms}", f"END={max(stop_ms, start_ms + 1)}",
+                  f"title={_escape_metadata(title)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _escape_metadata(text: str) -> str:
+    """ffmetadata escaping: '=', ';', '#', '\\' and newlines take a backslash."""
+    out = []
+    for ch in str(text).replace("\r", " ").replace("\n", " "):
+        out.append("\\" + ch if ch in "=;#\\" else ch)
+    return "".join(out)
+
+
+def write_poster(frame: np.ndarray, path: str | Path, quality: int = 88) -> Path:
+    """Save one RGB uint8 frame as a JPEG still (for galleries and the video player's poster)."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(frame[:, :, :3]).astype(np.uint8), "RGB").save(
+        path, "JPEG", quality=quality, optimize=True)
+    return path
+
+
 def encode_command(path: Path, width: int, height: int, fps: int, audio_path: Path | None,
-                   sample_rate: int | None = None) -> list[str]:
+                   sample_rate: int | None = None, metadata_path: Path | None = None) -> list[str]:
     cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "pipe:0"]
     if audio_path is not None:
-        cmd += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0"]
+        cmd += ["-i", str(audio_path)]
+    if metadata_path is not None:
+        cmd += ["-f", "ffmetadata", "-i", str(metadata_path)]
+    cmd += ["-map", "0:v:0"]
+    if audio_path is not None:
+        cmd += ["-map", "1:a:0"]
+    if metadata_path is not None:
+        index = 2 if audio_path is not None else 1
+        cmd += ["-map_metadata", str(index), "-map_chapters", str(index)]
     cmd += ["-c:v", "libx264", "-preset", PRESET, "-crf", str(CRF), "-pix_fmt", "yuv420p"]
     if audio_path is not None:
         cmd += ["-c:a", "aac", "-b:a", AUDIO_BITRATE]
@@ -54,19 +121,39 @@ QUEUE_FRAMES = 4
 class VideoWriter:
     """`with VideoWriter(path, w, h, fps, audio) as out: out.write(frame)`; on an exception the
     partial file is removed. Frames are copied into a short queue and fed to ffmpeg by a thread,
-    so the caller draws the next frame while ffmpeg encodes (pipe writes release the GIL)."""
+    so the caller draws the next frame while ffmpeg encodes (pipe writes release the GIL).
 
-    def __init__(self, path: Path, width: int, height: int, fps: int, audio: Audio | None) -> None:
+    With audio the video holds exactly `self.n_frames = frames_for(audio.duration_s, fps)` frames: the
+    audio is fitted to that frame grid (silence padded, or under half a frame trimmed); writing more
+    frames is an error and, if fewer arrive, the last one is repeated when closing (logged).
+    `chapters` become MP4 chapters (ffprobe -show_chapters); `duration_s` bounds the last one."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: int, audio: Audio | None,
+                 chapters: list[Chapter] | None = None) -> None:
         self.path = Path(path)
         self.width, self.height, self.fps = width, height, fps
+        # Frames the video must have (None without audio: as many as are written).
+        self.n_frames: int | None = None
+        if audio is not None:
+            self.n_frames = frames_for(audio.duration_s, fps)
+            audio = fit_audio_to_frames(audio, self.n_frames, fps)
         self.audio = audio
+        self.chapters = list(chapters or [])
+        if self.chapters and self.n_frames is None:
+            raise ValueError("chapters need the video length: give the audio")
         self.frames = 0
+        self._last: np.ndarray | None = None
         self._tmp = Path(tempfile.mkdtemp(prefix="video_encode_"))
         self._proc: subprocess.Popen | None = None
         self._stderr = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         self._feeder: threading.Thread | None = None
         self._feed_error: BaseException | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Length of the finished video in seconds when it is known up front (with audio)."""
+        return None if self.n_frames is None else self.n_frames / float(self.fps)
 
     def __enter__(self) -> "VideoWriter":
         audio_path = None
@@ -75,8 +162,12 @@ class VideoWriter:
             audio_path = self._tmp / "audio.wav"
             self.audio.write(audio_path, subtype="PCM_16")
             rate = self.audio.sample_rate
+        meta_path = None
+        if self.chapters:
+            meta_path = self._tmp / "chapters.txt"
+            meta_path.write_text(chapters_metadata(self.chapters, self.duration_s), encoding="utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = encode_command(self.path, self.width, self.height, self.fps, audio_path, rate)
+        cmd = encode_command(self.path, self.width, self.height, self.fps, audio_path, rate, meta_path)
         self._stderr = open(self._tmp / "ffmpeg.log", "w+b")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self._feeder = threading.Thread(target=self._feed, name="video-ffmpeg-feed", daemon=True)
@@ -101,9 +192,12 @@ class VideoWriter:
         assert self._proc is not None
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
+        if self.n_frames is not None and self.frames >= self.n_frames:
+            raise ValueError(f"the video already has its {self.n_frames} frames (the audio's length at {self.fps} fps)")
         if self._feed_error is not None:
             self._fail("ffmpeg stopped while receiving frames")
-        self._queue.put(np.array(frame, copy=True, order="C"))
+        self._last = np.array(frame, copy=True, order="C")
+        self._queue.put(self._last)
         self.frames += 1
 
     def _stop_feeder(self) -> None:
@@ -127,6 +221,11 @@ class VideoWriter:
         proc = self._proc
         if proc is None:
             return
+        if self.n_frames is not None and self._last is not None and self.frames < self.n_frames:
+            log.warning("%d of %d frames written: repeating the last one", self.frames, self.n_frames)
+            while self.frames < self.n_frames and self._feed_error is None:
+                self._queue.put(self._last)
+                self.frames += 1
         self._stop_feeder()
         if proc.stdin:
             try:

@@ -1,0 +1,165 @@
+"""Narrated slide decks to video: each slide image letterboxed (never cropped) to the video size for
+its duration, transitions between slides, one chapter per slide, and an optional presenter (a
+talking-head video) in a corner. The caller builds the narration to match the slide durations."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.progress import CancelToken, ProgressFn, no_progress
+from engines.video import frames as F
+from engines.video.composite import POSITIONS, HeadOverlay, check_head_video
+from engines.video.encode import VideoWriter, frames_for, write_poster
+from engines.video.photos import check_audio
+from engines.video.probe import DEFAULT_MAX_PIXELS, load_image
+from engines.video.types import Chapter, VideoResult, check_fps, parse_size
+
+log = logging.getLogger(__name__)
+
+# Most slides one video takes.
+MAX_SLIDES = 200
+# Shortest and longest time one slide may be shown, seconds.
+SLIDE_S_RANGE = (0.5, 600.0)
+# Largest accepted gap between the slides' total and the audio's length, seconds.
+DURATION_TOLERANCE_S = 0.1
+# Transition length range, seconds.
+TRANSITION_S_RANGE = (0.0, 2.0)
+# Letterbox colour around slides of another aspect.
+BARS_RGB = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Slide:
+    # The slide as an image (PNG/JPEG), e.g. rendered from a .pptx page.
+    image_path: Path
+    # How long it stays on screen, seconds.
+    duration_s: float
+    # Chapter title ("" gives "Slide N").
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class SlideshowRequest:
+    slides: list[Slide]
+    # The narration; its length must equal the sum of the slide durations (within 0.1 s).
+    audio: Audio
+    # Output size: "WIDTHxHEIGHT" or a named size.
+    size: str = "1280x720"
+    # Frames per second (24, 25 or 30).
+    fps: int = 30
+    # One of frames.TRANSITIONS.
+    transition: str = "crossfade"
+    # Transition length, seconds (centred on each slide change).
+    transition_s: float = 0.5
+    # A talking-head video of the presenter drawn over the slides, or None.
+    presenter_video: Path | None = None
+    # Where the presenter goes: one of composite.POSITIONS.
+    presenter_position: str = "bottom-right"
+    # Presenter width as a fraction of the video width.
+    presenter_scale: float = 0.26
+    # Largest slide image accepted, in pixels.
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def check_request(req: SlideshowRequest) -> tuple:
+    """(VideoSize, fps, notes) after validating everything that can be checked before rendering."""
+    slides = list(req.slides or [])
+    if not slides:
+        raise InputError("no slides given: give at least one slide")
+    if len(slides) > MAX_SLIDES:
+        raise InputError(f"{len(slides)} slides given; one video takes at most {MAX_SLIDES}")
+    size, notes = parse_size(req.size)
+    fps = check_fps(req.fps)
+    if req.transition not in F.TRANSITIONS:
+        raise InputError(f"transition {req.transition!r} is not offered: use one of {', '.join(F.TRANSITIONS)}")
+    if not (TRANSITION_S_RANGE[0] <= float(req.transition_s) <= TRANSITION_S_RANGE[1]):
+        raise InputError(f"the transition is {req.transition_s:g} s: use {TRANSITION_S_RANGE[0]:g} to "
+                         f"{TRANSITION_S_RANGE[1]:g} s")
+    for k, s in enumerate(slides, 1):
+        d = float(s.duration_s)
+        if not np.isfinite(d) or not (SLIDE_S_RANGE[0] <= d <= SLIDE_S_RANGE[1]):
+            raise InputError(f"slide {k} lasts {d:g} s: each slide needs {SLIDE_S_RANGE[0]:g} to "
+                             f"{SLIDE_S_RANGE[1]:g} s")
+        if not Path(s.image_path).is_file():
+            raise InputError(f"the image of slide {k} ({Path(s.image_path).name!r}) does not exist")
+    if req.audio is None:
+        raise InputError("the narration audio is needed (build it to match the slide durations)")
+    check_audio(req.audio, "the narration")
+    total = sum(float(s.duration_s) for s in slides)
+    if abs(total - req.audio.duration_s) > DURATION_TOLERANCE_S:
+        raise InputError(f"the slides last {total:.2f} s in total but the narration is {req.audio.duration_s:.2f} s: "
+                         f"they must match within {DURATION_TOLERANCE_S} s")
+    if req.presenter_video is not None:
+        if req.presenter_position not in POSITIONS:
+            raise InputError(f"presenter position {req.presenter_position!r} is not offered: use one of "
+                             f"{', '.join(POSITIONS)}")
+        check_head_video(req.presenter_video)
+    return size, fps, notes
+
+
+def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: ProgressFn | None = None,
+                     cancel: CancelToken | None = None) -> VideoResult:
+    """Render the deck to `out_path` (MP4 with one chapter per slide) plus a JPEG poster (the first
+    slide) beside it."""
+    progress = progress or no_progress
+    cancel = cancel or CancelToken()
+    t0 = time.perf_counter()
+    size, fps, notes = check_request(req)
+    W, H = size.width_px, size.height_px
+    slides = list(req.slides)
+    n_frames = frames_for(req.audio.duration_s, fps)
+    end_s = n_frames / fps
+    starts, acc = [], 0.0
+    for s in slides:
+        starts.append(acc)
+        acc += float(s.duration_s)
+    # Slide times are kept as given; the last slide absorbs the (under 0.1 s) difference to the audio.
+    chapters = [Chapter(round(st, 3), s.title.strip() or f"Slide {k}")
+                for k, (st, s) in enumerate(zip(starts, slides), 1)]
+    transition_s = 0.0 if req.transition == "none" else float(req.transition_s)
+    cache: dict[int, np.ndarray] = {}
+
+    def slide_frame(i: int) -> np.ndarray:
+        if i not in cache:
+            for k in [k for k in cache if k < i - 1]:
+                del cache[k]
+            cache[i] = F.fit(load_image(slides[i].image_path, req.max_image_pixels), W, H, BARS_RGB)
+        return cache[i]
+
+    out_path = Path(out_path)
+    poster_path = out_path.with_suffix(".jpg")
+    overlay = None
+    step = max(1, fps // 2)
+    try:
+        if req.presenter_video is not None:
+            overlay = HeadOverlay(req.presenter_video, (W, H), fps, req.presenter_position, req.presenter_scale)
+        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters) as writer:
+            for k in range(n_frames):
+                cancel.raise_if_set()
+                t = k / fps
+                shot = F.shot_at(t, starts, end_s, transition_s)
+                frame = slide_frame(shot.index)
+                if shot.next_index is not None:
+                    frame = F.transition(req.transition, frame, slide_frame(shot.next_index), shot.progress)
+                if overlay is not None:
+                    frame = overlay.draw(frame, t)
+                writer.write(frame)
+                if k == 0:
+                    write_poster(frame, poster_path)
+                if k % step == 0 or k == n_frames - 1:
+                    progress(k + 1, n_frames, f"slide {shot.index + 1} of {len(slides)}, frame {k + 1} of {n_frames}")
+    except BaseException:
+        poster_path.unlink(missing_ok=True)
+        raise
+    finally:
+        if overlay is not None:
+            overlay.close()
+    return VideoResult(out_path, W, H, fps, n_frames / fps, n_frames, poster_path if poster_path.is_file() else None,
+                       chapters, notes, {"seconds": round(time.perf_counter() - t0, 3)})

@@ -1,0 +1,149 @@
+"""The encoder and the probe: exact frame counts on the audio's frame grid, chapters, posters, faststart,
+and image intake errors, checked with ffprobe and decoded frames."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.video.encode import VideoWriter, chapters_metadata, fit_audio_to_frames, frames_for, write_poster
+from engines.video.probe import load_image, probe_video, read_frames, top_level_atoms
+from engines.video.types import Chapter
+from tests.engines.video.conftest import assert_mp4_basics, atoms, decode_frames, ffprobe, speech, stream
+
+
+def _ramp(k: int, w: int = 160, h: int = 144) -> np.ndarray:
+    frame = np.zeros((h, w, 3), np.uint8)
+    frame[:, :, 0] = (k * 9) % 256
+    frame[:, : w // 2, 1] = 200
+    return frame
+
+
+def test_frame_grid_helpers():
+    assert frames_for(2.013, 30) == 60 and frames_for(2.02, 30) == 61 and frames_for(0.001, 30) == 1
+    a = Audio(np.ones(16000 * 2 + 208, np.float32), 16000)  # 2.013 s
+    fitted = fit_audio_to_frames(a, 61, 30)
+    assert len(fitted.samples) == round(61 * 16000 / 30)
+    assert np.all(fitted.samples[len(a.samples):] == 0)  # padded with silence
+    assert len(fit_audio_to_frames(a, 60, 30).samples) == 32000
+
+
+@pytest.mark.parametrize("seconds,rate", [(2.013, 16000), (1.49, 44100)])
+def test_audio_and_video_end_together(tmp_path: Path, seconds: float, rate: int):
+    audio = speech(seconds).resampled(rate)
+    audio = Audio(audio.samples[: int(round(seconds * rate))], rate)
+    out = tmp_path / "v.mp4"
+    with VideoWriter(out, 160, 144, 30, audio) as w:
+        assert w.n_frames == round(seconds * 30)
+        for k in range(w.n_frames):
+            w.write(_ramp(k))
+    info = assert_mp4_basics(out, 160, 144, seconds, 30)
+    a = stream(info, "audio")
+    assert int(a["sample_rate"]) == rate
+    frames = decode_frames(out)
+    assert len(frames) == round(seconds * 30)
+    # Frames come back in order: the red ramp of the last one.
+    assert abs(int(frames[-1][70, 120, 0]) - (len(frames) - 1) * 9 % 256) < 8
+
+
+def test_missing_frames_repeat_the_last_and_extra_frames_are_refused(tmp_path: Path):
+    audio = speech(1.0)
+    out = tmp_path / "short.mp4"
+    with VideoWriter(out, 160, 144, 25, audio) as w:
+        for k in range(10):
+            w.write(_ramp(k))
+    frames = decode_frames(out)
+    assert len(frames) == 25
+    assert np.abs(frames[-1].astype(int) - frames[9].astype(int)).mean() < 2
+    with pytest.raises(ValueError, match="already has its 25 frames"):
+        with VideoWriter(tmp_path / "long.mp4", 160, 144, 25, audio) as w:
+            for k in range(26):
+                w.write(_ramp(k))
+    assert not (tmp_path / "long.mp4").exists()  # the partial file is removed
+
+
+def test_chapters_are_readable_by_ffprobe(tmp_path: Path):
+    audio = speech(3.0)
+    chapters = [Chapter(0.0, "Intro"), Chapter(1.2, "Part = two; #2"), Chapter(2.5, "End")]
+    text = chapters_metadata(chapters, 3.0)
+    assert text.startswith(";FFMETADATA1\n") and text.count("[CHAPTER]") == 3 and "TIMEBASE=1/1000" in text
+    out = tmp_path / "ch.mp4"
+    with VideoWriter(out, 160, 144, 30, audio, chapters=chapters) as w:
+        for k in range(w.n_frames):
+            w.write(_ramp(k))
+    got = ffprobe(out)["chapters"]
+    assert [c["tags"]["title"] for c in got] == ["Intro", "Part = two; #2", "End"]
+    assert [float(c["start_time"]) for c in got] == [0.0, 1.2, 2.5]
+    assert [float(c["end_time"]) for c in got] == [1.2, 2.5, 3.0]
+    assert_mp4_basics(out, 160, 144, 3.0, 30)
+    assert probe_video(out)["chapters"][1] == {"start_s": 1.2, "end_s": 2.5, "title": "Part = two; #2"}
+
+
+def test_silent_video_and_poster(tmp_path: Path):
+    out = tmp_path / "silent.mp4"
+    with VideoWriter(out, 160, 144, 24, None) as w:
+        for k in range(12):
+            w.write(_ramp(k))
+    info = ffprobe(out)
+    assert stream(info, "audio") is None and int(stream(info, "video")["nb_frames"]) == 12
+    poster = write_poster(_ramp(3), tmp_path / "poster.jpg")
+    with Image.open(poster) as im:
+        assert im.format == "JPEG" and im.size == (160, 144)
+        px = np.asarray(im.convert("RGB"))
+    assert abs(int(px[10, 10, 1]) - 200) < 10 and int(px[10, 150, 1]) < 10
+
+
+def test_error_inside_the_block_removes_the_file(tmp_path: Path):
+    out = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError):
+        with VideoWriter(out, 160, 144, 30, speech(1.0)) as w:
+            w.write(_ramp(0))
+            raise RuntimeError("stop")
+    assert not out.exists()
+
+
+def test_probe_video_matches_ffprobe_and_sees_moov_order(tmp_path: Path):
+    out = tmp_path / "p.mp4"
+    with VideoWriter(out, 160, 144, 25, speech(1.2)) as w:
+        for k in range(w.n_frames):
+            w.write(_ramp(k))
+    p = probe_video(out, count_frames=True)
+    assert (p["video_codec"], p["pix_fmt"], p["width"], p["height"]) == ("h264", "yuv420p", 160, 144)
+    assert p["frames"] == 30 and p["fps"] == 25.0 and p["audio_codec"] == "aac"
+    assert abs(p["video_duration_s"] - 1.2) < 1e-6 and abs(p["audio_duration_s"] - 1.2) <= 1 / 25
+    assert p["faststart"] and top_level_atoms(out) == atoms(out)
+    # The same streams remuxed without faststart: moov after mdat.
+    late = tmp_path / "late.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(out), "-c", "copy", str(late)], check=True)
+    assert probe_video(late)["faststart"] is False
+    frames = list(read_frames(out, 80, 72))
+    assert len(frames) == 30 and frames[0].shape == (72, 80, 3)
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(InputError, match="notes.mp4"):
+        probe_video(tmp_path / "notes.mp4")
+
+
+def test_load_image_errors_name_the_file(tmp_path: Path):
+    good = tmp_path / "good.png"
+    Image.new("RGBA", (40, 30), (255, 0, 0, 128)).save(good)
+    rgb = load_image(good)
+    assert rgb.shape == (30, 40, 3) and rgb.dtype == np.uint8 and abs(int(rgb[0, 0, 0]) - 128) <= 1
+    (tmp_path / "song.png").write_bytes(b"ID3 this is not an image at all")
+    with pytest.raises(InputError, match="song.png"):
+        load_image(tmp_path / "song.png")
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (600, 400), (0, 90, 0)).save(big, quality=95)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(big.read_bytes()[: big.stat().st_size // 3])
+    with pytest.raises(InputError, match="cut.jpg.*truncated"):
+        load_image(cut)
+    with pytest.raises(InputError, match="too large"):
+        load_image(big, max_pixels=100_000)
+    with pytest.raises(InputError, match="does not exist"):
+        load_image(tmp_path / "nope.png")

@@ -1,0 +1,94 @@
+"""Narrated slideshows: chapters equal the slides (ffprobe -show_chapters), slides letterboxed not
+cropped, crossfades between slides, the presenter overlaid, the narration length enforced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
+from tests.engines.video.conftest import (
+    assert_mp4_basics, decode_frames, ffprobe, make_head_video, solid_image, speech,
+)
+
+FPS = 25
+
+
+@pytest.fixture(scope="module")
+def deck(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("deck")
+    slides = [
+        Slide(solid_image(tmp / "s1.png", 400, 300, (200, 40, 40)), 1.0, "Welcome"),  # 4:3: bars left and right
+        Slide(solid_image(tmp / "s2.png", 640, 360, (40, 40, 200)), 0.8, "The plan"),  # 16:9: fills the frame
+        Slide(solid_image(tmp / "s3.png", 640, 200, (40, 180, 40)), 1.2, ""),  # wide: bars top and bottom
+    ]
+    audio = speech(3.0)
+    head = make_head_video(tmp / "presenter.mp4", 3.0)
+    req = SlideshowRequest(slides, audio, size="320x180", fps=FPS, transition="crossfade", transition_s=0.4,
+                           presenter_video=head, presenter_position="bottom-right")
+    res = render_slideshow(req, tmp / "deck.mp4")
+    return res, decode_frames(res.path), audio
+
+
+def test_deck_is_h264_aac_with_one_chapter_per_slide(deck):
+    res, frames, audio = deck
+    assert_mp4_basics(res.path, 320, 180, audio.duration_s, FPS)
+    assert len(frames) == 75
+    chapters = ffprobe(res.path)["chapters"]
+    assert [c["tags"]["title"] for c in chapters] == ["Welcome", "The plan", "Slide 3"]
+    assert [round(float(c["start_time"]), 3) for c in chapters] == [0.0, 1.0, 1.8]
+    assert [round(float(c["end_time"]), 3) for c in chapters] == [1.0, 1.8, 3.0]
+    assert [(c.start_s, c.title) for c in res.chapters] == [(0.0, "Welcome"), (1.0, "The plan"), (1.8, "Slide 3")]
+
+
+def test_slides_are_letterboxed_not_cropped(deck):
+    _, frames, _ = deck
+    f1, f2, f3 = frames[10], frames[35], frames[65]  # away from transitions and the presenter corner
+    # 4:3 slide: 240 px wide in the middle, black bars of 40 px each side.
+    assert f1[40, :36].max() < 16 and f1[40, 284:].max() < 16 and f1[120, :36].max() < 16
+    assert np.abs(f1[20:160, 44:200].reshape(-1, 3).mean(axis=0) - [200, 40, 40]).max() < 8
+    assert np.abs(f2[5:80, 5:315].reshape(-1, 3).mean(axis=0) - [40, 40, 200]).max() < 8
+    # 640x200 slide: 320x100 band in the middle, bars of 40 px above and below.
+    assert f3[:36, 20:200].max() < 16
+    assert np.abs(f3[45:135, 10:150].reshape(-1, 3).mean(axis=0) - [40, 180, 40]).max() < 8
+
+
+def test_slide_changes_crossfade(deck):
+    _, frames, _ = deck
+    red = frames[:, 90, 150, 0].astype(int)  # the first slide's red channel in the middle of the frame
+    # Transition centred on 1.0 s (0.8 .. 1.2 s = frames 20 .. 30): red falls steadily, half way at the cut.
+    assert red[19] > 190 and red[31] < 50
+    assert np.all(np.diff(red[21:30]) < 0) and abs(red[25] - 120) < 15
+
+
+def test_presenter_is_overlaid(deck):
+    _, frames, _ = deck
+    corner = frames[35, 120:170, 240:310].astype(int)  # bottom right over the blue slide
+    assert np.abs(corner - [40, 40, 200]).max(axis=-1).mean() > 40  # not the slide there
+    assert np.abs(frames[35, 10:60, 10:80].astype(int) - [40, 40, 200]).max() < 12  # the slide elsewhere
+
+
+def test_bad_decks_are_refused(tmp_path: Path):
+    img = solid_image(tmp_path / "s.png", 64, 64, (1, 2, 3))
+    audio = speech(2.0)
+    with pytest.raises(InputError, match="slides last 1.50 s.*narration is 2.00 s.*0.1 s"):
+        render_slideshow(SlideshowRequest([Slide(img, 1.5)], audio, size="320x180"), tmp_path / "x.mp4")
+    with pytest.raises(InputError, match="at least one slide"):
+        render_slideshow(SlideshowRequest([], audio), tmp_path / "x.mp4")
+    with pytest.raises(InputError, match="slide 2.*does not exist"):
+        render_slideshow(SlideshowRequest([Slide(img, 1.0), Slide(tmp_path / "gone.png", 1.0)], audio),
+                         tmp_path / "x.mp4")
+    with pytest.raises(InputError, match="empty"):
+        render_slideshow(SlideshowRequest([Slide(img, 1.0)], Audio(np.zeros(0, np.float32), 16000)), tmp_path / "x.mp4")
+    (tmp_path / "notes.png").write_text("text, not pixels")
+    with pytest.raises(InputError, match="notes.png"):
+        render_slideshow(SlideshowRequest([Slide(tmp_path / "notes.png", 2.0)], audio, size="320x180"),
+                         tmp_path / "x.mp4")
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "x.jpg").exists()
+    # Within 0.1 s is accepted: the video follows the narration.
+    res = render_slideshow(SlideshowRequest([Slide(img, 1.95)], audio, size="320x180", fps=FPS), tmp_path / "ok.mp4")
+    assert res.frames == 50

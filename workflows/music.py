@@ -1,0 +1,244 @@
+"""Music workflows: lyrics from a theme, a whole song (composed, sung, mixed, mastered) and re-mixes
+of stored stems, each recorded as a job with its inputs and outputs.
+
+A song generation keeps: the mastered song (WAV and MP3), one FLAC per stem (meta "stem"), the MIDI,
+the lyrics as LRC and as text, and in its metrics the mix settings used, so `/mix` can re-mix the
+stems later without composing again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import zipfile
+from pathlib import Path
+
+from engines.audio import Audio
+from engines.errors import BackendUnavailable, InputError
+from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from settings import Settings
+from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.library import ANONYMOUS, Actor, Library
+from storage.models import Asset, MediaKind
+from workflows.voice import VoiceWorkflows
+
+log = logging.getLogger(__name__)
+
+# Instrumental sources a song can use.
+INSTRUMENTAL_BACKENDS = ("embedded", "musicgen")
+
+
+def _mp3(wav: Path, out: Path) -> Path:
+    from engines.video.encode import ffmpeg_binary
+
+    cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(wav),
+           "-codec:a", "libmp3lame", "-b:a", "192k", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, timeout=300)
+    if proc.returncode != 0:
+        raise BackendUnavailable(f"MP3 encoding failed: {proc.stderr.decode('utf-8', 'replace')[-300:]}")
+    return out
+
+
+def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:  # noqa: ANN003
+    audio.write(path, subtype="PCM_16")
+    return JobOutput(path, MediaKind.audio, name, duration_s=round(audio.duration_s, 4),
+                     sample_rate=audio.sample_rate, channels=audio.channels, meta=meta)
+
+
+class MusicWorkflows:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
+        self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
+
+    # ------------------------------------------------------------ helpers
+
+    def _llm(self):  # noqa: ANN202
+        """The configured language model as a `(system, user) -> text` callable, or None."""
+        from engines import llm
+
+        if not llm.available(self.settings).available:
+            return None
+        return lambda system, user: llm.complete(self.settings, system, user)
+
+    def singer(self, voice: str, actor: Actor = ANONYMOUS):  # noqa: ANN201
+        """Who sings: "default", an espeak-ng voice, or a cloned voice profile."""
+        from engines.music.types import Singer
+
+        choice = self.voices.resolve(voice, actor)
+        if choice.model is not None:
+            return Singer(model=choice.model, label=choice.label)
+        if choice.backend not in ("", "embedded"):
+            raise InputError(f"voice {voice!r} belongs to the {choice.backend} backend, which cannot sing: "
+                             "use 'default', an espeak-ng voice such as 'en-us', or a voice profile")
+        return Singer(espeak_voice=choice.preset, label=choice.label)
+
+    # ------------------------------------------------------------ lyrics
+
+    def write_lyrics(self, theme: str, title: str = "", music_style: str = "epic", mood: str = "", *,
+                     seed: int = 0, project_id=None, actor: Actor = ANONYMOUS,  # noqa: ANN001
+                     progress: ProgressFn = no_progress) -> tuple[Finished, str]:
+        from engines.music.lyrics import write_lyrics
+        from engines.music.styles import get_style
+
+        if not (theme or "").strip():
+            raise InputError("give a theme for the lyrics, e.g. 'a knight returning home'")
+        get_style(music_style)
+        llm = self._llm()
+        holder: dict = {}
+
+        def work(ctx: JobContext) -> JobResult:
+            lyrics, notes = write_lyrics(theme, title, music_style, mood, seed=int(seed), llm=llm)
+            text = lyrics.to_text()
+            holder["text"] = text
+            path = ctx.workdir / "lyrics.txt"
+            path.write_text(text, encoding="utf-8")
+            return JobResult([JobOutput(path, MediaKind.text, f"{(title or theme)[:60]} lyrics.txt",
+                                        meta={"notes": notes})],
+                             backend="llm" if llm and not notes else "embedded",
+                             model=self.settings.openai_model if llm and not notes else "rhyme writer (CMU dict)",
+                             model_licence="" if llm and not notes else "BSD (CMU Pronouncing Dictionary)",
+                             metrics={"notes": notes})
+
+        project = self._project(project_id, actor)
+        done = self.jobs.run(kind="lyrics", params={"theme": theme, "title": title, "music_style": music_style,
+                                                   "mood": mood, "seed": int(seed)},
+                             work=work, project_id=project.id, progress=progress, actor=actor)
+        return done, holder["text"]
+
+    def _project(self, project_id, actor: Actor):  # noqa: ANN001, ANN202
+        lib = self.library
+        return lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
+
+    # ------------------------------------------------------------ songs
+
+    def compose(self, theme: str, title: str = "", lyrics: str = "", music_style: str = "epic",
+                voice_style: str = "heroic_male", voice: str = "default", duration_s: float = 60, bpm: float = 0,
+                seed: int = 0, project_id=None, *, backend: str = "embedded",  # noqa: ANN001
+                actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+                cancel: CancelToken | None = None) -> tuple[Finished, dict]:
+        from engines.music.song import SongRequest, check_song_request, make_song
+
+        if backend not in INSTRUMENTAL_BACKENDS:
+            raise InputError(f"unknown music backend {backend!r}: use one of {', '.join(INSTRUMENTAL_BACKENDS)}")
+        singer = self.singer(voice, actor)
+        req = SongRequest(theme=theme, title=title, lyrics=lyrics, music_style=music_style, vocal_style=voice_style,
+                          singer=singer, duration_s=duration_s, bpm=bpm, seed=int(seed))
+        req, clamp_notes = check_song_request(req)
+        project = self._project(project_id, actor)
+        llm = self._llm() if not (lyrics or "").strip() else None
+        params = {"theme": theme, "title": title, "lyrics": lyrics, "music_style": music_style,
+                  "voice_style": voice_style, "voice": voice, "duration_s": req.duration_s, "bpm": req.bpm,
+                  "seed": int(seed), "backend": backend}
+        holder: dict = {}
+
+        def work(ctx: JobContext) -> JobResult:
+            notes = list(clamp_notes)
+            song_req = req
+            model, licence, used = "FluidSynth + MuseScore General", "MIT (MuseScore General soundfont)", "embedded"
+            if backend == "musicgen":
+                stages = Stages(ctx.progress, {"instrumental": 3, "song": 2})
+                instrumental, note = self._musicgen(req, stages, ctx.cancel)
+                if instrumental is not None:
+                    song_req = SongRequest(**{**req.__dict__, "instrumental": instrumental})
+                    model, licence, used = "facebook/musicgen-small", "CC-BY-NC-4.0 (weights)", "musicgen"
+                else:
+                    notes.append(note)
+                song_progress = lambda d, t, m="": stages.report("song", d / (t or 1), m)  # noqa: E731
+            else:
+                song_progress = ctx.progress
+            res = make_song(song_req, progress=song_progress, cancel=ctx.cancel, llm=llm)
+            notes += res.notes
+            holder["result"] = res
+            # The generation id in every file name: the client API's /mix and /music_video take it.
+            name = f"{(title or theme or 'song').strip()[:60]} (song {ctx.generation_id})"
+            w = ctx.workdir
+            outputs = [_audio_output(res.mix, w / "song.wav", f"{name}.wav", role="song")]
+            outputs.append(JobOutput(_mp3(w / "song.wav", w / "song.mp3"), MediaKind.audio, f"{name}.mp3",
+                                     duration_s=round(res.mix.duration_s, 4), sample_rate=res.mix.sample_rate,
+                                     channels=res.mix.channels, meta={"role": "song-mp3"}))
+            for stem, audio in res.stems.items():
+                outputs.append(_audio_output(audio, w / f"stem-{stem}.flac", f"{name} - {stem}.flac",
+                                             role="stem", stem=stem))
+            (w / "song.mid").write_bytes(res.midi_bytes)
+            outputs.append(JobOutput(w / "song.mid", MediaKind.other, f"{name}.mid", meta={"role": "midi"}))
+            (w / "lyrics.lrc").write_text(res.lrc, encoding="utf-8")
+            outputs.append(JobOutput(w / "lyrics.lrc", MediaKind.text, f"{name}.lrc", meta={"role": "lrc"}))
+            (w / "lyrics.txt").write_text(res.lyrics_text, encoding="utf-8")
+            outputs.append(JobOutput(w / "lyrics.txt", MediaKind.text, f"{name} lyrics.txt", meta={"role": "lyrics"}))
+            metrics = {**res.metrics, "bpm": res.bpm, "key": res.key, "sections": res.sections,
+                       "notes": notes, "mix_settings": json.loads(res.mix_settings.to_json()),
+                       "parameters": res.parameters}
+            return JobResult(outputs, backend=used, model=model, model_licence=licence, metrics=metrics)
+
+        done = self.jobs.run(kind="song", params=params, work=work, project_id=project.id, progress=progress,
+                             cancel=cancel, actor=actor)
+        return done, holder["result"]
+
+    def _musicgen(self, req, stages: Stages, cancel: CancelToken | None) -> tuple[Audio | None, str]:  # noqa: ANN001
+        """The instrumental from MusicGen, or None and the reason it could not run (the embedded
+        composer then plays instead)."""
+        from engines.music.backends.musicgen import MusicGenBackend
+        from engines.music.styles import get_style
+
+        backend = MusicGenBackend()
+        if not backend.availability(self.settings).available:
+            return None, f"MusicGen is not available here ({backend.availability(self.settings).reason}); " \
+                         "the embedded composer played instead"
+        style = get_style(req.music_style)
+        prompt = f"{style.name} {req.theme}".strip()
+        try:
+            audio = backend.generate(prompt, req.duration_s, seed=req.seed, settings=self.settings,
+                                     progress=lambda d, t, m="": stages.report("instrumental", d / (t or 1), m),
+                                     cancel=cancel)
+        except BackendUnavailable as e:
+            return None, f"MusicGen failed ({e}); the embedded composer played instead"
+        return audio, ""
+
+    def song(self, song_id, actor: Actor = ANONYMOUS) -> tuple:  # noqa: ANN001
+        """A stored song generation with its assets by role."""
+        g, _, outputs = self.library.get_generation(song_id, "song", actor)
+        return g, outputs
+
+    def stems(self, song_id, actor: Actor = ANONYMOUS) -> dict[str, Asset]:  # noqa: ANN001
+        _, outputs = self.song(song_id, actor)
+        return {a.meta["stem"]: a for a in outputs if a.meta.get("role") == "stem"}
+
+    def stems_zip(self, song_id, dest: Path, actor: Actor = ANONYMOUS) -> Path:  # noqa: ANN001
+        """All stems of a song in one zip (written to dest)."""
+        g, outputs = self.song(song_id, actor)
+        stems = [a for a in outputs if a.meta.get("role") == "stem"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zf:
+            for a in stems:
+                zf.write(self.library.asset_path(a), f"{a.meta['stem']}.flac")
+        return dest
+
+    def mix(self, song_id, settings_json: str = "", *, actor: Actor = ANONYMOUS,  # noqa: ANN001
+            progress: ProgressFn = no_progress) -> Finished:
+        """Re-mix and master a song's stored stems with new settings (JSON); nothing is recomposed."""
+        from engines.music.mix import MixSettings, mix
+
+        g, outputs = self.song(song_id, actor)
+        stems = {a.meta["stem"]: a for a in outputs if a.meta.get("role") == "stem"}
+        if not stems:
+            raise InputError(f"song {g.id} kept no stems to mix")
+        base = MixSettings.from_json(json.dumps(g.metrics.get("mix_settings") or {}), list(stems))
+        settings = MixSettings.from_json(settings_json, list(stems), base=base) if (settings_json or "").strip() \
+            else base
+        params = {"song_id": g.id, "settings": json.loads(settings.to_json())}
+
+        def work(ctx: JobContext) -> JobResult:
+            ctx.progress(0, 3, "loading stems")
+            audio = {name: Audio.read(self.library.asset_path(a)) for name, a in stems.items()}
+            ctx.progress(1, 3, "mixing and mastering")
+            res = mix(audio, settings)
+            ctx.progress(2, 3, "saving")
+            name = (g.params.get("title") or g.params.get("theme") or "song").strip()[:60]
+            out = _audio_output(res.audio, ctx.workdir / "mix.wav", f"{name} (mix).wav", role="song")
+            return JobResult([out], backend="embedded", model="pedalboard mixer",
+                             metrics={"lufs": res.lufs, "true_peak_dbtp": res.true_peak_dbtp,
+                                      "mix_settings": json.loads(settings.to_json())})
+
+        return self.jobs.run(kind="mix", params=params, work=work, project_id=g.project_id,
+                             inputs=[a.id for a in stems.values()], progress=progress, actor=actor)
+

@@ -1,0 +1,208 @@
+"""Slides workflows: an outline (or a long text) -> a themed deck with notes and narration -> a
+narrated video, optionally presented by a talking head; and the same for an uploaded .pptx.
+
+Stages of one deck: narration (each slide's notes spoken), the .pptx (narration embedded per slide),
+slide images (LibreOffice), the presenter (a talking head speaking the whole narration) and the video
+(slides timed to their narration, chapters per slide, the presenter in a corner).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from settings import Settings
+from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.intake import probe_upload
+from storage.library import ANONYMOUS, Actor, Library
+from storage.models import MediaKind
+from workflows.video import video_outputs
+from workflows.voice import VoiceWorkflows
+
+log = logging.getLogger(__name__)
+
+# Longest outline or text accepted (characters).
+MAX_OUTLINE_CHARS = 100_000
+# Video settings of a narrated deck: 720p at 30 frames per second.
+VIDEO_SIZE, VIDEO_FPS = "1280x720", 30
+# The presenter: a face crop this many pixels square, in the bottom-right corner.
+PRESENTER_PX = 256
+
+
+class SlidesWorkflows:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
+        self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
+
+    def _project(self, project_id, actor: Actor):  # noqa: ANN001, ANN202
+        lib = self.library
+        return lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
+
+    def resolver(self, project_id: int, actor: Actor):  # noqa: ANN201
+        """Image references in an outline name photos in the project (never server paths)."""
+        photos = {}
+        for a in self.library.list_assets(project_id, actor):
+            if a.kind is MediaKind.photo:
+                photos.setdefault(a.name, a)
+                photos.setdefault(Path(a.name).stem, a)
+
+        def resolve(ref: str) -> Path | None:
+            a = photos.get(ref.strip()) or photos.get(Path(ref.strip()).name)
+            return self.library.asset_path(a) if a else None
+
+        return resolve
+
+    def parse(self, outline: str, theme: str = "dark", project_id=None, actor: Actor = ANONYMOUS):  # noqa: ANN001, ANN201
+        """The deck an outline (or a long text) makes; InputError names what is wrong."""
+        from engines.slides import deck_from_text, looks_like_outline, parse_outline
+
+        text = outline or ""
+        if not text.strip():
+            raise InputError("the outline is empty: write '# Title' for the title slide and '## Slide title' "
+                             "for each slide, with '- ' bullets under it")
+        if len(text) > MAX_OUTLINE_CHARS:
+            raise InputError(f"the outline is {len(text):,} characters; at most {MAX_OUTLINE_CHARS:,}")
+        project = self._project(project_id, actor)
+        if looks_like_outline(text):
+            return parse_outline(text, self.resolver(project.id, actor), theme)
+        return deck_from_text(text, theme)
+
+    def preview(self, outline: str, theme: str, out_dir: Path, project_id=None,  # noqa: ANN001
+                actor: Actor = ANONYMOUS) -> list[Path]:
+        """Thumbnails of the deck an outline makes (nothing stored)."""
+        from engines.slides import render_thumbnails, write_pptx
+
+        deck = self.parse(outline, theme, project_id, actor)
+        pptx = write_pptx(deck, out_dir / "preview.pptx")
+        return render_thumbnails(pptx, out_dir / "thumbs")
+
+    def _speak_fn(self, voice_choice):  # noqa: ANN001, ANN202
+        from engines.voice.engine import SpeakRequest, check_request, speak
+
+        def say(text: str) -> Audio:
+            req = check_request(SpeakRequest(text, voice_choice))
+            return speak(req, self.settings).audio
+
+        return say
+
+    def make_deck(self, outline: str, voice: str = "default", presenter: tuple[Path, str] | None = None,
+                  theme: str = "dark", project_id=None, *, actor: Actor = ANONYMOUS,  # noqa: ANN001
+                  progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
+        """Outline -> narrated .pptx and narrated 720p video."""
+        deck = self.parse(outline, theme, project_id, actor)
+        choice = self.voices.resolve(voice, actor)
+        project = self._project(project_id, actor)
+        photo = self._presenter(project.id, presenter, actor)
+        params = {"outline": outline, "voice": voice, "theme": theme, "slides": len(deck.slides),
+                  "presenter": photo is not None}
+
+        def work(ctx: JobContext) -> JobResult:
+            from engines.slides import write_pptx
+
+            def pptx_writer(narrations: dict, out: Path, progress: ProgressFn) -> Path:
+                return write_pptx(deck, out, narrations, progress, ctx.cancel)
+
+            return self._narrated(ctx, deck, choice, photo, pptx_writer, deck.title or "deck")
+
+        inputs = [photo.id] if photo else []
+        return self.jobs.run(kind="deck", params=params, work=work, project_id=project.id, inputs=inputs,
+                             progress=progress, cancel=cancel, actor=actor)
+
+    def narrate_pptx(self, pptx: tuple[Path, str], voice: str = "default",
+                     presenter: tuple[Path, str] | None = None, project_id=None, *,  # noqa: ANN001
+                     actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+                     cancel: CancelToken | None = None) -> Finished:
+        """An uploaded deck, design kept: notes completed and spoken, narration embedded, narrated video."""
+        from engines.slides import read_pptx
+
+        if pptx is None:
+            raise InputError("give a .pptx deck to narrate")
+        choice = self.voices.resolve(voice, actor)
+        project = self._project(project_id, actor)
+        # Check it (upload limits and zip-bomb checks, then a full read) before storing anything.
+        scratch = self.library.store.new_scratch_dir("deck-check-")
+        try:
+            probed = probe_upload(Path(pptx[0]), pptx[1], self.library.limits, scratch)
+            if probed.kind is not MediaKind.pptx:
+                raise InputError(f"'{Path(pptx[1]).name}' is {probed.kind.value}, not a .pptx deck")
+            read_pptx(pptx[0], scratch / "images")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        (deck_asset,) = self.library.add_uploads(project.id, [pptx], MediaKind.pptx, "give a .pptx deck", actor)
+        photo = self._presenter(project.id, presenter, actor)
+        params = {"voice": voice, "presenter": photo is not None, "deck": deck_asset.name}
+
+        def work(ctx: JobContext) -> JobResult:
+            from engines.slides.write import add_narration
+
+            src = self.library.asset_path(deck_asset)
+            deck = read_pptx(src, ctx.workdir / "images")
+
+            def pptx_writer(narrations: dict, out: Path, progress: ProgressFn) -> Path:
+                return add_narration(src, out, deck, narrations, progress, ctx.cancel)
+
+            return self._narrated(ctx, deck, choice, photo, pptx_writer, Path(deck_asset.name).stem)
+
+        inputs = [deck_asset.id] + ([photo.id] if photo else [])
+        return self.jobs.run(kind="narrated_deck", params=params, work=work, project_id=project.id, inputs=inputs,
+                             progress=progress, cancel=cancel, actor=actor)
+
+    def _presenter(self, project_id: int, presenter: tuple[Path, str] | None, actor: Actor):  # noqa: ANN202
+        if presenter is None:
+            return None
+        (photo,) = self.library.add_uploads(project_id, [presenter], MediaKind.photo,
+                                            "the presenter must be a portrait photo", actor)
+        return photo
+
+    def _narrated(self, ctx: JobContext, deck, choice, photo, pptx_writer, name: str) -> JobResult:  # noqa: ANN001
+        from engines.slides import narrate, render_slides
+        from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
+
+        weights = {"narration": 3, "deck": 1, "images": 2, "presenter": 6 if photo else 0, "video": 3}
+        stages = Stages(ctx.progress, weights)
+
+        def stage(name_: str) -> ProgressFn:
+            return lambda d, t, m="": stages.report(name_, d / (t or 1), m)
+
+        narration = narrate(deck, self._speak_fn(choice), progress=stage("narration"), cancel=ctx.cancel)
+        clips = narration.write_clips(ctx.workdir / "clips")
+        pptx = pptx_writer(clips, ctx.workdir / "deck.pptx", stage("deck"))
+        stages.report("images", 0.0, "rendering slide images")
+        images = render_slides(pptx, ctx.workdir / "slides")
+        stages.report("images", 1.0, f"{len(images)} slide images")
+        soundtrack = narration.soundtrack
+        head = None
+        notes: list[str] = []
+        if photo is not None:
+            from engines.talking_head import TalkingHeadRequest, render_talking_head
+
+            th = render_talking_head(
+                TalkingHeadRequest(portrait=self.library.asset_path(photo), audio=soundtrack, size=PRESENTER_PX,
+                                   fps=VIDEO_FPS, crop=True, output_path=ctx.workdir / "presenter.mp4",
+                                   max_image_pixels=self.settings.max_image_pixels),
+                self.settings, progress=stage("presenter"), cancel=ctx.cancel)
+            head = Path(th.video_path)
+            notes += th.notes
+        slides = [Slide(image_path=img, duration_s=t.duration_s, title=t.title or f"Slide {t.index + 1}")
+                  for img, t in zip(images, narration.timeline)]
+        res = render_slideshow(SlideshowRequest(slides=slides, audio=soundtrack, size=VIDEO_SIZE, fps=VIDEO_FPS,
+                                                presenter_video=head),
+                               ctx.workdir / "deck.mp4", stage("video"), ctx.cancel)
+        res.notes[:0] = notes
+        outputs = [JobOutput(pptx, MediaKind.pptx, f"{name}.pptx", meta={"slides": len(images), "role": "deck"})]
+        outputs += video_outputs(res, name)
+        wav = soundtrack.write(ctx.workdir / "narration.wav", subtype="PCM_16")
+        outputs.append(JobOutput(wav, MediaKind.audio, f"{name} narration.wav",
+                                 duration_s=round(soundtrack.duration_s, 4), sample_rate=soundtrack.sample_rate,
+                                 channels=soundtrack.channels, meta={"role": "narration"}))
+        for i, img in enumerate(images):
+            outputs.append(JobOutput(img, MediaKind.photo, f"{name} slide {i + 1}.png",
+                                     meta={"role": "slide", "slide": i + 1}))
+        return JobResult(outputs, backend="embedded", model="python-pptx + LibreOffice + espeak-ng",
+                         metrics={"slides": len(images), "narration_s": round(narration.total_s, 3),
+                                  "video_s": res.duration_s, "notes": res.notes,
+                                  "timeline": [{"slide": t.index + 1, "title": t.title, "start_s": t.start_s,
+                                                "duration_s": t.duration_s} for t in narration.timeline]})

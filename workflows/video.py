@@ -1,0 +1,173 @@
+"""Video workflows: photos to video, scene videos over audio, and music videos from stored songs,
+each recorded as a job with its inputs (photos, audio, song) and outputs (MP4, poster, captions)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.progress import CancelToken, ProgressFn, no_progress
+from engines.video.types import VideoResult
+from settings import Settings
+from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.library import ANONYMOUS, Actor, Library
+from storage.models import MediaKind
+from workflows.music import MusicWorkflows
+
+log = logging.getLogger(__name__)
+
+# Most photos one video takes (checked before anything is stored).
+MAX_IMAGES = 100
+
+
+def video_outputs(res: VideoResult, name: str, *, captions=None) -> list[JobOutput]:  # noqa: ANN001
+    """The MP4, its poster and (when captions were drawn) SRT and WebVTT files."""
+    outs = [JobOutput(Path(res.path), MediaKind.video, f"{name}.mp4", duration_s=round(res.duration_s, 4),
+                      width=res.width_px, height=res.height_px,
+                      meta={"fps": res.fps, "frames": res.frames, "notes": res.notes,
+                            "chapters": [{"start_s": c.start_s, "title": c.title} for c in res.chapters]})]
+    if res.poster_path and Path(res.poster_path).is_file():
+        outs.append(JobOutput(Path(res.poster_path), MediaKind.photo, f"{name} poster.jpg",
+                              width=res.width_px, height=res.height_px, meta={"role": "poster"}))
+    if captions:
+        from engines.video.captions import to_srt, to_vtt
+
+        folder = Path(res.path).parent
+        (folder / "captions.srt").write_text(to_srt(captions), encoding="utf-8")
+        (folder / "captions.vtt").write_text(to_vtt(captions), encoding="utf-8")
+        outs.append(JobOutput(folder / "captions.srt", MediaKind.text, f"{name}.srt", meta={"role": "captions"}))
+        outs.append(JobOutput(folder / "captions.vtt", MediaKind.text, f"{name}.vtt", meta={"role": "captions"}))
+    return outs
+
+
+def _result(res: VideoResult, name: str, model: str, captions=None) -> JobResult:  # noqa: ANN001
+    return JobResult(video_outputs(res, name, captions=captions), backend="embedded", model=model,
+                     model_licence="", metrics={**res.metrics, "notes": res.notes, "frames": res.frames,
+                                                "duration_s": res.duration_s})
+
+
+class VideoWorkflows:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, music: MusicWorkflows) -> None:
+        self.settings, self.library, self.jobs, self.music = settings, library, jobs, music
+
+    def _project(self, project_id, actor: Actor):  # noqa: ANN001, ANN202
+        lib = self.library
+        return lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
+
+    def _photos(self, project_id: int, images: list[tuple[Path, str]] | None, actor: Actor, *, required: bool):  # noqa: ANN202
+        images = list(images or [])
+        if required and not images:
+            raise InputError("give at least one photo")
+        if len(images) > MAX_IMAGES:
+            raise InputError(f"{len(images)} photos given; one video takes at most {MAX_IMAGES}")
+        if not images:
+            return []
+        return self.library.add_uploads(project_id, images, MediaKind.photo, "only photos can go in the video", actor)
+
+    def _audio(self, project_id: int, audio: tuple[Path, str] | None, actor: Actor):  # noqa: ANN202
+        if audio is None:
+            return None
+        (asset,) = self.library.add_uploads(project_id, [audio], MediaKind.audio, "the soundtrack must be audio",
+                                            actor)
+        return asset
+
+    def image_to_video(self, images: list[tuple[Path, str]], audio: tuple[Path, str] | None = None,
+                       seconds_per_image: float = 4.0, size: str = "1280x720", fps: int = 30, project_id=None, *,  # noqa: ANN001
+                       transition: str = "crossfade", actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+                       cancel: CancelToken | None = None) -> Finished:
+        from engines.video.photos import ImageToVideoRequest, check_request, image_to_video
+
+        project = self._project(project_id, actor)
+        if not images:
+            raise InputError("give at least one photo")
+        check_request(ImageToVideoRequest(images=[Path(p) for p, _ in images], audio=None,
+                                          seconds_per_image=seconds_per_image, size=size, fps=fps,
+                                          transition=transition), validate_files=False)
+        photos = self._photos(project.id, images, actor, required=True)
+        sound = self._audio(project.id, audio, actor)
+        params = {"seconds_per_image": seconds_per_image, "size": size, "fps": fps, "transition": transition,
+                  "images": len(photos), "audio": sound is not None}
+
+        def work(ctx: JobContext) -> JobResult:
+            req = ImageToVideoRequest(
+                images=[self.library.asset_path(a) for a in photos],
+                audio=Audio.read(self.library.asset_path(sound)) if sound else None,
+                seconds_per_image=float(seconds_per_image), size=size, fps=int(fps), transition=transition)
+            res = image_to_video(req, ctx.workdir / "photos.mp4", ctx.progress, ctx.cancel)
+            return _result(res, "photo video", "Ken Burns slideshow")
+
+        return self.jobs.run(kind="image_to_video", params=params, work=work, project_id=project.id,
+                             inputs=[a.id for a in photos] + ([sound.id] if sound else []), progress=progress,
+                             cancel=cancel, actor=actor)
+
+    def scene_video(self, audio: tuple[Path, str], template: str = "epic_battle",
+                    images: list[tuple[Path, str]] | None = None, captions: str = "", size: str = "1280x720",
+                    fps: int = 30, project_id=None, *, visualiser: str | None = None, title: str = "",  # noqa: ANN001
+                    seed: int = 0, actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+                    cancel: CancelToken | None = None) -> Finished:
+        from engines.video.captions import parse_captions
+        from engines.video.scene_video import SceneVideoRequest, check_request, render_scene_video
+
+        if audio is None:
+            raise InputError("give the audio the scene moves to")
+        project = self._project(project_id, actor)
+        check_request(SceneVideoRequest(audio=None, template=template, captions=captions, size=size, fps=fps,
+                                        visualiser=visualiser, title=title, seed=int(seed)))
+        sound = self._audio(project.id, audio, actor)
+        photos = self._photos(project.id, images, actor, required=False)
+        params = {"template": template, "size": size, "fps": fps, "captions": captions, "visualiser": visualiser,
+                  "title": title, "seed": int(seed), "images": len(photos)}
+
+        def work(ctx: JobContext) -> JobResult:
+            track = Audio.read(self.library.asset_path(sound))
+            req = SceneVideoRequest(audio=track, template=template,
+                                    images=[self.library.asset_path(a) for a in photos] or None, captions=captions,
+                                    size=size, fps=int(fps), visualiser=visualiser, title=title, seed=int(seed))
+            res = render_scene_video(req, ctx.workdir / "scene.mp4", ctx.progress, ctx.cancel)
+            lines = parse_captions(captions, track.duration_s) if (captions or "").strip() else None
+            return _result(res, f"{template} scene", f"scene template {template}", captions=lines)
+
+        return self.jobs.run(kind="scene_video", params=params, work=work, project_id=project.id,
+                             inputs=[sound.id] + [a.id for a in photos], progress=progress, cancel=cancel,
+                             actor=actor)
+
+    def music_video(self, song_id, template: str = "epic_battle", size: str = "1280x720", *,  # noqa: ANN001
+                    fps: int = 30, visualiser: str | None = "bars", actor: Actor = ANONYMOUS,
+                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
+        """A music video for a stored song (or one of its re-mixes): scene + visualiser + lyric captions."""
+        from engines.video.captions import parse_captions
+        from engines.video.scene_video import MusicVideoRequest, check_request, render_music_video
+
+        g, song_outputs = self._song(song_id, actor)
+        check_request(MusicVideoRequest(audio=None, lrc="", title="", template=template, size=size, fps=fps,
+                                        visualiser=visualiser))
+        wav = next(a for a in song_outputs if a.meta.get("role") == "song")
+        lrc_asset = next((a for a in song_outputs if a.meta.get("role") == "lrc"), None)
+        lrc = self.library.asset_path(lrc_asset).read_text(encoding="utf-8") if lrc_asset else ""
+        title = g.params.get("title") or g.params.get("theme") or "Song"
+        params = {"song_id": g.id, "template": template, "size": size, "fps": fps, "visualiser": visualiser}
+
+        def work(ctx: JobContext) -> JobResult:
+            track = Audio.read(self.library.asset_path(wav))
+            req = MusicVideoRequest(audio=track, lrc=lrc, title=title, template=template, size=size, fps=int(fps),
+                                    visualiser=visualiser)
+            res = render_music_video(req, ctx.workdir / "music_video.mp4", ctx.progress, ctx.cancel)
+            lines = parse_captions(lrc, track.duration_s) if lrc.strip() else None
+            return _result(res, f"{title} music video"[:80], f"scene template {template}", captions=lines)
+
+        inputs = [wav.id] + ([lrc_asset.id] if lrc_asset else [])
+        return self.jobs.run(kind="music_video", params=params, work=work, project_id=g.project_id, inputs=inputs,
+                             progress=progress, cancel=cancel, actor=actor)
+
+    def _song(self, song_id, actor: Actor):  # noqa: ANN001, ANN202
+        """A song generation, or a re-mix of one (its audio, with the original song's lyrics)."""
+        g, inputs, outputs = self.library.get_generation(song_id, None, actor)
+        if g.kind == "mix":
+            original, _, original_outputs = self.library.get_generation(g.params["song_id"], "song", actor)
+            lrc = [a for a in original_outputs if a.meta.get("role") == "lrc"]
+            return original, [a for a in outputs if a.meta.get("role") == "song"] + lrc
+        if g.kind != "song":
+            raise InputError(f"generation {g.id} is a {g.kind}, not a song: give the id /compose_song returned")
+        return g, outputs
