@@ -11,7 +11,7 @@ TAGLINE = "A photo, a voice and an idea: cloned voices, talking heads, songs, mu
 
 
 def build_app(services: Services) -> gr.Blocks:
-    from tabs import api, projects, talking_head, voice
+    from tabs import api, music, projects, slides, talking_head, video, voice
 
     # Copies handed to Gradio for download are removed after a day (checked hourly).
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
@@ -19,12 +19,21 @@ def build_app(services: Services) -> gr.Blocks:
         api.register(services)
         api.register_voice(services)
         api.register_talking_head(services)
+        api.register_music(services)
+        api.register_video(services)
+        api.register_slides(services)
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
         with gr.Tabs():
             with gr.Tab("Voice", id="voice"):
                 voice.build(services)
             with gr.Tab("Talking Head", id="talking_head"):
                 talking_head.build(services)
+            with gr.Tab("Music & Lyrics", id="music"):
+                music.build(services)
+            with gr.Tab("Video", id="video"):
+                video.build(services)
+            with gr.Tab("Slides", id="slides"):
+                slides.build(services)
             with gr.Tab("Projects", id="projects"):
                 projects.build(services)
     return demo

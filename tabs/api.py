@@ -150,3 +150,123 @@ def register_talking_head(services: Services) -> None:
         return FileData(path=download_copy(services.library.asset_path(vid), vid.name), orig_name=vid.name)
 
     gr.api(talking_head, api_name="talking_head", concurrency_id="cpu", concurrency_limit=2)
+
+
+def register_music(services: Services) -> None:
+    """/write_lyrics, /compose_song, /mix."""
+    from pathlib import Path
+
+    from tabs.common import download_copy
+
+    music, lib = services.music, services.library
+
+    @user_errors
+    def write_lyrics(theme: str, title: str = "", music_style: str = "epic", mood: str = "",
+                     request: gr.Request = None) -> str:
+        """Lyrics for a theme: [Verse]/[Chorus]/[Bridge] sections with rhymes (a language model when configured)."""
+        _, text = music.write_lyrics(theme, title, music_style, mood, actor=actor_from(request))
+        return text
+
+    @user_errors
+    def compose_song(theme: str, title: str = "", lyrics: str = "", music_style: str = "epic",
+                     voice_style: str = "heroic_male", voice: str = "default", duration_s: float = 60,
+                     bpm: float = 0, seed: int = 0, project_id: int | None = None,
+                     request: gr.Request = None) -> tuple[FileData, str, FileData, FileData]:
+        """Compose, sing, mix and master a song. Returns (song WAV, lyrics as LRC, stems zip, MIDI).
+        The song's id (for /mix and /music_video) is in the file names: "... (song 12).wav"."""
+        actor = actor_from(request)
+        done, res = music.compose(theme, title, lyrics, music_style, voice_style, voice, duration_s, bpm, seed,
+                                  project_id, actor=actor)
+        by_role = {a.meta.get("role"): a for a in done.outputs}
+        song, midi = by_role["song"], by_role["midi"]
+        folder = Path(tempfile.mkdtemp(prefix="stems-", dir=get_upload_folder()))
+        stems = music.stems_zip(done.generation.id, folder / song.name.replace(".wav", " stems.zip"), actor)
+        return (FileData(path=download_copy(lib.asset_path(song), song.name), orig_name=song.name), res.lrc,
+                FileData(path=str(stems), orig_name=stems.name),
+                FileData(path=download_copy(lib.asset_path(midi), midi.name), orig_name=midi.name))
+
+    @user_errors
+    def mix(song_id: int, settings_json: str = "", request: gr.Request = None) -> FileData:
+        """Re-mix a song's stems: JSON {"tracks": {"vocals": {"gain_db": 2, "pan": 0, "eq_low_db": 0,
+        "eq_mid_db": 0, "eq_high_db": 0, "reverb": 0.2, "compression": 0.3, "mute": false}},
+        "master": {"target_lufs": -14}}; fields left out keep the song's mix."""
+        done = music.mix(song_id, settings_json, actor=actor_from(request))
+        out = done.outputs[0]
+        return FileData(path=download_copy(lib.asset_path(out), out.name), orig_name=out.name)
+
+    gr.api(write_lyrics, api_name="write_lyrics", concurrency_limit=4)
+    for fn in (compose_song, mix):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+
+
+def _file(services: Services, asset) -> FileData:  # noqa: ANN001
+    from tabs.common import download_copy
+
+    return FileData(path=download_copy(services.library.asset_path(asset), asset.name), orig_name=asset.name)
+
+
+def register_video(services: Services) -> None:
+    """/image_to_video, /scene_video, /music_video."""
+    video = services.video
+
+    def _video(done) -> FileData:  # noqa: ANN001
+        return _file(services, next(a for a in done.outputs if a.kind.value == "video"))
+
+    @user_errors
+    def image_to_video(images: list[FileData], audio: FileData | None = None, seconds_per_image: float = 4.0,
+                       size: str = "1280x720", fps: int = 30, project_id: int | None = None,
+                       request: gr.Request = None) -> FileData:
+        """Photos -> a video with Ken Burns motion and crossfades, timed to the audio or seconds_per_image."""
+        photos = [uploaded_file(f, "photo") for f in (images or [])]
+        sound = uploaded_file(audio, "audio") if audio else None
+        return _video(video.image_to_video(photos, sound, seconds_per_image, size, fps, project_id,
+                                           actor=actor_from(request)))
+
+    @user_errors
+    def scene_video(audio: FileData, template: str = "epic_battle", images: list[FileData] | None = None,
+                    captions: str = "", size: str = "1280x720", fps: int = 30, project_id: int | None = None,
+                    request: gr.Request = None) -> FileData:
+        """A scene template (epic_battle, sacred_temple, emotional_closeup) moving to the audio, over
+        optional photos, with optional captions (LRC or plain text)."""
+        sound = uploaded_file(audio, "audio")
+        photos = [uploaded_file(f, "photo") for f in (images or [])]
+        return _video(video.scene_video(sound, template, photos, captions, size, fps, project_id,
+                                        actor=actor_from(request)))
+
+    @user_errors
+    def music_video(song_id: int, template: str = "epic_battle", size: str = "1280x720",
+                    request: gr.Request = None) -> FileData:
+        """A music video for a song made by /compose_song (its id is in the song's file name)."""
+        return _video(video.music_video(song_id, template, size, actor=actor_from(request)))
+
+    for fn in (image_to_video, scene_video, music_video):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+
+
+def register_slides(services: Services) -> None:
+    """/make_deck, /narrate_pptx."""
+    slides = services.slides
+
+    def _pair(done) -> tuple[FileData, FileData]:  # noqa: ANN001
+        deck = next(a for a in done.outputs if a.kind.value == "pptx")
+        vid = next(a for a in done.outputs if a.kind.value == "video")
+        return _file(services, deck), _file(services, vid)
+
+    @user_errors
+    def make_deck(outline: str, voice: str = "default", presenter: FileData | None = None, theme: str = "dark",
+                  project_id: int | None = None, request: gr.Request = None) -> tuple[FileData, FileData]:
+        """Markdown outline ('# Title', '## Slide', '- bullet', tables, charts, quotes, 'Notes:') -> (.pptx with
+        notes and narration, narrated .mp4). presenter: a portrait that presents the deck as a talking head."""
+        face = uploaded_file(presenter, "presenter portrait") if presenter else None
+        return _pair(slides.make_deck(outline, voice, face, theme, project_id, actor=actor_from(request)))
+
+    @user_errors
+    def narrate_pptx(pptx: FileData, voice: str = "default", presenter: FileData | None = None,
+                     project_id: int | None = None, request: gr.Request = None) -> tuple[FileData, FileData]:
+        """An existing .pptx -> (the deck with narration on every slide, its narrated .mp4)."""
+        deck = uploaded_file(pptx, "deck")
+        face = uploaded_file(presenter, "presenter portrait") if presenter else None
+        return _pair(slides.narrate_pptx(deck, voice, face, project_id, actor=actor_from(request)))
+
+    for fn in (make_deck, narrate_pptx):
+        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)

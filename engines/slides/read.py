@@ -16,6 +16,7 @@ from pathlib import Path
 from engines.errors import InputError
 from engines.slides.deck import MAX_SLIDES, Bullet, Deck, Slide
 from engines.slides.notes import auto_notes
+from engines.slides.write import register_audio_parts
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def read_pptx(path: str | Path, images_dir: str | Path | None = None, theme: str
     from pptx.enum.shapes import MSO_SHAPE_TYPE
 
     try:
+        register_audio_parts()
         prs = Presentation(str(path))
     except Exception as e:  # python-pptx raises many kinds on damaged parts
         log.info("python-pptx could not open %s: %s", path, e)

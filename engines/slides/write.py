@@ -500,6 +500,27 @@ def write_pptx(deck: Deck, out_path: str | Path, narrations: dict[int, Path] | N
 
 
 
+def _remove_shape(slide, shape) -> None:  # noqa: ANN001
+    """Take a shape off a slide, with the relationships (media, poster) only it used."""
+    rids = set(shape._element.xpath(".//@r:embed | .//@r:link | .//@r:id"))
+    shape._element.getparent().remove(shape._element)
+    still = set(slide._element.xpath(".//@r:embed | .//@r:link | .//@r:id"))
+    for rid in rids - still:
+        if rid in slide.part.rels:
+            slide.part.rels.pop(rid)
+
+
+def register_audio_parts() -> None:
+    """Let python-pptx load audio already embedded in a deck as media (it knows only video types),
+    so a narrated deck can be opened, narrated again and saved."""
+    from pptx.opc.package import PartFactory
+    from pptx.parts.media import MediaPart
+
+    for mime in ("audio/mpeg", "audio/mp3", "audio/wav", "audio/x-wav", "audio/mp4", "audio/x-m4a",
+                 "audio/ogg", "audio/aac"):
+        PartFactory.part_type_for.setdefault(mime, MediaPart)
+
+
 def add_narration(src_pptx: str | Path, out_path: str | Path, deck: Deck, narrations: dict[int, Path],
                   progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Path:
     """An existing deck, design untouched, with each slide's notes (from `deck`, as read and completed)
@@ -508,6 +529,7 @@ def add_narration(src_pptx: str | Path, out_path: str | Path, deck: Deck, narrat
     from pptx.util import Emu
 
     progress = progress or no_progress
+    register_audio_parts()
     prs = Presentation(str(src_pptx))
     slides = list(prs.slides)
     if len(slides) != len(deck.slides):
@@ -524,6 +546,8 @@ def add_narration(src_pptx: str | Path, out_path: str | Path, deck: Deck, narrat
             if not frame.text.strip() and s.notes:
                 frame.text = s.notes
             if i in narrations:
+                for old in [sh for sh in slide.shapes if sh.name == "Narration"]:  # narrated before: replace it
+                    _remove_shape(slide, old)
                 mp3 = to_mp3(Path(narrations[i]), work / f"narration_{i}.mp3")
                 movie = slide.shapes.add_movie(str(mp3), prs.slide_width - size - Emu(228600),
                                                prs.slide_height - size - Emu(182880), size, size,

@@ -1,0 +1,695 @@
+"""Procedural scenes that move to a soundtrack: templates as data (assets/scene_templates.json) and a
+renderer that draws any frame of a scene on demand.
+
+`SceneRenderer(template, size, fps, features, images=None, seed=0).frame(i)` -> RGB uint8 (H, W, 3).
+
+A frame is: the base picture (a user photo fitted to the frame, or a procedural background), moved by
+the camera (push-in, drift, a kick on each beat); light layers (smoke, rays, bokeh) drawn at a quarter
+of the resolution and particles (embers, dust) splatted at half resolution, both added over the
+picture; then the grade with firelight flicker and beat flash (one lookup table per frame), vignette,
+grain and letterbox. All positions are closed-form functions of time and the seed, so any frame can
+be drawn alone and the same frame is always the same picture.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engines.errors import InputError
+from engines.video.beats import AudioFeatures
+from engines.video.grade import Grade, Grain, apply_grade, apply_letterbox, saturate, vignette_mask
+from engines.video.types import VideoSize, parse_size
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_PATH = Path(__file__).resolve().parents[2] / "assets" / "scene_templates.json"
+# Template sizes and speeds are given for a frame this many pixels high and scale with the output.
+REFERENCE_HEIGHT_PX = 720
+LAYER_KINDS = ("smoke", "embers", "dust", "rays", "bokeh")
+# Seconds each photo stays when the soundtrack's length is unknown (no features).
+DEFAULT_SECONDS_PER_IMAGE = 8.0
+# Frames at least this high splat particles at half resolution (smaller ones at full resolution).
+PARTICLES_HALF_RES_FROM_PX = 540
+# Longest crossfade between two photos, seconds.
+CROSSFADE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Camera:
+    # Zoom added per second (0.01 = 1 % a second) up to max_zoom.
+    push_in_per_s: float = 0.0
+    max_zoom: float = 1.1
+    # Slow float of the frame: amplitude (reference px) and period (s).
+    drift_px: float = 0.0
+    drift_period_s: float = 10.0
+    # Kick on each beat: offset (reference px) and rotation (degrees) at full beat pulse.
+    shake_px: float = 0.0
+    shake_deg: float = 0.0
+    # How fast a kick trembles while it decays (Hz).
+    shake_hz: float = 10.0
+
+
+@dataclass(frozen=True)
+class SceneTemplate:
+    # Key in assets/scene_templates.json ("epic_battle").
+    name: str
+    # What the user sees ("Epic battle") and a one-line description.
+    label: str
+    description: str
+    # Procedural background used without photos (see the JSON comment for keys).
+    background: dict
+    # How photos are prepared: soft_focus 0..1, blur_px, saturation.
+    photo: dict
+    camera: Camera
+    # Whole-frame brightening on beats, 0..1.
+    flash: float
+    # Firelight brightness wobble: amount 0..1 and rate (Hz).
+    flicker_amount: float
+    flicker_hz: float
+    # Additive layers, each a dict with "kind" in LAYER_KINDS and its parameters.
+    layers: tuple[dict, ...]
+    grade: Grade
+    # Corner darkening 0..1 and how far into the frame it reaches (softness 0..1).
+    vignette_strength: float
+    vignette_softness: float
+    # Film grain strength (noise sigma as a fraction of full scale).
+    grain: float
+    # Black bars to a 2.39:1 picture.
+    letterbox: bool
+    # The raw JSON entry (for display and tests).
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def _template(name: str, d: dict) -> SceneTemplate:
+    cam = d.get("camera", {})
+    flicker = d.get("flicker", {})
+    vig = d.get("vignette", {})
+    if isinstance(vig, (int, float)):
+        vig = {"strength": vig}
+    for layer in d.get("layers", []):
+        if layer.get("kind") not in LAYER_KINDS:
+            raise ValueError(f"scene template {name}: layer kind {layer.get('kind')!r} is not one of {LAYER_KINDS}")
+    return SceneTemplate(
+        name=name, label=d.get("label", name), description=d.get("description", ""),
+        background=dict(d.get("background", {})), photo=dict(d.get("photo", {})),
+        camera=Camera(**{k: float(v) for k, v in cam.items()}),
+        flash=float(d.get("flash", 0.0)), flicker_amount=float(flicker.get("amount", 0.0)),
+        flicker_hz=float(flicker.get("rate_hz", 0.0)), layers=tuple(dict(x) for x in d.get("layers", [])),
+        grade=Grade.from_dict(d.get("grade")), vignette_strength=float(vig.get("strength", 0.0)),
+        vignette_softness=float(vig.get("softness", 0.6)), grain=float(d.get("grain", 0.0)),
+        letterbox=bool(d.get("letterbox", False)), raw=d)
+
+
+@functools.lru_cache(maxsize=1)
+def load_templates(path: str = str(TEMPLATES_PATH)) -> dict[str, SceneTemplate]:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {k: _template(k, v) for k, v in data.items() if not k.startswith("_")}
+
+
+def template_names() -> list[str]:
+    return list(load_templates())
+
+
+def get_template(name: str | SceneTemplate) -> SceneTemplate:
+    """The template called `name`; InputError listing the templates when there is none."""
+    if isinstance(name, SceneTemplate):
+        return name
+    templates = load_templates()
+    key = str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
+    if key not in templates:
+        raise InputError(f"scene template {name!r} does not exist: choose one of {', '.join(templates)}")
+    return templates[key]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _rgb(v, default=(255, 255, 255)) -> np.ndarray:  # noqa: ANN001
+    return np.asarray(v if v is not None else default, np.float32).reshape(3)
+
+
+def _periodic_noise(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+    """Smooth value noise 0..1 that tiles seamlessly: shape (ceil(h/cell)*cell, ceil(w/cell)*cell)."""
+    import cv2
+
+    cell = max(2, int(cell))
+    gh, gw = max(2, -(-height // cell)), max(2, -(-width // cell))
+    grid = rng.random((gh, gw)).astype(np.float32)
+    big = cv2.resize(np.tile(grid, (3, 3)), (3 * gw * cell, 3 * gh * cell), interpolation=cv2.INTER_CUBIC)
+    tile = big[gh * cell:2 * gh * cell, gw * cell:2 * gw * cell]
+    lo, hi = float(tile.min()), float(tile.max())
+    return np.ascontiguousarray((tile - lo) / max(hi - lo, 1e-6))
+
+
+class _Features:
+    """Per-frame audio values with safe defaults when there is no audio or the index runs past it."""
+
+    def __init__(self, features: AudioFeatures | None) -> None:
+        self.f = features
+        self.n = features.n_frames if features is not None else 0
+
+    def _get(self, arr: np.ndarray | None, i: int) -> float:
+        if arr is None or self.n == 0:
+            return 0.0
+        return float(arr[min(max(i, 0), self.n - 1)])
+
+    def loudness(self, i: int) -> float:
+        return self._get(None if self.f is None else self.f.loudness, i)
+
+    def pulse(self, i: int) -> float:
+        return self._get(None if self.f is None else self.f.beat_pulse, i)
+
+    def beat_index(self, i: int) -> int:
+        """How many beats happened at or before frame i (0 before the first)."""
+        if self.f is None or self.f.beat_frames.size == 0:
+            return 0
+        return int(np.searchsorted(self.f.beat_frames, i, side="right"))
+
+    def last_beat_s(self, i: int) -> float | None:
+        k = self.beat_index(i)
+        if k == 0:
+            return None
+        return float(self.f.beat_frames[k - 1]) / self.f.fps
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+class _Layer:
+    """One additive layer. `res` is "quarter" (soft light) or "half" (particles)."""
+
+    res = "quarter"
+
+    def draw(self, buf: np.ndarray, t_s: float, loud: float, pulse: float) -> None:
+        raise NotImplementedError
+
+
+class _Smoke(_Layer):
+    res = "quarter"
+
+    def __init__(self, spec: dict, w: int, h: int, unit: float, rng: np.random.Generator) -> None:
+        self.w, self.h = w, h
+        self.colour = _rgb(spec.get("colour"), (120, 110, 100))
+        self.opacity = float(spec.get("opacity", 0.3))
+        self.gain = float(spec.get("loudness_gain", 0.0))
+        cell = float(spec.get("scale_px", 180)) * unit
+        vx, vy = (float(v) * unit for v in spec.get("speed_px_s", (20, -10)))
+        self.octaves = []
+        for o in range(max(1, int(spec.get("octaves", 2)))):
+            c = max(2, int(round(cell / (2 ** o))))
+            tile = _periodic_noise(rng, h, w, c)
+            ang = math.radians(35.0 * o)
+            v = ((vx * math.cos(ang) - vy * math.sin(ang)) * (1 + 0.6 * o),
+                 (vx * math.sin(ang) + vy * math.cos(ang)) * (1 + 0.6 * o))
+            # Two periods each way: any window of the frame's size is a plain slice.
+            self.octaves.append((np.tile(tile, (2, 2)), tile.shape, v, 0.5 ** o))
+        self.norm = sum(o[3] for o in self.octaves)
+        self._field = np.zeros((h, w), np.float32)
+
+    def draw(self, buf: np.ndarray, t_s: float, loud: float, pulse: float) -> None:
+        field_ = self._field
+        field_.fill(0.0)
+        import cv2
+
+        for tile2, (th, tw), (vx, vy), weight in self.octaves:
+            # Sub-pixel window (bilinear) so slow smoke glides instead of stepping.
+            oy, ox = (-vy * t_s) % th, (-vx * t_s) % tw
+            win = cv2.getRectSubPix(tile2, (self.w, self.h), (ox + (self.w - 1) / 2.0, oy + (self.h - 1) / 2.0))
+            field_ += win * np.float32(weight / self.norm)
+        density = np.clip((field_ - 0.3) * 1.8, 0.0, 1.0)
+        amount = self.opacity * (1.0 + self.gain * loud)
+        buf += density[:, :, None] * (self.colour * np.float32(amount))
+
+
+class _Rays(_Layer):
+    res = "quarter"
+    BIN_DEG = 0.25
+
+    def __init__(self, spec: dict, w: int, h: int, unit: float, rng: np.random.Generator) -> None:
+        self.colour = _rgb(spec.get("colour"), (255, 230, 180))
+        self.opacity = float(spec.get("opacity", 0.5))
+        self.gain = float(spec.get("loudness_gain", 0.0))
+        sx, sy = spec.get("source_xy", (0.5, -0.1))
+        angle, spread = float(spec.get("angle_deg", 90)), float(spec.get("spread_deg", 40))
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        dx, dy = xx - sx * w, yy - sy * h
+        theta = np.degrees(np.arctan2(dy, dx)) - angle
+        theta = (theta + 180.0) % 360.0 - 180.0
+        self.bins = np.arange(-90.0, 90.0, self.BIN_DEG, dtype=np.float32)
+        self.index = np.clip(np.round((theta + 90.0) / self.BIN_DEG), 0, len(self.bins) - 1).astype(np.int32)
+        dist = np.sqrt(dx * dx + dy * dy) / math.hypot(w, h)
+        cone = np.exp(-2.0 * (theta / max(spread / 2.0, 1.0)) ** 2)
+        self.falloff = (cone * np.clip(1.15 - dist, 0.0, 1.0) ** 1.5).astype(np.float32)
+        n = max(1, int(spec.get("count", 6)))
+        self.centres = rng.uniform(-spread / 2, spread / 2, n).astype(np.float32)
+        self.widths = rng.uniform(1.2, 4.5, n).astype(np.float32)
+        self.strengths = rng.uniform(0.35, 1.0, n).astype(np.float32)
+        self.phases = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
+        self.sway = float(spec.get("sway_deg", 2.0))
+        self.sway_hz = float(spec.get("sway_hz", 0.05))
+
+    def draw(self, buf: np.ndarray, t_s: float, loud: float, pulse: float) -> None:
+        w = 2 * np.pi * self.sway_hz * t_s
+        centres = self.centres + self.sway * np.sin(w + self.phases)
+        breathe = 0.75 + 0.25 * np.sin(0.7 * w + 2 * self.phases)
+        profile = np.sum(self.strengths[:, None] * breathe[:, None]
+                         * np.exp(-(((self.bins[None, :] - centres[:, None]) / self.widths[:, None]) ** 2)), axis=0)
+        profile = 0.15 + np.minimum(profile, 1.2)  # a faint haze in the whole cone, brighter shafts
+        light = profile.astype(np.float32)[self.index] * self.falloff
+        amount = self.opacity * (1.0 + self.gain * loud)
+        buf += light[:, :, None] * (self.colour * amount)
+
+
+class _Bokeh(_Layer):
+    res = "quarter"
+
+    def __init__(self, spec: dict, w: int, h: int, unit: float, rng: np.random.Generator) -> None:
+        self.w, self.h = w, h
+        n = max(1, int(spec.get("count", 16)))
+        colours = np.asarray(spec.get("colours") or [spec.get("colour", (255, 200, 150))], np.float32)
+        r0, r1 = (float(v) * unit for v in spec.get("radius_px", (20, 50)))
+        v0, v1 = (float(v) * unit for v in spec.get("drift_px_s", (4, 12)))
+        self.opacity = float(spec.get("opacity", 0.2))
+        self.gain = float(spec.get("loudness_gain", 0.0))
+        self.radii = np.maximum(1.5, rng.uniform(r0, r1, n))
+        self.x0 = rng.uniform(0, w, n)
+        self.y0 = rng.uniform(0, h, n)
+        ang = rng.uniform(0, 2 * np.pi, n)
+        speed = rng.uniform(v0, v1, n)
+        self.vx, self.vy = speed * np.cos(ang), speed * np.sin(ang) - 0.3 * speed  # a gentle upward bias
+        self.colours = colours[rng.integers(0, len(colours), n)]
+        self.bright = rng.uniform(0.45, 1.0, n).astype(np.float32)
+        self.freq = rng.uniform(0.08, 0.3, n)
+        self.phase = rng.uniform(0, 2 * np.pi, n)
+        self.sprites = [self._sprite(r) * c[None, None, :] for r, c in zip(self.radii, self.colours)]
+
+    @staticmethod
+    def _sprite(radius: float) -> np.ndarray:
+        size = int(math.ceil(radius)) * 2 + 3
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        d = np.hypot(xx - size // 2, yy - size // 2)
+        edge = np.clip((radius - d) / max(radius * 0.22, 0.8), 0.0, 1.0)
+        rim = 0.7 + 0.3 * np.clip(d / radius, 0, 1) ** 4
+        return (edge * rim).astype(np.float32)[:, :, None]
+
+    def draw(self, buf: np.ndarray, t_s: float, loud: float, pulse: float) -> None:
+        h, w = self.h, self.w
+        amount = self.opacity * (1.0 + self.gain * loud)
+        levels = amount * self.bright * (0.7 + 0.3 * np.sin(2 * np.pi * self.freq * t_s + self.phase))
+        for k, sprite in enumerate(self.sprites):
+            s = sprite.shape[0]
+            span_x, span_y = w + s, h + s
+            x = int((self.x0[k] + self.vx[k] * t_s) % span_x) - s
+            y = int((self.y0[k] + self.vy[k] * t_s) % span_y) - s
+            x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + s, w), min(y + s, h)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            buf[y0:y1, x0:x1] += sprite[y0 - y:y1 - y, x0 - x:x1 - x] * levels[k]
+
+
+class _Particles(_Layer):
+    """Point particles splatted (bilinear, so motion is smooth) into the half-resolution buffer, which
+    is blurred once afterwards: every particle becomes a soft glowing dot."""
+
+    res = "half"
+
+    def __init__(self, spec: dict, w: int, h: int, unit: float, rng: np.random.Generator) -> None:
+        self.w, self.h = w, h
+        self.n = max(1, int(spec.get("count", 100)))
+        base = _rgb(spec.get("colour"), (255, 200, 150))
+        jitter = float(spec.get("colour_jitter", 0.1))
+        shade = rng.uniform(-jitter, jitter, (self.n, 1)).astype(np.float32)
+        self.colours = np.clip(base[None, :] * (1.0 + shade * np.array([0.2, 1.0, 1.5], np.float32)), 0, 255)
+        s0, s1 = (float(v) for v in spec.get("size_px", (1.0, 2.5)))
+        sizes = rng.uniform(s0, s1, self.n).astype(np.float32)
+        self.weight = (sizes / ((s0 + s1) / 2.0)) ** 2
+        self.brightness = float(spec.get("brightness", 1.0))
+        self.gain = float(spec.get("loudness_gain", 0.0))
+        self.base_fraction = float(spec.get("base_fraction", 1.0))
+        self.rank = rng.permutation(self.n).astype(np.float32) / self.n
+        self.flick_hz = rng.uniform(1.5, 5.0, self.n).astype(np.float32)
+        self.flick_phase = rng.uniform(0, 2 * np.pi, self.n).astype(np.float32)
+
+    def positions(self, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x, y, visibility) in half-resolution pixels."""
+        raise NotImplementedError
+
+    def draw(self, buf: np.ndarray, t_s: float, loud: float, pulse: float, *, sigma: float = 1.0) -> None:
+        x, y, vis = self.positions(t_s)
+        active = self.rank < self.base_fraction + (1.0 - self.base_fraction) * loud
+        level = (vis * active * self.weight * (self.brightness * (1.0 + self.gain * loud) * (1.0 + 0.4 * pulse))
+                 * (2.0 * np.pi * sigma * sigma))
+        keep = (level > 1e-3) & (x >= 0) & (y >= 0) & (x < self.w - 1) & (y < self.h - 1)
+        if not np.any(keep):
+            return
+        x, y, level = x[keep], y[keep], level[keep]
+        colours = self.colours[keep] * level[:, None]
+        xi, yi = x.astype(np.int32), y.astype(np.int32)
+        fx, fy = (x - xi)[:, None], (y - yi)[:, None]
+        flat = buf.reshape(-1, 3)
+        base = yi * self.w + xi
+        idx = np.concatenate([base, base + 1, base + self.w, base + self.w + 1])
+        val = np.concatenate([colours * ((1 - fx) * (1 - fy)), colours * (fx * (1 - fy)),
+                              colours * ((1 - fx) * fy), colours * (fx * fy)])
+        np.add.at(flat, idx, val)
+
+
+class _Embers(_Particles):
+    def __init__(self, spec: dict, w: int, h: int, unit: float, rng: np.random.Generator) -> None:
+        super().__init__(spec, w, h, unit, rng)
+        r0, r1 = (float(v) * unit for v in spec.get("rise_px_s", (40, 120)))
+        self.rise = rng.uniform(r0, r1, self.n).astype(np.float32)
+        self.wobble = float(spec.get("wobble_px", 10)) * unit * rng.uniform(0.4, 1.0, self.n).astype(np.float32)
+        self.wobble_hz = float(spec.get("wobble_hz", 0.7)) * rng.uniform(0.6, 1.4, self.n).astype(np.float32)
+        self.wobble_phase = rng.uniform(0, 2 * np.pi, self.n).astype(np.float32)
+        self.drift = rng.uniform(-0.15, 0.35, self.n).astype(np.float32) * self.rise  # a little wind
+        self.margin = 8.0
+        self.span = h + 2 * self.margin
+        self.x0 = rng.uniform(0, w, self.n).astype(np.float32)
+        self.y0 = rng.uniform(0, self.span, self.n).astype(np.float32)
+
+    def positions(self, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = np.float32(t_s)
+        travelled = (self.y0 + self.rise * t) % self.span
+        y = self.h + self.margin - travelled
+        sway = self.wobble * np.sin(2 * np.pi * self.wobble_hz * t + self.wobble_phase)
+        x = (self.x0 + self.drift * t + sway) % self.w
+        life = np.clip(1.6 * (1.0 - travelled / self.span), 0.0, 1.0)  # embers cool as they rise
+        flick = 0.6 + 0.4 * np.sin(2 * np.pi * self.flick_hz * t + self.flick_phase)
+        return x, y, life * flick
+
+
+class _Dust(_Particles):
+    def __init__(self, spec: dict, w: int, h: int, unit: float, rng: np.random.Generator) -> None:
+        super().__init__(spec, w, h, unit, rng)
+        v0, v1 = (float(v) * unit for v in spec.get("drift_px_s", (4, 10)))
+        ang = rng.uniform(0, 2 * np.pi, self.n)
+        speed = rng.uniform(v0, v1, self.n)
+        self.vx = (speed * np.cos(ang)).astype(np.float32)
+        self.vy = (speed * np.sin(ang) + 0.3 * speed).astype(np.float32)  # settling slowly
+        self.sway = (rng.uniform(2, 8, self.n) * unit).astype(np.float32)
+        self.sway_hz = rng.uniform(0.05, 0.2, self.n).astype(np.float32)
+        self.flick_hz = float(spec.get("twinkle_hz", 0.5)) * rng.uniform(0.5, 1.5, self.n).astype(np.float32)
+        self.x0 = rng.uniform(0, w, self.n).astype(np.float32)
+        self.y0 = rng.uniform(0, h, self.n).astype(np.float32)
+
+    def positions(self, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = np.float32(t_s)
+        wob = np.sin(2 * np.pi * self.sway_hz * t + self.flick_phase) * self.sway
+        x = (self.x0 + self.vx * t + wob) % self.w
+        y = (self.y0 + self.vy * t + 0.5 * wob) % self.h
+        twinkle = (0.5 + 0.5 * np.sin(2 * np.pi * self.flick_hz * t + self.flick_phase)) ** 2
+        return x, y, 0.25 + 0.75 * twinkle
+
+
+_LAYERS = {"smoke": _Smoke, "rays": _Rays, "bokeh": _Bokeh, "embers": _Embers, "dust": _Dust}
+
+
+# ----------------------------------------------------------------------------- base pictures
+
+
+def procedural_background(template: SceneTemplate, width_px: int, height_px: int, seed: int = 0) -> np.ndarray:
+    """The template's background picture (no photo): gradient, glow and soft texture; RGB uint8."""
+    import cv2
+
+    bg = template.background
+    rng = np.random.default_rng(seed + 101)
+    h, w = height_px, width_px
+    top, bottom = _rgb(bg.get("top"), (30, 30, 30)), _rgb(bg.get("bottom"), (5, 5, 5))
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    img = np.ascontiguousarray(np.broadcast_to(top * (1 - t) + bottom * t, (h, w, 3)), dtype=np.float32)
+    gx, gy = bg.get("glow_xy", (0.5, 0.5))
+    radius = float(bg.get("glow_radius", 0.6)) * math.hypot(w, h)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    glow = np.exp(-(((xx - gx * w) ** 2 + (yy - gy * h) ** 2) / (0.5 * radius * radius)))
+    img += glow[:, :, None] * _rgb(bg.get("glow_colour"), (0, 0, 0))
+    noise = float(bg.get("noise", 0.0))
+    if noise > 0:
+        tex = _periodic_noise(rng, max(8, h // 16), max(8, w // 16), max(2, h // 64))
+        tex = cv2.resize(tex[: max(8, h // 16), : max(8, w // 16)], (w, h), interpolation=cv2.INTER_CUBIC)
+        img *= (1.0 + noise * (tex - 0.5))[:, :, None]
+    return np.ascontiguousarray(np.clip(img + 0.5, 0, 255), dtype=np.uint8)
+
+
+def prepare_photo(img: np.ndarray, template: SceneTemplate, width_px: int, height_px: int
+                  ) -> tuple[np.ndarray, tuple[float, float]]:
+    """A photo fitted to cover the frame around its face (or most salient spot), with the template's soft
+    focus and saturation; returns the picture and the focus point in frame pixels (the push-in centre)."""
+    import cv2
+
+    from engines.video.frames import cover, cover_box, find_focus, fit
+
+    photo = template.photo
+    focus = find_focus(img)
+    if photo.get("fit", "cover") == "blur_fill":
+        # The whole photo, centred, over a darkened blurred copy of itself filling the frame.
+        base = cover(img, width_px, height_px, (focus.x, focus.y))
+        base = cv2.GaussianBlur(base, (0, 0), max(2.0, 0.03 * height_px))
+        base = cv2.convertScaleAbs(base, alpha=0.45)
+        scale = min(width_px / img.shape[1], height_px / img.shape[0])
+        nw, nh = max(1, int(round(img.shape[1] * scale))), max(1, int(round(img.shape[0] * scale)))
+        x0, y0 = (width_px - nw) // 2, (height_px - nh) // 2
+        base[y0:y0 + nh, x0:x0 + nw] = fit(img, nw, nh)
+        fx, fy = x0 + focus.x * nw, y0 + focus.y * nh
+    else:
+        x, y, cw, ch = cover_box(img.shape[1], img.shape[0], width_px, height_px, (focus.x, focus.y))
+        base = cover(img, width_px, height_px, (focus.x, focus.y))
+        fx = (focus.x * img.shape[1] - x) / cw * width_px
+        fy = (focus.y * img.shape[0] - y) / ch * height_px
+    soft = float(photo.get("soft_focus", 0.0))
+    blur_px = float(photo.get("blur_px", 0)) * height_px / REFERENCE_HEIGHT_PX
+    if soft > 0 and blur_px > 0:
+        blurred = cv2.GaussianBlur(base, (0, 0), blur_px)
+        base = cv2.addWeighted(base, 1.0 - soft, blurred, soft, 0.0)
+        # A little bloom: the blurred highlights glow over the picture.
+        cv2.add(base, cv2.multiply(blurred, np.full_like(blurred, int(90 * soft)), scale=1 / 255.0), dst=base)
+    saturate(base, float(photo.get("saturation", 1.0)))
+    return base, (float(np.clip(fx, 0, width_px - 1)), float(np.clip(fy, 0, height_px - 1)))
+
+
+# ----------------------------------------------------------------------------- the renderer
+
+
+class SceneRenderer:
+    """Draws frames of one scene: `frame(i)` -> RGB uint8 (H, W, 3), for any i, deterministic per seed.
+
+    template: a name from assets/scene_templates.json or a SceneTemplate; size: "1280x720", (w, h) or a
+    VideoSize; fps: frames per second; features: the soundtrack's AudioFeatures (None: no audio
+    reaction); images: photo paths or RGB arrays shown in turn (None: the procedural background)."""
+
+    def __init__(self, template: str | SceneTemplate, size, fps: int, features: AudioFeatures | None,  # noqa: ANN001
+                 images: list | None = None, seed: int = 0, letterbox: bool | None = None) -> None:
+        import cv2
+
+        self.template = get_template(template)
+        self.size: VideoSize = parse_size(size)[0]
+        self.width_px, self.height_px = self.size.width_px, self.size.height_px
+        self.fps = int(fps)
+        self.seed = int(seed)
+        self.features = features
+        self._f = _Features(features)
+        w, h = self.width_px, self.height_px
+        self.scale = h / REFERENCE_HEIGHT_PX
+        tpl = self.template
+        rng = np.random.default_rng(self.seed)
+
+        # Base pictures and their push-in centres.
+        self.bases: list[np.ndarray] = []
+        self.centres: list[tuple[float, float]] = []
+        for item in images or []:
+            if isinstance(item, np.ndarray):
+                img = item
+            else:
+                from engines.video.probe import load_image
+
+                img = load_image(item)
+            base, centre = prepare_photo(img, tpl, w, h)
+            self.bases.append(base)
+            self.centres.append(centre)
+        if not self.bases:
+            self.bases.append(procedural_background(tpl, w, h, self.seed))
+            self.centres.append((w / 2.0, h * 0.45))
+        for base in self.bases:  # the template's grade, once per picture
+            apply_grade(base, tpl.grade)
+        duration = features.duration_s if features is not None else DEFAULT_SECONDS_PER_IMAGE * len(self.bases)
+        self.segment_s = duration / len(self.bases)
+        self.crossfade_s = min(CROSSFADE_S, 0.3 * self.segment_s)
+
+        # Layers: quarter-resolution light and half-resolution particles.
+        # Particles are splatted at half resolution; below 540 px high at full resolution (a half-resolution
+        # dot would be too big there).
+        self.pdiv = 2 if h >= PARTICLES_HALF_RES_FROM_PX else 1
+        self.qw, self.qh = max(8, w // 4), max(8, h // 4)
+        self.hw, self.hh = w // self.pdiv, h // self.pdiv
+        self.layers: list[_Layer] = []
+        for spec in tpl.layers:
+            cls = _LAYERS[spec["kind"]]
+            if cls.res == "quarter":
+                self.layers.append(cls(spec, self.qw, self.qh, self.scale * self.qw / w, rng))
+            else:
+                self.layers.append(cls(spec, self.hw, self.hh, self.scale / self.pdiv, rng))
+        self._quarter = np.zeros((self.qh, self.qw, 3), np.float32) if any(
+            l.res == "quarter" for l in self.layers) else None
+        self._half = np.zeros((self.hh, self.hw, 3), np.float32) if any(l.res == "half" for l in self.layers) else None
+        self._quarter_u8 = np.zeros((self.qh, self.qw, 3), np.uint8)
+        self._upq = np.zeros((self.hh, self.hw, 3), np.uint8)
+        self._half_u8 = np.zeros((self.hh, self.hw, 3), np.uint8)
+        self._overlay = np.zeros((h, w, 3), np.uint8)
+        self._work = np.zeros((h, w, 3), np.uint8)
+        self._last_warp = np.zeros((h, w, 3), np.uint8)
+        self._last_warp_key: tuple | None = None
+        self.sigma_half = max(0.6, 1.8 * self.scale / self.pdiv)
+
+        # Camera: zoom margin so shake and drift never show the picture's edge.
+        cam = tpl.camera
+        reach = (cam.shake_px + cam.drift_px) * self.scale
+        self.zoom_margin = 1.0 + (2.2 * reach / min(w, h) if reach > 0 else 0.0) + math.radians(cam.shake_deg) * 0.9
+        self.kick_angles = rng.uniform(0, 2 * np.pi, 1024)
+        self.kick_signs = rng.choice([-1.0, 1.0], 1024)
+        self.flicker_phase = rng.uniform(0, 2 * np.pi, 3)
+
+        self.vignette = (vignette_mask(w, h, tpl.vignette_strength, tpl.vignette_softness)
+                         if tpl.vignette_strength > 0 else None)
+        self.grain = Grain(w, h, tpl.grain, self.seed) if tpl.grain > 0 else None
+        self.letterbox = tpl.letterbox if letterbox is None else bool(letterbox)
+        self._cv2 = cv2
+
+    # -- per-frame pieces
+
+    def camera_matrix(self, i: int, local_t_s: float, centre: tuple[float, float]) -> np.ndarray:
+        """The 2x3 affine matrix taking the base picture to frame i (zoom about `centre`, drift, kick)."""
+        cam = self.template.camera
+        t = i / self.fps
+        zoom = min(cam.max_zoom, 1.0 + cam.push_in_per_s * local_t_s) * self.zoom_margin
+        dx = dy = angle = 0.0
+        if cam.drift_px > 0:
+            ph = 2 * np.pi * t / max(cam.drift_period_s, 0.1)
+            dx += cam.drift_px * self.scale * math.sin(ph)
+            dy += 0.6 * cam.drift_px * self.scale * math.cos(0.7 * ph)
+        pulse = self._f.pulse(i)
+        if pulse > 1e-3 and (cam.shake_px > 0 or cam.shake_deg > 0):
+            k = self._f.beat_index(i)
+            since = t - (self._f.last_beat_s(i) or t)
+            tremble = math.cos(2 * np.pi * cam.shake_hz * since)
+            a = self.kick_angles[k % len(self.kick_angles)]
+            amp = cam.shake_px * self.scale * pulse * tremble
+            dx += amp * math.cos(a)
+            dy += amp * math.sin(a)
+            angle = cam.shake_deg * pulse * tremble * self.kick_signs[k % len(self.kick_signs)]
+        m = self._cv2.getRotationMatrix2D(centre, angle, zoom)
+        m[0, 2] += dx
+        m[1, 2] += dy
+        return m
+
+    def _base_into(self, k: int, i: int, local_t_s: float, out: np.ndarray) -> None:
+        cv2 = self._cv2
+        m = self.camera_matrix(i, local_t_s, self.centres[k])
+        if np.allclose(m, [[1, 0, 0], [0, 1, 0]]):
+            out[:] = self.bases[k]
+            return
+        key = (k, m.round(6).tobytes())
+        if key == self._last_warp_key:  # a still camera (push-in finished, no drift or kick): reuse
+            out[:] = self._last_warp
+            return
+        cv2.warpAffine(self.bases[k], m, (self.width_px, self.height_px), dst=out, flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REFLECT101)
+        self._last_warp_key = key
+        np.copyto(self._last_warp, out)
+
+    def _base(self, i: int, out: np.ndarray) -> None:
+        t = i / self.fps
+        n = len(self.bases)
+        k = min(n - 1, int(t // self.segment_s)) if n > 1 else 0
+        start = k * self.segment_s
+        local = t - start + (self.crossfade_s / 2 if k > 0 else 0.0)
+        self._base_into(k, i, local, out)
+        if n > 1 and self.crossfade_s > 0:
+            half = self.crossfade_s / 2
+            if k > 0 and t - start < half:  # fading in from the previous photo
+                alpha = 0.5 + (t - start) / self.crossfade_s
+                prev_local = t - (k - 1) * self.segment_s + (half if k > 1 else 0.0)
+                self._base_into(k - 1, i, prev_local, self._work)
+                self._cv2.addWeighted(out, alpha, self._work, 1 - alpha, 0.0, dst=out)
+            elif k < n - 1 and (start + self.segment_s) - t < half:  # fading out to the next photo
+                alpha = 0.5 - ((start + self.segment_s) - t) / self.crossfade_s
+                self._base_into(k + 1, i, t - (k + 1) * self.segment_s + half, self._work)
+                self._cv2.addWeighted(out, 1 - alpha, self._work, alpha, 0.0, dst=out)
+
+    def _overlay_into(self, i: int, frame: np.ndarray) -> None:
+        if not self.layers:
+            return
+        cv2 = self._cv2
+        t = i / self.fps
+        loud, pulse = self._f.loudness(i), self._f.pulse(i)
+        if self._quarter is not None:
+            self._quarter.fill(0.0)
+        if self._half is not None:
+            self._half.fill(0.0)
+        for layer in self.layers:
+            if layer.res == "quarter":
+                layer.draw(self._quarter, t, loud, pulse)
+            else:
+                layer.draw(self._half, t, loud, pulse, sigma=self.sigma_half)
+        if self._half is not None:
+            # One blur makes every splatted point a soft glowing dot (in float: the splats' peaks exceed 255
+            # before the blur spreads them).
+            cv2.GaussianBlur(self._half, (0, 0), self.sigma_half, dst=self._half)
+            cv2.convertScaleAbs(self._half, dst=self._half_u8)
+            if self._quarter is not None:
+                cv2.convertScaleAbs(self._quarter, dst=self._quarter_u8)
+                cv2.resize(self._quarter_u8, (self.hw, self.hh), dst=self._upq, interpolation=cv2.INTER_LINEAR)
+                cv2.add(self._half_u8, self._upq, dst=self._half_u8)
+            small = self._half_u8
+        else:
+            small = cv2.convertScaleAbs(self._quarter, dst=self._quarter_u8)
+        if small.shape[:2] == frame.shape[:2]:
+            cv2.add(frame, small, dst=frame)
+            return
+        cv2.resize(small, (self.width_px, self.height_px), dst=self._overlay, interpolation=cv2.INTER_LINEAR)
+        cv2.add(frame, self._overlay, dst=frame)
+
+    def frame_levels(self, i: int) -> tuple[float, int]:
+        """Brightness gain (firelight flicker and beat flash) and the lift of the blacks (0..255) for frame i."""
+        tpl = self.template
+        t = i / self.fps
+        gain = 1.0
+        if tpl.flicker_amount > 0 and tpl.flicker_hz > 0:
+            w = 2 * np.pi * tpl.flicker_hz * t
+            p = self.flicker_phase
+            wobble = 0.5 * math.sin(w + p[0]) + 0.3 * math.sin(1.73 * w + p[1]) + 0.2 * math.sin(3.1 * w + p[2])
+            gain += tpl.flicker_amount * wobble
+        flash = tpl.flash * self._f.pulse(i)
+        gain *= 1.0 + 0.8 * flash
+        return gain, int(round(70.0 * flash))
+
+    def frame(self, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frame i (0-based) as RGB uint8 (H, W, 3); drawn into `out` when given (reused buffers)."""
+        cv2 = self._cv2
+        i = int(i)
+        if out is None:
+            out = np.empty((self.height_px, self.width_px, 3), np.uint8)
+        self._base(i, out)
+        self._overlay_into(i, out)
+        gain, lift = self.frame_levels(i)
+        if self.vignette is not None:  # vignette and brightness in one saturating multiply
+            cv2.multiply(out, self.vignette, dst=out, scale=gain / 255.0)
+        elif abs(gain - 1.0) > 1e-3:
+            cv2.convertScaleAbs(out, dst=out, alpha=gain)
+        if lift > 0:
+            cv2.add(out, (lift, lift, lift, 0), dst=out)
+        if self.grain is not None:
+            self.grain.apply(out, i)
+        if self.letterbox:
+            apply_letterbox(out)
+        return out
+
+    @property
+    def n_frames(self) -> int:
+        return self.features.n_frames if self.features is not None else 0

@@ -1,0 +1,121 @@
+"""Video tab: photos to video, scene templates moving to audio (with captions and visualisers), and
+music videos from stored songs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from services import Services
+from tabs.common import actor_from, download_copy, gradio_progress, user_errors
+
+SIZES = [("720p (1280x720)", "1280x720"), ("1080p (1920x1080)", "1920x1080"), ("Square (1080x1080)", "1080x1080"),
+         ("Vertical (1080x1920)", "1080x1920")]
+VISUALISERS = [("None", ""), ("Spectrum bars", "bars"), ("Waveform", "waveform"), ("Circular spectrum", "circle")]
+
+
+def build(services: Services) -> None:
+    from engines.video.scenes import template_names
+
+    video, lib = services.video, services.library
+    templates = template_names()
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            gallery = gr.Gallery(label="Scene templates (click one to choose it)", columns=3, height=170,
+                                 allow_preview=False, elem_id="video-templates")
+            template = gr.Radio(label="Template", choices=templates, value=templates[0], elem_id="video-template")
+            with gr.Row():
+                size = gr.Dropdown(label="Size", choices=SIZES, value="1280x720", allow_custom_value=True,
+                                   elem_id="video-size")
+                fps = gr.Radio(label="Frames per second", choices=[24, 25, 30], value=30)
+            project = gr.Dropdown(label="Save into project", choices=[("(Unsorted)", 0)], value=0)
+            with gr.Tab("Scene video"):
+                audio = gr.Audio(label="Audio (music or speech)", type="filepath", sources=["upload"],
+                                 elem_id="video-audio")
+                photos = gr.File(label="Photos under the scene (optional)", file_count="multiple",
+                                 file_types=["image"], elem_id="video-photos")
+                captions_on = gr.Checkbox(label="Captions", value=True)
+                captions = gr.Textbox(label="Captions: LRC lines ([mm:ss.xx] text) or plain text spread over the audio",
+                                      lines=5, elem_id="video-captions")
+                visualiser = gr.Dropdown(label="Visualiser", choices=VISUALISERS, value="")
+                scene_btn = gr.Button("Make the scene video", variant="primary", elem_id="scene-button")
+            with gr.Tab("Photos to video"):
+                slide_photos = gr.File(label="Photos", file_count="multiple", file_types=["image"],
+                                       elem_id="i2v-photos")
+                slide_audio = gr.Audio(label="Soundtrack (optional: sets the length)", type="filepath",
+                                       sources=["upload"])
+                seconds = gr.Slider(1, 20, value=4, step=0.5, label="Seconds per photo (without a soundtrack)")
+                i2v_btn = gr.Button("Make the photo video", variant="primary", elem_id="i2v-button")
+            with gr.Tab("Music video"):
+                song = gr.Dropdown(label="Song", choices=[], elem_id="mv-song",
+                                   info="Songs made in the Music & Lyrics tab")
+                mv_btn = gr.Button("Make the music video", variant="primary", elem_id="mv-button")
+        with gr.Column(scale=1):
+            player = gr.Video(label="Video", interactive=False, elem_id="video-player")
+            info = gr.Markdown(elem_id="video-info")
+            files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="video-files")
+
+    def _show(done):  # noqa: ANN001, ANN202
+        vid = next(a for a in done.outputs if a.kind.value == "video")
+        g = done.generation
+        copies = [download_copy(lib.asset_path(a), a.name) for a in done.outputs]
+        md = (f"{vid.width}x{vid.height}, {vid.meta.get('fps')} fps, {vid.duration_s:.2f} s, "
+              f"made in {g.seconds:.1f} s.")
+        md += "".join(f"\n> {n}" for n in (g.metrics.get("notes") or []))
+        return copies[0], md, copies
+
+    def _files(items) -> list[tuple[Path, str]]:  # noqa: ANN001
+        return [(Path(p), Path(p).name) for p in (items or [])]
+
+    @user_errors
+    def on_scene(audio_, photos_, cap_on, captions_, visualiser_, template_, size_, fps_, project_,  # noqa: ANN001
+                 request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+        if not audio_:
+            raise gr.Error("Upload the audio the scene moves to.")
+        done = video.scene_video((Path(audio_), Path(audio_).name), template_, _files(photos_),
+                                 captions_ if cap_on else "", size_, int(fps_), project_,
+                                 visualiser=visualiser_ or None, actor=actor_from(request),
+                                 progress=gradio_progress(progress))
+        return _show(done)
+
+    @user_errors
+    def on_i2v(photos_, audio_, seconds_, size_, fps_, project_, request: gr.Request,  # noqa: ANN001
+               progress=gr.Progress()):  # noqa: ANN202, B008
+        done = video.image_to_video(_files(photos_), (Path(audio_), Path(audio_).name) if audio_ else None,
+                                    float(seconds_), size_, int(fps_), project_, actor=actor_from(request),
+                                    progress=gradio_progress(progress))
+        return _show(done)
+
+    @user_errors
+    def on_mv(song_, template_, size_, fps_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+        if not song_:
+            raise gr.Error("Choose a song (make one in the Music & Lyrics tab first).")
+        done = video.music_video(int(song_), template_, size_, fps=int(fps_), actor=actor_from(request),
+                                 progress=gradio_progress(progress))
+        return _show(done)
+
+    def on_pick(evt: gr.SelectData):  # noqa: ANN202
+        return templates[evt.index]
+
+    def refresh(request: gr.Request):  # noqa: ANN202
+        from engines.video.previews import template_preview
+
+        actor = actor_from(request)
+        projects = lib.list_projects(actor)
+        choices = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id) for p, _ in projects]
+        songs = [(f"#{g['id']} {g['params'].get('title') or g['params'].get('theme', '')[:40]} ({p.name})", g["id"])
+                 for p, _ in projects for g in lib.list_generations(p.id, actor)
+                 if g["kind"] == "song" and g["status"] == "succeeded"]
+        previews = [(template_preview(name), name) for name in templates]
+        return gr.update(choices=choices), gr.update(choices=songs), previews
+
+    private = {"api_visibility": "private"}
+    gallery.select(on_pick, None, [template], **private)
+    scene_btn.click(on_scene, [audio, photos, captions_on, captions, visualiser, template, size, fps, project],
+                    [player, info, files], concurrency_id="cpu", **private)
+    i2v_btn.click(on_i2v, [slide_photos, slide_audio, seconds, size, fps, project], [player, info, files],
+                  concurrency_id="cpu", **private)
+    mv_btn.click(on_mv, [song, template, size, fps], [player, info, files], concurrency_id="cpu", **private)
+    gr.context.Context.root_block.load(refresh, None, [project, song, gallery], **private)

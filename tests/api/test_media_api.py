@@ -1,0 +1,109 @@
+"""Music, video and slides endpoints through gradio_client against the running app: names and
+parameters are a public contract; outputs are checked as real media."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from gradio_client import handle_file
+
+CONTRACT = {
+    "/write_lyrics": {"theme": None, "title": "", "music_style": "epic", "mood": ""},
+    "/compose_song": {"theme": None, "title": "", "lyrics": "", "music_style": "epic", "voice_style": "heroic_male",
+                      "voice": "default", "duration_s": 60, "bpm": 0, "seed": 0, "project_id": None},
+    "/mix": {"song_id": None, "settings_json": ""},
+    "/image_to_video": {"images": None, "audio": None, "seconds_per_image": 4.0, "size": "1280x720", "fps": 30,
+                        "project_id": None},
+    "/scene_video": {"audio": None, "template": "epic_battle", "images": None, "captions": "", "size": "1280x720",
+                     "fps": 30, "project_id": None},
+    "/music_video": {"song_id": None, "template": "epic_battle", "size": "1280x720"},
+    "/make_deck": {"outline": None, "voice": "default", "presenter": None, "theme": "dark", "project_id": None},
+    "/narrate_pptx": {"pptx": None, "voice": "default", "presenter": None, "project_id": None},
+}
+
+
+def ffprobe(path) -> dict:  # noqa: ANN001
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-show_streams", "-show_format", "-of", "json",
+                          str(path)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_media_endpoint_names_and_parameters_are_stable(client):
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name, params in CONTRACT.items():
+        got = {p["parameter_name"]: p["parameter_default"] for p in named[name]["parameters"]}
+        assert list(got) == list(params), name
+        assert {k: v for k, v in got.items() if params[k] is not None} == \
+               {k: v for k, v in params.items() if v is not None}, name
+
+
+def test_lyrics_song_mix_and_music_video(client, tmp_path):
+    lyrics = client.predict(theme="a lighthouse keeper in a storm", title="The Keeper", api_name="/write_lyrics")
+    assert "[Chorus]" in lyrics and len(lyrics.splitlines()) >= 8
+    short = "[Verse]\nThe light is burning on the shore\n[Chorus]\nHold on, hold on, the storm will pass"
+    song, lrc, stems, midi = client.predict(theme="a lighthouse keeper", title="Keeper", lyrics=short,
+                                            music_style="pop", voice_style="soprano", duration_s=15, seed=3,
+                                            api_name="/compose_song")
+    info = sf.info(song)
+    assert abs(info.duration - 15) <= 3 and info.samplerate == 44100
+    assert re.search(r"^\[00:\d\d\.\d\d\]", lrc, re.M)
+    with zipfile.ZipFile(stems) as zf:
+        assert "vocals.flac" in zf.namelist() and len(zf.namelist()) >= 3
+    assert Path(midi).read_bytes()[:4] == b"MThd"
+    song_id = int(re.search(r"\(song (\d+)\)", Path(song).name).group(1))
+
+    quiet = client.predict(song_id=song_id, settings_json='{"tracks": {"vocals": {"mute": true}}}', api_name="/mix")
+    assert abs(sf.info(quiet).duration - info.duration) < 0.05
+    with pytest.raises(Exception, match="not valid JSON"):
+        client.predict(song_id=song_id, settings_json="{oops", api_name="/mix")
+
+    video = client.predict(song_id=song_id, template="sacred_temple", size="320x180", api_name="/music_video")
+    v = ffprobe(video)
+    streams = {s["codec_type"]: s for s in v["streams"]}
+    assert streams["video"]["width"] == 320 and streams["audio"]["codec_name"] == "aac"
+    assert abs(float(v["format"]["duration"]) - info.duration) < 0.1
+
+
+def test_photos_and_scene_videos(client, samples, tmp_path):
+    portraits = [handle_file(str(p)) for p in sorted((samples / "portraits").glob("*.png"))]
+    video = client.predict(images=portraits, seconds_per_image=1.5, size="320x180", fps=24,
+                           api_name="/image_to_video")
+    v = ffprobe(video)
+    assert {s["codec_name"] for s in v["streams"]} >= {"h264"} and abs(float(v["format"]["duration"]) - 3.0) < 0.1
+
+    flac = sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[0]
+    y, sr = sf.read(str(flac))
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, y[: int(2.5 * sr)], sr)
+    scene = client.predict(audio=handle_file(str(wav)), template="emotional_closeup", captions="[00:00.50]Hello there",
+                           size="321x181", fps=25, api_name="/scene_video")
+    v = ffprobe(scene)
+    streams = {s["codec_type"]: s for s in v["streams"]}
+    assert (streams["video"]["width"], streams["video"]["height"]) == (320, 180)
+    assert abs(float(streams["audio"]["duration"]) - 2.5) < 0.1
+
+    with pytest.raises(Exception, match="at least one photo"):
+        client.predict(images=[], api_name="/image_to_video")
+    with pytest.raises(Exception, match="template"):
+        client.predict(audio=handle_file(str(wav)), template="disco", api_name="/scene_video")
+
+
+def test_deck_from_outline_and_narrated_upload(client, tmp_path):
+    outline = "# Launch plan\n\n## Why\n- Customers asked\n\n## When\n- In spring\n"
+    deck, video = client.predict(outline=outline, api_name="/make_deck")
+    from pptx import Presentation
+
+    assert [s.shapes.title.text for s in Presentation(deck).slides] == ["Launch plan", "Why", "When"]
+    v = ffprobe(video)
+    assert [c["tags"]["title"] for c in v["chapters"]] == ["Launch plan", "Why", "When"]
+
+    deck2, video2 = client.predict(pptx=handle_file(deck), api_name="/narrate_pptx")
+    assert len(Presentation(deck2).slides) == 3 and ffprobe(video2)["chapters"]
+    with pytest.raises(Exception, match="outline is empty"):
+        client.predict(outline="", api_name="/make_deck")

@@ -1,0 +1,149 @@
+"""Scene and music videos end to end: real audio, a real portrait, decoded output checked with ffprobe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engines.audio import Audio
+from engines.errors import Cancelled, InputError
+from engines.progress import CancelToken
+from engines.video.probe import probe_video, read_frames
+from engines.video.scene_video import (MusicVideoRequest, SceneVideoRequest, check_request, render_music_video,
+                                       render_scene_video)
+from tests.engines.video.test_beats import click_track
+
+FPS = 30
+LRC = "[00:00.40]Rise <00:00.80>up <00:01.20>again\n[00:01.60]hold the line\n"
+
+
+def speech_clip(samples: Path, seconds: float) -> Audio:
+    path = sorted((samples / "voices" / "librispeech-1998").glob("*.flac"))[0]
+    a = Audio.read(path)
+    return Audio(a.samples[: int(seconds * a.sample_rate)], a.sample_rate)
+
+
+def assert_mp4_matches_audio(info: dict, audio: Audio, w: int, h: int) -> None:
+    assert info["video_codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["audio_codec"] == "aac"
+    assert (info["width"], info["height"]) == (w, h)
+    assert info["fps"] == pytest.approx(FPS)
+    assert abs(info["video_duration_s"] - audio.duration_s) <= 1.0 / FPS
+    assert abs(info["audio_duration_s"] - audio.duration_s) <= 1.0 / FPS
+    assert info["frames"] == int(round(audio.duration_s * FPS))
+    assert info["faststart"]
+
+
+# The shared samples folder (the `samples` fixture is per test; this render is shared by the module).
+SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
+
+
+@pytest.fixture(scope="module")
+def scene_video(tmp_path_factory):
+    if not SAMPLES.exists():
+        pytest.skip(f"shared samples not found at {SAMPLES}")
+    samples = SAMPLES
+    audio = speech_clip(samples, 2.37)
+    out = tmp_path_factory.mktemp("scene") / "scene.mp4"
+    steps = []
+    res = render_scene_video(SceneVideoRequest(audio=audio, template="emotional_closeup",
+                                               images=[samples / "portraits" / "art_0.png"],
+                                               captions="A quiet word. Then another one.", size="320x180", fps=FPS,
+                                               visualiser="waveform", title="Portrait", seed=3),
+                             out, progress=lambda d, t, m="": steps.append(d / t))
+    return audio, res, steps
+
+
+def test_scene_video_over_a_portrait(scene_video):
+    audio, res, steps = scene_video
+    info = probe_video(res.path, count_frames=True)
+    assert_mp4_matches_audio(info, audio, 320, 180)
+    assert res.frames == info["frames"] and res.duration_s == pytest.approx(res.frames / FPS)
+    assert steps[-1] == 1.0 and all(a <= b for a, b in zip(steps, steps[1:]))
+    frames = list(read_frames(res.path))
+    assert len(frames) == res.frames
+    # The portrait is there (a detailed centre) and the picture moves.
+    assert frames[30][40:140, 110:210].std() > 15
+    diffs = [np.abs(frames[k].astype(int) - frames[k + 10].astype(int)).mean() for k in range(0, len(frames) - 10, 10)]
+    assert min(diffs) > 0.5
+    # The poster is a JPEG still of the video's size.
+    from PIL import Image
+
+    with Image.open(res.poster_path) as im:
+        assert im.format == "JPEG" and im.size == (320, 180)
+    assert res.metrics["template"] == "emotional_closeup" and res.metrics["draw_ms_per_frame"] > 0
+
+
+def test_scene_video_is_deterministic_for_a_seed(scene_video, tmp_path, samples):
+    audio, res, _ = scene_video
+    again = render_scene_video(SceneVideoRequest(audio=audio, template="emotional_closeup",
+                                                 images=[samples / "portraits" / "art_0.png"],
+                                                 captions="A quiet word. Then another one.", size="320x180",
+                                                 fps=FPS, visualiser="waveform", title="Portrait", seed=3),
+                               tmp_path / "again.mp4")
+    a, b = list(read_frames(res.path)), list(read_frames(again.path))
+    assert len(a) == len(b)
+    assert max(np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b)) < 0.01
+
+
+def test_music_video_title_card_then_scene_with_lyrics(tmp_path):
+    song = click_track(120, 2.6)
+    res = render_music_video(MusicVideoRequest(audio=song, lrc=LRC, title="Fire Song", template="epic_battle",
+                                               size="320x180", fps=FPS, visualiser="bars", title_s=1.0),
+                             tmp_path / "mv.mp4")
+    info = probe_video(res.path, count_frames=True)
+    assert_mp4_matches_audio(info, song, 320, 180)
+    frames = list(read_frames(res.path))
+    card, scene = frames[int(0.7 * FPS)], frames[int(2.2 * FPS)]
+    # The card: the gold title in the middle on a dark ground.
+    mid = card[60:120, 60:260].astype(int)
+    gold = (mid[..., 0] > 120) & (mid[..., 1] > 90) & (mid[..., 2] < 90) & (mid[..., 0] - mid[..., 2] > 60)
+    assert gold.sum() > 30
+    # Later: the scene with its letterbox bars (epic_battle) and the visualiser bars in the bottom bar.
+    assert scene[:10].max() < 30
+    assert not np.array_equal(card, scene)
+    # Lyrics: the caption box darkens and its text lights the lower part while a line is on (1.6..2.6 s).
+    lyric = frames[int(1.9 * FPS)][120:170].astype(int)
+    assert (lyric.max(axis=2) > 200).sum() > 40
+
+
+def test_bad_requests_are_input_errors(tmp_path, samples):
+    audio = Audio.silence(1.0, 16000)
+    bad = [
+        SceneVideoRequest(audio=audio, template="space_opera"),
+        SceneVideoRequest(audio=Audio(np.zeros(0, np.float32), 16000)),
+        SceneVideoRequest(audio=Audio(np.zeros(3601 * 10, np.float32), 10)),  # over an hour
+        SceneVideoRequest(audio=audio, fps=60),
+        SceneVideoRequest(audio=audio, size="10x10"),
+        SceneVideoRequest(audio=audio, visualiser="lasers"),
+        SceneVideoRequest(audio=audio, images=[samples / "portraits" / "missing.png"]),
+        SceneVideoRequest(audio=audio, title="x" * 500),
+    ]
+    for req in bad:
+        with pytest.raises(InputError):
+            render_scene_video(req, tmp_path / "bad.mp4")
+        assert not (tmp_path / "bad.mp4").exists()
+    with pytest.raises(InputError) as e:
+        check_request(SceneVideoRequest(audio=None, template="space_opera"))
+    assert "epic_battle" in str(e.value) and "emotional_closeup" in str(e.value)
+    with pytest.raises(InputError):
+        render_music_video(MusicVideoRequest(audio=None, lrc="", title=""), tmp_path / "bad.mp4")
+    # A workflow checks a request before loading its audio.
+    size, fps, notes = check_request(SceneVideoRequest(audio=None, size="321x180"))
+    assert (size.width_px, fps) == (320, 30) and notes
+
+
+def test_cancel_stops_and_leaves_no_file(tmp_path):
+    token = CancelToken()
+    calls = []
+
+    def progress(done, total, message=""):
+        calls.append(done)
+        if len(calls) == 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        render_scene_video(SceneVideoRequest(audio=click_track(100, 3.0), template="sacred_temple", size="320x180"),
+                           tmp_path / "c.mp4", progress, token)
+    assert not (tmp_path / "c.mp4").exists()

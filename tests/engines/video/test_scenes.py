@@ -1,0 +1,111 @@
+"""Scene templates: each renders, moves, is deterministic, reacts to beats and loudness, works over a photo."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from engines.errors import InputError
+from engines.video.beats import analyse_audio
+from engines.video.scenes import TEMPLATES_PATH, SceneRenderer, get_template, template_names
+from tests.engines.video.test_beats import click_track
+
+SIZE = "320x180"
+BPM = 120
+
+
+@pytest.fixture(scope="module")
+def features():
+    return analyse_audio(click_track(BPM, 3.0), 30)
+
+
+def diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def test_templates_are_data_with_their_parameters():
+    data = json.loads(TEMPLATES_PATH.read_text())
+    for name in ("epic_battle", "sacred_temple", "emotional_closeup"):
+        assert name in template_names()
+        kinds = {layer["kind"] for layer in data[name]["layers"]}
+        assert {"grade", "vignette", "grain", "camera"} <= set(data[name])
+        assert kinds
+    assert {"embers", "smoke"} <= {l["kind"] for l in data["epic_battle"]["layers"]}
+    assert data["epic_battle"]["camera"]["shake_px"] > 0
+    assert {"rays", "dust"} <= {l["kind"] for l in data["sacred_temple"]["layers"]}
+    assert data["sacred_temple"]["camera"]["push_in_per_s"] > 0
+    assert "bokeh" in {l["kind"] for l in data["emotional_closeup"]["layers"]}
+    assert data["emotional_closeup"]["photo"]["soft_focus"] > 0
+
+
+@pytest.mark.parametrize("name", ["epic_battle", "sacred_temple", "emotional_closeup"])
+def test_each_template_renders_moves_and_is_deterministic(name, features):
+    r = SceneRenderer(name, SIZE, 30, features, seed=4)
+    first = r.frame(5)
+    assert first.shape == (180, 320, 3) and first.dtype == np.uint8
+    assert first.std() > 4  # a picture, not a flat fill
+    later = r.frame(70)
+    assert diff(first, later) > 1.0  # things moved
+    assert np.array_equal(r.frame(5), first)  # same frame twice
+    again = SceneRenderer(name, SIZE, 30, features, seed=4).frame(70)
+    assert np.array_equal(again, later)  # same seed, same picture
+    other = SceneRenderer(name, SIZE, 30, features, seed=5).frame(70)
+    assert not np.array_equal(other, later)
+
+
+def test_frames_render_into_a_reused_buffer(features):
+    r = SceneRenderer("epic_battle", SIZE, 30, features)
+    buf = np.zeros((180, 320, 3), np.uint8)
+    out = r.frame(12, buf)
+    assert out is buf and np.array_equal(buf, r.frame(12))
+
+
+def test_camera_kick_and_flash_are_larger_on_beats(features):
+    r = SceneRenderer("epic_battle", SIZE, 30, features, seed=1)
+    beats = [int(b) for b in features.beat_frames if 2 <= b < features.n_frames - 1]
+    assert len(beats) >= 4
+    half = int(round(0.5 * 30 * 60 / BPM))
+    on = [diff(r.frame(b), r.frame(b - 1)) for b in beats]
+    off = [diff(r.frame(b - half + 1), r.frame(b - half)) for b in beats]
+    assert np.mean(on) > 2.0 * np.mean(off), (on, off)
+    # The flash brightens the beat frame.
+    assert np.mean([r.frame(b).mean() - r.frame(b - 1).mean() for b in beats]) > 1.0
+
+
+def test_louder_audio_lights_more_embers(features):
+    quiet = dataclasses.replace(features, loudness=np.zeros_like(features.loudness),
+                                beat_pulse=np.zeros_like(features.beat_pulse))
+    loud = dataclasses.replace(quiet, loudness=np.ones_like(features.loudness))
+    a = SceneRenderer("epic_battle", SIZE, 30, quiet, seed=2).frame(40)
+    b = SceneRenderer("epic_battle", SIZE, 30, loud, seed=2).frame(40)
+    bright_a = int((a.max(axis=2) > 200).sum())
+    bright_b = int((b.max(axis=2) > 200).sum())
+    assert b.mean() > a.mean() + 1.0
+    assert bright_b > 1.5 * bright_a + 5
+
+
+def test_scene_over_a_portrait(samples, features):
+    portrait = samples / "portraits" / "art_0.png"
+    for name in ("emotional_closeup", "sacred_temple"):
+        over_photo = SceneRenderer(name, SIZE, 30, features, images=[portrait], seed=1)
+        alone = SceneRenderer(name, SIZE, 30, features, seed=1)
+        a, b = over_photo.frame(30), alone.frame(30)
+        assert diff(a, b) > 10  # the photo is the base layer
+        assert a[60:120, 120:200].std() > 15  # a face has detail
+
+
+def test_two_photos_cross_over(samples, features):
+    imgs = [samples / "portraits" / "art_0.png", samples / "portraits" / "art_1.png"]
+    r = SceneRenderer("emotional_closeup", SIZE, 30, features, images=imgs, seed=1)
+    one = SceneRenderer("emotional_closeup", SIZE, 30, features, images=imgs[:1], seed=1)
+    assert diff(r.frame(10), one.frame(10)) < 3  # first half: the first photo
+    assert diff(r.frame(85), one.frame(85)) > 10  # second half: the other photo
+
+
+def test_unknown_template_lists_the_templates():
+    with pytest.raises(InputError) as e:
+        get_template("space_opera")
+    assert "epic_battle" in str(e.value) and "sacred_temple" in str(e.value)

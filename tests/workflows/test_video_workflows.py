@@ -1,0 +1,103 @@
+"""Videos as recorded jobs: photos to video, scene videos with captions (SRT/VTT kept), music videos
+from a stored song, and bad input refused before anything is stored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engines.errors import InputError
+from engines.video.probe import probe_video
+
+
+def speech(samples, tmp_path, seconds: float):  # noqa: ANN001, ANN201
+    src = sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[0]
+    y, sr = sf.read(str(src))
+    out = tmp_path / "speech.wav"
+    sf.write(out, y[: int(seconds * sr)], sr)
+    return out
+
+
+def counts(services) -> tuple[int, int]:  # noqa: ANN001
+    lib = services.library
+    projects = lib.list_projects()
+    return (sum(len(lib.list_assets(p.id)) for p, _ in projects),
+            sum(len(lib.list_generations(p.id)) for p, _ in projects))
+
+
+def test_photos_become_a_video_timed_to_the_audio(sqlite_services, samples, tmp_path):
+    photos = [(p, p.name) for p in sorted((samples / "portraits").glob("*.png"))]
+    wav = speech(samples, tmp_path, 3.0)
+    done = sqlite_services.video.image_to_video(photos, (wav, wav.name), size="320x180", fps=25)
+    g = done.generation
+    assert g.kind == "image_to_video" and g.status.value == "succeeded"
+    video = next(a for a in done.outputs if a.kind.value == "video")
+    info = probe_video(sqlite_services.library.asset_path(video))
+    assert (info["width"], info["height"], info["video_codec"], info["pix_fmt"]) == (320, 180, "h264", "yuv420p")
+    assert info["audio_codec"] == "aac" and info["faststart"]
+    assert abs(info["video_duration_s"] - 3.0) <= 1 / 25 + 1e-3
+    assert abs(info["audio_duration_s"] - info["video_duration_s"]) <= 1 / 25 + 1e-3
+    (row,) = sqlite_services.library.list_generations(g.project_id)
+    kinds = sorted(sqlite_services.library.get_asset(i).kind.value for i in row["inputs"])
+    assert kinds == ["audio", "photo", "photo"]
+    assert any(a.meta.get("role") == "poster" for a in done.outputs)
+
+
+def test_scene_video_keeps_its_captions(sqlite_services, samples, tmp_path):
+    wav = speech(samples, tmp_path, 2.5)
+    lrc = "[00:00.30]First line\n[00:01.40]Second line\n"
+    done = sqlite_services.video.scene_video((wav, wav.name), "sacred_temple", None, lrc, "321x181", 24)
+    lib = sqlite_services.library
+    video = next(a for a in done.outputs if a.kind.value == "video")
+    info = probe_video(lib.asset_path(video))
+    assert (info["width"], info["height"]) == (320, 180)
+    assert any("rounded" in n for n in done.generation.metrics["notes"])
+    srt = next(a for a in done.outputs if a.name.endswith(".srt"))
+    text = lib.asset_path(srt).read_text(encoding="utf-8")
+    assert "00:00:00,300 --> 00:00:01,400" in text and "Second line" in text
+    vtt = next(a for a in done.outputs if a.name.endswith(".vtt"))
+    assert lib.asset_path(vtt).read_text(encoding="utf-8").startswith("WEBVTT")
+
+
+def test_music_video_from_a_stored_song(sqlite_services):
+    lyrics = "[Verse]\nThe road is long and the night is cold\n[Chorus]\nWe carry on, we carry on"
+    song, res = sqlite_services.music.compose("travellers", "Road", lyrics, "epic", duration_s=30, seed=1)
+    done = sqlite_services.video.music_video(song.generation.id, "epic_battle", "320x180", fps=24)
+    lib = sqlite_services.library
+    video = next(a for a in done.outputs if a.kind.value == "video")
+    info = probe_video(lib.asset_path(video))
+    assert abs(info["video_duration_s"] - res.mix.duration_s) <= 1 / 24 + 1e-3
+    assert any(a.name.endswith(".srt") for a in done.outputs)
+    (row,) = [g for g in lib.list_generations(done.generation.project_id) if g["id"] == done.generation.id]
+    assert sorted(lib.get_asset(i).meta.get("role") for i in row["inputs"]) == ["lrc", "song"]
+    # A re-mix of the song makes a music video too, with the original's lyrics.
+    remix = sqlite_services.music.mix(song.generation.id, '{"master": {"target_lufs": -16}}')
+    again = sqlite_services.video.music_video(remix.generation.id, "emotional_closeup", "320x180", fps=24)
+    assert any(a.name.endswith(".srt") for a in again.outputs)
+    with pytest.raises(InputError, match="not a song"):
+        sqlite_services.video.music_video(done.generation.id)
+
+
+def test_bad_video_requests_are_refused_and_nothing_is_stored(services, samples, tmp_path):
+    wav = speech(samples, tmp_path, 1.0)
+    portrait = samples / "portraits" / "art_0.png"
+    silent = tmp_path / "empty.wav"
+    sf.write(silent, np.zeros(0, np.float32), 16000)
+    fake = tmp_path / "photo.png"
+    fake.write_text("not an image")
+    video = services.video
+    before = counts(services)
+    cases = [
+        (lambda: video.image_to_video([]), "at least one photo"),
+        (lambda: video.image_to_video([(portrait, "p.png")] * 200), "at most 100"),
+        (lambda: video.image_to_video([(portrait, "p.png"), (fake, "photo.png")]), "photo.png"),
+        (lambda: video.image_to_video([(portrait, "p.png")], size="12x12"), "outside"),
+        (lambda: video.scene_video((wav, wav.name), "disco"), "disco"),
+        (lambda: video.scene_video((silent, silent.name)), "empty|0 s|no sound"),
+        (lambda: video.scene_video((wav, wav.name), fps=60), "fps"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InputError, match=message):
+            call()
+    assert counts(services) == before
