@@ -185,7 +185,8 @@ class MusicWorkflows:
             return None, f"MusicGen is not available here ({backend.availability(self.settings).reason}); " \
                          "the embedded composer played instead"
         style = get_style(req.music_style)
-        prompt = f"{style.name} {req.theme}".strip()
+        # The composed melody is sung over it: ask for the same tempo.
+        prompt = f"{style.label} music at {req.bpm:.0f} bpm, {req.theme}".strip(" ,")
         try:
             audio = backend.generate(prompt, req.duration_s, seed=req.seed, settings=self.settings,
                                      progress=lambda d, t, m="": stages.report("instrumental", d / (t or 1), m),

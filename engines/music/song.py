@@ -1,0 +1,227 @@
+"""A whole song: theme -> lyrics -> composition -> rendered stems -> sung vocals -> mix and master.
+
+`make_song` is the embedded pipeline (CPU, nothing downloaded). An instrumental from another backend
+(MusicGen) can replace the rendered stems; the melody is still composed for the vocals.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from engines.audio import Audio
+from engines.errors import InputError
+from engines.music.types import Singer
+from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+
+log = logging.getLogger(__name__)
+
+DURATION_RANGE_S = (10.0, 600.0)
+BPM_RANGE = (40.0, 240.0)
+SAMPLE_RATE = 44100
+DEFAULT_VOCAL_STYLES = ("heroic_male", "soprano", "choir", "whisper")
+STAGE_WEIGHTS = {"lyrics": 1, "compose": 1, "render": 3, "sing": 6, "mix": 2}
+
+
+@dataclass(frozen=True)
+class SongRequest:
+    # What the song is about (used to write lyrics when none are given).
+    theme: str
+    # Song title ("" = none).
+    title: str = ""
+    # Lyrics with [Verse]/[Chorus]/[Bridge] headers or plain stanzas; "" = write them from the theme.
+    lyrics: str = ""
+    # Music style name (assets/music_styles.json).
+    music_style: str = "epic"
+    # Vocal style (heroic_male, soprano, choir, whisper); "" = the music style's default.
+    vocal_style: str = ""
+    # Who sings.
+    singer: Singer = field(default_factory=Singer)
+    # Song length in seconds (10..600).
+    duration_s: float = 60.0
+    # Tempo in beats per minute (40..240); 0 = the style's default.
+    bpm: float = 0.0
+    # Seed for the lyrics, melody and arrangement (same seed, same song).
+    seed: int = 0
+    # "embedded" renders the composition with FluidSynth; an Audio (e.g. from MusicGen) is used as the
+    # instrumental instead.
+    instrumental: object = "embedded"
+    # Mood words for the lyric writer ("hopeful", "sad", ...).
+    mood: str = ""
+
+
+@dataclass(frozen=True)
+class SongResult:
+    # The mastered song: stereo float32 at 44.1 kHz.
+    mix: Audio
+    # Stem name -> its audio before the mix ("vocals" included), each the song's length.
+    stems: dict[str, Audio]
+    # The composition as a standard MIDI file (the vocal line is its last track).
+    midi_bytes: bytes
+    # Timed lyrics (LRC with word times).
+    lrc: str
+    # The lyrics as text with section headers.
+    lyrics_text: str
+    # Tempo in beats per minute and key ("D minor").
+    bpm: float
+    key: str
+    # [{"name", "kind", "start_s", "end_s"}] for intro, lyric sections and outro.
+    sections: list[dict]
+    # Everything needed to make the same song again.
+    parameters: dict
+    # Things the user should know (lyrics written offline, sections left out, ...).
+    notes: list[str]
+    # lufs, true_peak_dbtp, length_s and seconds per stage.
+    metrics: dict
+    # The mix settings used (re-mix the stems with changed settings later).
+    mix_settings: object
+
+
+def vocal_style_names() -> list[str]:
+    try:
+        from engines.music.sing import vocal_style_names as names
+
+        return list(names())
+    except ImportError:
+        return list(DEFAULT_VOCAL_STYLES)
+
+
+def check_song_request(req: SongRequest) -> tuple[SongRequest, list[str]]:
+    """The request with defaults filled in (bpm, vocal style), and notes; bad input -> InputError."""
+    from engines.music.lyrics import MAX_LYRICS_CHARS, check_lyrics_text, check_theme
+    from engines.music.styles import get_style
+
+    notes: list[str] = []
+    style = get_style(req.music_style)
+    if (req.lyrics or "").strip():
+        check_lyrics_text(req.lyrics)
+    else:
+        check_theme(req.theme)
+    if len(req.lyrics or "") > MAX_LYRICS_CHARS:
+        check_lyrics_text(req.lyrics)
+    lo, hi = DURATION_RANGE_S
+    try:
+        duration = float(req.duration_s)
+    except (TypeError, ValueError):
+        raise InputError(f"song length {req.duration_s!r} is not a number of seconds ({lo:g}..{hi:g})") from None
+    if not (math.isfinite(duration) and lo <= duration <= hi):
+        raise InputError(f"song length {req.duration_s:g} s is outside the allowed {lo:g}..{hi:g} seconds")
+    try:
+        bpm = float(req.bpm or 0)
+    except (TypeError, ValueError):
+        raise InputError(f"tempo {req.bpm!r} is not a number of beats per minute") from None
+    if bpm == 0:
+        bpm = float(style.bpm)
+    blo, bhi = BPM_RANGE
+    if not (math.isfinite(bpm) and blo <= bpm <= bhi):
+        raise InputError(f"tempo {req.bpm:g} bpm is outside the allowed {blo:g}..{bhi:g} bpm (0 = the style's "
+                         f"default, {style.bpm} for {style.name})")
+    if not style.bpm_range[0] <= bpm <= style.bpm_range[1]:
+        notes.append(f"{bpm:g} bpm is unusual for {style.label} (usually {style.bpm_range[0]}..{style.bpm_range[1]})")
+    vocal = (req.vocal_style or style.vocal_style).strip().lower()
+    if vocal not in vocal_style_names():
+        raise InputError(f"unknown vocal style {req.vocal_style!r}; choose one of: {', '.join(vocal_style_names())}")
+    if not isinstance(req.instrumental, Audio) and req.instrumental != "embedded":
+        raise InputError("the instrumental must be 'embedded' or audio from another music backend")
+    return replace(req, music_style=style.name, vocal_style=vocal, duration_s=duration, bpm=bpm,
+                   seed=int(req.seed)), notes
+
+
+def _fit(audio: Audio, length_s: float) -> Audio:
+    """Audio resampled to 44.1 kHz stereo and cut or padded to exactly `length_s` (short fade at the end)."""
+    a = audio.resampled(SAMPLE_RATE)
+    y = a.samples.astype(np.float32)
+    y = np.stack([y, y], axis=1) if y.ndim == 1 else y[:, :2] if y.shape[1] >= 2 else np.repeat(y, 2, axis=1)
+    n = int(round(length_s * SAMPLE_RATE))
+    y = y[:n] if len(y) >= n else np.pad(y, ((0, n - len(y)), (0, 0)))
+    fade = min(len(y), int(0.5 * SAMPLE_RATE))
+    if fade:
+        y[-fade:] *= np.linspace(1, 0, fade, dtype=np.float32)[:, None]
+    return Audio(y, SAMPLE_RATE)
+
+
+def make_song(req: SongRequest, progress: ProgressFn = no_progress, cancel: CancelToken | None = None,
+              llm: Callable[[str, str], str] | None = None) -> SongResult:
+    """Write (or read) the lyrics, compose, render, sing, mix and master one song."""
+    from engines.music import lrc as lrc_mod
+    from engines.music.compose import compose
+    from engines.music.lyrics import parse_lyrics, write_lyrics
+    from engines.music.mix import default_mix, mix
+    from engines.music.render import render_stems
+    from engines.music.styles import get_style
+
+    req, notes = check_song_request(req)
+    style = get_style(req.music_style)
+    stages = Stages(progress, STAGE_WEIGHTS)
+    seconds: dict[str, float] = {}
+
+    def check() -> None:
+        if cancel is not None:
+            cancel.raise_if_set()
+
+    t = time.perf_counter()
+    stages.report("lyrics", 0, "lyrics")
+    if (req.lyrics or "").strip():
+        lyrics = parse_lyrics(req.lyrics, req.title)
+    else:
+        lyrics, lyric_notes = write_lyrics(req.theme, req.title, style.name, req.mood, seed=req.seed, llm=llm)
+        notes += lyric_notes
+    seconds["lyrics"] = time.perf_counter() - t
+    check()
+
+    t = time.perf_counter()
+    stages.report("compose", 0, "composing")
+    comp = compose(lyrics, style, req.duration_s, req.bpm, seed=req.seed, vocal_style=req.vocal_style)
+    notes += list(comp.notes)
+    seconds["compose"] = time.perf_counter() - t
+    check()
+
+    t = time.perf_counter()
+    if isinstance(req.instrumental, Audio):
+        stages.report("render", 0, "fitting the instrumental")
+        stems = {"instrumental": _fit(req.instrumental, comp.length_s)}
+    else:
+        stems = render_stems(comp, progress=lambda d, n, m="": stages.report("render", d / (n or 1), m),
+                             cancel=cancel)
+    seconds["render"] = time.perf_counter() - t
+    check()
+
+    t = time.perf_counter()
+    stages.report("sing", 0, "singing")
+    from engines.music.sing import sing
+
+    vocals = sing(comp.melody, req.singer, req.vocal_style, length_s=comp.length_s, sample_rate_hz=SAMPLE_RATE,
+                  seed=req.seed, progress=lambda d, n, m="": stages.report("sing", d / (n or 1), m), cancel=cancel)
+    stems["vocals"] = vocals
+    seconds["sing"] = time.perf_counter() - t
+    check()
+
+    t = time.perf_counter()
+    stages.report("mix", 0, "mixing and mastering")
+    settings = default_mix(style.name, list(stems))
+    mixed = mix(stems, settings)
+    seconds["mix"] = time.perf_counter() - t
+    stages.report("mix", 1, "done")
+
+    buf = io.BytesIO()
+    comp.midi.write(buf)
+    sections = [asdict(s) for s in comp.sections]
+    lrc_text = lrc_mod.to_lrc(comp.lines, title=req.title or req.theme, length_s=comp.length_s)
+    params = {"theme": req.theme, "title": req.title, "lyrics": lyrics.to_text(), "music_style": style.name,
+              "vocal_style": req.vocal_style, "singer": req.singer.label, "espeak_voice": req.singer.espeak_voice,
+              "duration_s": req.duration_s, "bpm": req.bpm, "seed": req.seed, "mood": req.mood,
+              "instrumental": "external" if isinstance(req.instrumental, Audio) else "embedded"}
+    metrics = {"lufs": round(mixed.lufs, 2), "true_peak_dbtp": round(mixed.true_peak_dbtp, 2),
+               "length_s": round(mixed.audio.duration_s, 3), "seconds": {k: round(v, 3) for k, v in seconds.items()},
+               "sung_notes": len(comp.melody), "lyric_lines": len(comp.lines)}
+    log.info("song %r: %.1f s, %s, %.0f bpm, stages %s", req.title or req.theme, comp.length_s, comp.key, comp.bpm,
+             metrics["seconds"])
+    return SongResult(mix=mixed.audio, stems=stems, midi_bytes=buf.getvalue(), lrc=lrc_text,
+                      lyrics_text=lyrics.to_text(), bpm=comp.bpm, key=comp.key, sections=sections, parameters=params,
+                      notes=notes, metrics=metrics, mix_settings=settings)
