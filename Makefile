@@ -19,6 +19,9 @@ bench: setup-dev
 	$(PY) bench/startup.py
 	$(PY) bench/voice.py
 	$(PY) bench/talking_head.py
+	$(PY) bench/music.py
+	$(PY) bench/video.py
+	$(PY) bench/slides.py
 
 setup: debs $(VENV)/.installed
 setup-dev: debs debs-dev $(VENV)/.installed-dev
