@@ -27,26 +27,10 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from bench.common import speech  # noqa: E402
+
 SECONDS = 10.0
 FPS = 25
-
-
-def speech(samples: Path, seconds: float):  # noqa: ANN201
-    """`seconds` of real speech: LibriSpeech utterances of one speaker joined end to end."""
-    import numpy as np
-
-    from engines.audio import Audio
-
-    parts, total = [], 0.0
-    for f in sorted((samples / "voices").glob("*/*.flac")):
-        a = Audio.read(f).mono()
-        parts.append(a)
-        total += a.duration_s
-        if total >= seconds:
-            break
-    joined = Audio.concat(parts)
-    n = int(round(seconds * joined.sample_rate))
-    return Audio(np.ascontiguousarray(joined.samples[:n]), joined.sample_rate)
 
 
 def decode(path: Path, width: int, height: int):  # noqa: ANN201

@@ -27,27 +27,12 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from bench.common import speech  # noqa: E402
+
 SCENE_S, SCENE_SIZE, FPS = 30.0, (1280, 720), 30
 PHOTOS, PHOTO_S, PHOTO_SIZE = 10, 4.0, (1920, 1080)
 # Frames of the finished video kept for the floor (cycled to the full count).
 FLOOR_SAMPLE_FRAMES = 60
-
-
-def speech(samples: Path, seconds: float):  # noqa: ANN201
-    """`seconds` of real speech: LibriSpeech utterances joined end to end."""
-    import numpy as np
-
-    from engines.audio import Audio
-
-    parts, total = [], 0.0
-    for f in sorted((samples / "voices").glob("*/*.flac")):
-        a = Audio.read(f).mono()
-        parts.append(a)
-        total += a.duration_s
-        if total >= seconds:
-            break
-    joined = Audio.concat(parts)
-    return Audio(np.ascontiguousarray(joined.samples[: int(round(seconds * joined.sample_rate))]), joined.sample_rate)
 
 
 def photos(samples: Path, folder: Path) -> list[Path]:

@@ -148,6 +148,12 @@ class Library:
             rows = s.exec(q).all()
         return [(p, n) for p, n in rows if self._can_see(p, actor)]
 
+    def project_or_default(self, project_id, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+        """The given project, or the actor's 'Unsorted' project when none is given (None, "" or 0)."""
+        if project_id in (None, "", 0):
+            return self.default_project(actor)
+        return self.get_project(project_id, actor)
+
     def default_project(self, actor: Actor = ANONYMOUS) -> Project:
         """Where work done without a project goes (created on first use)."""
         with self.session() as s:

@@ -99,15 +99,11 @@ class MusicWorkflows:
                              model_licence="" if llm and not notes else "BSD (CMU Pronouncing Dictionary)",
                              metrics={"notes": notes})
 
-        project = self._project(project_id, actor)
+        project = self.library.project_or_default(project_id, actor)
         done = self.jobs.run(kind="lyrics", params={"theme": theme, "title": title, "music_style": music_style,
                                                    "mood": mood, "seed": int(seed)},
                              work=work, project_id=project.id, progress=progress, actor=actor)
         return done, holder["text"]
-
-    def _project(self, project_id, actor: Actor):  # noqa: ANN001, ANN202
-        lib = self.library
-        return lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
 
     # ------------------------------------------------------------ songs
 
@@ -124,7 +120,7 @@ class MusicWorkflows:
         req = SongRequest(theme=theme, title=title, lyrics=lyrics, music_style=music_style, vocal_style=voice_style,
                           singer=singer, duration_s=duration_s, bpm=bpm, seed=int(seed))
         req, clamp_notes = check_song_request(req)
-        project = self._project(project_id, actor)
+        project = self.library.project_or_default(project_id, actor)
         llm = self._llm() if not (lyrics or "").strip() else None
         params = {"theme": theme, "title": title, "lyrics": lyrics, "music_style": music_style,
                   "voice_style": voice_style, "voice": voice, "duration_s": req.duration_s, "bpm": req.bpm,

@@ -37,10 +37,6 @@ class SlidesWorkflows:
     def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
 
-    def _project(self, project_id, actor: Actor):  # noqa: ANN001, ANN202
-        lib = self.library
-        return lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
-
     def resolver(self, project_id: int, actor: Actor):  # noqa: ANN201
         """Image references in an outline name photos in the project (never server paths)."""
         photos = {}
@@ -65,7 +61,7 @@ class SlidesWorkflows:
                              "for each slide, with '- ' bullets under it")
         if len(text) > MAX_OUTLINE_CHARS:
             raise InputError(f"the outline is {len(text):,} characters; at most {MAX_OUTLINE_CHARS:,}")
-        project = self._project(project_id, actor)
+        project = self.library.project_or_default(project_id, actor)
         if looks_like_outline(text):
             return parse_outline(text, self.resolver(project.id, actor), theme)
         return deck_from_text(text, theme)
@@ -94,7 +90,7 @@ class SlidesWorkflows:
         """Outline -> narrated .pptx and narrated 720p video."""
         deck = self.parse(outline, theme, project_id, actor)
         choice = self.voices.resolve(voice, actor)
-        project = self._project(project_id, actor)
+        project = self.library.project_or_default(project_id, actor)
         photo = self._presenter(project.id, presenter, actor)
         params = {"outline": outline, "voice": voice, "theme": theme, "slides": len(deck.slides),
                   "presenter": photo is not None}
@@ -121,7 +117,7 @@ class SlidesWorkflows:
         if pptx is None:
             raise InputError("give a .pptx deck to narrate")
         choice = self.voices.resolve(voice, actor)
-        project = self._project(project_id, actor)
+        project = self.library.project_or_default(project_id, actor)
         # Check it (upload limits and zip-bomb checks, then a full read) before storing anything.
         scratch = self.library.store.new_scratch_dir("deck-check-")
         try:

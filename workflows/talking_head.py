@@ -56,8 +56,7 @@ class TalkingHeadWorkflows:
             log.info("talking head: both audio and text given; the audio is used")
         voice_choice = self.voices.resolve(voice, actor) if audio is None else None
         lib = self.library
-        project = (lib.get_project(project_id, actor) if project_id not in (None, "", 0)
-                   else lib.default_project(actor))
+        project = lib.project_or_default(project_id, actor)
         photo = self._input(project.id, portrait, MediaKind.photo, "the portrait must be an image", actor)
         inputs = [photo.id]
         if audio is not None:

@@ -52,10 +52,6 @@ class VideoWorkflows:
     def __init__(self, settings: Settings, library: Library, jobs: JobRunner, music: MusicWorkflows) -> None:
         self.settings, self.library, self.jobs, self.music = settings, library, jobs, music
 
-    def _project(self, project_id, actor: Actor):  # noqa: ANN001, ANN202
-        lib = self.library
-        return lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
-
     def _photos(self, project_id: int, images: list[tuple[Path, str]] | None, actor: Actor, *, required: bool):  # noqa: ANN202
         images = list(images or [])
         if required and not images:
@@ -79,7 +75,7 @@ class VideoWorkflows:
                        cancel: CancelToken | None = None) -> Finished:
         from engines.video.photos import ImageToVideoRequest, check_request, image_to_video
 
-        project = self._project(project_id, actor)
+        project = self.library.project_or_default(project_id, actor)
         if not images:
             raise InputError("give at least one photo")
         check_request(ImageToVideoRequest(images=[Path(p) for p, _ in images], audio=None,
@@ -112,7 +108,7 @@ class VideoWorkflows:
 
         if audio is None:
             raise InputError("give the audio the scene moves to")
-        project = self._project(project_id, actor)
+        project = self.library.project_or_default(project_id, actor)
         check_request(SceneVideoRequest(audio=None, template=template, captions=captions, size=size, fps=fps,
                                         visualiser=visualiser, title=title, seed=int(seed)))
         sound = self._audio(project.id, audio, actor)

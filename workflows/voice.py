@@ -222,8 +222,7 @@ class VoiceWorkflows:
         from engines.voice.styles import get_style
 
         get_style(style)
-        project = (self.library.get_project(project_id, actor) if project_id not in (None, "", 0)
-                   else self.library.default_project(actor))
+        project = self.library.project_or_default(project_id, actor)
         ref_asset = self.library.add_upload(project.id, reference[0], reference[1], actor)
         if ref_asset.kind is not MediaKind.audio:
             self.library.delete_asset(ref_asset.id, actor)
