@@ -92,7 +92,8 @@ def write_poster(frame: np.ndarray, path: str | Path, quality: int = 88) -> Path
 
 
 def encode_command(path: Path, width: int, height: int, fps: int, audio_path: Path | None,
-                   sample_rate: int | None = None, metadata_path: Path | None = None) -> list[str]:
+                   sample_rate: int | None = None, metadata_path: Path | None = None,
+                   preset: str = PRESET) -> list[str]:
     cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "pipe:0"]
     if audio_path is not None:
@@ -105,7 +106,7 @@ def encode_command(path: Path, width: int, height: int, fps: int, audio_path: Pa
     if metadata_path is not None:
         index = 2 if audio_path is not None else 1
         cmd += ["-map_metadata", str(index), "-map_chapters", str(index)]
-    cmd += ["-c:v", "libx264", "-preset", PRESET, "-crf", str(CRF), "-pix_fmt", "yuv420p"]
+    cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(CRF), "-pix_fmt", "yuv420p"]
     if audio_path is not None:
         cmd += ["-c:a", "aac", "-b:a", AUDIO_BITRATE]
         if sample_rate not in AAC_RATES:
@@ -129,8 +130,10 @@ class VideoWriter:
     `chapters` become MP4 chapters (ffprobe -show_chapters); `duration_s` bounds the last one."""
 
     def __init__(self, path: Path, width: int, height: int, fps: int, audio: Audio | None,
-                 chapters: list[Chapter] | None = None) -> None:
+                 chapters: list[Chapter] | None = None, preset: str = PRESET) -> None:
         self.path = Path(path)
+        # x264 speed preset: faster presets trade file size for encoding time.
+        self.preset = preset
         self.width, self.height, self.fps = width, height, fps
         # Frames the video must have (None without audio: as many as are written).
         self.n_frames: int | None = None
@@ -167,7 +170,7 @@ class VideoWriter:
             meta_path = self._tmp / "chapters.txt"
             meta_path.write_text(chapters_metadata(self.chapters, self.duration_s), encoding="utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = encode_command(self.path, self.width, self.height, self.fps, audio_path, rate, meta_path)
+        cmd = encode_command(self.path, self.width, self.height, self.fps, audio_path, rate, meta_path, self.preset)
         self._stderr = open(self._tmp / "ffmpeg.log", "w+b")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self._feeder = threading.Thread(target=self._feed, name="video-ffmpeg-feed", daemon=True)

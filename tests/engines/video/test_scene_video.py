@@ -95,7 +95,7 @@ def test_music_video_title_card_then_scene_with_lyrics(tmp_path):
     info = probe_video(res.path, count_frames=True)
     assert_mp4_matches_audio(info, song, 320, 180)
     frames = list(read_frames(res.path))
-    card, scene = frames[int(0.7 * FPS)], frames[int(2.2 * FPS)]
+    card, scene = frames[int(0.4 * FPS)], frames[int(2.2 * FPS)]
     # The card: the gold title in the middle on a dark ground.
     mid = card[60:120, 60:260].astype(int)
     gold = (mid[..., 0] > 120) & (mid[..., 1] > 90) & (mid[..., 2] < 90) & (mid[..., 0] - mid[..., 2] > 60)
