@@ -52,22 +52,31 @@ class VideoWorkflows:
     def __init__(self, settings: Settings, library: Library, jobs: JobRunner, music: MusicWorkflows) -> None:
         self.settings, self.library, self.jobs, self.music = settings, library, jobs, music
 
-    def _photos(self, project_id: int, images: list[tuple[Path, str]] | None, actor: Actor, *, required: bool):  # noqa: ANN202
+    def _inputs(self, project_id: int, actor: Actor, *, audio: tuple[Path, str] | None = None,
+                images: list[tuple[Path, str]] | None = None, head: tuple[Path, str] | None = None,
+                images_required: bool = False):  # noqa: ANN202
+        """Store a request's uploads: all of them or, when one is refused, none (the message names it)."""
         images = list(images or [])
-        if required and not images:
+        if images_required and not images:
             raise InputError("give at least one photo")
         if len(images) > MAX_IMAGES:
             raise InputError(f"{len(images)} photos given; one video takes at most {MAX_IMAGES}")
-        if not images:
-            return []
-        return self.library.add_uploads(project_id, images, MediaKind.photo, "only photos can go in the video", actor)
-
-    def _audio(self, project_id: int, audio: tuple[Path, str] | None, actor: Actor):  # noqa: ANN202
-        if audio is None:
-            return None
-        (asset,) = self.library.add_uploads(project_id, [audio], MediaKind.audio, "the soundtrack must be audio",
-                                            actor)
-        return asset
+        stored: list = []
+        groups = [(images, MediaKind.photo, "only photos can go in the video"),
+                  ([audio] if audio else [], MediaKind.audio, "the soundtrack must be audio"),
+                  ([head] if head else [], MediaKind.video, "the talking head must be a video")]
+        try:
+            out = []
+            for files, kind, why in groups:
+                rows = self.library.add_uploads(project_id, files, kind, why, actor) if files else []
+                stored += rows
+                out.append(rows)
+        except InputError:
+            for asset in stored:
+                self.library.delete_asset(asset.id, actor)
+            raise
+        photos, sound, video = out
+        return (sound[0] if sound else None), (video[0] if video else None), photos
 
     def image_to_video(self, images: list[tuple[Path, str]], audio: tuple[Path, str] | None = None,
                        seconds_per_image: float = 4.0, size: str = "1280x720", fps: int = 30, project_id=None, *,  # noqa: ANN001
@@ -81,8 +90,7 @@ class VideoWorkflows:
         check_request(ImageToVideoRequest(images=[Path(p) for p, _ in images], audio=None,
                                           seconds_per_image=seconds_per_image, size=size, fps=fps,
                                           transition=transition), validate_files=False)
-        photos = self._photos(project.id, images, actor, required=True)
-        sound = self._audio(project.id, audio, actor)
+        sound, _, photos = self._inputs(project.id, actor, audio=audio, images=images, images_required=True)
         params = {"seconds_per_image": seconds_per_image, "size": size, "fps": fps, "transition": transition,
                   "images": len(photos), "audio": sound is not None}
 
@@ -98,36 +106,50 @@ class VideoWorkflows:
                              inputs=[a.id for a in photos] + ([sound.id] if sound else []), progress=progress,
                              cancel=cancel, actor=actor)
 
-    def scene_video(self, audio: tuple[Path, str], template: str = "epic_battle",
+    def scene_video(self, audio: tuple[Path, str] | None, template: str = "epic_battle",
                     images: list[tuple[Path, str]] | None = None, captions: str = "", size: str = "1280x720",
                     fps: int = 30, project_id=None, *, visualiser: str | None = None, title: str = "",  # noqa: ANN001
-                    seed: int = 0, actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
-                    cancel: CancelToken | None = None) -> Finished:
+                    seed: int = 0, talking_head: tuple[Path, str] | None = None,
+                    presenter_position: str = "bottom-right", actor: Actor = ANONYMOUS,
+                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
+        """The scene moving to the audio; with a talking-head video it is composited over the scene
+        (and, without separate audio, its own speech is the soundtrack)."""
         from engines.video.captions import parse_captions
         from engines.video.scene_video import SceneVideoRequest, check_request, render_scene_video
 
-        if audio is None:
-            raise InputError("give the audio the scene moves to")
+        if audio is None and talking_head is None:
+            raise InputError("give the audio the scene moves to (or a talking-head video that speaks)")
         project = self.library.project_or_default(project_id, actor)
         check_request(SceneVideoRequest(audio=None, template=template, captions=captions, size=size, fps=fps,
-                                        visualiser=visualiser, title=title, seed=int(seed)))
-        sound = self._audio(project.id, audio, actor)
-        photos = self._photos(project.id, images, actor, required=False)
+                                        visualiser=visualiser, title=title, seed=int(seed),
+                                        presenter_video=Path(talking_head[0]) if talking_head else None,
+                                        presenter_position=presenter_position))
+        sound, head, photos = self._inputs(project.id, actor, audio=audio, images=images, head=talking_head)
         params = {"template": template, "size": size, "fps": fps, "captions": captions, "visualiser": visualiser,
-                  "title": title, "seed": int(seed), "images": len(photos)}
+                  "title": title, "seed": int(seed), "images": len(photos), "talking_head": head is not None,
+                  "presenter_position": presenter_position if head else None}
 
         def work(ctx: JobContext) -> JobResult:
-            track = Audio.read(self.library.asset_path(sound))
+            from engines.video.composite import audio_from_video
+
+            if sound is not None:
+                track = Audio.read(self.library.asset_path(sound))
+            else:
+                track = audio_from_video(self.library.asset_path(head))
+                if track is None:
+                    raise InputError("the talking-head video has no sound: give the audio too")
             req = SceneVideoRequest(audio=track, template=template,
                                     images=[self.library.asset_path(a) for a in photos] or None, captions=captions,
-                                    size=size, fps=int(fps), visualiser=visualiser, title=title, seed=int(seed))
+                                    size=size, fps=int(fps), visualiser=visualiser, title=title, seed=int(seed),
+                                    presenter_video=self.library.asset_path(head) if head else None,
+                                    presenter_position=presenter_position)
             res = render_scene_video(req, ctx.workdir / "scene.mp4", ctx.progress, ctx.cancel)
             lines = parse_captions(captions, track.duration_s) if (captions or "").strip() else None
             return _result(res, f"{template} scene", f"scene template {template}", captions=lines)
 
-        return self.jobs.run(kind="scene_video", params=params, work=work, project_id=project.id,
-                             inputs=[sound.id] + [a.id for a in photos], progress=progress, cancel=cancel,
-                             actor=actor)
+        inputs = ([sound.id] if sound else []) + ([head.id] if head else []) + [a.id for a in photos]
+        return self.jobs.run(kind="scene_video", params=params, work=work, project_id=project.id, inputs=inputs,
+                             progress=progress, cancel=cancel, actor=actor)
 
     def music_video(self, song_id, template: str = "epic_battle", size: str = "1280x720", *,  # noqa: ANN001
                     fps: int = 30, visualiser: str | None = "bars", actor: Actor = ANONYMOUS,

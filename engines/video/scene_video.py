@@ -9,6 +9,7 @@ encodes on its own thread while the next frame is drawn.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ class SceneVideoRequest:
     title: str = ""
     # Seed of the scene's procedural motion (same seed, same video).
     seed: int = 0
+    # A talking-head video composited over the scene (None for none), and where: a corner
+    # (picture in picture) or "full" (the whole frame).
+    presenter_video: Path | None = None
+    presenter_position: str = "bottom-right"
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,13 @@ def check_request(req: SceneVideoRequest | MusicVideoRequest) -> tuple[VideoSize
     for p in images:
         if not isinstance(p, np.ndarray) and not Path(p).is_file():
             raise InputError(f"the photo {Path(p).name!r} does not exist")
+    presenter = getattr(req, "presenter_video", None)
+    if presenter is not None:
+        from engines.video.composite import POSITIONS
+
+        if req.presenter_position not in POSITIONS:
+            raise InputError(f"presenter position {req.presenter_position!r} is not offered: use one of "
+                             f"{', '.join(POSITIONS)}")
     if isinstance(req, MusicVideoRequest) and not (0.0 <= float(req.title_s) <= 30.0):
         raise InputError(f"the title card lasts {req.title_s:g} s; use 0 to 30 s")
     return size, fps, notes
@@ -168,7 +180,7 @@ class _TitleOverlay:
 def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # noqa: ANN001, C901
             visualiser: str | None, captions_text: str, title: str, title_card_s: float, seed: int,
             out_path: Path, notes: list[str], progress: ProgressFn | None,
-            cancel: CancelToken | None) -> VideoResult:
+            cancel: CancelToken | None, presenter: tuple[Path, str] | None = None) -> VideoResult:
     from engines.video.beats import analyse_audio
     from engines.video.encode import VideoWriter, write_poster
     from engines.video.scenes import SceneRenderer
@@ -197,6 +209,11 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
         card = title_card(size.width_px, size.height_px, title, duration_s=title_card_s)
     elif title:
         overlay = _TitleOverlay(size, title)
+    head = None
+    if presenter is not None:
+        from engines.video.composite import HeadOverlay
+
+        head = HeadOverlay(presenter[0], (size.width_px, size.height_px), fps, presenter[1])
     cancel.raise_if_set()
 
     n = features.n_frames
@@ -206,7 +223,10 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
     poster = None
     draw_s = 0.0
     out_path = Path(out_path)
-    with VideoWriter(out_path, w, h, fps, audio) as writer:
+    with contextlib.ExitStack() as stack:
+        if head is not None:
+            stack.callback(head.close)
+        writer = stack.enter_context(VideoWriter(out_path, w, h, fps, audio))
         for i in range(n):
             if i % 4 == 0:
                 cancel.raise_if_set()
@@ -228,6 +248,8 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
                     frame[:] = still
                 else:
                     cv2.addWeighted(still, card_alpha, frame, 1.0 - card_alpha, 0.0, dst=frame)
+            if head is not None and card_alpha < 1.0:
+                frame = head.draw(frame, t)
             if overlay is not None:
                 overlay.draw(frame, t)
             if captions is not None:
@@ -260,8 +282,9 @@ def render_scene_video(req: SceneVideoRequest, out_path: str | Path, progress: P
     if req.audio is None:
         raise InputError("give the audio the scene moves to")
     size, fps, notes = check_request(req)
+    presenter = (Path(req.presenter_video), req.presenter_position) if req.presenter_video else None
     return _render(req.audio, req.template, req.images, size, fps, req.visualiser, req.captions, req.title, 0.0,
-                   int(req.seed), Path(out_path), notes, progress, cancel)
+                   int(req.seed), Path(out_path), notes, progress, cancel, presenter)
 
 
 def render_music_video(req: MusicVideoRequest, out_path: str | Path, progress: ProgressFn | None = None,

@@ -101,3 +101,39 @@ def test_bad_video_requests_are_refused_and_nothing_is_stored(services, samples,
         with pytest.raises(InputError, match=message):
             call()
     assert counts(services) == before
+
+
+def test_a_talking_head_presents_over_the_scene(sqlite_services, samples, tmp_path):
+    """The digital clone over a scene: its own speech is the soundtrack, its face sits in a corner."""
+    wav = speech(samples, tmp_path, 2.0)
+    head = sqlite_services.talking_heads.render((samples / "portraits" / "art_1.png", "me.png"), (wav, wav.name),
+                                                size=256, fps=25, still=True)
+    lib = sqlite_services.library
+    head_video = next(a for a in head.outputs if a.kind.value == "video")
+    copy = tmp_path / "head.mp4"
+    copy.write_bytes(lib.asset_path(head_video).read_bytes())
+    plain = sqlite_services.video.scene_video((wav, wav.name), "plain_dark", size="640x360", fps=25)
+    done = sqlite_services.video.scene_video(None, "plain_dark", size="640x360", fps=25,
+                                             talking_head=(copy, copy.name), presenter_position="bottom-right")
+    info = probe_video(lib.asset_path(next(a for a in done.outputs if a.kind.value == "video")))
+    assert abs(info["video_duration_s"] - 2.0) <= 1 / 25 + 1e-3 and info["audio_codec"] == "aac"
+
+    from engines.video.probe import read_frames
+
+    a = next(iter(read_frames(lib.asset_path(next(x for x in plain.outputs if x.kind.value == "video")))))
+    b = next(iter(read_frames(lib.asset_path(next(x for x in done.outputs if x.kind.value == "video")))))
+    corner = np.abs(a[220:, 440:].astype(int) - b[220:, 440:].astype(int)).mean()
+    rest = np.abs(a[:150, :300].astype(int) - b[:150, :300].astype(int)).mean()
+    assert corner > 20 and rest < 3, (corner, rest)
+
+
+def test_one_bad_upload_stores_none_of_the_request(services, samples, tmp_path):
+    wav = speech(samples, tmp_path, 1.0)
+    fake = tmp_path / "photo.png"
+    fake.write_text("not an image")
+    before = counts(services)
+    with pytest.raises(InputError, match="photo.png"):
+        services.video.scene_video((wav, wav.name), "plain_dark", [(fake, fake.name)])
+    with pytest.raises(InputError, match="not video"):
+        services.video.scene_video((wav, wav.name), "plain_dark", talking_head=(wav, "head.mp4"))
+    assert counts(services) == before
