@@ -120,8 +120,18 @@ def _bars_per_line(lines: list[str], bar_s: float) -> int:
 
 
 def _arrange(lyrics: Lyrics, style: MusicStyle, total_bars: int, bar_s: float, seed: int) -> tuple[list[_Block], list[str]]:
-    notes: list[str] = []
+    """Intro, lyric sections and outro in whole bars. Intro and outro take about 4.5 s each; when that
+    would leave a lyric section out, they shrink to a bar each first (a short song still sings)."""
     edge = max(1, min(4, math.ceil(4.5 / bar_s)))
+    blocks, notes, dropped = _arrange_with_edges(lyrics, style, total_bars, bar_s, seed, edge)
+    if dropped and edge > 1:
+        blocks, notes, _ = _arrange_with_edges(lyrics, style, total_bars, bar_s, seed, 1)
+    return blocks, notes
+
+
+def _arrange_with_edges(lyrics: Lyrics, style: MusicStyle, total_bars: int, bar_s: float, seed: int,
+                        edge: int) -> tuple[list[_Block], list[str], list[str]]:
+    notes: list[str] = []
     intro, outro = edge, edge
     if total_bars < intro + outro + 1:
         intro, outro = (1, 0) if total_bars >= 2 else (0, 0)
@@ -169,7 +179,7 @@ def _arrange(lyrics: Lyrics, style: MusicStyle, total_bars: int, bar_s: float, s
         b.progression = progs[int(_rng(seed, "prog", b.kind).integers(len(progs)))]
         b.start_bar = bar
         bar += b.bars
-    return out, notes
+    return out, notes, dropped
 
 
 def _durations(n: int, window: int, rng: np.random.Generator) -> list[int]:

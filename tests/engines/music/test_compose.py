@@ -124,3 +124,16 @@ def test_long_song_brings_the_chorus_back():
 
 def test_bars_are_16_steps():
     assert STEPS_PER_BAR == 16
+
+
+def test_a_short_song_still_sings_its_lyrics():
+    """15 s with a one-line verse and chorus: intro and outro shrink so both are sung."""
+    from engines.music.compose import compose
+    from engines.music.lyrics import parse_lyrics
+
+    lyrics = parse_lyrics("[Verse]\nThe harbour lights are calling me\n[Chorus]\nSail on, sail on across the sea")
+    comp = compose(lyrics, "pop", 15, 118, seed=2)
+    kinds = [s.kind for s in comp.sections]
+    assert "verse" in kinds and "chorus" in kinds and not comp.notes
+    assert abs(comp.length_s - 15) < 1
+    assert {n.line_index for n in comp.melody} == {0, 1}
