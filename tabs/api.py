@@ -173,7 +173,7 @@ def register_music(services: Services) -> None:
                      bpm: float = 0, seed: int = 0, project_id: int | None = None,
                      request: gr.Request = None) -> tuple[FileData, str, FileData, FileData]:
         """Compose, sing, mix and master a song. Returns (song WAV, lyrics as LRC, stems zip, MIDI).
-        The song's id (for /mix and /music_video) is in the file names: "... (song 12).wav"."""
+        The song's id (for /mix and /music_video) is in the file names: "... - song 12.wav"."""
         actor = actor_from(request)
         done, res = music.compose(theme, title, lyrics, music_style, voice_style, voice, duration_s, bpm, seed,
                                   project_id, actor=actor)

@@ -146,7 +146,7 @@ class MusicWorkflows:
             notes += res.notes
             holder["result"] = res
             # The generation id in every file name: the client API's /mix and /music_video take it.
-            name = f"{(title or theme or 'song').strip()[:60]} (song {ctx.generation_id})"
+            name = f"{(title or theme or 'song').strip()[:60]} - song {ctx.generation_id}"
             w = ctx.workdir
             outputs = [_audio_output(res.mix, w / "song.wav", f"{name}.wav", role="song")]
             outputs.append(JobOutput(_mp3(w / "song.wav", w / "song.mp3"), MediaKind.audio, f"{name}.mp3",
@@ -231,7 +231,7 @@ class MusicWorkflows:
             res = mix(audio, settings)
             ctx.progress(2, 3, "saving")
             name = (g.params.get("title") or g.params.get("theme") or "song").strip()[:60]
-            out = _audio_output(res.audio, ctx.workdir / "mix.wav", f"{name} (mix).wav", role="song")
+            out = _audio_output(res.audio, ctx.workdir / "mix.wav", f"{name} - mix {ctx.generation_id}.wav", role="song")
             return JobResult([out], backend="embedded", model="pedalboard mixer",
                              metrics={"lufs": res.lufs, "true_peak_dbtp": res.true_peak_dbtp,
                                       "mix_settings": json.loads(settings.to_json())})

@@ -2,6 +2,10 @@
 
 `make_song` is the embedded pipeline (CPU, nothing downloaded). An instrumental from another backend
 (MusicGen) can replace the rendered stems; the melody is still composed for the vocals.
+
+Rendering (FluidSynth, one core) and singing need only the composition, so they run at the same time:
+the stems render in a worker thread while the vocals are sung (then it writes the MIDI file while
+the song is mixed); progress is reported from the calling thread only.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import io
 import logging
 import math
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
@@ -26,7 +32,9 @@ DURATION_RANGE_S = (10.0, 600.0)
 BPM_RANGE = (40.0, 240.0)
 SAMPLE_RATE = 44100
 DEFAULT_VOCAL_STYLES = ("heroic_male", "soprano", "choir", "whisper")
-STAGE_WEIGHTS = {"lyrics": 1, "compose": 1, "render": 3, "sing": 6, "mix": 2}
+STAGE_WEIGHTS = {"lyrics": 1, "compose": 1, "render and sing": 9, "mix": 2}
+# Shares of the "render and sing" stage (they run at the same time).
+RENDER_WEIGHT, SING_WEIGHT = 3, 6
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,8 @@ class SongResult:
     parameters: dict
     # Things the user should know (lyrics written offline, sections left out, ...).
     notes: list[str]
-    # lufs, true_peak_dbtp, length_s and seconds per stage.
+    # lufs, true_peak_dbtp, length_s, and "seconds": per stage (lyrics, compose, render, sing, mix) and
+    # "total". Render and sing overlap: "render_and_sing" is their wall time together.
     metrics: dict
     # The mix settings used (re-mix the stems with changed settings later).
     mix_settings: object
@@ -146,6 +155,25 @@ def _fit(audio: Audio, length_s: float) -> Audio:
     return Audio(y, SAMPLE_RATE)
 
 
+def _midi_bytes(midi) -> bytes:  # noqa: ANN001
+    buf = io.BytesIO()
+    midi.write(buf)
+    return buf.getvalue()
+
+
+class _LinkedCancel(CancelToken):
+    """Set by its owner, or by the caller's token."""
+
+    def __init__(self, outer: CancelToken | None) -> None:
+        super().__init__()
+        self._outer = outer
+
+    def raise_if_set(self) -> None:
+        if self._outer is not None:
+            self._outer.raise_if_set()
+        super().raise_if_set()
+
+
 def make_song(req: SongRequest, progress: ProgressFn = no_progress, cancel: CancelToken | None = None,
               llm: Callable[[str, str], str] | None = None) -> SongResult:
     """Write (or read) the lyrics, compose, render, sing, mix and master one song."""
@@ -165,7 +193,7 @@ def make_song(req: SongRequest, progress: ProgressFn = no_progress, cancel: Canc
         if cancel is not None:
             cancel.raise_if_set()
 
-    t = time.perf_counter()
+    t_start = t = time.perf_counter()
     stages.report("lyrics", 0, "lyrics")
     if (req.lyrics or "").strip():
         lyrics = parse_lyrics(req.lyrics, req.title)
@@ -182,46 +210,87 @@ def make_song(req: SongRequest, progress: ProgressFn = no_progress, cancel: Canc
     seconds["compose"] = time.perf_counter() - t
     check()
 
-    t = time.perf_counter()
-    if isinstance(req.instrumental, Audio):
-        stages.report("render", 0, "fitting the instrumental")
-        stems = {"instrumental": _fit(req.instrumental, comp.length_s)}
-    else:
-        stems = render_stems(comp, progress=lambda d, n, m="": stages.report("render", d / (n or 1), m),
-                             cancel=cancel)
-    seconds["render"] = time.perf_counter() - t
-    check()
-
-    t = time.perf_counter()
-    stages.report("sing", 0, "singing")
+    t_both = time.perf_counter()
     from engines.music.sing import sing
 
-    vocals = sing(comp.melody, req.singer, req.vocal_style, length_s=comp.length_s, sample_rate_hz=SAMPLE_RATE,
-                  seed=req.seed, progress=lambda d, n, m="": stages.report("sing", d / (n or 1), m), cancel=cancel)
-    stems["vocals"] = vocals
-    seconds["sing"] = time.perf_counter() - t
-    check()
+    done = {"render": 0.0, "sing": 0.0}
+    lock = threading.Lock()
 
-    t = time.perf_counter()
-    stages.report("mix", 0, "mixing and mastering")
-    settings = default_mix(style.name, list(stems))
-    mixed = mix(stems, settings)
-    seconds["mix"] = time.perf_counter() - t
-    stages.report("mix", 1, "done")
+    def report(message: str = "") -> None:  # from this thread only
+        with lock:
+            fraction = (RENDER_WEIGHT * done["render"] + SING_WEIGHT * done["sing"]) / (RENDER_WEIGHT + SING_WEIGHT)
+        stages.report("render and sing", fraction, message)
 
-    buf = io.BytesIO()
-    comp.midi.write(buf)
+    def rendered(d: float, n: float, m: str = "") -> None:  # from the render thread: record only
+        with lock:
+            done["render"] = max(done["render"], d / (n or 1))
+
+    def sung(d: float, n: float, m: str = "") -> None:
+        with lock:
+            done["sing"] = max(done["sing"], d / (n or 1))
+        report(m)
+
+    stem_names = ["instrumental"] if isinstance(req.instrumental, Audio) else list(comp.stems)
+    settings = default_mix(style.name, [*stem_names, "vocals"])
+
+    def render_job() -> tuple[dict[str, Audio], float]:
+        t0 = time.perf_counter()
+        out = render_stems(comp, progress=rendered, cancel=stop)
+        return out, time.perf_counter() - t0
+
+    stop = _LinkedCancel(cancel)
+    # One worker: the stems render there while this thread sings, then it writes the MIDI file while
+    # this thread mixes.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="song-worker")
+    try:
+        if isinstance(req.instrumental, Audio):
+            stages.report("render and sing", 0, "fitting the instrumental")
+            t = time.perf_counter()
+            stems = {"instrumental": _fit(req.instrumental, comp.length_s)}
+            seconds["render"] = time.perf_counter() - t
+            future = None
+        else:
+            stages.report("render and sing", 0, "rendering and singing")
+            future = pool.submit(render_job)
+        midi_future = pool.submit(_midi_bytes, comp.midi)
+        try:
+            t = time.perf_counter()
+            vocals = sing(comp.melody, req.singer, req.vocal_style, length_s=comp.length_s,
+                          sample_rate_hz=SAMPLE_RATE, seed=req.seed, progress=sung, cancel=cancel)
+            seconds["sing"] = time.perf_counter() - t
+            if future is not None:
+                report("rendering the instruments")
+                stems, seconds["render"] = future.result()
+        except BaseException:
+            stop.cancel()  # the render stops at its next check
+            midi_future.cancel()
+            raise
+        stems["vocals"] = vocals
+        seconds["render_and_sing"] = time.perf_counter() - t_both
+        report("rendered and sung")
+        check()
+
+        t = time.perf_counter()
+        stages.report("mix", 0, "mixing and mastering")
+        mixed = mix(stems, settings)
+        seconds["mix"] = time.perf_counter() - t
+        stages.report("mix", 1, "done")
+        midi_bytes = midi_future.result()
+    finally:
+        pool.shutdown(wait=True)
+
     sections = [asdict(s) for s in comp.sections]
     lrc_text = lrc_mod.to_lrc(comp.lines, title=req.title or req.theme, length_s=comp.length_s)
     params = {"theme": req.theme, "title": req.title, "lyrics": lyrics.to_text(), "music_style": style.name,
               "vocal_style": req.vocal_style, "singer": req.singer.label, "espeak_voice": req.singer.espeak_voice,
               "duration_s": req.duration_s, "bpm": req.bpm, "seed": req.seed, "mood": req.mood,
               "instrumental": "external" if isinstance(req.instrumental, Audio) else "embedded"}
+    seconds["total"] = time.perf_counter() - t_start
     metrics = {"lufs": round(mixed.lufs, 2), "true_peak_dbtp": round(mixed.true_peak_dbtp, 2),
                "length_s": round(mixed.audio.duration_s, 3), "seconds": {k: round(v, 3) for k, v in seconds.items()},
                "sung_notes": len(comp.melody), "lyric_lines": len(comp.lines)}
     log.info("song %r: %.1f s, %s, %.0f bpm, stages %s", req.title or req.theme, comp.length_s, comp.key, comp.bpm,
              metrics["seconds"])
-    return SongResult(mix=mixed.audio, stems=stems, midi_bytes=buf.getvalue(), lrc=lrc_text,
+    return SongResult(mix=mixed.audio, stems=stems, midi_bytes=midi_bytes, lrc=lrc_text,
                       lyrics_text=lyrics.to_text(), bpm=comp.bpm, key=comp.key, sections=sections, parameters=params,
                       notes=notes, metrics=metrics, mix_settings=settings)

@@ -56,7 +56,7 @@ def test_lyrics_song_mix_and_music_video(client, tmp_path):
     with zipfile.ZipFile(stems) as zf:
         assert "vocals.flac" in zf.namelist() and len(zf.namelist()) >= 3
     assert Path(midi).read_bytes()[:4] == b"MThd"
-    song_id = int(re.search(r"\(song (\d+)\)", Path(song).name).group(1))
+    song_id = int(re.search(r" - song (\d+)\.wav$", Path(song).name).group(1))
 
     quiet = client.predict(song_id=song_id, settings_json='{"tracks": {"vocals": {"mute": true}}}', api_name="/mix")
     assert abs(sf.info(quiet).duration - info.duration) < 0.05

@@ -61,7 +61,7 @@ def test_a_song_keeps_its_parts(song_services, song):
     roles = sorted(a.meta.get("role") for a in done.outputs)
     assert roles.count("stem") >= 3 and {"song", "song-mp3", "midi", "lrc", "lyrics"} <= set(roles)
     wav = next(a for a in done.outputs if a.meta.get("role") == "song")
-    assert f"(song {g.id})" in wav.name
+    assert wav.name.endswith(f" - song {g.id}.wav")
     assert abs(sf.info(str(lib.asset_path(wav))).duration - 30) <= 3
     assert loudness(lib.asset_path(wav)) == pytest.approx(-14, abs=1)
     mp3 = next(a for a in done.outputs if a.meta.get("role") == "song-mp3")

@@ -13,7 +13,7 @@ from engines.audio import Audio
 from engines.errors import InputError
 from engines.music.compose import compose
 from engines.music.lyrics import parse_lyrics
-from engines.music.mix import MixSettings, TrackSettings, default_mix, mix
+from engines.music.mix import MixSettings, TrackSettings, default_mix, loudness_lufs, master, mix, true_peak_dbtp
 from engines.music.render import render_stems
 
 
@@ -41,6 +41,32 @@ def test_master_meets_loudness_and_true_peak(stems):
     lufs = pyloudnorm.Meter(44100).integrated_loudness(y)
     assert abs(lufs + 14) <= 0.5 and abs(res.lufs - lufs) < 0.05
     assert _true_peak(y) <= -1.0 + 1e-3 and res.true_peak_dbtp <= -1.0
+    assert abs(res.true_peak_dbtp - _true_peak(y)) < 1e-3
+    # The limiter is used no more than needed: the peak ends near the ceiling, not far under it.
+    assert res.true_peak_dbtp > -2.0
+
+
+def test_meters_equal_the_reference_ones(stems):
+    """The fast meters give pyloudnorm's loudness and the peak of scipy's 4x resample_poly."""
+    y = sum(a.samples for k, a in stems.items() if k != "vocals")
+    rng = np.random.default_rng(0)
+    cases = [y, y[:44100 * 3 + 17], y[:, 0], (rng.standard_normal((5000, 2)) * 0.3).astype(np.float32),
+             np.zeros(100, np.float32)]
+    for x in cases:
+        ref = 20 * np.log10(max(np.max(np.abs(resample_poly(x, 4, 1, axis=0))), 1e-30))
+        assert abs(true_peak_dbtp(x) - ref) < 1e-3 or (ref < -500 and true_peak_dbtp(x) == -np.inf)
+        if len(x) >= 0.4 * 44100:
+            assert abs(loudness_lufs(x) - pyloudnorm.Meter(44100).integrated_loudness(x.astype(np.float64))) < 0.01
+    assert loudness_lufs(np.zeros((44100, 2), np.float32)) == -np.inf
+
+
+def test_master_without_limiting_is_a_plain_gain(stems):
+    """A signal whose peaks leave room is only scaled: the waveform keeps its shape."""
+    y = stems["strings"].samples
+    out, lufs, tp = master(y, target_lufs=-24.0, ceiling_dbtp=-1.0)
+    assert abs(pyloudnorm.Meter(44100).integrated_loudness(out) + 24) <= 0.05 and abs(lufs + 24) < 0.01
+    ratio = out[np.abs(y) > 1e-3] / y[np.abs(y) > 1e-3]
+    assert np.allclose(ratio, ratio[0], rtol=1e-4) and tp <= -1.0
 
 
 def test_quiet_target_and_mute_and_pan(stems):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -47,18 +48,39 @@ def _lrc_times(lrc: str) -> list[tuple[float, str]]:
     return out
 
 
+def _song(style: str):  # noqa: ANN202
+    return make_song(SongRequest(theme="a knight returning home", title="Homecoming", music_style=style,
+                                 duration_s=60, seed=1))
+
+
 @pytest.fixture(scope="module")
-def songs():
+def songs(request):
+    """style -> its 60 s song. Songs are made one at a time in a worker thread, the next selected style's
+    while the current one is checked (each song is made once)."""
     pytest.importorskip("engines.music.sing")
-    return {}
+    wanted = [item.callspec.params["style"] for item in request.session.items
+              if item.originalname == "test_sixty_second_song_in_every_style" and hasattr(item, "callspec")]
+    pool = ThreadPoolExecutor(1)
+    futures = {}
+
+    def get(style: str):  # noqa: ANN202
+        if style not in futures:
+            futures[style] = pool.submit(_song, style)
+        if style in wanted and wanted.index(style) + 1 < len(wanted):
+            following = wanted[wanted.index(style) + 1]
+            if following not in futures:
+                futures[following] = pool.submit(_song, following)
+        return futures.pop(style).result()
+
+    yield get
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.mark.parametrize("style", STYLES)
 def test_sixty_second_song_in_every_style(songs, style):
     import librosa
 
-    res = make_song(SongRequest(theme="a knight returning home", title="Homecoming", music_style=style,
-                                duration_s=60, seed=1))
+    res = songs(style)
     y = res.mix.samples
     # Length, loudness, true peak.
     assert res.mix.sample_rate == 44100 and res.mix.channels == 2
