@@ -48,7 +48,9 @@ def build(services: Services) -> None:
         with gr.Column(scale=1):
             with gr.Tab("From an outline"):
                 outline = gr.Code(label="Outline (Markdown): '# ' title slide, '## ' one slide each, '- ' bullets, "
-                                        "tables, ```chart blocks, '> ' quotes, 'Notes:' for speaker notes",
+                                        "tables, ```chart blocks, '> ' quotes, 'Notes:' for speaker notes. "
+                                        "Or paste a long text (split into slides), or just a topic (needs a "
+                                        "language model: OPENAI_API_KEY)",
                                   value=EXAMPLE, language="markdown", lines=22, elem_id="slides-outline")
                 with gr.Row():
                     theme = gr.Radio(label="Theme", choices=theme_names(), value="dark", elem_id="slides-theme")

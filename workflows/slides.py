@@ -33,6 +33,17 @@ VIDEO_SIZE, VIDEO_FPS = "1280x720", 30
 PRESENTER_PX = 256
 
 
+# A text this short, in one paragraph of at most one sentence, is a topic rather than a text to split.
+TOPIC_MAX_CHARS = 200
+
+
+def is_topic(text: str) -> bool:
+    """"How solar panels work" is a topic (it needs a language model); a pasted article is a text."""
+    t = text.strip()
+    sentences = [x for x in t.replace("!", ".").replace("?", ".").split(".") if x.strip()]
+    return len(t) <= TOPIC_MAX_CHARS and "\n\n" not in t and len(sentences) <= 1
+
+
 class SlidesWorkflows:
     def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
@@ -64,6 +75,13 @@ class SlidesWorkflows:
         project = self.library.project_or_default(project_id, actor)
         if looks_like_outline(text):
             return parse_outline(text, self.resolver(project.id, actor), theme)
+        if is_topic(text):
+            from engines import llm
+            from engines.slides import outline_from_topic
+
+            write = llm.complete if llm.available(self.settings).available else None
+            outline = outline_from_topic(text, self.settings, write)
+            return parse_outline(outline, self.resolver(project.id, actor), theme)
         return deck_from_text(text, theme)
 
     def preview(self, outline: str, theme: str, out_dir: Path, project_id=None,  # noqa: ANN001

@@ -146,3 +146,34 @@ def test_bad_decks_are_refused_and_nothing_is_stored(services, tmp_path):
         with pytest.raises(InputError, match=message):
             services.slides.narrate_pptx((path, path.name))
     assert _count(services) == before
+
+
+def test_a_topic_alone_needs_a_language_model(services, monkeypatch):
+    from engines import llm
+    from engines.capabilities import Availability
+    from engines.errors import BackendUnavailable
+
+    before = _count(services)
+    with pytest.raises(BackendUnavailable, match="a topic alone needs an LLM"):
+        services.slides.parse("How solar panels work")
+    assert _count(services)[1] == before[1]
+
+    asked = []
+
+    def fake_complete(settings, system, user, **kw):  # noqa: ANN001, ANN003, ANN202
+        asked.append(user)
+        return "# Solar panels\n\n## Light in\n- Photons free electrons\n\n## Power out\n- An inverter makes AC\n"
+
+    monkeypatch.setattr(llm, "available", lambda settings: Availability(True))
+    monkeypatch.setattr(llm, "complete", fake_complete)
+    deck = services.slides.parse("How solar panels work")
+    assert [s.title for s in deck.slides] == ["Solar panels", "Light in", "Power out"]
+    assert "How solar panels work" in asked[0] and all(s.notes for s in deck.slides)
+
+
+def test_a_pasted_text_is_split_into_slides_offline(services):
+    text = ("Solar power is growing fast. Panels turn light into electricity without moving parts.\n\n"
+            "Costs have fallen for a decade. A panel today costs a fraction of one in 2010.\n\n"
+            "Storage is the next step. Batteries keep the power for the evening.")
+    deck = services.slides.parse(text)
+    assert len(deck.slides) >= 2 and all(s.notes for s in deck.slides)
