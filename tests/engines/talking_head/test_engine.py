@@ -225,3 +225,25 @@ def test_grayscale_and_transparent_portraits_are_animated(tmp_path, speech, phot
     img.save(rgba)
     r = _render(tmp_path, rgba, short, size=256, still=True)
     assert r.frames == len(decode(r.video_path)) and r.face_box.width > 0
+
+
+@pytest.mark.parametrize("turn", [0.45, 0.85])
+def test_a_turned_face_gives_a_video_or_a_clear_message(tmp_path, speech, photos, turn):
+    """A face turned away (the portrait warped in perspective, its far side squeezed to 1 - turn of its
+    height): either it is animated, with the face found in the output, or refused with a message."""
+    import cv2
+
+    img = photos["art_1"]
+    h, w = img.shape[:2]
+    squeeze = turn * h / 2
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0, 0], [w * (1 - turn / 2), squeeze], [w * (1 - turn / 2), h - squeeze], [0, h]])
+    turned = cv2.warpPerspective(img, cv2.getPerspectiveTransform(src, dst), (w, h), borderValue=(90, 90, 90))
+    short = Audio(speech.samples[: speech.sample_rate // 2], speech.sample_rate)
+    try:
+        r = _render(tmp_path, turned, short, size=256, still=True)
+    except InputError as e:
+        assert "face" in str(e)
+        return
+    frames = decode(r.video_path)
+    assert len(frames) == r.frames and r.face_box.width > 20
