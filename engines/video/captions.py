@@ -222,12 +222,13 @@ class _Raster:
     # Top-left of the patch in the frame (pixels).
     x: int
     y: int
-    # Premultiplied colours (float32, h x w x 3) and opacity (h x w x 1) with all text white...
+    # Premultiplied colours and transparency 255 * (1 - opacity), both uint8 h x w x 3, with all text
+    # white...
     base_rgb: np.ndarray
-    base_alpha: np.ndarray
-    # ... and with all text gold; the highlight copies columns of this over the base.
+    base_clear: np.ndarray
+    # ... and with all text gold; the highlight copies columns of these over the base.
     gold_rgb: np.ndarray
-    gold_alpha: np.ndarray
+    gold_clear: np.ndarray
     # Per word: (row_top, row_bottom, x0, x1) inside the patch, in the line's word order.
     word_boxes: list[tuple[int, int, int, int]]
 
@@ -374,7 +375,9 @@ class CaptionRenderer:
         def over(colour: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
             rgb = np.asarray(colour, np.float32)[None, None, :] * text_a + under_rgb * (1 - text_a)
             alpha = text_a + under_a * (1 - text_a)
-            return rgb.astype(np.float32), alpha.astype(np.float32)
+            clear = np.repeat(255.0 * (1.0 - alpha), 3, axis=2)
+            return (np.ascontiguousarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8)),
+                    np.ascontiguousarray(np.clip(clear + 0.5, 0, 255).astype(np.uint8)))
 
         base_rgb, base_a = over(st.text_rgb)
         gold_rgb, gold_a = over(st.highlight_rgb)
@@ -383,32 +386,47 @@ class CaptionRenderer:
         x0, y0 = max(0, x0), max(0, y0)
         # Patches wider than the frame (tiny frames) are cut to it.
         pw, ph = min(pw, self.width_px - x0), min(ph, self.height_px - y0)
-        return _Raster(x0, y0, base_rgb[:ph, :pw], base_a[:ph, :pw], gold_rgb[:ph, :pw], gold_a[:ph, :pw], boxes)
+        def cut(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a[:ph, :pw])
 
-    def draw(self, frame: np.ndarray, t_s: float) -> np.ndarray:
-        """The frame with the caption active at `t_s` drawn on (a new array; the input is untouched).
-        Words sung by `t_s` are gold; the word being sung turns gold from left to right."""
+        return _Raster(x0, y0, cut(base_rgb), cut(base_a), cut(gold_rgb), cut(gold_a), boxes)
+
+    def draw(self, frame: np.ndarray, t_s: float, out: np.ndarray | None = None) -> np.ndarray:
+        """The frame with the caption active at `t_s` drawn on: a new array (the input untouched), or
+        `out` (which may be `frame` itself, to draw in place). Words sung by `t_s` are gold; the word
+        being sung turns gold from left to right."""
         k = self.active_index(t_s)
         if k is None:
+            if out is not None and out is not frame:
+                np.copyto(out, frame)
+                return out
             return frame
         if frame.shape[:2] != (self.height_px, self.width_px):
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the captions are for "
                              f"{self.width_px}x{self.height_px}")
+        import cv2
+
         r = self._raster(k)
         line = self.lines[k]
-        rgb, alpha = r.base_rgb, r.base_alpha
+        rgb, clear = r.base_rgb, r.base_clear
         sung = [(i, w) for i, w in enumerate(line.words) if w.start_s <= t_s and i < len(r.word_boxes)]
         if sung:
-            rgb, alpha = rgb.copy(), alpha.copy()
+            rgb, clear = rgb.copy(), clear.copy()
             for i, w in sung:
                 top, bottom, x0, x1 = r.word_boxes[i]
                 frac = 1.0 if t_s >= w.end_s or w.end_s <= w.start_s else (t_s - w.start_s) / (w.end_s - w.start_s)
                 xc = x0 + int(round((x1 - x0) * frac))
                 if xc > x0:
                     rgb[top:bottom, x0:xc] = r.gold_rgb[top:bottom, x0:xc]
-                    alpha[top:bottom, x0:xc] = r.gold_alpha[top:bottom, x0:xc]
+                    clear[top:bottom, x0:xc] = r.gold_clear[top:bottom, x0:xc]
         ph, pw = rgb.shape[:2]
-        out = frame.copy()
-        roi = out[r.y:r.y + ph, r.x:r.x + pw].astype(np.float32)
-        out[r.y:r.y + ph, r.x:r.x + pw] = (rgb + roi * (1.0 - alpha) + 0.5).astype(np.uint8)
+        if out is None:
+            out = frame.copy()
+        elif out is not frame:
+            np.copyto(out, frame)
+        # out = caption + frame * (1 - opacity), in saturating uint8 arithmetic on the patch only.
+        roi = np.ascontiguousarray(out[r.y:r.y + ph, r.x:r.x + pw])
+        cv2.multiply(roi, clear, dst=roi, scale=1.0 / 255.0)
+        cv2.add(roi, rgb, dst=roi)
+        out[r.y:r.y + ph, r.x:r.x + pw] = roi
         return out

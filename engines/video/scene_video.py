@@ -253,7 +253,7 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
             if overlay is not None:
                 overlay.draw(frame, t)
             if captions is not None:
-                frame = captions.draw(frame, t)
+                frame = captions.draw(frame, t, out=buf)  # into the loop's own buffer (in place when frame is buf)
             draw_s += time.perf_counter() - t0
             if i == poster_index:
                 poster = frame.copy()
