@@ -46,7 +46,7 @@ def encode_only(frames, audio, out: Path) -> float:  # noqa: ANN001
     from engines.video.encode import VideoWriter
 
     t = time.perf_counter()
-    with VideoWriter(out, frames.shape[2], frames.shape[1], FPS, audio) as w:
+    with VideoWriter(out, frames.shape[2], frames.shape[1], FPS, audio, profile="still") as w:  # as the engine
         for f in frames:
             w.write(f)
     return time.perf_counter() - t

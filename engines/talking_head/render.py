@@ -184,7 +184,7 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
     path = Path(req.output_path) if req.output_path else _temp_path()
     height, width = frame.shape[:2]
     step = max(1, n_frames // 50)
-    with VideoWriter(path, width, height, fps, audio) as writer:
+    with VideoWriter(path, width, height, fps, audio, profile="still") as writer:
         for k in range(n_frames):
             cancel.raise_if_set()
             img = animator.frame(float(track.open[k]), float(track.shape[k]), float(motion.blink[k]),

@@ -140,7 +140,7 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     try:
         if req.presenter_video is not None:
             overlay = HeadOverlay(req.presenter_video, (W, H), fps, req.presenter_position, req.presenter_scale)
-        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters) as writer:
+        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters, profile="still") as writer:
             for k in range(n_frames):
                 cancel.raise_if_set()
                 t = k / fps

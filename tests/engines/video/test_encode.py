@@ -147,3 +147,30 @@ def test_load_image_errors_name_the_file(tmp_path: Path):
         load_image(big, max_pixels=100_000)
     with pytest.raises(InputError, match="does not exist"):
         load_image(tmp_path / "nope.png")
+
+
+def test_encoder_profiles_and_colour_tags(tmp_path: Path):
+    """"still" keeps B-frames (cheap on a quiet picture), "motion" has none; both are tagged BT.601
+    studio range and decode back to the colours written."""
+    rng = np.random.default_rng(3)
+    base = np.repeat(np.repeat(rng.integers(0, 256, (18, 32, 3), dtype=np.uint8), 10, 0), 10, 1)
+    base[:60, :100] = (200, 40, 40)
+    types = {}
+    for profile in ("still", "motion"):
+        out = tmp_path / f"{profile}.mp4"
+        with VideoWriter(out, 320, 180, 25, None, profile=profile) as w:
+            for k in range(50):
+                w.write(np.roll(base, k // 10, axis=1))
+        frames = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                 "frame=pict_type", "-of", "csv=p=0", str(out)], capture_output=True, text=True,
+                                check=True).stdout.split()
+        types[profile] = set(frames)
+        v = stream(ffprobe(out), "video")
+        assert (v["color_space"], v["color_range"]) == ("smpte170m", "tv")
+        red = decode_frames(out)[0][20:40, 20:60].reshape(-1, 3).mean(axis=0)
+        assert np.abs(red - (200, 40, 40)).max() < 6, red
+    assert "B" in types["still"] and "B" not in types["motion"], types
+    with pytest.raises(ValueError, match="profile"):
+        VideoWriter(tmp_path / "x.mp4", 320, 180, 25, None, profile="fast")
+    with pytest.raises(ValueError, match="even"):
+        VideoWriter(tmp_path / "x.mp4", 321, 180, 25, None)
