@@ -168,23 +168,25 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
     timings["face"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    stages.report("speech", 0.0, "reading the speech")
     fps = int(req.fps)
     n_frames = max(1, int(round(audio.duration_s * fps)))
-    track = analyse_speech(audio, fps, n_frames)
-    if track.silent:
-        notes.append(f"the audio is silent (loudest {track.peak_dbfs:.0f} dBFS): the face idles with the mouth closed")
-    head_on = not req.still and req.head_motion > 0
-    animator = FaceAnimator(frame, pts, expression=req.expression, head_motion=head_on)
-    face_w_out = animator.head.face_width if animator.head is not None else 0.0
-    motion = plan_motion(n_frames, fps, face_w_out, track, req.head_motion, req.still, req.blinks, req.seed)
-    timings["speech"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
     path = Path(req.output_path) if req.output_path else _temp_path()
     height, width = frame.shape[:2]
     step = max(1, n_frames // 50)
+    # The encoder starts first, so ffmpeg's start-up overlaps with reading the speech.
     with VideoWriter(path, width, height, fps, audio, profile="still") as writer:
+        stages.report("speech", 0.0, "reading the speech")
+        track = analyse_speech(audio, fps, n_frames)
+        if track.silent:
+            notes.append(f"the audio is silent (loudest {track.peak_dbfs:.0f} dBFS): the face idles with the "
+                         "mouth closed")
+        head_on = not req.still and req.head_motion > 0
+        animator = FaceAnimator(frame, pts, expression=req.expression, head_motion=head_on)
+        face_w_out = animator.head.face_width if animator.head is not None else 0.0
+        motion = plan_motion(n_frames, fps, face_w_out, track, req.head_motion, req.still, req.blinks, req.seed)
+        timings["speech"] = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
         for k in range(n_frames):
             cancel.raise_if_set()
             img = animator.frame(float(track.open[k]), float(track.shape[k]), float(motion.blink[k]),
