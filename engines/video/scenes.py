@@ -25,7 +25,8 @@ import numpy as np
 
 from engines.errors import InputError
 from engines.video.beats import AudioFeatures
-from engines.video.grade import Grade, Grain, apply_grade, letterbox_bar_px, saturate, vignette_mask
+from engines.video.grade import (Grade, Grain, apply_grade, apply_letterbox, letterbox_bar_px, saturate,
+                                 vignette_mask)
 from engines.video.types import VideoSize, parse_size
 
 log = logging.getLogger(__name__)
@@ -698,8 +699,7 @@ class SceneRenderer:
         if self.grain is not None:
             self.grain.apply(pic, i)
         if bar:
-            out[:bar] = 0
-            out[bar + self.picture_height_px:] = 0
+            apply_letterbox(out)  # the same bars the picture band was sized for
         return out
 
     @property

@@ -109,3 +109,22 @@ def test_unknown_template_lists_the_templates():
     with pytest.raises(InputError) as e:
         get_template("space_opera")
     assert "epic_battle" in str(e.value) and "sacred_temple" in str(e.value)
+
+
+def test_letterbox_draws_the_picture_in_the_band_between_black_bars(samples, features):
+    """epic_battle letterboxes: the bars are pure black and the portrait, fitted to the 2.39:1 band,
+    keeps its face inside the band (found there by the face detector)."""
+    from engines.video.frames import find_focus
+    from engines.video.grade import letterbox_bar_px
+
+    r = SceneRenderer("epic_battle", "1280x720", 30, features, images=[samples / "portraits" / "art_0.png"], seed=1)
+    bar = letterbox_bar_px(1280, 720)
+    assert r.bar == bar > 0 and r.picture_height_px == 720 - 2 * bar
+    frame = r.frame(45)
+    assert frame[:bar].max() == 0 and frame[720 - bar:].max() == 0
+    band = frame[bar:720 - bar]
+    assert band.mean() > 20  # a picture, not black
+    focus = find_focus(np.ascontiguousarray(band))
+    assert focus.source == "face" and 0.2 < focus.y < 0.8, focus
+    unboxed = SceneRenderer("epic_battle", "1280x720", 30, features, seed=1, letterbox=False)
+    assert unboxed.bar == 0 and unboxed.frame(45)[:bar].max() > 0
