@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,29 +26,10 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from bench.common import speech  # noqa: E402
+from bench.common import encode_floor, speech  # noqa: E402
 
 SECONDS = 10.0
 FPS = 25
-
-
-def decode(path: Path, width: int, height: int):  # noqa: ANN201
-    import numpy as np
-
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
-
-
-def encode_only(frames, audio, out: Path) -> float:  # noqa: ANN001
-    """Seconds to push the already-made frames through the same encoder (the floor)."""
-    from engines.video.encode import VideoWriter
-
-    t = time.perf_counter()
-    with VideoWriter(out, frames.shape[2], frames.shape[1], FPS, audio, profile="still") as w:  # as the engine
-        for f in frames:
-            w.write(f)
-    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -79,8 +59,7 @@ def main() -> None:
         r = render_talking_head(req)
         renders.append(time.perf_counter() - t)
         stages.append(r.timings)
-        frames = decode(r.video_path, r.width, r.height)
-        floors.append(encode_only(frames, audio, tmp / f"floor{i}.mp4"))
+        floors.append(encode_floor(r.video_path, audio, FPS, tmp / f"floor{i}.mp4", profile="still"))  # as the engine
     assert (r.width, r.height) == (512, 512), (r.width, r.height)
 
     best, med = min(renders), statistics.median(renders)

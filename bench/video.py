@@ -1,7 +1,7 @@
 """Video benchmark: a 30 s 1280x720 30 fps scene video (epic_battle over a portrait, with lyric
-captions) and a 10-photo 1920x1080 slideshow, each next to the floor of encoding the same number of
-frames of the same kind of picture with the same ffmpeg settings (no drawing). Prints figures;
-asserts nothing.
+captions) and a 10-photo 1920x1080 slideshow, each next to the floor of encoding that video's own
+frames, all of them, again with the same writer and x264 settings (decoded beforehand, so nothing is
+drawn or converted). Prints figures; asserts nothing.
 
     python bench/video.py [--samples ../shared/samples] [--repeat 2] [--json]
 
@@ -27,12 +27,10 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from bench.common import speech  # noqa: E402
+from bench.common import encode_floor, speech  # noqa: E402
 
 SCENE_S, SCENE_SIZE, FPS = 30.0, (1280, 720), 30
 PHOTOS, PHOTO_S, PHOTO_SIZE = 10, 4.0, (1920, 1080)
-# Frames of the finished video kept for the floor (cycled to the full count).
-FLOOR_SAMPLE_FRAMES = 60
 
 
 class Meter:
@@ -84,23 +82,6 @@ def photos(samples: Path, folder: Path) -> list[Path]:
     return out
 
 
-def floor(video: Path, audio, n_frames: int, out: Path) -> float:  # noqa: ANN001
-    """Seconds to encode n_frames (a sample of the video's own frames, cycled) with the same writer
-    (its RGB -> YUV conversion included)."""
-    from itertools import cycle, islice
-
-    from engines.video.encode import VideoWriter
-    from engines.video.probe import read_frames
-
-    sample = [f.copy() for f in islice(read_frames(video), FLOOR_SAMPLE_FRAMES)]
-    h, w = sample[0].shape[:2]
-    t = time.perf_counter()
-    with VideoWriter(out, w, h, FPS, audio) as writer:
-        for frame in islice(cycle(sample), n_frames):
-            writer.write(frame)
-    return time.perf_counter() - t
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=Path, default=ROOT.parent / "shared" / "samples")
@@ -129,7 +110,7 @@ def main() -> None:
             res = render_scene_video(req, tmp / f"scene{i}.mp4")
         scene.append(m.wall_s)
         scene_meters.append(m)
-        scene_floor.append(floor(res.path, track, res.frames, tmp / f"scene_floor{i}.mp4"))
+        scene_floor.append(encode_floor(res.path, track, FPS, tmp / f"scene_floor{i}.mp4"))
 
     pics = photos(args.samples, tmp)
     show_audio = speech(args.samples, PHOTOS * PHOTO_S)
@@ -140,7 +121,7 @@ def main() -> None:
             res2 = image_to_video(req, tmp / f"photos{i}.mp4")
         show.append(m.wall_s)
         show_meters.append(m)
-        show_floor.append(floor(res2.path, show_audio, res2.frames, tmp / f"photos_floor{i}.mp4"))
+        show_floor.append(encode_floor(res2.path, show_audio, FPS, tmp / f"photos_floor{i}.mp4"))
 
     def figures(runs: list[float], floors: list[float], meters: list[Meter], seconds: float, path: Path) -> dict:
         best = meters[runs.index(min(runs))]

@@ -134,13 +134,37 @@ def encode_command(path: Path, width: int, height: int, fps: int, audio_path: Pa
     return cmd
 
 
-# Frames waiting for ffmpeg: a few, so drawing the next frame overlaps with encoding the last ones.
-QUEUE_FRAMES = 4
+# Frames waiting for ffmpeg, so drawing overlaps with encoding and neither waits on the other's hiccups:
+# as many as fit in QUEUE_BYTES, within QUEUE_FRAMES_RANGE (720p: 24 frames, 1080p: 10).
+QUEUE_BYTES = 32 << 20
+QUEUE_FRAMES_RANGE = (4, 32)
+# The pipe to ffmpeg is widened to this (Linux allows unprivileged processes up to
+# /proc/sys/fs/pipe-max-size, 1 MiB by default): a frame crosses in a few large writes instead of many
+# 64 KiB ones, which costs both processes less CPU.
+PIPE_BYTES = 1 << 20
+
+
+def queue_frames(width: int, height: int) -> int:
+    """How many YUV 4:2:0 frames of width x height the writer's queue holds."""
+    lo, hi = QUEUE_FRAMES_RANGE
+    return int(min(hi, max(lo, QUEUE_BYTES // max(1, width * height * 3 // 2))))
+
+
+def _widen_pipe(stdin) -> None:  # noqa: ANN001
+    import fcntl
+
+    op = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if op is None:  # not Linux: keep the default pipe
+        return
+    try:
+        fcntl.fcntl(stdin.fileno(), op, PIPE_BYTES)
+    except OSError:  # above this system's pipe-max-size: keep the default
+        log.debug("could not widen the ffmpeg pipe to %d bytes", PIPE_BYTES)
 
 
 class VideoWriter:
     """`with VideoWriter(path, w, h, fps, audio) as out: out.write(frame)`; on an exception the
-    partial file is removed. Frames are copied into a short queue and fed to ffmpeg by a thread,
+    partial file is removed. Frames are converted into a queue (see queue_frames) and fed to ffmpeg by a thread,
     so the caller draws the next frame while ffmpeg encodes (pipe writes release the GIL).
 
     With audio the video holds exactly `self.n_frames = frames_for(audio.duration_s, fps)` frames: the
@@ -175,7 +199,7 @@ class VideoWriter:
         self._tmp = Path(tempfile.mkdtemp(prefix="video_encode_"))
         self._proc: subprocess.Popen | None = None
         self._stderr = None
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_frames(width, height))
         self._feeder: threading.Thread | None = None
         self._feed_error: BaseException | None = None
 
@@ -200,6 +224,7 @@ class VideoWriter:
                              self.profile)
         self._stderr = open(self._tmp / "ffmpeg.log", "w+b")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        _widen_pipe(self._proc.stdin)
         self._feeder = threading.Thread(target=self._feed, name="video-ffmpeg-feed", daemon=True)
         self._feeder.start()
         return self
@@ -225,12 +250,24 @@ class VideoWriter:
         assert self._proc is not None
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
+        self._put(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420))
+
+    def write_yuv(self, frame: np.ndarray) -> None:
+        """Queue one frame that is already YUV 4:2:0 (I420: the Y plane, then U, then V, as a
+        (height * 3 / 2, width) uint8 array, BT.601 studio range). The array must not change afterwards."""
+        assert self._proc is not None
+        if frame.shape != (self.height * 3 // 2, self.width) or frame.dtype != np.uint8:
+            raise ValueError(f"an I420 frame must be ({self.height * 3 // 2}, {self.width}) uint8, "
+                             f"got {frame.shape} {frame.dtype}")
+        self._put(frame)
+
+    def _put(self, yuv: np.ndarray) -> None:
         if self.n_frames is not None and self.frames >= self.n_frames:
             raise ValueError(f"the video already has its {self.n_frames} frames (the audio's length at {self.fps} fps)")
         if self._feed_error is not None:
             self._fail("ffmpeg stopped while receiving frames")
-        self._last = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
-        self._queue.put(self._last)
+        self._last = yuv
+        self._queue.put(yuv)
         self.frames += 1
 
     def _stop_feeder(self) -> None:

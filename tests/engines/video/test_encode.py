@@ -174,3 +174,28 @@ def test_encoder_profiles_and_colour_tags(tmp_path: Path):
         VideoWriter(tmp_path / "x.mp4", 320, 180, 25, None, profile="fast")
     with pytest.raises(ValueError, match="even"):
         VideoWriter(tmp_path / "x.mp4", 321, 180, 25, None)
+
+
+def test_frames_given_as_yuv_encode_like_rgb_ones(tmp_path: Path):
+    """write_yuv takes frames already in I420 (as the benchmarks' floors do); they decode to the same
+    picture as the RGB frames they came from, and a wrong shape is refused with the shape it needs."""
+    import cv2
+
+    from engines.video.encode import queue_frames
+
+    rgb = [_ramp(k) for k in range(12)]
+    for name, feed in (("rgb", lambda w, f: w.write(f)),
+                       ("yuv", lambda w, f: w.write_yuv(cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420)))):
+        with VideoWriter(tmp_path / f"{name}.mp4", 160, 144, 25, None) as w:
+            for f in rgb:
+                feed(w, f)
+    a, b = decode_frames(tmp_path / "rgb.mp4"), decode_frames(tmp_path / "yuv.mp4")
+    assert len(a) == len(b) == 12 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert abs(int(b[-1][70, 120, 0]) - 11 * 9) < 8
+    with VideoWriter(tmp_path / "bad.mp4", 160, 144, 25, None) as w:
+        with pytest.raises(ValueError, match=r"\(216, 160\)"):
+            w.write_yuv(np.zeros((144, 160), np.uint8))
+        w.write(rgb[0])
+    # The queue holds about 32 MiB of frames, at least 4 and at most 32.
+    assert queue_frames(1280, 720) == 24 and queue_frames(1920, 1080) == 10
+    assert queue_frames(160, 144) == 32 and queue_frames(7680, 4320) == 4
