@@ -147,8 +147,9 @@ def _check_image_header(path: Path, max_pixels: int) -> None:
 
 @dataclass
 class _Photo:
-    # The photo cropped to the video's aspect at ZOOM times the output size (RGB uint8).
-    base: np.ndarray
+    # The photo cropped to the video's aspect at ZOOM times the output size (RGB uint8), ready for
+    # sub-pixel pan/zoom views.
+    view: F.PanZoom
     # Pan/zoom target in `base` pixels (face or salient spot).
     focus_px: tuple[float, float]
     # True: zoom in toward the focus; False: start on it and pull back out.
@@ -181,7 +182,7 @@ def prepare_photo(path: Path, size: VideoSize, index: int, max_pixels: int = DEF
         x0, y0 = (bw - nw) // 2, (bh - nh) // 2
         base[y0:y0 + nh, x0:x0 + nw] = F._resize(img, nw, nh)
         fx, fy = x0 + focus.x * nw, y0 + focus.y * nh
-    return _Photo(base, (fx, fy), index % 2 == 0, focus.source)
+    return _Photo(F.PanZoom(base), (fx, fy), index % 2 == 0, focus.source)
 
 
 def blurred_fill(img: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -195,19 +196,19 @@ def blurred_fill(img: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.convertScaleAbs(F._resize(small, width, height), alpha=BACKDROP_LEVEL)
 
 
-def ken_burns(photo: _Photo, size: VideoSize, u: float) -> np.ndarray:
+def ken_burns(photo: _Photo, size: VideoSize, u: float, out: np.ndarray | None = None) -> np.ndarray:
     """The photo's frame at `u` (0..1) of its time on screen: zoom 1 -> ZOOM while the view centre
-    moves from the middle to the focus (or the reverse for a pull-out)."""
+    moves from the middle to the focus (or the reverse for a pull-out). Drawn into `out` when given."""
     u = min(max(float(u), 0.0), 1.0)
     if not photo.zoom_in:
         u = 1.0 - u
     e = u * u * (3.0 - 2.0 * u) * 0.5 + u * 0.5  # gentle ease at both ends, still moving throughout
-    h, w = photo.base.shape[:2]
+    w, h = photo.view.width_px, photo.view.height_px
     zoom = 1.0 + (ZOOM - 1.0) * e
     cx = w / 2.0 + (photo.focus_px[0] - w / 2.0) * e
     cy = h / 2.0 + (photo.focus_px[1] - h / 2.0) * e
     # The base is ZOOM x the output: a view of base/zoom scaled to the output size.
-    return F.crop_zoom(photo.base, size.width_px, size.height_px, (cx, cy), zoom)
+    return photo.view.crop_zoom(size.width_px, size.height_px, (cx, cy), zoom, out)
 
 
 def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: ProgressFn | None = None,
@@ -241,9 +242,12 @@ def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: Pro
             sources[i] = photos[i].source
         return photos[i]
 
-    def shot_frame(i: int, t: float) -> np.ndarray:
+    # Two reused frame buffers: the shot on screen and, during a transition, the next one.
+    buffers = [np.empty((size.height_px, size.width_px, 3), np.uint8) for _ in range(2)]
+
+    def shot_frame(i: int, t: float, buffer: int = 0) -> np.ndarray:
         a, b = spans[i]
-        return ken_burns(photo(i), size, (t - a) / max(b - a, 1e-6))
+        return ken_burns(photo(i), size, (t - a) / max(b - a, 1e-6), buffers[buffer])
 
     step = max(1, fps // 2)
     progress(0, n_frames, "preparing the photos")
@@ -255,7 +259,7 @@ def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: Pro
                 shot = F.shot_at(t, starts, end_s, checked.transition_s)
                 frame = shot_frame(shot.index, t)
                 if shot.next_index is not None:
-                    frame = F.transition(req.transition, frame, shot_frame(shot.next_index, t), shot.progress)
+                    frame = F.transition(req.transition, frame, shot_frame(shot.next_index, t, 1), shot.progress)
                 writer.write(frame)
                 if k == poster_frame:
                     write_poster(frame, poster_path)

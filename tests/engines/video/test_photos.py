@@ -203,3 +203,46 @@ def test_transition_helpers():
     assert F.cover(np.full((100, 50, 3), 255, np.uint8), 80, 40).shape == (40, 80, 3)
     zoomed = F.crop_zoom(np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (36, 1, 3)), 64, 36, (32, 18), 2.0)
     assert zoomed[18, 0, 0] >= 60 and zoomed[18, 63, 0] <= 196  # the middle half, magnified
+
+
+def test_pan_zoom_views_land_within_a_quarter_pixel_and_match_the_warp():
+    """PanZoom's resize-based views sample where an exact affine warp would: on ramps (value = the
+    source coordinate) every output pixel but the last row and column is within a quarter source pixel,
+    the centre pixel exact; on a real portrait the views match cv2.warpAffine's (crop_zoom) closely."""
+    import cv2
+
+    from engines.video import frames as F
+
+    w, h = 604, 340
+    ramp_x = np.tile(np.arange(w, dtype=np.float32)[None, :, None], (h, 1, 3))
+    ramp_y = np.tile(np.arange(h, dtype=np.float32)[:, None, None], (1, w, 3))
+    px, py = F.PanZoom(ramp_x), F.PanZoom(ramp_y)
+    out = np.empty((288, 512, 3), np.float32)
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for _ in range(40):
+        zoom, centre = 1.0 + 0.17 * rng.random(), (302 + rng.uniform(-30, 30), 170 + rng.uniform(-20, 20))
+        x0, y0, sx, sy = F._zoom_window(w, h, 512, 288, centre, zoom)
+        assert px.view(x0, y0, sx, sy, out)
+        ex = out[144, :, 0] - (x0 + np.arange(512) * sx)
+        assert py.view(x0, y0, sx, sy, out)
+        ey = out[:, 256, 0] - (y0 + np.arange(288) * sy)
+        worst = max(worst, np.abs(ex[:-1]).max(), np.abs(ey[:-1]).max())
+        assert abs(ex[255] + ex[256]) < 0.02 and abs(ey[143] + ey[144]) < 0.02  # exact about the centre
+        assert np.abs(ex).max() < 0.75 and np.abs(ey).max() < 0.75
+    assert worst <= 0.251, worst
+    # A window past the picture's edge is refused (the caller then warps instead).
+    assert not px.view(-10.0, 0.0, 1.0, 1.0, out)
+
+    img = np.asarray(Image.open(portrait("art_0.png")).convert("RGB").resize((w, h)))
+    pz, got = F.PanZoom(img), np.empty((288, 512, 3), np.uint8)
+    for zoom, centre in ((1.0, (302, 170)), (1.09, (280, 150)), (1.17, (330, 190))):
+        ref = F.crop_zoom(img, 512, 288, centre, zoom)
+        pz.crop_zoom(512, 288, centre, zoom, got)
+        mse = ((ref.astype(float) - got.astype(float)) ** 2).mean()
+        assert 10 * np.log10(255 ** 2 / mse) > 40
+    m = cv2.getRotationMatrix2D((256, 144), 0.0, 1.05)
+    assert pz.view_affine(m, got)
+    ref = cv2.warpAffine(img, m, (512, 288), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(ref[2:-2, 2:-2].astype(int) - got[2:-2, 2:-2].astype(int)).mean() < 1.5
+    assert not pz.view_affine(cv2.getRotationMatrix2D((256, 144), 0.5, 1.05), got)  # rotations: warp
