@@ -75,6 +75,32 @@ def test_camera_kick_and_flash_are_larger_on_beats(features):
     assert np.mean([r.frame(b).mean() - r.frame(b - 1).mean() for b in beats]) > 1.0
 
 
+def test_a_kick_tilts_only_while_strong_and_untilted_frames_match_the_warp(samples, features):
+    """The beat kick rotates the frame while its pulse is above TILT_FROM_PULSE, shifting it only after;
+    untilted frames are cut by PanZoom and match the affine warp of the same camera."""
+    import cv2
+
+    from engines.video.scenes import TILT_FROM_PULSE
+
+    r = SceneRenderer("epic_battle", "640x360", 30, features, images=[samples / "portraits" / "art_0.png"], seed=3)
+    pulse = features.beat_pulse
+    strong = [i for i in range(features.n_frames) if pulse[i] > 0.9]
+    weak = [i for i in range(features.n_frames) if 0.01 < pulse[i] < TILT_FROM_PULSE]
+    assert strong and weak
+    tilted = [abs(r.camera_matrix(i, i / 30, r.centres[0])[0, 1]) for i in strong]
+    assert max(tilted) > 1e-4
+    for i in weak:
+        m = r.camera_matrix(i, i / 30, r.centres[0])
+        assert m[0, 1] == 0.0 and m[1, 0] == 0.0 and (m[0, 2], m[1, 2]) != (0.0, 0.0)  # shifted, not tilted
+    out = np.empty((r.picture_height_px, 640, 3), np.uint8)
+    i = weak[len(weak) // 2]
+    r._base_into(0, i, i / 30, out)
+    m = r.camera_matrix(i, i / 30, r.centres[0])
+    ref = cv2.warpAffine(r.bases[0], m, (640, r.picture_height_px), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    assert diff(out[2:-2, 2:-2], ref[2:-2, 2:-2]) < 1.5
+
+
 def test_louder_audio_lights_more_embers(features):
     quiet = dataclasses.replace(features, loudness=np.zeros_like(features.loudness),
                                 beat_pulse=np.zeros_like(features.beat_pulse))
