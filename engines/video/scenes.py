@@ -43,7 +43,7 @@ PARTICLES_HALF_RES_FROM_PX = 540
 CROSSFADE_S = 1.0
 # A beat kick tilts the frame only while its pulse is above this (0..1), fading in from it: frames
 # without tilt are cut from the picture by PanZoom (a resize) instead of a rotating warp, at half the cost.
-TILT_FROM_PULSE = 0.3
+TILT_FROM_PULSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,10 @@ class _Features:
     def __init__(self, features: AudioFeatures | None) -> None:
         self.f = features
         self.n = features.n_frames if features is not None else 0
+        # Beats at or before each frame, looked up once for the whole video.
+        self._beats_by_frame = None
+        if features is not None and features.beat_frames.size:
+            self._beats_by_frame = np.searchsorted(features.beat_frames, np.arange(self.n), side="right")
 
     def _get(self, arr: np.ndarray | None, i: int) -> float:
         if arr is None or self.n == 0:
@@ -175,8 +179,10 @@ class _Features:
 
     def beat_index(self, i: int) -> int:
         """How many beats happened at or before frame i (0 before the first)."""
-        if self.f is None or self.f.beat_frames.size == 0:
+        if self._beats_by_frame is None:
             return 0
+        if 0 <= i < self.n:
+            return int(self._beats_by_frame[i])
         return int(np.searchsorted(self.f.beat_frames, i, side="right"))
 
     def last_beat_s(self, i: int) -> float | None:
