@@ -90,6 +90,27 @@ def test_silent_audio_renders_an_idle_face_with_a_note(tmp_path, photos):
     assert np.abs(frames - photos["art_1"]).mean(axis=(1, 2, 3)).max() < 3.0
 
 
+def test_ten_minutes_of_speech_make_a_ten_minute_video_and_longer_is_refused(tmp_path, speech, photos):
+    """The longest speech taken (10 minutes) renders whole, as long as the audio, the mouth still moving at
+    the end; a second more is refused with the limit."""
+    from engines.talking_head.types import MAX_AUDIO_SECONDS
+
+    reps = int(np.ceil(MAX_AUDIO_SECONDS / speech.duration_s))
+    long = Audio(np.tile(speech.samples, reps)[: int(MAX_AUDIO_SECONDS * speech.sample_rate)], speech.sample_rate)
+    assert long.duration_s == pytest.approx(600.0)
+    r = _render(tmp_path, photos["art_1"], long, size=256, fps=25)
+    info = probe(r.video_path)
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    assert r.frames == 15000 and abs(float(video["duration"]) - 600.0) <= 1 / 25 + 0.01
+    tail = subprocess.run(["ffmpeg", "-v", "error", "-sseof", "-3", "-i", str(r.video_path), "-f", "rawvideo",
+                           "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    frames = np.frombuffer(tail, np.uint8).reshape(-1, r.height, r.width).astype(np.int16)
+    assert len(frames) >= 70 and np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2)).max() > 0.5  # still talking
+    over = Audio(np.zeros(int((MAX_AUDIO_SECONDS + 1) * 16_000), np.float32), 16_000)
+    with pytest.raises(InputError, match="at most 600 s"):
+        _render(tmp_path, photos["art_1"], over)
+
+
 def test_progress_reaches_the_end_and_cancel_stops_cleanly(tmp_path, speech, photos):
     seen: list[float] = []
     r = render_talking_head(TalkingHeadRequest(photos["art_1"], speech, output_path=tmp_path / "p.mp4"),
