@@ -36,6 +36,10 @@ class FaceAnimator:
         self.head = HeadRig(shape, points) if head_motion else None
         self.work = self.base.copy()
         self.out = self.base.copy()
+        # Whether the head's region is the whole frame (a face-framed portrait): the head remap then
+        # writes every pixel of `out` and nothing needs copying into it first.
+        self._head_covers = self.head is not None and all(
+            sl.start == 0 and sl.stop == n for sl, n in zip(self.head.roi, shape))
         self._dirty: set[int] = set()  # ids of rigs whose ROI in `work` differs from the portrait
 
     def _restore(self, key: int, roi: tuple[slice, slice]) -> None:
@@ -78,6 +82,7 @@ class FaceAnimator:
         if self.head is None or max(abs(roll), abs(tx), abs(ty), abs(scale - 1.0) * 100) < MIN_POSE:
             return self.work
         mx, my = self.head.map(roll, tx, ty, scale)
-        np.copyto(self.out, self.work)
+        if not self._head_covers:
+            np.copyto(self.out, self.work)
         self._remap(self.work, mx, my, self.out[self.head.roi])
         return self.out
