@@ -178,6 +178,7 @@ class PanZoom:
         import cv2
 
         self.height_px, self.width_px = img.shape[:2]
+        self._scratch: np.ndarray | None = None
         p = self.PAD
         padded = cv2.copyMakeBorder(np.ascontiguousarray(img), p, p, p, p, cv2.BORDER_REPLICATE)
         # (phase_x, phase_y) -> copy with copy[y, x] = img[y - PAD + phase_y, x - PAD + phase_x]: a separable
@@ -189,36 +190,38 @@ class PanZoom:
                 self.copies[(px, py)] = cv2.sepFilter2D(padded, -1, taps[px], taps[py], anchor=(1, 1),
                                                         borderType=cv2.BORDER_REPLICATE)
 
-    def _axis(self, origin: float, step: float, out_len: int, src_len: int) -> tuple[int, int, float, float] | None:
-        """(first pixel in the padded copy, window length, phase, resize factor) for output pixels d that
-        should sample the source at origin + d * step; None when the window leaves the copy.
+    def _axis(self, origin: float, step: float, out_len: int, src_len: int
+              ) -> tuple[int, int, float, float, int] | None:
+        """(first pixel in the padded copy, window length, phase, resize factor, extra output pixels) for
+        output pixels d that should sample the source at origin + d * step; None when the window leaves
+        the copy.
 
         cv2.resize samples window pixel (d + 0.5) / factor - 0.5, so a window starting on a whole pixel of
         the copy lands up to a quarter pixel off. The factor is nudged (by under 0.05 % at 720p) so that
         the middle output pixel samples exactly where it should: the picture's centre moves smoothly and
-        the quarter-pixel error only appears, shrinking to zero, toward the edges."""
+        the quarter-pixel error only appears, shrinking to zero, toward the edges. cv2.resize makes
+        round(length * factor) pixels; when magnifying, no window length may give exactly out_len, and
+        then the view is made one pixel longer (extra = 1) and cut."""
         start = origin - 0.5 * step + 0.5  # where the window would start, in source pixels
         whole = math.floor(start)
         phase = self.PHASES[0] if start - whole < 0.5 else self.PHASES[1]
         err = start - (whole + phase)  # -0.25 .. 0.25
         anchor = (out_len - 1) / 2.0
         used_step = step + err / (anchor + 0.5)  # exact at the anchor pixel
-        if used_step <= 0:
+        if used_step < 0.5:  # more than 2x magnification: the longer view below may not exist
             return None
         factor = 1.0 / used_step
-        # cv2.resize makes round(length * factor) pixels (half to even): pick the window length for out_len,
-        # preferring one long enough that the last output pixel still interpolates inside the window.
-        length = max(1, math.ceil((out_len - 0.5) * used_step + 0.5))
-        for cand in (length, length - 1, length + 1):
-            if cand >= 1 and int(np.rint(cand * factor)) == out_len:
-                length = cand
-                break
-        else:
-            return None
         first = whole + self.PAD
-        if first < 0 or first + length > src_len + 2 * self.PAD:
-            return None
-        return first, length, phase, factor
+        for extra in (0, 1):
+            target = out_len + extra
+            # Prefer a window long enough that the last output pixel still interpolates inside it.
+            length = max(1, math.ceil((target - 0.5) * used_step + 0.5))
+            for cand in (length, length - 1, length + 1):
+                if cand >= 1 and int(np.rint(cand * factor)) == target:  # round half to even, as OpenCV
+                    if first < 0 or first + cand > src_len + 2 * self.PAD:
+                        return None
+                    return first, cand, phase, factor, extra
+        return None
 
     def view(self, x0: float, y0: float, step_x: float, step_y: float, out: np.ndarray) -> bool:
         """Fill `out` (H, W, C) so out[y, x] = img[y0 + y * step_y, x0 + x * step_x] (source pixel indices,
@@ -230,9 +233,16 @@ class PanZoom:
         ay = self._axis(y0, step_y, oh, self.height_px)
         if ax is None or ay is None:
             return False
-        fx0, lx, px, sx = ax
-        fy0, ly, py, sy = ay
+        fx0, lx, px, sx, ex = ax
+        fy0, ly, py, sy, ey = ay
         window = self.copies[(px, py)][fy0:fy0 + ly, fx0:fx0 + lx]
+        if ex or ey:  # one pixel longer than asked on some axis: into a scratch buffer, then cut
+            shape = (oh + ey, ow + ex) + out.shape[2:]
+            if self._scratch is None or self._scratch.shape != shape or self._scratch.dtype != out.dtype:
+                self._scratch = np.empty(shape, out.dtype)
+            got = cv2.resize(window, (0, 0), dst=self._scratch, fx=sx, fy=sy, interpolation=cv2.INTER_LINEAR)
+            out[...] = got[:oh, :ow]
+            return True
         got = cv2.resize(window, (0, 0), dst=out, fx=sx, fy=sy, interpolation=cv2.INTER_LINEAR)
         if got is not out and not np.shares_memory(got, out):  # never expected: sizes are checked above
             out[:] = got
