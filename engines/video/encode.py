@@ -109,6 +109,14 @@ def write_poster(frame: np.ndarray, path: str | Path, quality: int = 88) -> Path
     return path
 
 
+def to_yuv(frame: np.ndarray) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) frame as the I420 array the writer sends (BT.601 studio range, as tagged):
+    a new (H * 3 / 2, W) uint8 array."""
+    import cv2
+
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+
+
 def encode_command(path: Path, width: int, height: int, fps: int, audio_path: Path | None,
                    sample_rate: int | None = None, metadata_path: Path | None = None,
                    preset: str = PRESET, profile: str = "motion") -> list[str]:
@@ -245,12 +253,10 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         """Queue one RGB uint8 frame, converted to YUV 4:2:0 (a new array, so the caller may reuse its
         buffer)."""
-        import cv2
-
         assert self._proc is not None
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
-        self._put(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420))
+        self._put(to_yuv(frame))
 
     def write_yuv(self, frame: np.ndarray) -> None:
         """Queue one frame that is already YUV 4:2:0 (I420: the Y plane, then U, then V, as a

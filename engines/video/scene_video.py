@@ -182,7 +182,7 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
             out_path: Path, notes: list[str], progress: ProgressFn | None,
             cancel: CancelToken | None, presenter: tuple[Path, str] | None = None) -> VideoResult:
     from engines.video.beats import analyse_audio
-    from engines.video.encode import VideoWriter, write_poster
+    from engines.video.encode import VideoWriter, to_yuv, write_poster
     from engines.video.scenes import SceneRenderer
     from engines.video.visualiser import Visualiser, check_kind
 
@@ -237,7 +237,7 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
                 card_alpha = min(1.0, (card.duration_s - t) / TITLE_FADE_S)
             frame = buf
             if card_alpha < 1.0:
-                frame = scene.frame(i, buf)
+                frame = scene.frame(i, buf, grain=False)  # grain goes on last, on the luma: see below
                 if vis is not None:
                     vis.draw(frame, i)
             if card_alpha > 0.0:
@@ -254,10 +254,14 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
                 overlay.draw(frame, t)
             if captions is not None:
                 frame = captions.draw(frame, t, out=buf)  # into the loop's own buffer (in place when frame is buf)
+            # Film grain over the finished picture, on its luma once in YUV (a third of the pixels of RGB).
+            yuv = to_yuv(frame)
+            if card_alpha < 1.0:
+                scene.grain_luma(yuv, i)
             draw_s += time.perf_counter() - t0
             if i == poster_index:
                 poster = frame.copy()
-            writer.write(frame)
+            writer.write_yuv(yuv)
             if i % PROGRESS_EVERY == 0:
                 progress(0.08 + 0.9 * i / n, 1, f"drawing frame {i + 1} of {n}")
         cancel.raise_if_set()

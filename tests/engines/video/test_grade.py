@@ -68,3 +68,19 @@ def test_grain_is_zero_mean_deterministic_and_changes_per_frame():
     assert 6 < a.astype(np.float32).std() < 14  # sigma 0.04 * 255 ~ 10
     # Monochrome grain: the three channels move together.
     assert np.array_equal(a[..., 0], a[..., 2])
+
+
+def test_grain_on_luma_is_the_rgb_grain_seen_in_yuv():
+    """The writer-side path: grain added to an I420 frame's luma matches the luma of the RGB-grained
+    frame (BT.601 studio range) to within a level, and touches no chroma."""
+    from engines.video.encode import to_yuv
+
+    frame = grey(320, 180, 100)
+    grain = Grain(320, 180, 0.04, seed=3)
+    via_rgb = to_yuv(grain.apply(frame.copy(), 5))
+    via_luma = to_yuv(frame)
+    grain.apply_luma(via_luma[:180], 5)
+    y_rgb, y_luma = via_rgb[:180].astype(int), via_luma[:180].astype(int)
+    assert y_luma.std() > 5  # grain, ~0.04 * 219 levels
+    assert np.abs(y_rgb - y_luma).max() <= 2 and np.abs(y_rgb - y_luma).mean() < 0.7
+    assert np.array_equal(via_luma[180:], to_yuv(frame)[180:])

@@ -152,5 +152,12 @@ def test_letterbox_draws_the_picture_in_the_band_between_black_bars(samples, fea
     assert band.mean() > 20  # a picture, not black
     focus = find_focus(np.ascontiguousarray(band))
     assert focus.source == "face" and 0.2 < focus.y < 0.8, focus
+    # Grain added later on the luma (as the video writer's path does) stays in the band too.
+    from engines.video.encode import to_yuv
+
+    plain = to_yuv(r.frame(45, grain=False))
+    yuv = r.grain_luma(plain.copy(), 45)
+    assert np.array_equal(yuv[:bar], plain[:bar]) and np.array_equal(yuv[720 - bar:], plain[720 - bar:])
+    assert not np.array_equal(yuv[bar:720 - bar], plain[bar:720 - bar])
     unboxed = SceneRenderer("epic_battle", "1280x720", 30, features, seed=1, letterbox=False)
     assert unboxed.bar == 0 and unboxed.frame(45)[:bar].max() > 0
