@@ -233,6 +233,18 @@ class _Raster:
     word_boxes: list[tuple[int, int, int, int]]
 
 
+@dataclass
+class _RasterYuv:
+    # Top-left of the patch in the frame (even pixels).
+    x: int
+    y: int
+    # (premultiplied planes, clear planes) with all text white, and with all text gold (yuv.patch_yuv).
+    base: tuple
+    gold: tuple
+    # Per word: (row_top, row_bottom, x0, x1) inside the patch, in luma pixels.
+    word_boxes: list[tuple[int, int, int, int]]
+
+
 class CaptionRenderer:
     """Draw karaoke captions: `CaptionRenderer((w, h), style, lines).draw(frame, t_s)`.
 
@@ -250,6 +262,7 @@ class CaptionRenderer:
         self.lines: list[CaptionLine] = sorted(lines or [], key=lambda l: l.start_s)
         self._starts = np.array([l.start_s for l in self.lines], np.float64)
         self._cache: OrderedDict[int, _Raster] = OrderedDict()
+        self._cache_yuv: OrderedDict[int, _RasterYuv] = OrderedDict()
         self.rasterised = 0  # lines drawn with Pillow so far (each once while cached)
         self._fonts: dict[int, object] = {}
 
@@ -257,6 +270,7 @@ class CaptionRenderer:
         self.lines = sorted(lines, key=lambda l: l.start_s)
         self._starts = np.array([l.start_s for l in self.lines], np.float64)
         self._cache.clear()
+        self._cache_yuv.clear()
 
     def active_index(self, t_s: float) -> int | None:
         if not self.lines:
@@ -391,6 +405,75 @@ class CaptionRenderer:
 
         return _Raster(x0, y0, cut(base_rgb), cut(base_a), cut(gold_rgb), cut(gold_a), boxes)
 
+    def _sung(self, k: int, boxes: list[tuple[int, int, int, int]], t_s: float) -> list[tuple[int, int, int, int]]:
+        """(top, bottom, x0, x1) of the parts of line k's words sung by `t_s` (gold), in patch pixels."""
+        out = []
+        for i, w in enumerate(self.lines[k].words):
+            if w.start_s > t_s or i >= len(boxes):
+                continue
+            top, bottom, x0, x1 = boxes[i]
+            frac = 1.0 if t_s >= w.end_s or w.end_s <= w.start_s else (t_s - w.start_s) / (w.end_s - w.start_s)
+            xc = x0 + int(round((x1 - x0) * frac))
+            if xc > x0:
+                out.append((top, bottom, x0, xc))
+        return out
+
+    def _raster_yuv(self, k: int) -> _RasterYuv:
+        """Line k's patches as premultiplied I420 planes (see yuv.patch_yuv), on even pixels: the RGB
+        patch padded by a transparent column/row where it starts or ends on an odd one."""
+        if k in self._cache_yuv:
+            self._cache_yuv.move_to_end(k)
+            return self._cache_yuv[k]
+        from engines.video.yuv import patch_yuv
+
+        r = self._raster(k)
+        ph, pw = r.base_rgb.shape[:2]
+        dx, dy = r.x % 2, r.y % 2
+        w2, h2 = pw + dx + (pw + dx) % 2, ph + dy + (ph + dy) % 2
+        w2, h2 = min(w2, self.width_px - (r.x - dx)), min(h2, self.height_px - (r.y - dy))
+        w2, h2 = w2 - w2 % 2, h2 - h2 % 2
+
+        def padded(rgb: np.ndarray, clear: np.ndarray) -> tuple:
+            prgb = np.zeros((h2, w2, 3), np.uint8)
+            pclear = np.full((h2, w2, 3), 255, np.uint8)
+            hh, ww = min(ph, h2 - dy), min(pw, w2 - dx)
+            prgb[dy:dy + hh, dx:dx + ww] = rgb[:hh, :ww]
+            pclear[dy:dy + hh, dx:dx + ww] = clear[:hh, :ww]
+            return patch_yuv(prgb, pclear)
+
+        boxes = [(t + dy, b + dy, x0 + dx, x1 + dx) for t, b, x0, x1 in r.word_boxes]
+        raster = _RasterYuv(r.x - dx, r.y - dy, padded(r.base_rgb, r.base_clear), padded(r.gold_rgb, r.gold_clear),
+                            boxes)
+        self._cache_yuv[k] = raster
+        while len(self._cache_yuv) > self.CACHE_LINES:
+            self._cache_yuv.popitem(last=False)
+        return raster
+
+    def draw_yuv(self, yuv: np.ndarray, t_s: float) -> np.ndarray:
+        """As draw, on an I420 frame (H * 3 / 2, W) uint8, in place: the same caption blended into its
+        luma and chroma planes."""
+        from engines.video.yuv import blend_patch, planes
+
+        if yuv.shape != (self.height_px * 3 // 2, self.width_px):
+            raise ValueError(f"an I420 frame for {self.width_px}x{self.height_px} captions is "
+                             f"{(self.height_px * 3 // 2, self.width_px)}, got {yuv.shape}")
+        k = self.active_index(t_s)
+        if k is None:
+            return yuv
+        r = self._raster_yuv(k)
+        (premult, clear) = r.base
+        gold = self._sung(k, r.word_boxes, t_s)
+        if gold:
+            premult, clear = [p.copy() for p in premult], [c.copy() for c in clear]
+            gold_premult, gold_clear = r.gold
+            for top, bottom, x0, xc in gold:
+                for k_plane, s in ((0, 1), (1, 2), (2, 2)):  # luma, then the half-size chroma planes
+                    t0, t1, a0, a1 = top // s, -(-bottom // s), x0 // s, -(-xc // s)
+                    premult[k_plane][t0:t1, a0:a1] = gold_premult[k_plane][t0:t1, a0:a1]
+                    clear[k_plane][t0:t1, a0:a1] = gold_clear[k_plane][t0:t1, a0:a1]
+        blend_patch(planes(yuv), r.x, r.y, tuple(premult), tuple(clear))
+        return yuv
+
     def draw(self, frame: np.ndarray, t_s: float, out: np.ndarray | None = None) -> np.ndarray:
         """The frame with the caption active at `t_s` drawn on: a new array (the input untouched), or
         `out` (which may be `frame` itself, to draw in place). Words sung by `t_s` are gold; the word
@@ -407,18 +490,13 @@ class CaptionRenderer:
         import cv2
 
         r = self._raster(k)
-        line = self.lines[k]
         rgb, clear = r.base_rgb, r.base_clear
-        sung = [(i, w) for i, w in enumerate(line.words) if w.start_s <= t_s and i < len(r.word_boxes)]
-        if sung:
+        gold = self._sung(k, r.word_boxes, t_s)
+        if gold:
             rgb, clear = rgb.copy(), clear.copy()
-            for i, w in sung:
-                top, bottom, x0, x1 = r.word_boxes[i]
-                frac = 1.0 if t_s >= w.end_s or w.end_s <= w.start_s else (t_s - w.start_s) / (w.end_s - w.start_s)
-                xc = x0 + int(round((x1 - x0) * frac))
-                if xc > x0:
-                    rgb[top:bottom, x0:xc] = r.gold_rgb[top:bottom, x0:xc]
-                    clear[top:bottom, x0:xc] = r.gold_clear[top:bottom, x0:xc]
+            for top, bottom, x0, xc in gold:
+                rgb[top:bottom, x0:xc] = r.gold_rgb[top:bottom, x0:xc]
+                clear[top:bottom, x0:xc] = r.gold_clear[top:bottom, x0:xc]
         ph, pw = rgb.shape[:2]
         if out is None:
             out = frame.copy()

@@ -210,6 +210,9 @@ class VideoWriter:
         self._queue: queue.Queue = queue.Queue(maxsize=queue_frames(width, height))
         self._feeder: threading.Thread | None = None
         self._feed_error: BaseException | None = None
+        # I420 frames handed out by yuv_buffer, back here once ffmpeg has them (ids of the pool's arrays).
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        self._pooled: set[int] = set()
 
     @property
     def duration_s(self) -> float | None:
@@ -247,6 +250,8 @@ class VideoWriter:
                 continue  # drain: the writer side sees the error on its next call
             try:
                 stdin.write(memoryview(frame).cast("B"))
+                if id(frame) in self._pooled:
+                    self._free.put(frame)
             except (BrokenPipeError, OSError, ValueError) as e:
                 self._feed_error = e
 
@@ -257,6 +262,20 @@ class VideoWriter:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
         self._put(to_yuv(frame))
+
+    def yuv_buffer(self) -> np.ndarray:
+        """An I420 array (height * 3 / 2, width) uint8 to draw the next frame into and give to write_yuv;
+        arrays come back once ffmpeg has read them, so frames are drawn into memory already in use
+        (a fresh 1.4 MB array per 720p frame costs its page faults every time). Contents are stale."""
+        while True:
+            try:
+                buf = self._free.get_nowait()
+            except queue.Empty:
+                buf = np.empty((self.height * 3 // 2, self.width), np.uint8)
+                self._pooled.add(id(buf))
+                return buf
+            if buf is not self._last:  # kept to repeat should frames be missing at the end
+                return buf
 
     def write_yuv(self, frame: np.ndarray) -> None:
         """Queue one frame that is already YUV 4:2:0 (I420: the Y plane, then U, then V, as a

@@ -183,6 +183,7 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
             cancel: CancelToken | None, presenter: tuple[Path, str] | None = None) -> VideoResult:
     from engines.video.beats import analyse_audio
     from engines.video.encode import VideoWriter, to_yuv, write_poster
+    from engines.video.yuv import to_rgb
     from engines.video.scenes import SceneRenderer
     from engines.video.visualiser import Visualiser, check_kind
 
@@ -222,6 +223,9 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
     poster_index = min(n - 1, max(int(n * 0.4), int((title_card_s + 0.5) * fps) if card else 0))
     poster = None
     draw_s = 0.0
+    # Frames with nothing drawn over the scene but captions are drawn in YUV (half the samples of RGB,
+    # no conversion); the visualiser, a presenter, a title and title cards draw on RGB frames.
+    yuv_frames = scene.draws_yuv and vis is None and head is None and overlay is None
     out_path = Path(out_path)
     with contextlib.ExitStack() as stack:
         if head is not None:
@@ -235,6 +239,19 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
             card_alpha = 0.0
             if card is not None and t < card.duration_s:
                 card_alpha = min(1.0, (card.duration_s - t) / TITLE_FADE_S)
+            if yuv_frames and card_alpha == 0.0:
+                # Scene and captions only: drawn straight into the I420 frame the encoder takes.
+                yuv = scene.frame_yuv(i, writer.yuv_buffer(), grain=False)
+                if captions is not None:
+                    captions.draw_yuv(yuv, t)
+                scene.grain_luma(yuv, i)
+                draw_s += time.perf_counter() - t0
+                if i == poster_index:
+                    poster = to_rgb(yuv)
+                writer.write_yuv(yuv)
+                if i % PROGRESS_EVERY == 0:
+                    progress(0.08 + 0.9 * i / n, 1, f"drawing frame {i + 1} of {n}")
+                continue
             frame = buf
             if card_alpha < 1.0:
                 frame = scene.frame(i, buf, grain=False)  # grain goes on last, on the luma: see below

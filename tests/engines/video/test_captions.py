@@ -87,6 +87,30 @@ def test_renderer_highlights_sung_words_and_rasterises_each_line_once():
     assert r.timeline() == [(0.5, 1.8, "Hello bright world"), (1.8, 2.6, "Sing it again"), (3.0, 7.0, "Sing it again")]
 
 
+@pytest.mark.parametrize("size", [(320, 180), (426, 238), (1080, 1920)])
+def test_captions_drawn_in_yuv_are_the_rgb_ones_converted(size):
+    """draw_yuv (the scene video's path) blends the same caption, karaoke included, into an I420 frame:
+    within a level or two of converting the RGB-drawn frame, on any even size (odd patch corners are
+    padded)."""
+    from engines.video.encode import to_yuv
+    from engines.video.yuv import to_rgb
+
+    w, h = size
+    r = CaptionRenderer(size, None, parse_lrc(LRC))
+    rng = np.random.default_rng(0)
+    frame = (rng.random((h, w, 3)) * 160 + 30).astype(np.uint8)
+    for t in (0.4, 0.5, 1.0, 1.79, 3.2):
+        want = to_yuv(r.draw(frame, t))
+        got = r.draw_yuv(to_yuv(frame), t)
+        d = np.abs(want.astype(int) - got.astype(int))
+        assert d[:h].max() <= 2 and d[h:].mean() < 0.1 and d[h:].max() <= 3, (t, d[:h].max(), d[h:].max())
+    x, y, bw, bh = r.box(1.0)
+    middle = to_rgb(r.draw_yuv(to_yuv(frame), 1.0))[y:y + bh, x:x + bw]
+    assert gold_pixels(middle) > 0 and white_pixels(middle) > 10  # half sung
+    with pytest.raises(ValueError, match="I420"):
+        r.draw_yuv(np.zeros((h, w), np.uint8), 1.0)
+
+
 def test_captions_in_an_encoded_video_show_exactly_while_active(tmp_path: Path):
     fps = 25
     lines = parse_lrc("[00:00.40]Gold words <00:00.80>show <00:01.00>here\n[00:01.60]\n[00:02.00]Second line")

@@ -199,3 +199,24 @@ def test_frames_given_as_yuv_encode_like_rgb_ones(tmp_path: Path):
     # The queue holds about 32 MiB of frames, at least 4 and at most 32.
     assert queue_frames(1280, 720) == 24 and queue_frames(1920, 1080) == 10
     assert queue_frames(160, 144) == 32 and queue_frames(7680, 4320) == 4
+
+
+def test_yuv_buffers_are_recycled_and_every_frame_arrives_intact(tmp_path: Path):
+    """Frames drawn into yuv_buffer() arrays: the arrays come back once ffmpeg has them (a bounded pool,
+    not one new array a frame), and no frame is overwritten before it was sent."""
+    from engines.video.encode import queue_frames, to_yuv
+
+    rgb = [_ramp(k) for k in range(60)]
+    seen = set()
+    with VideoWriter(tmp_path / "pool.mp4", 160, 144, 25, None) as w:
+        for f in rgb:
+            buf = w.yuv_buffer()
+            assert buf.shape == (216, 160) and buf.dtype == np.uint8
+            seen.add(id(buf))
+            buf[...] = to_yuv(f)
+            w.write_yuv(buf)
+    assert len(seen) <= queue_frames(160, 144) + 3
+    got = decode_frames(tmp_path / "pool.mp4")
+    assert len(got) == 60
+    for k in (0, 17, 33, 59):  # each frame is its own ramp, not a later one drawn into a reused array
+        assert abs(int(got[k][70, 120, 0]) - k * 9 % 256) < 8, k

@@ -63,6 +63,44 @@ def test_frames_render_into_a_reused_buffer(features):
     assert out is buf and np.array_equal(buf, r.frame(12))
 
 
+@pytest.mark.parametrize("name,size,photos", [("epic_battle", "1280x720", 1), ("sacred_temple", "640x360", 0),
+                                               ("emotional_closeup", "1080x1920", 2)])
+def test_frames_drawn_in_yuv_are_the_rgb_frames_converted(name, size, photos, samples, features):
+    """frame_yuv (the video's path: half the samples, no conversion) draws what frame() draws: over
+    camera kicks, crossfades, light and letterbox, the I420 frames stay within a level or two of the
+    RGB frames converted (only saturated highlights differ more: there YUV keeps what RGB clips)."""
+    from engines.video.encode import to_yuv
+    from engines.video.yuv import to_rgb
+
+    images = [samples / "portraits" / p for p in ("art_0.png", "art_1.png")][:photos] or None
+    r = SceneRenderer(name, size, 30, features, images=images, seed=2)
+    assert r.draws_yuv
+    h = r.height_px
+    strong = int(np.argmax(features.beat_pulse))
+    psnrs = []
+    for i in (0, strong, strong + 2, 44, 45, 46, 89):  # 44-46: the crossfade with two photos
+        want_yuv, got_yuv = to_yuv(r.frame(i, grain=False)), r.frame_yuv(i, grain=False)
+        d = np.abs(want_yuv.astype(np.int16) - got_yuv.astype(np.int16))
+        assert d[:h].mean() < 1.5 and d[h:].mean() < 1.5, (i, d[:h].mean(), d[h:].mean())
+        # What a player shows (decoded, clipped to RGB): as close as the encoder's own rounding allows.
+        want, got = to_rgb(want_yuv).astype(np.float32), to_rgb(got_yuv).astype(np.float32)
+        psnr = 10 * np.log10(255 ** 2 / max(float(((want - got) ** 2).mean()), 1e-6))
+        psnrs.append(psnr)
+    # Beat flashes brighten past full scale, where the two clip differently (RGB per channel, YUV on luma).
+    assert min(psnrs) > 34 and np.median(psnrs) > 40, psnrs
+    out = np.zeros((h * 3 // 2, r.width_px), np.uint8)
+    assert r.frame_yuv(7, out) is out and np.array_equal(out, r.frame_yuv(7))  # into a given buffer, deterministic
+    if r.bar:
+        assert (out[:r.bar] == 16).all() and (out[h - r.bar:h] == 16).all()  # black bars (studio range)
+
+
+def test_an_odd_letterbox_band_is_drawn_in_rgb_only(features):
+    r = SceneRenderer("epic_battle", "854x480", 30, features)
+    assert r.bar % 2 == 1 and not r.draws_yuv
+    with pytest.raises(ValueError, match="4:2:0"):
+        r.frame_yuv(0)
+
+
 def test_camera_kick_and_flash_are_larger_on_beats(features):
     r = SceneRenderer("epic_battle", SIZE, 30, features, seed=1)
     beats = [int(b) for b in features.beat_frames if 2 <= b < features.n_frames - 1]
@@ -80,7 +118,7 @@ def test_a_kick_tilts_only_while_strong_and_untilted_frames_match_the_warp(sampl
     untilted frames are cut by PanZoom and match the affine warp of the same camera."""
     import cv2
 
-    from engines.video.scenes import TILT_FROM_PULSE
+    from engines.video.scenes import TILT_FROM_PULSE, TILT_MIN_PX
 
     r = SceneRenderer("epic_battle", "640x360", 30, features, images=[samples / "portraits" / "art_0.png"], seed=3)
     pulse = features.beat_pulse
@@ -89,6 +127,11 @@ def test_a_kick_tilts_only_while_strong_and_untilted_frames_match_the_warp(sampl
     assert strong and weak
     tilted = [abs(r.camera_matrix(i, i / 30, r.centres[0])[0, 1]) for i in strong]
     assert max(tilted) > 1e-4
+    # Any tilt left in moves the corners by at least TILT_MIN_PX (smaller ones are dropped).
+    half_diagonal = np.hypot(640, r.picture_height_px) / 2
+    every = [r.camera_matrix(i, i / 30, r.centres[0]) for i in range(features.n_frames)]
+    moved = [abs(m[0, 1]) * half_diagonal for m in every if m[0, 1]]
+    assert moved and min(moved) >= TILT_MIN_PX * 0.99
     for i in weak:
         m = r.camera_matrix(i, i / 30, r.centres[0])
         assert m[0, 1] == 0.0 and m[1, 0] == 0.0 and (m[0, 2], m[1, 2]) != (0.0, 0.0)  # shifted, not tilted
