@@ -18,6 +18,8 @@ from engines.video import frames as F
 from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.probe import DEFAULT_MAX_PIXELS, load_image
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
+from engines.video.yuv import PanZoomYuv, i420, planes, to_rgb
+from engines.video.yuv import transition as yuv_transition
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +149,9 @@ def _check_image_header(path: Path, max_pixels: int) -> None:
 
 @dataclass
 class _Photo:
-    # The photo cropped to the video's aspect at ZOOM times the output size (RGB uint8), ready for
-    # sub-pixel pan/zoom views.
-    view: F.PanZoom
+    # The photo cropped to the video's aspect at ZOOM times the output size (even sides), in YUV 4:2:0
+    # ready for sub-pixel pan/zoom views of its planes.
+    view: PanZoomYuv
     # Pan/zoom target in `base` pixels (face or salient spot).
     focus_px: tuple[float, float]
     # True: zoom in toward the focus; False: start on it and pull back out.
@@ -166,7 +168,7 @@ def prepare_photo(path: Path, size: VideoSize, index: int, max_pixels: int = DEF
     itself, so nobody's head is cut off."""
     img = load_image(path, max_pixels)
     focus = F.find_focus(img)
-    bw, bh = int(round(size.width_px * ZOOM)), int(round(size.height_px * ZOOM))
+    bw, bh = (2 * int(round(v * ZOOM / 2.0)) for v in (size.width_px, size.height_px))  # even: 4:2:0
     ih, iw = img.shape[:2]
     mismatch = (iw / ih) / (bw / bh)
     if max(mismatch, 1.0 / mismatch) <= MAX_CROP_MISMATCH:
@@ -182,7 +184,7 @@ def prepare_photo(path: Path, size: VideoSize, index: int, max_pixels: int = DEF
         x0, y0 = (bw - nw) // 2, (bh - nh) // 2
         base[y0:y0 + nh, x0:x0 + nw] = F._resize(img, nw, nh)
         fx, fy = x0 + focus.x * nw, y0 + focus.y * nh
-    return _Photo(F.PanZoom(base), (fx, fy), index % 2 == 0, focus.source)
+    return _Photo(PanZoomYuv(base), (fx, fy), index % 2 == 0, focus.source)
 
 
 def blurred_fill(img: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -197,8 +199,9 @@ def blurred_fill(img: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def ken_burns(photo: _Photo, size: VideoSize, u: float, out: np.ndarray | None = None) -> np.ndarray:
-    """The photo's frame at `u` (0..1) of its time on screen: zoom 1 -> ZOOM while the view centre
-    moves from the middle to the focus (or the reverse for a pull-out). Drawn into `out` when given."""
+    """The photo's frame at `u` (0..1) of its time on screen, as an I420 array (drawn into `out` when
+    given): zoom 1 -> ZOOM while the view centre moves from the middle to the focus (or the reverse for
+    a pull-out). Drawn in YUV: half the samples of RGB, and what the encoder takes."""
     u = min(max(float(u), 0.0), 1.0)
     if not photo.zoom_in:
         u = 1.0 - u
@@ -208,7 +211,10 @@ def ken_burns(photo: _Photo, size: VideoSize, u: float, out: np.ndarray | None =
     cx = w / 2.0 + (photo.focus_px[0] - w / 2.0) * e
     cy = h / 2.0 + (photo.focus_px[1] - h / 2.0) * e
     # The base is ZOOM x the output: a view of base/zoom scaled to the output size.
-    return photo.view.crop_zoom(size.width_px, size.height_px, (cx, cy), zoom, out)
+    if out is None:
+        out = i420(size.width_px, size.height_px)
+    photo.view.crop_zoom((cx, cy), zoom, planes(out))
+    return out
 
 
 def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: ProgressFn | None = None,
@@ -242,12 +248,12 @@ def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: Pro
             sources[i] = photos[i].source
         return photos[i]
 
-    # Two reused frame buffers: the shot on screen and, during a transition, the next one.
-    buffers = [np.empty((size.height_px, size.width_px, 3), np.uint8) for _ in range(2)]
+    # During a transition the incoming shot is drawn here (the outgoing one into the writer's buffer).
+    incoming = i420(size.width_px, size.height_px)
 
-    def shot_frame(i: int, t: float, buffer: int = 0) -> np.ndarray:
+    def shot_frame(i: int, t: float, out: np.ndarray) -> np.ndarray:
         a, b = spans[i]
-        return ken_burns(photo(i), size, (t - a) / max(b - a, 1e-6), buffers[buffer])
+        return ken_burns(photo(i), size, (t - a) / max(b - a, 1e-6), out)
 
     step = max(1, fps // 2)
     progress(0, n_frames, "preparing the photos")
@@ -257,12 +263,15 @@ def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: Pro
                 cancel.raise_if_set()
                 t = k / fps
                 shot = F.shot_at(t, starts, end_s, checked.transition_s)
-                frame = shot_frame(shot.index, t)
+                frame = shot_frame(shot.index, t, writer.yuv_buffer())
                 if shot.next_index is not None:
-                    frame = F.transition(req.transition, frame, shot_frame(shot.next_index, t, 1), shot.progress)
-                writer.write(frame)
+                    mixed = yuv_transition(req.transition, frame, shot_frame(shot.next_index, t, incoming),
+                                           shot.progress)
+                    if mixed is not frame:  # past the middle of a cut: the incoming shot itself
+                        frame[...] = mixed
+                writer.write_yuv(frame)
                 if k == poster_frame:
-                    write_poster(frame, poster_path)
+                    write_poster(to_rgb(frame), poster_path)
                 if k % step == 0 or k == n_frames - 1:
                     progress(k + 1, n_frames, f"photo {shot.index + 1} of {n}, frame {k + 1} of {n_frames}")
     except BaseException:

@@ -92,6 +92,28 @@ class PanZoomYuv:
             self._views = [PanZoom(p) for p in self.planes]
         return self._views
 
+    def view(self, x0: float, y0: float, step_x: float, step_y: float, out: tuple[np.ndarray, ...]) -> bool:
+        """PanZoom.view on every plane: luma out[y, x] = luma[y0 + y * step_y, x0 + x * step_x], the chroma
+        sampled where its pixels sit (see the top). False, leaving `out` alone, when the window leaves
+        the picture."""
+        y, u, v = self._pz
+        cx0, cy0 = x0 / 2.0, y0 / 2.0  # output chroma j is luma 2 j: source luma x0 + 2 j sx = chroma x0 / 2 + j sx
+        if u._axis(cx0, step_x, out[1].shape[1], u.width_px) is None or \
+                u._axis(cy0, step_y, out[1].shape[0], u.height_px) is None:
+            return False
+        if not y.view(x0, y0, step_x, step_y, out[0]):
+            return False
+        return u.view(cx0, cy0, step_x, step_y, out[1]) and v.view(cx0, cy0, step_x, step_y, out[2])
+
+    def crop_zoom(self, center: tuple[float, float], zoom: float, out: tuple[np.ndarray, ...]) -> None:
+        """frames.crop_zoom of the picture into the output planes (the window kept inside the picture)."""
+        from engines.video.frames import _zoom_window
+
+        height, width = out[0].shape
+        x0, y0, sx, sy = _zoom_window(self.width_px, self.height_px, width, height, center, zoom)
+        if not self.view(x0, y0, sx, sy, out):  # pragma: no cover - the window is kept inside
+            raise ValueError("the pan/zoom window left the picture")
+
     def copy_into(self, out: tuple[np.ndarray, ...]) -> None:
         for src, dst in zip(self.planes, out):
             dst[...] = src
@@ -101,17 +123,8 @@ class PanZoomYuv:
         leaving `out` alone, when `m` rotates or the view leaves the picture."""
         if abs(m[0, 1]) > 1e-9 or abs(m[1, 0]) > 1e-9 or m[0, 0] <= 0 or m[1, 1] <= 0:
             return False
-        y, u, v = self._pz
         sx, sy = 1.0 / m[0, 0], 1.0 / m[1, 1]
-        x0, y0 = -m[0, 2] * sx, -m[1, 2] * sy
-        # Chroma: output chroma pixel j is luma 2 j, which samples source luma x0 + 2 j sx, that is source
-        # chroma x0 / 2 + j sx.
-        cx0, cy0 = x0 / 2.0, y0 / 2.0
-        ok = u._axis(cx0, sx, out[1].shape[1], u.width_px) is not None and \
-            u._axis(cy0, sy, out[1].shape[0], u.height_px) is not None
-        if not ok or not y.view(x0, y0, sx, sy, out[0]):
-            return False
-        return u.view(cx0, cy0, sx, sy, out[1]) and v.view(cx0, cy0, sx, sy, out[2])
+        return self.view(-m[0, 2] * sx, -m[1, 2] * sy, sx, sy, out)
 
     def warp(self, m: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
         """Each plane = cv2.warpAffine with `m` (luma) or its chroma matrix: any zoom, shift and tilt."""
@@ -240,3 +253,55 @@ def patch_yuv(rgb: np.ndarray, clear: np.ndarray) -> tuple[tuple[np.ndarray, ...
     clear_y = np.ascontiguousarray(clear[:, :, 0])
     clear_c = u8(255.0 * (1.0 - oc))
     return (u8(py), u8(pu), u8(pv)), (clear_y, clear_c, clear_c)
+
+
+def fade_black(yuv: np.ndarray, level: float) -> np.ndarray:
+    """An I420 frame scaled toward black by `level` (1 = unchanged, 0 = black), in place: luma about 16,
+    chroma about 128 (as scaling the RGB frame)."""
+    import cv2
+
+    level = min(max(float(level), 0.0), 1.0)
+    if level >= 1.0:
+        return yuv
+    y, u, v = planes(yuv)
+    cv2.convertScaleAbs(y, dst=y, alpha=level, beta=BLACK_Y * (1.0 - level))
+    for c in (u, v):
+        cv2.convertScaleAbs(c, dst=c, alpha=level, beta=GREY_C * (1.0 - level))
+    return yuv
+
+
+def transition(kind: str, a: np.ndarray, b: np.ndarray, progress: float) -> np.ndarray:
+    """frames.transition on I420 frames: frame `progress` (0..1) of the way from `a` to `b`, drawn into
+    `a` (returned; or `b` itself where the transition is over)."""
+    import cv2
+
+    p = min(max(float(progress), 0.0), 1.0)
+    if kind == "crossfade":  # linear, offsets included: the whole array at once
+        if p <= 0.0:
+            return a
+        if p >= 1.0:
+            return b
+        return cv2.addWeighted(a, 1.0 - p, b, p, 0.0, dst=a)
+    if kind == "fade":
+        return fade_black(a, 1.0 - 2.0 * p) if p < 0.5 else fade_black(b, 2.0 * p - 1.0)
+    if kind == "slide":
+        w = a.shape[1]
+        shift = 2 * int(round(p * p * (3.0 - 2.0 * p) * w / 2.0))  # even: the chroma moves half as far
+        if shift <= 0:
+            return a
+        if shift >= w:
+            return b
+        for pa, pb, s in zip(planes(a), planes(b), (shift, shift // 2, shift // 2)):
+            pa[:, :pa.shape[1] - s] = pa[:, s:].copy()
+            pa[:, pa.shape[1] - s:] = pb[:, :s]
+        return a
+    if kind == "wipe":
+        soft_px = 24
+        w = a.shape[1]
+        edge = p * (w + soft_px) - soft_px / 2.0
+        for pa, pb, step in zip(planes(a), planes(b), (1, 2, 2)):
+            x = np.arange(pa.shape[1], dtype=np.float32) * step  # luma position of each sample
+            mask = np.clip((edge - x) / soft_px + 0.5, 0.0, 1.0)[None, :]
+            pa[...] = (pa * (1.0 - mask) + pb * mask + 0.5).astype(np.uint8)
+        return a
+    return a if p < 0.5 else b

@@ -185,6 +185,29 @@ def test_cancel_removes_the_partial_file(tmp_path: Path):
     assert not (tmp_path / "c.mp4").exists() and not (tmp_path / "c.jpg").exists()
 
 
+@pytest.mark.parametrize("kind", ["fade", "slide", "wipe"])
+def test_other_transitions_in_a_rendered_video(kind, tmp_path):
+    """At the cut (1.0 s, frame 30) of a red -> blue slideshow: fade is black, slide shows red leaving
+    on the left and blue entering on the right, wipe has revealed blue on the left; before and after,
+    the photos themselves."""
+    red = solid_image(tmp_path / "red.png", 320, 180, (230, 20, 20))
+    blue = solid_image(tmp_path / "blue.png", 320, 180, (20, 20, 230))
+    res = image_to_video(ImageToVideoRequest([red, blue], None, seconds_per_image=1.0, size="320x180", fps=FPS,
+                                             transition=kind, transition_s=0.6), tmp_path / f"{kind}.mp4")
+    frames = decode_frames(res.path).astype(np.float32)
+    assert len(frames) == 60
+    assert np.abs(frames[5].mean(axis=(0, 1)) - (230, 20, 20)).max() < 8
+    assert np.abs(frames[55].mean(axis=(0, 1)) - (20, 20, 230)).max() < 8
+    cut = frames[30]
+    if kind == "fade":
+        assert cut.max() < 30
+    else:
+        left, right = cut[:, 20:120].mean(axis=(0, 1)), cut[:, 200:300].mean(axis=(0, 1))
+        if kind == "wipe":
+            left, right = right, left
+        assert left[0] > 150 and left[2] < 80 and right[2] > 150 and right[0] < 80, (left, right)
+
+
 def test_transition_helpers():
     from engines.video import frames as F
 

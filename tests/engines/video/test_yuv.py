@@ -132,3 +132,20 @@ def test_a_premultiplied_patch_blends_as_in_rgb():
     assert mean < 0.3 and worst <= 12, (mean, worst)
     with pytest.raises(ValueError, match="even"):
         Y.blend_patch(Y.planes(got), 111, 60, premult, clears)
+
+
+@pytest.mark.parametrize("kind", ["crossfade", "fade", "slide", "wipe", "none"])
+def test_transitions_in_yuv_are_the_rgb_ones_converted(kind):
+    from engines.video import frames as F
+
+    a, b = smooth_picture(320, 180, 4), smooth_picture(320, 180, 5)
+    for p in (0.0, 0.2, 0.5, 0.7, 1.0):
+        if kind == "slide":  # the YUV frame slides by an even number of pixels (its chroma by half)
+            shift = 2 * round(p * p * (3 - 2 * p) * 320 / 2)
+            want = to_yuv(F.slide(a, b, shift / 320))
+        else:
+            want = to_yuv(F.transition(kind, a, b, p))
+        got = Y.transition(kind, to_yuv(a), to_yuv(b), p)
+        mean, worst = err(got, want)
+        assert mean < 0.6 and worst <= 2, (kind, p, mean, worst)
+    assert (Y.transition("fade", to_yuv(a), to_yuv(b), 0.5)[:180] == 16).all()  # black half way
