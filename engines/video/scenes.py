@@ -573,9 +573,9 @@ class SceneRenderer:
         # first needed and dropped when their photo is over: see _view.
         self._views: dict[int, object] = {}
         self._views_yuv: dict[int, object] = {}
-        # Drawing in YUV (frame_yuv): a second picture's planes for crossfades, the light and the
-        # vignette as YUV steps; made on the first YUV frame.
-        self._work_yuv = self._light_yuv = self._vignette_yuv = None
+        # Drawing in YUV (frame_yuv): a second picture's planes for crossfades and the finishing steps
+        # (light, vignette, flash); made on the first YUV frame.
+        self._work_yuv = self._finish_yuv = None
         duration = features.duration_s if features is not None else DEFAULT_SECONDS_PER_IMAGE * len(self.bases)
         self.segment_s = duration / len(self.bases)
         self.crossfade_s = min(CROSSFADE_S, 0.3 * self.segment_s)
@@ -823,14 +823,11 @@ class SceneRenderer:
         if self._work_yuv is None:
             self._work_yuv = Y.planes(Y.i420(self.width_px, ph))
             light_res = self._half if self._half is not None else self._quarter
-            self._light_yuv = Y.LightAdder(light_res.shape[:2], (ph, self.width_px)) if light_res is not None else None
-            self._vignette_yuv = Y.VignetteYuv(self.vignette, (ph, self.width_px))
+            self._finish_yuv = Y.Finish(light_res.shape[:2] if light_res is not None else None,
+                                        (ph, self.width_px), self.vignette)
         self._base(i, pic)
-        light = self._light(i)
-        if light is not None:
-            self._light_yuv.add(light, pic)
         gain, lift = self.frame_levels(i)
-        self._vignette_yuv.apply(pic, gain, lift)
+        self._finish_yuv.apply(pic, self._light(i), gain, lift)
         if grain and self.grain is not None:
             self.grain.apply_luma(pic[0], i)
         return out

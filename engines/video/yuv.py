@@ -136,23 +136,32 @@ class PanZoomYuv:
                            borderMode=cv2.BORDER_REPLICATE)
 
 
-class LightAdder:
-    """Adds soft light, given as an RGB float32 (h, w, 3) buffer at a lower resolution, to a band of an
-    I420 frame: its luma step scaled up to the band, its chroma steps (signed) at chroma size. As RGB's
-    saturating add, up to where the sum leaves the RGB gamut (there the player clips it)."""
+class Finish:
+    """The last steps of a scene frame, on a band of an I420 frame, in place: soft light added (given as
+    an RGB float32 (h, w, 3) buffer at a lower resolution), then the vignette (a uint8 multiplier, 255 =
+    unchanged), a brightness gain and a lift of the blacks. Luma: the light's step scaled up to the band
+    and added, then scaled about black (16). Chroma: the light's signed steps at chroma size, added and
+    scaled about grey (128) in one float pass. As RGB's saturating arithmetic up to where a sum leaves
+    the RGB gamut (there the player clips it)."""
 
-    def __init__(self, light_hw: tuple[int, int], band_hw: tuple[int, int]) -> None:
-        lh, lw = light_hw
+    def __init__(self, light_hw: tuple[int, int] | None, band_hw: tuple[int, int], mask: np.ndarray | None) -> None:
         bh, bw = band_hw
-        self.light_hw, self.band_hw, self.chroma_hw = (lh, lw), (bh, bw), (bh // 2, bw // 2)
-        self._clip = np.empty((lh, lw, 3), np.float32)
-        self._step = np.empty((lh, lw), np.float32)
-        self._y8 = np.empty((lh, lw), np.uint8)
-        self._y_full = np.empty((bh, bw), np.uint8)
-        self._c = np.empty(self.chroma_hw, np.float32)
+        self.light_hw, self.band_hw, self.chroma_hw = light_hw, (bh, bw), (bh // 2, bw // 2)
+        if light_hw is not None:
+            self._clip = np.empty(light_hw + (3,), np.float32)
+            self._step = np.empty(light_hw, np.float32)
+            self._y8 = np.empty(light_hw, np.uint8)
+            self._y_full = np.empty((bh, bw), np.uint8)
+            self._light_c = [np.empty(self.chroma_hw, np.float32) for _ in range(2)]
         self._rows = [np.ascontiguousarray(RGB_TO_YUV[k:k + 1]) for k in range(3)]
+        self.luma = self.chroma = None
+        if mask is not None:
+            self.luma = np.ascontiguousarray(mask[:, :, 0] if mask.ndim == 3 else mask)
+            self.chroma = np.ascontiguousarray(self.luma[::2, ::2], np.float32) / 255.0  # chroma siting: see the top
+        self._c = np.empty(self.chroma_hw, np.float32)
 
-    def add(self, light: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
+    def _add_light(self, light: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        """Adds the light's luma step to `y`; its two chroma steps at chroma size (float32)."""
         import cv2
 
         # Light past full scale is clipped per channel first, as a uint8 RGB overlay would be (the white-hot
@@ -163,38 +172,28 @@ class LightAdder:
         cv2.transform(self._clip, self._rows[0], dst=self._step)
         cv2.convertScaleAbs(self._step, dst=self._y8)  # the luma step of added light is >= 0
         if self.light_hw == self.band_hw:
-            cv2.add(out[0], self._y8, dst=out[0])
+            cv2.add(y, self._y8, dst=y)
         else:
             cv2.resize(self._y8, (bw, bh), dst=self._y_full, interpolation=cv2.INTER_LINEAR)
-            cv2.add(out[0], self._y_full, dst=out[0])
-        for row, plane in zip(self._rows[1:], out[1:]):
-            step = cv2.transform(self._clip, row, dst=self._step)
-            if self.light_hw != self.chroma_hw:
+            cv2.add(y, self._y_full, dst=y)
+        steps = []
+        for row, dst in zip(self._rows[1:], self._light_c):
+            if self.light_hw == self.chroma_hw:
+                cv2.transform(self._clip, row, dst=dst)
+            else:
+                cv2.transform(self._clip, row, dst=self._step)
                 interp = cv2.INTER_AREA if self.light_hw[0] > ch else cv2.INTER_LINEAR
-                step = cv2.resize(step, (cw, ch), dst=self._c, interpolation=interp)
-            cv2.add(plane, step, dst=plane, dtype=cv2.CV_8U)  # a signed step, saturating
+                cv2.resize(self._step, (cw, ch), dst=dst, interpolation=interp)
+            steps.append(dst)
+        return steps
 
-
-class VignetteYuv:
-    """The vignette (a uint8 multiplier, 255 = unchanged) with a brightness gain and a lift of the blacks,
-    on a band of an I420 frame: luma scaled about black (16), chroma about grey (128)."""
-
-    def __init__(self, mask: np.ndarray | None, band_hw: tuple[int, int]) -> None:
-        bh, bw = band_hw
-        if mask is not None:
-            m = np.ascontiguousarray(mask[:, :, 0] if mask.ndim == 3 else mask)
-            self.luma = m
-            self.chroma = np.ascontiguousarray(m[::2, ::2], np.float32) / 255.0  # chroma siting: see the top
-        else:
-            self.luma = None
-            self.chroma = None
-        self._c = np.empty((bh // 2, bw // 2), np.float32)
-
-    def apply(self, out: tuple[np.ndarray, ...], gain: float, lift: int) -> None:
+    def apply(self, out: tuple[np.ndarray, ...], light: np.ndarray | None, gain: float, lift: int) -> None:
         import cv2
 
         y = out[0]
-        if self.luma is not None or abs(gain - 1.0) > 1e-3:
+        steps = self._add_light(light, y) if light is not None else [None, None]
+        scaled = self.luma is not None or abs(gain - 1.0) > 1e-3
+        if scaled:
             cv2.subtract(y, BLACK_Y, dst=y)
             if self.luma is not None:
                 cv2.multiply(y, self.luma, dst=y, scale=gain / 255.0)
@@ -202,17 +201,21 @@ class VignetteYuv:
                 cv2.convertScaleAbs(y, dst=y, alpha=gain)
             # Back above black, plus the lift: an equal RGB step is 219/255 of it in luma.
             cv2.add(y, BLACK_Y + int(round(lift * 219.0 / 255.0)), dst=y)
-            for plane in out[1:]:
-                # (C - 128) * k + 128 in float (the steps are signed); the result is >= 0, so the absolute
-                # value convertScaleAbs takes changes nothing.
-                np.subtract(plane, GREY_C, out=self._c, dtype=np.float32)
-                if self.chroma is not None:
-                    cv2.multiply(self._c, self.chroma, dst=self._c, scale=gain)
-                    cv2.convertScaleAbs(self._c, dst=plane, beta=GREY_C)
-                else:
-                    cv2.convertScaleAbs(self._c, dst=plane, alpha=gain, beta=GREY_C)
         elif lift > 0:
             cv2.add(y, int(round(lift * 219.0 / 255.0)), dst=y)
+        if not scaled and light is None:
+            return
+        for plane, step in zip(out[1:], steps):
+            # (C + light - 128) * k + 128 in float (the steps are signed); the result is clipped to
+            # 0..255 by the conversion (its absolute value of a non-negative number).
+            np.subtract(plane, GREY_C, out=self._c, dtype=np.float32)
+            if step is not None:
+                cv2.add(self._c, step, dst=self._c)
+            if self.chroma is not None:
+                cv2.multiply(self._c, self.chroma, dst=self._c, scale=gain)
+                cv2.convertScaleAbs(self._c, dst=plane, beta=GREY_C)
+            else:
+                cv2.convertScaleAbs(self._c, dst=plane, alpha=gain, beta=GREY_C)
 
 
 def blend_patch(out: tuple[np.ndarray, ...], x: int, y: int, premult: tuple[np.ndarray, ...],

@@ -87,10 +87,18 @@ def test_light_adds_as_in_rgb_where_nothing_saturates():
     light = cv2.GaussianBlur(light, (0, 0), 6)
     want_rgb = cv2.add(base, cv2.resize(cv2.convertScaleAbs(light), (640, 360), interpolation=cv2.INTER_LINEAR))
     got = to_yuv(base)
-    Y.LightAdder((180, 320), (360, 640)).add(light, Y.planes(got))
+    Y.Finish((180, 320), (360, 640), None).apply(Y.planes(got), light, 1.0, 0)
     mean, worst = err(got, to_yuv(want_rgb))
     assert mean < 0.5 and worst <= 3, (mean, worst)
     assert got[:360].mean() > to_yuv(base)[:360].mean() + 2  # it did brighten
+    # With the vignette and a gain in the same pass, as the RGB steps one after the other.
+    from engines.video.grade import vignette_mask
+
+    mask = vignette_mask(640, 360, 0.6, 0.7)
+    got = to_yuv(base)
+    Y.Finish((180, 320), (360, 640), mask).apply(Y.planes(got), light, 1.1, 0)
+    mean, worst = err(got, to_yuv(cv2.multiply(want_rgb, mask, scale=1.1 / 255.0)))
+    assert mean < 0.6 and worst <= 3, (mean, worst)
 
 
 @pytest.mark.parametrize("gain,lift", [(1.0, 0), (0.93, 0), (1.15, 12)])
@@ -105,7 +113,7 @@ def test_vignette_gain_and_lift_match_rgb(gain, lift):
     if lift:
         rgb = cv2.add(rgb, (lift, lift, lift, 0))
     got = to_yuv(pic)
-    Y.VignetteYuv(mask, (360, 640)).apply(Y.planes(got), gain, lift)
+    Y.Finish(None, (360, 640), mask).apply(Y.planes(got), None, gain, lift)
     mean, worst = err(got, to_yuv(rgb))
     assert mean < 0.8 and worst <= 3, (mean, worst)
     y = got[:360]
