@@ -223,9 +223,9 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
     poster_index = min(n - 1, max(int(n * 0.4), int((title_card_s + 0.5) * fps) if card else 0))
     poster = None
     draw_s = 0.0
-    # Frames with nothing drawn over the scene but captions are drawn in YUV (half the samples of RGB,
-    # no conversion); the visualiser, a presenter, a title and title cards draw on RGB frames.
-    yuv_frames = scene.draws_yuv and vis is None and head is None and overlay is None
+    # Frames with nothing over the scene but a visualiser and captions are drawn in YUV (half the samples
+    # of RGB, no conversion); a presenter, a title and title cards draw on RGB frames.
+    yuv_frames = scene.draws_yuv and head is None and overlay is None
     out_path = Path(out_path)
     with contextlib.ExitStack() as stack:
         if head is not None:
@@ -242,6 +242,8 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
             if yuv_frames and card_alpha == 0.0:
                 # Scene and captions only: drawn straight into the I420 frame the encoder takes.
                 yuv = scene.frame_yuv(i, writer.yuv_buffer(), grain=False)
+                if vis is not None:
+                    vis.draw_yuv(yuv, i)
                 if captions is not None:
                     captions.draw_yuv(yuv, t)
                 scene.grain_luma(yuv, i)

@@ -82,9 +82,36 @@ class Visualiser:
 
     def draw(self, frame: np.ndarray, i: int) -> np.ndarray:
         """Draw onto `frame` (RGB uint8, modified in place) and return it."""
+        self._draw([(frame, self.colour, self.shadow, 0, 1)], i)
+        return frame
+
+    def draw_yuv(self, yuv: np.ndarray, i: int) -> np.ndarray:
+        """Draw onto an I420 frame (H * 3 / 2, W) uint8, in place: the same shapes on each plane in the
+        colour's luma and chroma (chroma planes at half the coordinates, through OpenCV's sub-pixel
+        shift, with lines half as thick)."""
+        from engines.video.yuv import BLACK_Y, GREY_C, RGB_TO_YUV, planes
+
+        if yuv.shape != (self.height_px * 3 // 2, self.width_px):
+            raise ValueError(f"an I420 frame for a {self.width_px}x{self.height_px} visualiser is "
+                             f"{(self.height_px * 3 // 2, self.width_px)}, got {yuv.shape}")
+        offsets = np.array([BLACK_Y, GREY_C, GREY_C], np.float32)
+        fg, sh = (RGB_TO_YUV @ np.asarray(c, np.float32) + offsets for c in (self.colour, self.shadow))
+        y, u, v = planes(yuv)
+        self._draw([(y, int(round(fg[0])), int(round(sh[0])), 0, 1),
+                    (u, int(round(fg[1])), int(round(sh[1])), 1, 2),
+                    (v, int(round(fg[2])), int(round(sh[2])), 1, 2)], i)
+        return yuv
+
+    def _draw(self, canvases: list, i: int) -> None:  # noqa: C901
+        """The shapes of frame i on each (image, colour, shadow colour, shift, thickness divisor):
+        coordinates are full-frame pixels, read as 2^-shift pixels of that image."""
         import cv2
 
         h = self.height_px
+
+        def thick(t: int, div: int) -> int:
+            return max(1, t // div)
+
         if self.kind == "bars":
             heights = self.bar_heights_px(i)
             bottom = h - 1
@@ -92,8 +119,10 @@ class Visualiser:
                 if bh <= 0:
                     continue
                 x = int(self.bar_x0 + k * self.bar_pitch)
-                cv2.rectangle(frame, (x + 1, bottom - int(bh) + 1), (x + self.bar_w + 1, bottom), self.shadow, -1)
-                cv2.rectangle(frame, (x, bottom - int(bh)), (x + self.bar_w - 1, bottom), self.colour, -1)
+                for img, colour, shadow, shift, _ in canvases:
+                    cv2.rectangle(img, (x + 1, bottom - int(bh) + 1), (x + self.bar_w + 1, bottom), shadow, -1,
+                                  shift=shift)
+                    cv2.rectangle(img, (x, bottom - int(bh)), (x + self.bar_w - 1, bottom), colour, -1, shift=shift)
         elif self.kind == "waveform":
             f = self.features
             wave = f.waveform[min(max(int(i), 0), f.n_frames - 1)]
@@ -101,8 +130,10 @@ class Visualiser:
             xs = np.linspace(0.05 * self.width_px, 0.95 * self.width_px, n)
             ys = 0.82 * h - np.clip(wave, -1, 1) * (0.13 * h)
             pts = np.stack([xs, ys], axis=1).round().astype(np.int32).reshape(-1, 1, 2)
-            cv2.polylines(frame, [pts + [1, 1]], False, self.shadow, self.thickness + 1, cv2.LINE_AA)
-            cv2.polylines(frame, [pts], False, self.colour, self.thickness, cv2.LINE_AA)
+            for img, colour, shadow, shift, div in canvases:
+                cv2.polylines(img, [pts + [1, 1]], False, shadow, thick(self.thickness + 1, div), cv2.LINE_AA,
+                              shift)
+                cv2.polylines(img, [pts], False, colour, thick(self.thickness, div), cv2.LINE_AA, shift)
         else:  # circle: the spectrum mirrored around a ring
             lv = self.levels(i)
             lv = np.concatenate([lv, lv[::-1]])
@@ -111,10 +142,12 @@ class Visualiser:
             r1 = r0 + np.maximum(lv * self.ring_len, 1.0)
             seg = np.stack([np.stack([cx + r0 * self.ring_cos, cy + r0 * self.ring_sin], 1),
                             np.stack([cx + r1 * self.ring_cos, cy + r1 * self.ring_sin], 1)], 1)
-            cv2.polylines(frame, list(seg.round().astype(np.int32)), False, self.colour,
-                          max(1, int(round(3 * self.scale))), cv2.LINE_AA)
-            cv2.circle(frame, (int(cx), int(cy)), int(r0 - 2 * self.scale), self.colour, self.thickness, cv2.LINE_AA)
-        return frame
+            lines = list(seg.round().astype(np.int32))
+            for img, colour, _, shift, div in canvases:
+                cv2.polylines(img, lines, False, colour, thick(max(1, int(round(3 * self.scale))), div), cv2.LINE_AA,
+                              shift)
+                cv2.circle(img, (int(cx), int(cy)), int(r0 - 2 * self.scale), colour, thick(self.thickness, div),
+                           cv2.LINE_AA, shift)
 
 
 def _preview_size(size) -> tuple[int, int]:  # noqa: ANN001

@@ -101,3 +101,23 @@ def test_visualiser_alone_on_the_plain_template(tones):
     loud_frame, quiet_frame = vis.draw(scene.frame(30), 30), quiet.draw(scene.frame(30), 30)
     gold = lambda f: ((f[..., 0] > 150) & (f[..., 2] < 120)).sum()  # noqa: E731
     assert gold(loud_frame) > gold(quiet_frame) + 50
+
+
+@pytest.mark.parametrize("kind", ["bars", "waveform", "circle"])
+def test_drawn_in_yuv_the_visualiser_is_the_rgb_one_converted(kind, tones):
+    """draw_yuv (the music video's path) draws the same shapes on the I420 planes: decoded, the same
+    pixels lit, and the same colours but at the antialiased and chroma-subsampled edges."""
+    from engines.video.encode import to_yuv
+    from engines.video.yuv import to_rgb
+
+    w, h = 640, 360  # lines at least a chroma pixel thick
+    v = Visualiser(kind, (w, h), tones["low"])
+    background = np.full((h, w, 3), 30, np.uint8)
+    want = to_rgb(to_yuv(v.draw(background.copy(), 30)))
+    got = to_rgb(v.draw_yuv(to_yuv(background), 30))
+    assert lit(want).sum() > 100
+    assert abs(int(lit(got).sum()) - int(lit(want).sum())) < 0.15 * lit(want).sum()
+    d = np.abs(want.astype(np.int16) - got.astype(np.int16))
+    assert d.mean() < 1.5 and np.percentile(d, 98) < 40, (d.mean(), np.percentile(d, 98))
+    with pytest.raises(ValueError, match="I420"):
+        v.draw_yuv(np.zeros((h, w), np.uint8), 30)
