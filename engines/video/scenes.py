@@ -1,7 +1,8 @@
 """Procedural scenes that move to a soundtrack: templates as data (assets/scene_templates.json) and a
 renderer that draws any frame of a scene on demand.
 
-`SceneRenderer(template, size, fps, features, images=None, seed=0).frame(i)` -> RGB uint8 (H, W, 3).
+`SceneRenderer(template, size, fps, features, images=None, seed=0).frame(i)` -> RGB uint8 (H, W, 3);
+`.frame_yuv(i)` draws the same frame straight into I420 (engines/video/yuv.py), which videos use.
 
 A frame is: the base picture (a user photo fitted to the frame, or a procedural background), moved by
 the camera (push-in, drift, a kick on each beat); light layers (smoke, rays, bokeh) drawn at a quarter
@@ -361,7 +362,8 @@ class _Particles(_Layer):
         self.rank = rng.permutation(self.n).astype(np.float32) / self.n
         self.flick_hz = rng.uniform(1.5, 5.0, self.n).astype(np.float32)
         self.flick_phase = rng.uniform(0, 2 * np.pi, self.n).astype(np.float32)
-        self._channels = np.arange(3, dtype=np.intp)
+        # Flat offsets of the four bilinear neighbours' three channels from a particle's pixel.
+        self._offsets = (np.array([0, 3, 3 * w, 3 * w + 3], np.intp)[:, None] + np.arange(3, dtype=np.intp))
 
     def positions(self, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x, y, visibility) in half-resolution pixels."""
@@ -376,17 +378,16 @@ class _Particles(_Layer):
         if not np.any(keep):
             return
         x, y, level = x[keep], y[keep], level[keep]
-        colours = self.colours[keep] * level[:, None]
-        xi, yi = x.astype(np.int32), y.astype(np.int32)
-        fx, fy = (x - xi)[:, None], (y - yi)[:, None]
-        # Every channel of the four neighbours as one flat index: NumPy's unbuffered add (particles may
-        # share a pixel) is several times faster on a 1-D target.
-        base = (yi * self.w + xi).astype(np.intp) * 3
-        corners = np.concatenate([base, base + 3, base + 3 * self.w, base + 3 * self.w + 3])
-        idx = (corners[:, None] + self._channels).ravel()
-        val = np.concatenate([colours * ((1 - fx) * (1 - fy)), colours * (fx * (1 - fy)),
-                              colours * ((1 - fx) * fy), colours * (fx * fy)]).ravel()
-        np.add.at(buf.reshape(-1), idx, val)
+        xi, yi = x.astype(np.intp), y.astype(np.intp)
+        fx, fy = x - xi, y - yi
+        # Bilinear weights of the four neighbours (n, 4), and every channel of them as one flat index:
+        # NumPy's unbuffered add (particles may share a pixel) is several times faster on a 1-D target.
+        wx = np.stack([1 - fx, fx, 1 - fx, fx], axis=1)
+        wy = np.stack([1 - fy, 1 - fy, fy, fy], axis=1)
+        weights = wx * wy * level[:, None]
+        idx = ((yi * self.w + xi) * 3)[:, None, None] + self._offsets  # (n, 4, 3)
+        val = weights[:, :, None] * self.colours[keep][:, None, :]
+        np.add.at(buf.reshape(-1), idx.ravel(), val.ravel())
 
 
 class _Embers(_Particles):
