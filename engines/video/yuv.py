@@ -149,11 +149,11 @@ class Finish:
         self.light_hw, self.band_hw, self.chroma_hw = light_hw, (bh, bw), (bh // 2, bw // 2)
         if light_hw is not None:
             self._clip = np.empty(light_hw + (3,), np.float32)
-            self._step = np.empty(light_hw, np.float32)
+            self._yuv = np.empty(light_hw + (3,), np.float32)
+            self._steps = [np.empty(light_hw, np.float32) for _ in range(3)]
             self._y8 = np.empty(light_hw, np.uint8)
             self._y_full = np.empty((bh, bw), np.uint8)
             self._light_c = [np.empty(self.chroma_hw, np.float32) for _ in range(2)]
-        self._rows = [np.ascontiguousarray(RGB_TO_YUV[k:k + 1]) for k in range(3)]
         self.luma = self.chroma = None
         if mask is not None:
             self.luma = np.ascontiguousarray(mask[:, :, 0] if mask.ndim == 3 else mask)
@@ -169,23 +169,18 @@ class Finish:
         cv2.threshold(light, 255.0, 255.0, cv2.THRESH_TRUNC, dst=self._clip)
         bh, bw = self.band_hw
         ch, cw = self.chroma_hw
-        cv2.transform(self._clip, self._rows[0], dst=self._step)
-        cv2.convertScaleAbs(self._step, dst=self._y8)  # the luma step of added light is >= 0
+        cv2.transform(self._clip, RGB_TO_YUV, dst=self._yuv)
+        sy, su, sv = cv2.split(self._yuv, self._steps)  # into the buffers given: no new arrays
+        cv2.convertScaleAbs(sy, dst=self._y8)  # the luma step of added light is >= 0
         if self.light_hw == self.band_hw:
             cv2.add(y, self._y8, dst=y)
         else:
             cv2.resize(self._y8, (bw, bh), dst=self._y_full, interpolation=cv2.INTER_LINEAR)
             cv2.add(y, self._y_full, dst=y)
-        steps = []
-        for row, dst in zip(self._rows[1:], self._light_c):
-            if self.light_hw == self.chroma_hw:
-                cv2.transform(self._clip, row, dst=dst)
-            else:
-                cv2.transform(self._clip, row, dst=self._step)
-                interp = cv2.INTER_AREA if self.light_hw[0] > ch else cv2.INTER_LINEAR
-                cv2.resize(self._step, (cw, ch), dst=dst, interpolation=interp)
-            steps.append(dst)
-        return steps
+        if self.light_hw == self.chroma_hw:
+            return [su, sv]
+        interp = cv2.INTER_AREA if self.light_hw[0] > ch else cv2.INTER_LINEAR
+        return [cv2.resize(step, (cw, ch), dst=dst, interpolation=interp) for step, dst in zip((su, sv), self._light_c)]
 
     def apply(self, out: tuple[np.ndarray, ...], light: np.ndarray | None, gain: float, lift: int) -> None:
         import cv2
@@ -208,7 +203,7 @@ class Finish:
         for plane, step in zip(out[1:], steps):
             # (C + light - 128) * k + 128 in float (the steps are signed); the result is clipped to
             # 0..255 by the conversion (its absolute value of a non-negative number).
-            np.subtract(plane, GREY_C, out=self._c, dtype=np.float32)
+            cv2.subtract(plane, float(GREY_C), dst=self._c, dtype=cv2.CV_32F)
             if step is not None:
                 cv2.add(self._c, step, dst=self._c)
             if self.chroma is not None:
