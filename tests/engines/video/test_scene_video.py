@@ -75,6 +75,39 @@ def test_scene_video_over_a_portrait(scene_video):
     assert res.metrics["template"] == "emotional_closeup" and res.metrics["draw_ms_per_frame"] > 0
 
 
+def test_scene_video_drawn_in_yuv_is_the_scene_with_its_captions(tmp_path, samples):
+    """No title and no presenter: every frame is drawn straight into YUV. Decoded, the video is the
+    scene the renderer draws (letterbox bars black), with the caption on at its time and off before."""
+    from engines.video.beats import analyse_audio
+    from engines.video.captions import CaptionRenderer, parse_captions
+    from engines.video.scenes import SceneRenderer
+
+    audio = speech_clip(samples, 2.0)
+    portrait = samples / "portraits" / "art_0.png"
+    res = render_scene_video(SceneVideoRequest(audio=audio, template="epic_battle", images=[portrait], captions=LRC,
+                                               size="640x360", fps=FPS, seed=5), tmp_path / "yuv.mp4")
+    info = probe_video(res.path, count_frames=True)
+    assert_mp4_matches_audio(info, audio, 640, 360)
+    frames = list(read_frames(res.path))
+    scene = SceneRenderer("epic_battle", "640x360", FPS, analyse_audio(audio, FPS), images=[portrait], seed=5)
+    assert scene.draws_yuv and scene.bar > 0
+    caps = CaptionRenderer(scene.size, None, parse_captions(LRC, audio.duration_s))
+    x, y, w, h = caps.box(1.0)
+    for k in (3, 20, 40):
+        want = scene.frame(k).astype(np.int16)
+        got = frames[k].astype(np.int16)
+        outside = np.ones((360, 640), bool)
+        outside[y:y + h, x:x + w] = False
+        assert np.abs(want - got)[outside].mean() < 4.0, k  # encoding loss plus the grain
+        bars = np.zeros((360, 640), bool)
+        bars[:scene.bar] = bars[360 - scene.bar:] = True
+        assert got[bars & outside].max() < 24  # black bars (the caption may sit over the lower one)
+    before, during = frames[6][y:y + h, x:x + w], frames[30][y:y + h, x:x + w]  # 0.2 s and 1.0 s
+    plain = scene.frame(30)[y:y + h, x:x + w]
+    assert np.abs(during.astype(int) - plain.astype(int)).mean() > 10  # the caption is on
+    assert np.abs(before.astype(int) - scene.frame(6)[y:y + h, x:x + w].astype(int)).mean() < 5  # not yet
+
+
 def test_scene_video_is_deterministic_for_a_seed(scene_video, tmp_path, samples):
     audio, res, _ = scene_video
     again = render_scene_video(SceneVideoRequest(audio=audio, template="emotional_closeup",
