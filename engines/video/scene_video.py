@@ -177,6 +177,31 @@ class _TitleOverlay:
         return frame
 
 
+def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, card, head, overlay,  # noqa: ANN001
+              captions) -> np.ndarray:
+    """Frame i drawn in RGB (title cards, presenters and title overlays draw there), without grain."""
+    frame = buf
+    if card_alpha < 1.0:
+        frame = scene.frame(i, buf, grain=False)
+        if vis is not None:
+            vis.draw(frame, i)
+    if card_alpha > 0.0:
+        import cv2
+
+        still = card.frame(min(t, 0.6)) if t < 0.6 else card.still  # fade in from black only
+        if card_alpha >= 1.0:
+            frame[:] = still
+        else:
+            cv2.addWeighted(still, card_alpha, frame, 1.0 - card_alpha, 0.0, dst=frame)
+    if head is not None and card_alpha < 1.0:
+        frame = head.draw(frame, t)
+    if overlay is not None:
+        overlay.draw(frame, t)
+    if captions is not None:
+        frame = captions.draw(frame, t, out=buf)  # into the loop's own buffer (in place when frame is buf)
+    return frame
+
+
 def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # noqa: ANN001, C901
             visualiser: str | None, captions_text: str, title: str, title_card_s: float, seed: int,
             out_path: Path, notes: list[str], progress: ProgressFn | None,
@@ -240,46 +265,21 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
             if card is not None and t < card.duration_s:
                 card_alpha = min(1.0, (card.duration_s - t) / TITLE_FADE_S)
             if yuv_frames and card_alpha == 0.0:
-                # Scene and captions only: drawn straight into the I420 frame the encoder takes.
+                # Scene, visualiser and captions only: drawn straight into the I420 frame the encoder takes.
                 yuv = scene.frame_yuv(i, writer.yuv_buffer(), grain=False)
                 if vis is not None:
                     vis.draw_yuv(yuv, i)
                 if captions is not None:
                     captions.draw_yuv(yuv, t)
-                scene.grain_luma(yuv, i)
-                draw_s += time.perf_counter() - t0
-                if i == poster_index:
-                    poster = to_rgb(yuv)
-                writer.write_yuv(yuv)
-                if i % PROGRESS_EVERY == 0:
-                    progress(0.08 + 0.9 * i / n, 1, f"drawing frame {i + 1} of {n}")
-                continue
-            frame = buf
-            if card_alpha < 1.0:
-                frame = scene.frame(i, buf, grain=False)  # grain goes on last, on the luma: see below
-                if vis is not None:
-                    vis.draw(frame, i)
-            if card_alpha > 0.0:
-                import cv2
-
-                still = card.frame(min(t, 0.6)) if t < 0.6 else card.still  # fade in from black only
-                if card_alpha >= 1.0:
-                    frame[:] = still
-                else:
-                    cv2.addWeighted(still, card_alpha, frame, 1.0 - card_alpha, 0.0, dst=frame)
-            if head is not None and card_alpha < 1.0:
-                frame = head.draw(frame, t)
-            if overlay is not None:
-                overlay.draw(frame, t)
-            if captions is not None:
-                frame = captions.draw(frame, t, out=buf)  # into the loop's own buffer (in place when frame is buf)
-            # Film grain over the finished picture, on its luma once in YUV (a third of the pixels of RGB).
-            yuv = to_yuv(frame)
-            if card_alpha < 1.0:
+                frame = None
+            else:
+                frame = _draw_rgb(i, t, card_alpha, buf, scene, vis, card, head, overlay, captions)
+                yuv = to_yuv(frame)
+            if card_alpha < 1.0:  # film grain over the finished picture, on its luma
                 scene.grain_luma(yuv, i)
             draw_s += time.perf_counter() - t0
             if i == poster_index:
-                poster = frame.copy()
+                poster = to_rgb(yuv) if frame is None else frame.copy()
             writer.write_yuv(yuv)
             if i % PROGRESS_EVERY == 0:
                 progress(0.08 + 0.9 * i / n, 1, f"drawing frame {i + 1} of {n}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engines.video.encode import to_yuv
 from engines.video.frames import PanZoom
 
 # RGB (0..255) -> BT.601 studio-range Y'CbCr steps (what cv2.COLOR_RGB2YUV_I420 computes, without the
@@ -76,13 +77,12 @@ class PanZoomYuv:
     picture (even width and height) is converted once; views fill the planes of an output band."""
 
     def __init__(self, rgb: np.ndarray) -> None:
-        import cv2
 
         h, w = rgb.shape[:2]
         if h % 2 or w % 2:
             raise ValueError(f"a 4:2:0 picture has even sides, got {w}x{h}")
         self.width_px, self.height_px = w, h
-        self.yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+        self.yuv = to_yuv(np.ascontiguousarray(rgb))
         self.planes = tuple(np.ascontiguousarray(p) for p in planes(self.yuv))
         self._views: list[PanZoom] | None = None
 
@@ -238,11 +238,10 @@ def blend_patch(out: tuple[np.ndarray, ...], x: int, y: int, premult: tuple[np.n
 def patch_yuv(rgb: np.ndarray, clear: np.ndarray) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """A premultiplied RGB patch (even sides) and its clear mask as premultiplied YUV planes and the
     planes' clear masks: blending P' = P * clear / 255 + premult in each plane is the RGB blend in YUV."""
-    import cv2
 
     h, w = rgb.shape[:2]
     opacity = 1.0 - clear[:, :, 0].astype(np.float32) / 255.0
-    yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+    yuv = to_yuv(np.ascontiguousarray(rgb))
     py, pu, pv = (p.astype(np.float32) for p in planes(yuv))
     oc = opacity[::2, ::2]  # where the chroma samples were taken (see the top)
     # cvtColor adds the full offsets to the premultiplied colour; opacity * offset belongs there.
