@@ -206,7 +206,7 @@ def _file(services: Services, asset) -> FileData:  # noqa: ANN001
 
 
 def register_video(services: Services) -> None:
-    """/image_to_video, /scene_video, /music_video."""
+    """/image_to_video, /scene_video (captions="auto": captions recognised from the audio), /music_video."""
     video = services.video
 
     def _video(done) -> FileData:  # noqa: ANN001
@@ -226,8 +226,9 @@ def register_video(services: Services) -> None:
     def scene_video(audio: FileData, template: str = "epic_battle", images: list[FileData] | None = None,
                     captions: str = "", size: str = "1280x720", fps: int = 30, project_id: int | None = None,
                     request: gr.Request = None) -> FileData:
-        """A scene template (epic_battle, sacred_temple, emotional_closeup) moving to the audio, over
-        optional photos, with optional captions (LRC or plain text)."""
+        """A scene template (epic_battle, sacred_temple, emotional_closeup, plain_dark) moving to the audio,
+        over optional photos, with optional captions: LRC or plain text, or "auto" for the words recognised
+        in the audio (speech or singing), timed word by word; the video's notes say if none were heard."""
         sound = uploaded_file(audio, "audio")
         photos = [uploaded_file(f, "photo") for f in (images or [])]
         return _video(video.scene_video(sound, template, photos, captions, size, fps, project_id,

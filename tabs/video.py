@@ -41,7 +41,12 @@ def build(services: Services) -> None:
                                           "when no audio is given)", sources=["upload"], elem_id="video-head")
                     head_pos = gr.Radio(label="Talking head position", value="bottom-right",
                                         choices=["bottom-right", "bottom-left", "top-right", "top-left", "full"])
-                captions_on = gr.Checkbox(label="Captions", value=True)
+                with gr.Row():
+                    captions_on = gr.Checkbox(label="Captions", value=True)
+                    captions_auto = gr.Checkbox(
+                        label="Captions from the audio", value=False, elem_id="video-captions-auto",
+                        info="Recognise the spoken or sung words and caption them word by word (when no "
+                             "captions are typed below)")
                 captions = gr.Textbox(label="Captions: LRC lines ([mm:ss.xx] text) or plain text spread over the audio",
                                       lines=5, elem_id="video-captions")
                 visualiser = gr.Dropdown(label="Visualiser", choices=VISUALISERS, value="")
@@ -75,15 +80,16 @@ def build(services: Services) -> None:
         return [(Path(p), Path(p).name) for p in (items or [])]
 
     @user_errors
-    def on_scene(audio_, photos_, head_, head_pos_, cap_on, captions_, visualiser_, template_, size_, fps_,  # noqa: ANN001
-                 project_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_scene(audio_, photos_, head_, head_pos_, cap_on, cap_auto, captions_, visualiser_, template_, size_,  # noqa: ANN001
+                 fps_, project_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
         if not audio_ and not head_:
             raise gr.Error("Upload the audio the scene moves to (or a talking-head video).")
         done = video.scene_video((Path(audio_), Path(audio_).name) if audio_ else None, template_, _files(photos_),
                                  captions_ if cap_on else "", size_, int(fps_), project_,
                                  visualiser=visualiser_ or None,
                                  talking_head=(Path(head_), Path(head_).name) if head_ else None,
-                                 presenter_position=head_pos_, actor=actor_from(request),
+                                 presenter_position=head_pos_, captions_from_audio=bool(cap_auto),
+                                 actor=actor_from(request),
                                  progress=gradio_progress(progress))
         return _show(done)
 
@@ -120,8 +126,8 @@ def build(services: Services) -> None:
 
     private = {"api_visibility": "private"}
     gallery.select(on_pick, None, [template], **private)
-    scene_btn.click(on_scene, [audio, photos, head, head_pos, captions_on, captions, visualiser, template, size, fps,
-                               project],
+    scene_btn.click(on_scene, [audio, photos, head, head_pos, captions_on, captions_auto, captions, visualiser,
+                               template, size, fps, project],
                     [player, info, files], concurrency_id="cpu", **private)
     i2v_btn.click(on_i2v, [slide_photos, slide_audio, seconds, size, fps, project], [player, info, files],
                   concurrency_id="cpu", **private)

@@ -1,5 +1,9 @@
 """Video workflows: photos to video, scene videos over audio, and music videos from stored songs,
-each recorded as a job with its inputs (photos, audio, song) and outputs (MP4, poster, captions)."""
+each recorded as a job with its inputs (photos, audio, song) and outputs (MP4, poster, captions).
+
+Scene videos can take their captions from the soundtrack: the captions text "auto" (or
+`captions_from_audio=True`) runs the speech recogniser over the audio and captions what it hears,
+word by word; the result's notes say when recognition is unavailable or heard nothing."""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import logging
 from pathlib import Path
 
 from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from engines.errors import EngineError, InputError
+from engines.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.video.types import VideoResult
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
@@ -20,10 +24,13 @@ log = logging.getLogger(__name__)
 
 # Most photos one video takes (checked before anything is stored).
 MAX_IMAGES = 100
+# The captions text that asks for captions recognised from the soundtrack (any case, spaces ignored).
+AUTO_CAPTIONS = "auto"
 
 
-def video_outputs(res: VideoResult, name: str, *, captions=None) -> list[JobOutput]:  # noqa: ANN001
-    """The MP4, its poster and (when captions were drawn) SRT and WebVTT files."""
+def video_outputs(res: VideoResult, name: str, *, captions=None, lrc: bool = False) -> list[JobOutput]:  # noqa: ANN001
+    """The MP4, its poster and (when captions were drawn) SRT and WebVTT files; with `lrc`, the captions
+    as enhanced LRC too (word times kept: edited, it can be given back as captions)."""
     outs = [JobOutput(Path(res.path), MediaKind.video, f"{name}.mp4", duration_s=round(res.duration_s, 4),
                       width=res.width_px, height=res.height_px,
                       meta={"fps": res.fps, "frames": res.frames, "notes": res.notes,
@@ -39,11 +46,16 @@ def video_outputs(res: VideoResult, name: str, *, captions=None) -> list[JobOutp
         (folder / "captions.vtt").write_text(to_vtt(captions), encoding="utf-8")
         outs.append(JobOutput(folder / "captions.srt", MediaKind.text, f"{name}.srt", meta={"role": "captions"}))
         outs.append(JobOutput(folder / "captions.vtt", MediaKind.text, f"{name}.vtt", meta={"role": "captions"}))
+        if lrc:
+            from engines.video.captions import to_lrc
+
+            (folder / "captions.lrc").write_text(to_lrc(captions), encoding="utf-8")
+            outs.append(JobOutput(folder / "captions.lrc", MediaKind.text, f"{name}.lrc", meta={"role": "captions"}))
     return outs
 
 
-def _result(res: VideoResult, name: str, model: str, captions=None) -> JobResult:  # noqa: ANN001
-    return JobResult(video_outputs(res, name, captions=captions), backend="embedded", model=model,
+def _result(res: VideoResult, name: str, model: str, captions=None, lrc: bool = False) -> JobResult:  # noqa: ANN001
+    return JobResult(video_outputs(res, name, captions=captions, lrc=lrc), backend="embedded", model=model,
                      model_licence="", metrics={**res.metrics, "notes": res.notes, "frames": res.frames,
                                                 "duration_s": res.duration_s})
 
@@ -110,15 +122,26 @@ class VideoWorkflows:
                     images: list[tuple[Path, str]] | None = None, captions: str = "", size: str = "1280x720",
                     fps: int = 30, project_id=None, *, visualiser: str | None = None, title: str = "",  # noqa: ANN001
                     seed: int = 0, talking_head: tuple[Path, str] | None = None,
-                    presenter_position: str = "bottom-right", actor: Actor = ANONYMOUS,
-                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
+                    presenter_position: str = "bottom-right", captions_from_audio: bool = False,
+                    actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+                    cancel: CancelToken | None = None) -> Finished:
         """The scene moving to the audio; with a talking-head video it is composited over the scene
-        (and, without separate audio, its own speech is the soundtrack)."""
+        (and, without separate audio, its own speech is the soundtrack).
+
+        Captions: LRC or plain text; or "auto" (or captions_from_audio=True with no text) for the words
+        recognised in the soundtrack, timed word by word. Given text wins over recognition."""
         from engines.video.captions import parse_captions
         from engines.video.scene_video import SceneVideoRequest, check_request, render_scene_video
 
         if audio is None and talking_head is None:
             raise InputError("give the audio the scene moves to (or a talking-head video that speaks)")
+        captions = captions or ""
+        if captions.strip().lower() == AUTO_CAPTIONS:
+            captions, captions_from_audio = "", True
+        notes: list[str] = []
+        if captions_from_audio and captions.strip():
+            notes.append("Captions were given, so none were recognised from the audio.")
+            captions_from_audio = False
         project = self.library.project_or_default(project_id, actor)
         check_request(SceneVideoRequest(audio=None, template=template, captions=captions, size=size, fps=fps,
                                         visualiser=visualiser, title=title, seed=int(seed),
@@ -127,29 +150,76 @@ class VideoWorkflows:
         sound, head, photos = self._inputs(project.id, actor, audio=audio, images=images, head=talking_head)
         params = {"template": template, "size": size, "fps": fps, "captions": captions, "visualiser": visualiser,
                   "title": title, "seed": int(seed), "images": len(photos), "talking_head": head is not None,
-                  "presenter_position": presenter_position if head else None}
+                  "presenter_position": presenter_position if head else None,
+                  "captions_from_audio": bool(captions_from_audio)}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.video.composite import audio_from_video
 
+            stages = Stages(ctx.progress, {"captions": 1, "video": 4} if captions_from_audio else {"video": 1})
             if sound is not None:
                 track = Audio.read(self.library.asset_path(sound))
             else:
                 track = audio_from_video(self.library.asset_path(head))
                 if track is None:
                     raise InputError("the talking-head video has no sound: give the audio too")
+            heard, heard_notes, heard_metrics = [], [], {}
+            if captions_from_audio:
+                heard, heard_notes, heard_metrics = self._captions_from_audio(
+                    track, lambda d, t, m="": stages.report("captions", d / (t or 1), m), ctx.cancel)
             req = SceneVideoRequest(audio=track, template=template,
                                     images=[self.library.asset_path(a) for a in photos] or None, captions=captions,
-                                    size=size, fps=int(fps), visualiser=visualiser, title=title, seed=int(seed),
+                                    caption_lines=heard or None, size=size, fps=int(fps), visualiser=visualiser,
+                                    title=title, seed=int(seed),
                                     presenter_video=self.library.asset_path(head) if head else None,
                                     presenter_position=presenter_position)
-            res = render_scene_video(req, ctx.workdir / "scene.mp4", ctx.progress, ctx.cancel)
-            lines = parse_captions(captions, track.duration_s) if (captions or "").strip() else None
-            return _result(res, f"{template} scene", f"scene template {template}", captions=lines)
+            res = render_scene_video(req, ctx.workdir / "scene.mp4",
+                                     lambda d, t, m="": stages.report("video", d / (t or 1), m), ctx.cancel)
+            res.notes += notes + heard_notes
+            lines = heard or (parse_captions(captions, track.duration_s) if captions.strip() else None)
+            result = _result(res, f"{template} scene", f"scene template {template}", captions=lines,
+                             lrc=bool(heard))
+            if captions_from_audio:
+                result.metrics["captions_from_audio"] = heard_metrics
+            return result
 
         inputs = ([sound.id] if sound else []) + ([head.id] if head else []) + [a.id for a in photos]
         return self.jobs.run(kind="scene_video", params=params, work=work, project_id=project.id, inputs=inputs,
                              progress=progress, cancel=cancel, actor=actor)
+
+    def _captions_from_audio(self, track: Audio, progress: ProgressFn, cancel: CancelToken | None):  # noqa: ANN202
+        """(caption lines, notes, metrics) from the words the recogniser hears in `track`. When it cannot
+        run, fails, or hears nothing, there are no lines and a note says why (the video is still made)."""
+        from engines import asr
+        from engines.video.word_captions import lines_from_words
+
+        none = "so the video has no captions"
+        ready = asr.available(self.settings)
+        if not ready.available:
+            return [], [f"Captions from the audio: speech recognition is not available here ({ready.reason}); "
+                        f"{none}."], {"available": False, "reason": ready.reason}
+        progress(0, 1, "recognising the words in the soundtrack")
+        if cancel is not None:
+            cancel.raise_if_set()
+        try:
+            transcript = asr.transcribe(track, self.settings, word_timestamps=True, vad=True)
+        except (EngineError, RuntimeError, OSError, ValueError) as e:  # a missing or broken model, bad audio
+            log.warning("captions from the audio: recognition failed: %s", e, exc_info=not isinstance(e, EngineError))
+            return [], [f"Captions from the audio: speech recognition failed ({e}); {none}."], {"error": str(e)}
+        if cancel is not None:
+            cancel.raise_if_set()
+        words = transcript.words()
+        lines = lines_from_words(words, track.duration_s)
+        metrics = {"model": transcript.model, "language": transcript.language, "words": len(words),
+                   "lines": len(lines)}
+        if not lines:
+            progress(1, 1, "no words recognised")
+            return [], [f"Captions from the audio: no words were recognised in the soundtrack (no speech or "
+                        f"singing was heard); {none}."], metrics
+        progress(1, 1, f"{len(words)} words recognised")
+        return lines, [f"Captions recognised from the audio ({transcript.model}, language "
+                       f"{transcript.language}): {len(words)} words in {len(lines)} lines. They are kept as .lrc, "
+                       f".srt and .vtt; a corrected .lrc can be given back as the captions."], metrics
 
     def music_video(self, song_id, template: str = "epic_battle", size: str = "1280x720", *,  # noqa: ANN001
                     fps: int = 30, visualiser: str | None = "bars", actor: Actor = ANONYMOUS,

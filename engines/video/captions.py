@@ -1,6 +1,6 @@
 """Captions: LRC lyrics (with enhanced per-word times) or plain text spread over the audio, SRT/WebVTT
-export, and a karaoke renderer that draws the current line near the bottom of a frame with the sung
-words in gold.
+and enhanced LRC export, and a karaoke renderer that draws the current line near the bottom of a frame
+with the sung words in gold. Lines made from recognised speech come from engines.video.word_captions.
 
 The renderer rasterises each line with Pillow once (cached RGBA patches); per frame it only picks the
 highlighted part and alpha-blends a small patch with numpy."""
@@ -166,14 +166,40 @@ def parse_captions(text: str, duration_s: float) -> list[CaptionLine]:
     if len(text or "") > MAX_TEXT_CHARS:
         raise InputError(f"the captions are {len(text)} characters long; at most {MAX_TEXT_CHARS}")
     lines = parse_lrc(text) if has_timestamps(text) else plain_text_captions(text, duration_s)
+    return clip_lines(lines, duration_s)
+
+
+def clip_lines(lines: list[CaptionLine], duration_s: float | None) -> list[CaptionLine]:
+    """The lines within [0, duration_s) seconds: lines starting after it are dropped, the rest end by it
+    (and so do their words). A duration of 0 or None keeps the lines as they are."""
+    if not duration_s or duration_s <= 0:
+        return list(lines)
     out = []
     for line in lines:
-        if duration_s > 0 and line.start_s >= duration_s:
+        if line.start_s >= duration_s:
             continue
-        end = min(line.end_s, duration_s) if duration_s > 0 else line.end_s
+        end = min(line.end_s, duration_s)
         words = [CaptionWord(w.start_s, min(w.end_s, end), w.text) for w in line.words if w.start_s < end]
         out.append(CaptionLine(line.start_s, end, line.text, words))
     return out
+
+
+def to_lrc(lines: list[CaptionLine]) -> str:
+    """Enhanced LRC: `[mm:ss.xx]<mm:ss.xx>word <mm:ss.xx>word ...` per line, and an empty stamped line
+    where a line ends before the next begins; parse_lrc reads it back (word ends become the next
+    word's start). Lines without words are stamped once."""
+    def stamp(t_s: float) -> str:
+        cs = max(0, int(round(t_s * 100)))
+        return f"{cs // 6000:02d}:{cs % 6000 / 100:05.2f}"
+
+    out = []
+    for k, line in enumerate(lines):
+        body = " ".join(f"<{stamp(w.start_s)}>{w.text}" for w in line.words) if line.words else line.text
+        out.append(f"[{stamp(line.start_s)}]{body}")
+        nxt = lines[k + 1].start_s if k + 1 < len(lines) else None
+        if nxt is None or nxt - line.end_s >= 0.005:
+            out.append(f"[{stamp(line.end_s)}]")
+    return "\n".join(out) + ("\n" if out else "")
 
 
 def _stamp(t_s: float, sep: str) -> str:

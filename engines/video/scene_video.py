@@ -20,6 +20,7 @@ import numpy as np
 from engines.audio import Audio
 from engines.errors import InputError
 from engines.progress import CancelToken, ProgressFn, no_progress
+from engines.video.captions import CaptionLine
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class SceneVideoRequest:
     images: list[Path] | None = None
     # Caption text: LRC (timed, karaoke highlight) or plain text spread over the audio; "" for none.
     captions: str = ""
+    # Caption lines already timed word by word (e.g. recognised from the audio by
+    # engines.video.word_captions.lines_from_words); None for none. Not together with `captions`.
+    caption_lines: list[CaptionLine] | None = None
     # Output size: "WIDTHxHEIGHT" or a named size (720p, 1080p, square, vertical).
     size: str = "1280x720"
     # Frames per second (24, 25 or 30).
@@ -124,6 +128,8 @@ def check_request(req: SceneVideoRequest | MusicVideoRequest) -> tuple[VideoSize
         if req.presenter_position not in POSITIONS:
             raise InputError(f"presenter position {req.presenter_position!r} is not offered: use one of "
                              f"{', '.join(POSITIONS)}")
+    if getattr(req, "caption_lines", None) and (req.captions or "").strip():
+        raise InputError("give captions as text or as timed lines, not both")
     if isinstance(req, MusicVideoRequest) and not (0.0 <= float(req.title_s) <= 30.0):
         raise InputError(f"the title card lasts {req.title_s:g} s; use 0 to 30 s")
     return size, fps, notes
@@ -205,7 +211,8 @@ def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, 
 def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # noqa: ANN001, C901
             visualiser: str | None, captions_text: str, title: str, title_card_s: float, seed: int,
             out_path: Path, notes: list[str], progress: ProgressFn | None,
-            cancel: CancelToken | None, presenter: tuple[Path, str] | None = None) -> VideoResult:
+            cancel: CancelToken | None, presenter: tuple[Path, str] | None = None,
+            caption_lines: list[CaptionLine] | None = None) -> VideoResult:
     from engines.video.beats import analyse_audio
     from engines.video.encode import VideoWriter, to_yuv, write_poster
     from engines.video.yuv import to_rgb
@@ -223,10 +230,11 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
     kind = check_kind(visualiser)
     vis = Visualiser(kind, size, features) if kind else None
     captions = None
-    if (captions_text or "").strip():
-        from engines.video.captions import CaptionRenderer, parse_captions
+    if caption_lines or (captions_text or "").strip():
+        from engines.video.captions import CaptionRenderer, clip_lines, parse_captions
 
-        lines = parse_captions(captions_text, audio.duration_s)
+        lines = (clip_lines(list(caption_lines), audio.duration_s) if caption_lines
+                 else parse_captions(captions_text, audio.duration_s))
         captions = CaptionRenderer(size, None, lines) if lines else None
     card = overlay = None
     if title and title_card_s > 0:
@@ -307,7 +315,7 @@ def render_scene_video(req: SceneVideoRequest, out_path: str | Path, progress: P
     size, fps, notes = check_request(req)
     presenter = (Path(req.presenter_video), req.presenter_position) if req.presenter_video else None
     return _render(req.audio, req.template, req.images, size, fps, req.visualiser, req.captions, req.title, 0.0,
-                   int(req.seed), Path(out_path), notes, progress, cancel, presenter)
+                   int(req.seed), Path(out_path), notes, progress, cancel, presenter, req.caption_lines)
 
 
 def render_music_video(req: MusicVideoRequest, out_path: str | Path, progress: ProgressFn | None = None,

@@ -137,3 +137,93 @@ def test_one_bad_upload_stores_none_of_the_request(services, samples, tmp_path):
     with pytest.raises(InputError, match="not video"):
         services.video.scene_video((wav, wav.name), "plain_dark", talking_head=(wav, "head.mp4"))
     assert counts(services) == before
+
+
+SPOKEN = "The keeper climbed the stairs at dusk. He lit the lamp, and the ships came home."
+
+
+def _outputs(done, suffix: str):  # noqa: ANN001, ANN202
+    return [a for a in done.outputs if a.name.endswith(suffix)]
+
+
+def test_scene_video_captions_from_the_audio(sqlite_services, tmp_path):
+    """captions="auto": the speech (made by the Piper voice) is recognised and captioned word by word; the
+    captions are the spoken words, at their times, drawn in the frames, and kept as LRC, SRT and VTT."""
+    from engines.asr import word_error_rate
+    from engines.video.captions import CaptionRenderer, parse_lrc
+    from tests.engines.video.conftest import (caption_area_changes, decode_frames, gold_pixels, piper_speech,
+                                              recogniser_settings, white_pixels)
+
+    recogniser_settings(sqlite_services.settings.data_dir)  # skips, saying why, if Whisper cannot run here
+    audio = piper_speech(SPOKEN)
+    wav = audio.write(tmp_path / "spoken.wav", subtype="PCM_16")
+    video, lib = sqlite_services.video, sqlite_services.library
+    steps = []
+    done = video.scene_video((wav, wav.name), "plain_dark", None, "auto", "640x360", 25,
+                             progress=lambda d, t, m="": steps.append((d / t, m)))
+    g = done.generation
+    assert g.status.value == "succeeded" and g.params["captions_from_audio"] is True and g.params["captions"] == ""
+    assert any("recognising the words" in m for _, m in steps)
+    assert all(a <= b + 1e-9 for (a, _), (b, _) in zip(steps, steps[1:])) and steps[-1][0] == 1.0
+    assert any(n.startswith("Captions recognised from the audio") for n in g.metrics["notes"]), g.metrics["notes"]
+    heard = g.metrics["captions_from_audio"]
+    assert heard["language"] == "en" and heard["words"] >= 12 and heard["model"].startswith("whisper")
+
+    # The captions are the spoken words, at plausible times.
+    srt = lib.asset_path(_outputs(done, ".srt")[0]).read_text(encoding="utf-8")
+    said = " ".join(line for line in srt.splitlines() if line and not line.isdigit() and "-->" not in line)
+    assert word_error_rate(SPOKEN, said) <= 0.2, said
+    assert lib.asset_path(_outputs(done, ".vtt")[0]).read_text(encoding="utf-8").startswith("WEBVTT")
+    lines = parse_lrc(lib.asset_path(_outputs(done, ".lrc")[0]).read_text(encoding="utf-8"))
+    words = [w for line in lines for w in line.words]
+    assert word_error_rate(SPOKEN, " ".join(w.text for w in words)) <= 0.2
+    assert all(0 <= w.start_s < audio.duration_s for w in words)
+    assert all(a.start_s <= b.start_s for a, b in zip(words, words[1:])) and words[0].start_s < words[-1].start_s
+
+    # At the time "lamp" is spoken the renderer shows its line, and the decoded frame shows it drawn.
+    renderer = CaptionRenderer((640, 360), None, lines)
+    lamp = next(w for w in words if w.text.lower().startswith("lamp"))
+    k = int(round((lamp.start_s + 0.1) * 25))
+    assert "lamp" in renderer.active_line(k / 25).text.lower()
+    plain = video.scene_video((wav, wav.name), "plain_dark", None, "", "640x360", 25)
+    frames = decode_frames(lib.asset_path(next(a for a in done.outputs if a.kind.value == "video")))
+    without = decode_frames(lib.asset_path(next(a for a in plain.outputs if a.kind.value == "video")))
+    box = renderer.box(k / 25)
+    inside, outside = caption_area_changes(frames[k], without[k], box)
+    assert inside > 10 and outside < 2, (inside, outside)
+    x, y, w, h = box
+    assert gold_pixels(frames[k][y:y + h, x:x + w]) > 50 and white_pixels(frames[k][y:y + h, x:x + w]) > 50
+    assert not _outputs(plain, ".srt") and "captions_from_audio" not in plain.generation.metrics
+
+
+def test_captions_from_the_audio_say_why_there_are_none(sqlite_services, tmp_path, monkeypatch):
+    """No voice in the soundtrack, no recogniser, or captions typed: the video is made and its notes say
+    what happened to the captions from the audio."""
+    from dataclasses import replace
+
+    from engines import asr
+    from tests.engines.video.conftest import recogniser_settings
+    from tests.engines.video.test_beats import click_track
+
+    video = sqlite_services.video
+    wav = click_track(120, 2.0).write(tmp_path / "clicks.wav", subtype="PCM_16")
+    typed = video.scene_video((wav, wav.name), "plain_dark", captions="[00:00.20]Typed words", size="320x180",
+                              fps=24, captions_from_audio=True)
+    assert "Captions were given, so none were recognised from the audio." in typed.generation.metrics["notes"]
+    assert typed.generation.params["captions_from_audio"] is False and _outputs(typed, ".srt")
+
+    recogniser_settings(sqlite_services.settings.data_dir)
+    clicks = video.scene_video((wav, wav.name), "plain_dark", captions=" AUTO ", size="320x180", fps=24)
+    notes = clicks.generation.metrics["notes"]
+    assert any("no words were recognised" in n for n in notes), notes
+    assert not _outputs(clicks, ".srt") and clicks.generation.metrics["captions_from_audio"]["words"] == 0
+    assert any(a.kind.value == "video" for a in clicks.outputs)
+
+    missing = replace(video.settings, asr_model="large-v3")
+    if asr.available(missing).available:
+        pytest.skip("Whisper large-v3 is installed here: cannot show the missing-recogniser note")
+    monkeypatch.setattr(video, "settings", missing)
+    none = video.scene_video((wav, wav.name), "plain_dark", captions="auto", size="320x180", fps=24)
+    notes = none.generation.metrics["notes"]
+    assert any("speech recognition is not available here" in n and "large-v3" in n for n in notes), notes
+    assert not _outputs(none, ".srt") and any(a.kind.value == "video" for a in none.outputs)

@@ -139,3 +139,35 @@ def make_head_video(path: Path, seconds: float, size_px: int = 128, fps: int = 2
             frame[y:y + 8] = (0, 200, 255)
             out.write(frame)
     return path
+
+
+def piper_speech(text: str) -> Audio:
+    """`text` spoken by the repo's Piper voice (real neural speech, made on the spot)."""
+    from engines.voice import piper
+
+    ok, why = piper.available()
+    if not ok:
+        pytest.skip(f"the Piper voice cannot speak here: {why}")
+    return piper.synthesize(text, piper.find_voice())
+
+
+def recogniser_settings(data_dir: Path):  # noqa: ANN201
+    """Settings for the speech recogniser (Whisper base from the installed packages), or a skip saying why
+    it cannot run."""
+    from engines import asr
+    from settings import Settings
+
+    settings = Settings(data_dir=data_dir)
+    ready = asr.available(settings)
+    if not ready.available:
+        pytest.skip(f"speech recognition is not available: {ready.reason}")
+    return settings
+
+
+def caption_area_changes(with_captions: np.ndarray, without: np.ndarray, box: tuple[int, int, int, int]) -> tuple:
+    """(mean change inside the caption box, mean change outside it) between two decoded RGB frames."""
+    x, y, w, h = box
+    d = np.abs(with_captions.astype(np.int16) - without.astype(np.int16)).mean(axis=-1)
+    inside = np.zeros(d.shape, bool)
+    inside[y:y + h, x:x + w] = True
+    return float(d[inside].mean()), float(d[~inside].mean())
