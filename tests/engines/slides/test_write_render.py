@@ -69,7 +69,7 @@ PX_PER_IN = 1280 / SLIDE_W_IN
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    samples = Path(__file__).resolve().parents[4] / "shared" / "samples"
+    samples = Path(__file__).resolve().parents[2] / "data"
     portrait = samples / "portraits" / "art_0.png"
     if not portrait.exists():
         pytest.skip(f"shared samples not found at {samples}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "data"  # tests/data: voices and portraits
 
 
 def probe(path: Path) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from engines.audio import Audio
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "data"  # tests/data: voices and portraits
 GOLD_RGB = np.array([0xD4, 0xAF, 0x37])
 
 

@@ -35,8 +35,8 @@ def assert_mp4_matches_audio(info: dict, audio: Audio, w: int, h: int) -> None:
     assert info["faststart"]
 
 
-# The shared samples folder (the `samples` fixture is per test; this render is shared by the module).
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
+# tests/data (the `samples` fixture is per test; this render is shared by the module).
+SAMPLES = Path(__file__).resolve().parents[2] / "data"
 
 
 @pytest.fixture(scope="module")
