@@ -24,12 +24,12 @@ MIN_SPEECH_S = 3.0
 REFERENCE_LUFS = -23.0
 # Below this peak level (dBFS) a clip counts as silent.
 SILENT_DBFS = -50.0
-# Speech is voiced 25-55 % of the time with short voiced runs; music holds tones far longer.
-MAX_VOICED_FRACTION = 0.68
-MAX_VOICED_RUN_P90_S = 0.8
-# The music check needs enough material to judge (seconds, and voiced runs).
-MUSIC_CHECK_MIN_S = 3.0
-MUSIC_CHECK_MIN_RUNS = 8
+# Recordings below this sample rate (Hz), or with nothing above 4 kHz, are telephone quality: the
+# clone would sound muffled.
+MIN_SAMPLE_RATE = 16_000
+# Speech holds energy at 4.5-7.5 kHz within about 20-40 dB of its 0.3-3.4 kHz band; a
+# narrowband recording (re-sampled telephone audio) has less than this (dB).
+MIN_HIGH_BAND_DB = -55.0
 
 _HOP = 160  # 10 ms at 16 kHz
 
@@ -44,6 +44,8 @@ class ClipReport:
     voiced_fraction: float
     snr_db: float
     denoised: bool
+    # What the speech-or-music check measured (engines.voice.speechcheck), for the record.
+    speech_check: dict | None = None
 
 
 def _frame_db(y: np.ndarray) -> np.ndarray:
@@ -53,24 +55,40 @@ def _frame_db(y: np.ndarray) -> np.ndarray:
     return 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-12)
 
 
-def _voicing(y: np.ndarray) -> tuple[float, float, int]:
-    """(voiced fraction of active time, 90th percentile of voiced-run length in seconds, number of runs)."""
+def _voiced_fraction(y: np.ndarray) -> float:
+    """Voiced share of the active time (a figure kept with the profile)."""
     import pyworld
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f0, _ = pyworld.dio(y.astype(np.float64), WORK_RATE, frame_period=10.0)
-    voiced = f0 > 0
-    edges = np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]]))
-    runs = (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)) * 0.01
     db = _frame_db(y)
     active = max(int(np.sum(db > db.max() - 40)), 1)
-    frac = float(voiced[: len(db)].sum() / active) if len(db) else 0.0
-    return min(frac, 1.0), float(np.percentile(runs, 90)) if len(runs) else 0.0, len(runs)
+    return min(float((f0[: len(db)] > 0).sum() / active), 1.0) if len(db) else 0.0
+
+
+def _high_band_db(y: np.ndarray) -> float:
+    """Energy at 4.5-7.5 kHz relative to 0.3-3.4 kHz over the louder frames (dB)."""
+    if len(y) < 1024:
+        return 0.0
+    frames = np.lib.stride_tricks.sliding_window_view(y, 512)[::256] * np.hanning(512)
+    spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    f = np.fft.rfftfreq(512, 1 / WORK_RATE)
+    power = spec.sum(axis=1)
+    loud = power > np.percentile(power, 50)
+    low = spec[loud][:, (f >= 300) & (f <= 3400)].sum()
+    high = spec[loud][:, (f >= 4500) & (f <= 7500)].sum()
+    return float(10 * np.log10((high + 1e-20) / (low + 1e-20)))
 
 
 def prepare(clip: Audio, name: str = "reference") -> tuple[Audio, ClipReport]:
     """Check one clip and return it cleaned, mono at 16 kHz. Raises InputError saying what is wrong."""
+    if clip.sample_rate < MIN_SAMPLE_RATE:
+        raise InputError(
+            f"'{name}' is recorded at {clip.sample_rate / 1000:g} kHz (telephone quality): a voice cloned from it "
+            f"would sound muffled. Record at {MIN_SAMPLE_RATE // 1000} kHz or more (any phone or computer "
+            "recording app does) and upload that file."
+        )
     audio = clip.mono().resampled(WORK_RATE)
     y = np.nan_to_num(audio.samples.astype(np.float32))
     seconds = len(y) / WORK_RATE
@@ -89,15 +107,22 @@ def prepare(clip: Audio, name: str = "reference") -> tuple[Audio, ClipReport]:
         raise InputError(f"'{name}' is silent (peak {peak_db:.0f} dBFS); record the person speaking")
 
     y = _trim(y)
-    voiced_fraction, run_p90, runs = _voicing(y)
+    high_db = _high_band_db(y)
+    if high_db < MIN_HIGH_BAND_DB:
+        raise InputError(
+            f"'{name}' holds no sound above 4 kHz (telephone quality, {high_db:.0f} dB): a voice cloned from it "
+            f"would sound muffled. Upload the original recording, made at {MIN_SAMPLE_RATE // 1000} kHz or more."
+        )
+    voiced_fraction = _voiced_fraction(y)
     if voiced_fraction < 0.05:
         raise InputError(f"'{name}' has no voiced speech (it sounds like noise); record the person speaking")
-    judged = len(y) / WORK_RATE >= MUSIC_CHECK_MIN_S and runs >= MUSIC_CHECK_MIN_RUNS
-    if judged and (voiced_fraction > MAX_VOICED_FRACTION or run_p90 > MAX_VOICED_RUN_P90_S):
+    from engines.voice.speechcheck import classify
+
+    check = classify(y, WORK_RATE)
+    if not check["speech"]:
         raise InputError(
-            f"'{name}' does not sound like speech: it holds long steady tones like music or singing "
-            f"(voiced {voiced_fraction:.0%} of the time, in runs up to {run_p90:.1f} s; speech is about "
-            "25-55 % in short runs). Upload the person speaking, without music."
+            f"'{name}' {check['reason']}. Upload the person speaking, without music; if this is speech, "
+            "record it closer to the microphone, away from background music and noise."
         )
 
     snr = _snr_db(y)
@@ -107,7 +132,8 @@ def prepare(clip: Audio, name: str = "reference") -> tuple[Audio, ClipReport]:
     y = _shorten_pauses(y)
     y = _normalise(y)
     speech_s = len(y) / WORK_RATE
-    report = ClipReport(name, round(seconds, 2), round(speech_s, 2), round(voiced_fraction, 3), round(snr, 1), denoised)
+    report = ClipReport(name, round(seconds, 2), round(speech_s, 2), round(voiced_fraction, 3), round(snr, 1), denoised,
+                        {k: v for k, v in check.items() if k != "reason"})
     return Audio(y.astype(np.float32), WORK_RATE), report
 
 
