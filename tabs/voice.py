@@ -16,7 +16,7 @@ PROFILE_COLUMNS = ["id", "name", "speaks through", "pitch (Hz)", "speech (s)", "
 
 def _voice_choices(services: Services, request: gr.Request | None) -> list[tuple[str, str]]:
     actor = actor_from(request)
-    out = [("Default (embedded)", "default")]
+    out = [("Default (Piper; espeak-ng for other languages)", "default")]
     out += [(f"{p.name} — cloned voice #{p.id}", f"profile:{p.id}") for p in services.voices.profiles.list(actor)]
     out += [(f"{lang} (embedded)", lang) for lang in ("en-us", "en-gb", "en-us+f2", "en-us+m3", "de", "fr", "es",
                                                       "it", "pt", "nl", "pl", "ru", "tr", "ja", "cmn", "hi")]
@@ -30,6 +30,11 @@ def _figures_md(metrics: dict, notes: list[str]) -> str:
     rows = []
     if "similarity" in metrics:
         rows.append(f"| similarity to the voice's reference | **{metrics['similarity']:.2f}** |")
+    if metrics.get("word_error_rate") is not None:
+        rows.append(f"| words heard right (speech recogniser) | **{1 - min(metrics['word_error_rate'], 1):.0%}** "
+                    f"(word error rate {metrics['word_error_rate']:.2f}) |")
+    elif metrics.get("words_note"):
+        rows.append(f"| words | {metrics['words_note']} |")
     rows += [
         f"| loudness | {metrics.get('loudness_lufs', float('nan')):.1f} LUFS |",
         f"| peak | {metrics.get('peak_dbfs', float('nan')):.1f} dBFS"

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "samples"
-# Real speech copied into the repository with its licences (tests/data/voices/README.md).
-VOICES = ROOT / "tests" / "data" / "voices"
+# Real media copied into the repository with their sources and licences (README.md in each
+# folder): voices/<speaker>/ and portraits/. Tests read nothing outside the repository.
+SAMPLES = ROOT / "tests" / "data"
+VOICES = SAMPLES / "voices"
 # Model weights the tests share (the packaged Whisper model is unpacked here once).
 MODELS_DIR = ROOT / "models"
 sys.path.insert(0, str(ROOT))
@@ -38,8 +39,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def samples() -> Path:
-    if not SAMPLES.exists():
-        pytest.skip(f"shared samples not found at {SAMPLES}")
+    """tests/data: voices/<speaker>/*.flac and portraits/*.png."""
     return SAMPLES
 
 

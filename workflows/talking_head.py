@@ -80,9 +80,11 @@ class TalkingHeadWorkflows:
                 speech = spoken.audio
                 notes += spoken.notes
                 wav = speech.write(ctx.workdir / "speech.wav", subtype="PCM_16")
+                figures = {k: spoken.metrics[k] for k in ("similarity", "word_error_rate", "words_heard")
+                           if spoken.metrics.get(k) is not None}
                 outputs.append(JobOutput(wav, MediaKind.audio, "talking-head-speech.wav",
                                          duration_s=round(speech.duration_s, 4), sample_rate=speech.sample_rate,
-                                         channels=speech.channels))
+                                         channels=speech.channels, meta=figures))
             else:
                 speech = Audio.read(lib.asset_path(speech_asset))
             result = render_talking_head(

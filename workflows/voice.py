@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from storage.voices import NewClip, VoiceProfiles
 log = logging.getLogger(__name__)
 
 MAX_REFERENCE_CLIPS = 20
+# One-shot clones kept in memory, by the reference's content hash (a repeated /clone_voice with
+# the same clip skips the analysis).
+ONE_SHOT_CACHE = 16
 
 
 @dataclass
@@ -44,6 +48,9 @@ class VoiceWorkflows:
         self.jobs = jobs
         self.profiles = VoiceProfiles(library)
         self._model_cache: dict[tuple[int, str], object] = {}
+        # reference sha256 -> (voice model, embedding), most recent last.
+        self._one_shot: dict[str, tuple[object, np.ndarray]] = {}
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------ voices
 
@@ -75,15 +82,33 @@ class VoiceWorkflows:
         from engines.voice import clone
 
         p = self.profiles.get(ref, actor)
-        key = (p.id, p.updated_at.isoformat())
-        model = self._model_cache.get(key)
-        if model is None:
-            model = clone.VoiceModel.from_bytes(self.profiles.model_bytes(p))
-            self._model_cache = {k: v for k, v in self._model_cache.items() if k[0] != p.id}
-            self._model_cache[key] = model
+        notes: tuple[str, ...] = ()
+        with self._lock:
+            key = (p.id, p.updated_at.isoformat())
+            model = self._model_cache.get(key)
+            if model is None:
+                try:
+                    model = clone.VoiceModel.from_bytes(self.profiles.model_bytes(p))
+                except clone.OutdatedModel:
+                    p, model = self._rebuild(p, actor)
+                    key = (p.id, p.updated_at.isoformat())
+                    notes = (f"the voice '{p.name}' was made by an earlier version of the cloner and was rebuilt "
+                             "from its reference recordings",)
+                self._model_cache = {k: v for k, v in self._model_cache.items() if k[0] != p.id}
+                self._model_cache[key] = model
         emb = np.asarray(p.embedding, dtype=np.float64) if p.embedding else None
-        return VoiceChoice(f"{p.name} (profile {p.id})", language="en-us", profile_id=p.id, model=model,
-                           embedding=emb)
+        return VoiceChoice(f"{p.name} (profile {p.id})", language=model.language, profile_id=p.id, model=model,
+                           embedding=emb, notes=notes)
+
+    def _rebuild(self, p, actor: Actor):  # noqa: ANN001, ANN202
+        """Analyse a stored profile's references again (its model is from an older format)."""
+        clips = [(Audio.read(path), name) for path, name in self.profiles.reference_paths(p)]
+        log.info("rebuilding voice profile %s from %d references", p.id, len(clips))
+        model, emb, stats = self._analyse(clips, no_progress)
+        p = self.profiles.save(name=p.name, clips=[], model=model.to_bytes(), base_voice=model.base_voice,
+                               stats={**stats, "rebuilt_from": p.base_voice},
+                               embedding=emb.tolist(), actor=actor, profile_id=p.id)
+        return p, model
 
     def list_voices(self, actor: Actor = ANONYMOUS) -> dict:
         presets = {}
@@ -119,20 +144,27 @@ class VoiceWorkflows:
                                                          {"sample_rate": probed.sample_rate})))
         return out
 
+    def _transcriber(self):  # noqa: ANN202
+        """The speech recogniser for reference clips (timed words), or None where it cannot run."""
+        from engines import asr
+
+        if not asr.available(self.settings).available:
+            return None
+        return lambda audio, language: asr.transcribe(audio, self.settings, language=language,
+                                                      word_timestamps=True, beam_size=1)
+
     def _analyse(self, clips: list[tuple[Audio, str]], progress: ProgressFn):  # noqa: ANN202
         from engines.voice import clone, reference
-        from engines.voice.similarity import mean_embedding, speaker_embedding
 
-        stages = Stages(progress, {"check": 1, "analyse": 3, "embed": 1})
+        stages = Stages(progress, {"check": 1, "analyse": 4})
         stages.report("check", 0, "checking and cleaning the references")
         cleaned, reports = reference.prepare_all(clips)
         stages.report("analyse", 0, "analysing the voice")
-        model = clone.analyse(cleaned, progress=lambda d, t, m="": stages.report("analyse", d / t if t else 0, m))
-        stages.report("embed", 0, "measuring the speaker embedding")
-        emb = mean_embedding([speaker_embedding(a) for a in cleaned])
-        stages.report("embed", 1, "done")
+        model = clone.analyse(cleaned, progress=lambda d, t, m="": stages.report("analyse", d / t if t else 0, m),
+                              transcribe=self._transcriber())
+        stages.report("analyse", 1, "done")
         stats = {**model.stats, "clips": [r.__dict__ for r in reports]}
-        return model, emb, stats
+        return model, np.asarray(model.reference_embedding, dtype=np.float64), stats
 
     def create_profile(self, name: str, files: list[tuple[Path, str]], consent: bool,
                        actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):  # noqa: ANN201
@@ -213,7 +245,8 @@ class VoiceWorkflows:
                             project_id=project_id, actor=actor, progress=progress, cancel=cancel)
 
     def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,  # noqa: ANN001
-                    actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress) -> tuple[Finished, SpeakResult]:
+                    actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+                    cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
         """One call: analyse the clip as a temporary profile and speak the text in that voice."""
         from engines.voice.engine import check_request
         from engines.voice.text import check_text
@@ -229,10 +262,21 @@ class VoiceWorkflows:
             raise InputError(f"'{reference[1]}' is {ref_asset.kind.value}, not audio; "
                              "a voice needs a recording of speech")
         def run(ctx: JobContext) -> SpeakResult:
-            audio = Audio.read(self.library.asset_path(ref_asset))
-            model, emb, _ = self._analyse([(audio, ref_asset.name)],
-                                          lambda d, t, m="": ctx.progress(0.4 * d / (t or 1), 1, m))
-            choice = VoiceChoice("temporary clone", model=model, embedding=emb)
+            with self._lock:
+                cached = self._one_shot.pop(ref_asset.sha256, None)
+            notes: tuple[str, ...] = ()
+            if cached is None:
+                audio = Audio.read(self.library.asset_path(ref_asset))
+                model, emb, _ = self._analyse([(audio, ref_asset.name)],
+                                              lambda d, t, m="": ctx.progress(0.4 * d / (t or 1), 1, m))
+            else:
+                model, emb = cached
+                notes = ("the voice of this recording was analysed before and reused",)
+            with self._lock:
+                self._one_shot[ref_asset.sha256] = (model, emb)
+                while len(self._one_shot) > ONE_SHOT_CACHE:
+                    self._one_shot.pop(next(iter(self._one_shot)))
+            choice = VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb, notes=notes)
             req = check_request(SpeakRequest(text, choice, style))
             return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
                          ctx.cancel)
@@ -240,7 +284,7 @@ class VoiceWorkflows:
         self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
         return self._record("clone_voice", {"text": text, "style": style, "reference_asset": ref_asset.id}, run,
                             project_id=project.id, inputs=[ref_asset.id], actor=actor, progress=progress,
-                            cancel=None)
+                            cancel=cancel)
 
     def regenerate_sentence(self, generation_id: int, index: int, new_text: str | None = None, *,
                             actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress

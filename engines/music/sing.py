@@ -291,7 +291,7 @@ def _speak(words: list[tuple[str, int]], voice: str, pitch: int, model) -> Audio
     from engines.voice import clone
 
     speech = espeak.synthesize(text, voice, speed=ESPEAK_SPEED * model.rate, word_gap_10ms=WORD_GAP_10MS)
-    return clone.convert(speech, model)
+    return clone.convert(speech, model, source_voice=voice)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -538,7 +538,7 @@ def _voices(style: VocalStyle, singer: Singer) -> tuple[list[tuple[VocalLayer, s
     voices = []
     for i, layer in enumerate(style.layers):
         if model is not None:
-            voice = voice_for(language, model.base_voice)
+            voice = voice_for(language, model.espeak_voice)
         elif i == 0 and variant:
             voice = f"{language}+{variant}"
         else:

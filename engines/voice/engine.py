@@ -20,7 +20,7 @@ from engines.errors import BackendUnavailable, InputError
 from engines.progress import CancelToken, ProgressFn, no_progress
 from engines.voice import backends, styles
 from engines.voice.backends.base import SpeechRequest
-from engines.voice.evaluate import evaluate
+from engines.voice.evaluate import evaluate, words_figures
 from engines.voice.text import Chunk, check_text, split_text
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class VoiceChoice:
     profile_id: int | None = None
     model: object | None = None
     embedding: np.ndarray | None = None
+    # Things the user should know about this voice (e.g. it was rebuilt), passed into the result.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class SpeakRequest:
     pitch_semitones: float = 0.0
     # Overrides of the style's effect chain (see effects.EffectSettings).
     effects: dict | None = None
+    # Listen to the result with the speech recogniser and report its word error rate.
+    check_words: bool = True
 
 
 @dataclass
@@ -107,17 +111,28 @@ def choose_backend(req: SpeakRequest, settings) -> tuple[str, list[str]]:  # noq
         if req.voice.backend:
             wanted = req.voice.backend
         else:
-            for name in backends.AUTO_ORDER:
-                if backends.availability(name, settings).available:
-                    return name, notes
-            return "embedded", notes
+            return _first_available(backends.AUTO_ORDER, req, settings), notes
     if wanted not in backends.names():
         backends.get(wanted)  # raises InputError naming the choices
     avail = backends.availability(wanted, settings)
     if not avail.available:
-        notes.append(f"{wanted} is not available ({avail.reason}); used the embedded engine instead")
-        return "embedded", notes
+        fallback = local_backend(req, settings)
+        notes.append(f"{wanted} is not available ({avail.reason}); used {fallback} instead")
+        return fallback, notes
     return wanted, notes
+
+
+def _first_available(names, req: SpeakRequest, settings) -> str:  # noqa: ANN001
+    for name in names:
+        if backends.availability(name, settings).available and backends.get(name).supports(req.voice.language):
+            return name
+    return "embedded"
+
+
+def local_backend(req: SpeakRequest, settings) -> str:  # noqa: ANN001
+    """The backend that needs nothing downloaded for the request's language: Piper for English,
+    else espeak-ng ("embedded")."""
+    return _first_available(("piper", "embedded"), req, settings)
 
 
 def _trim_edges(audio: Audio, floor_db: float = -45.0) -> Audio:
@@ -160,11 +175,39 @@ def join_takes(takes: list[Take]) -> Audio:
     return Audio.concat([edge, *parts, edge])
 
 
-def finish(takes: list[Take], req: SpeakRequest) -> tuple[Audio, dict]:
+def finish(takes: list[Take], req: SpeakRequest, settings=None) -> tuple[Audio, dict]:  # noqa: ANN001
     style = styles.get_style(req.style)
     audio = styles.apply_style(join_takes(takes), style, extra_semitones=float(req.pitch_semitones),
                                effect_overrides=req.effects)
-    return audio, evaluate(audio, req.voice.embedding)
+    metrics = evaluate(audio, req.voice.embedding)
+    if req.check_words and settings is not None:
+        metrics.update(words_figures(takes, _language_code(req), settings))
+    return audio, metrics
+
+
+def _language_code(req: SpeakRequest) -> str:
+    model = req.voice.model
+    if model is not None and getattr(model, "language", None):
+        return model.language
+    return (req.voice.language or "en").split("-")[0].split("+")[0]
+
+
+def _model_label(req: SpeakRequest, backend) -> tuple[str, str]:  # noqa: ANN001
+    """(model, licence) as stored with the generation."""
+    model = req.voice.model
+    if model is None:
+        return backend.model, backend.licence
+    from engines.voice import clone
+
+    source = clone.source_for(model, req.voice.language)
+    if source == clone.PIPER_SOURCE:
+        from engines.voice import piper
+
+        voice = piper.find_voice()
+        name = voice.name if voice else piper.DEFAULT_VOICE
+        return (f"Piper {name} + WORLD voice conversion",
+                piper.LICENCES.get(name, "see the voice's MODEL_CARD"))
+    return f"espeak-ng ({source}) + WORLD voice conversion", backend.licence
 
 
 def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,  # noqa: ANN001
@@ -181,21 +224,28 @@ def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,  # no
     try:
         takes = _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total)
     except BackendUnavailable as e:
+        fallback = local_backend(req, settings)
+        if fallback == backend_name:
+            fallback = "embedded"
         if backend_name == "embedded":
             raise
-        notes.append(f"{backend_name} failed ({e}); used the embedded engine instead")
-        backend_name = "embedded"
+        notes.append(f"{backend_name} failed ({e}); used {fallback} instead")
+        backend_name = fallback
         takes = _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total)
     progress(len(chunks), total, "style, effects and loudness")
     cancel.raise_if_set()
-    audio, metrics = finish(takes, req)
+    audio, metrics = finish(takes, replace(req, check_words=False))
     metrics["seconds_to_render"] = round(time.perf_counter() - t0, 3)
     metrics["real_time_factor"] = round(metrics["seconds_to_render"] / max(audio.duration_s, 1e-6), 4)
     metrics["sentences"] = len(takes)
+    if req.check_words:
+        progress(len(chunks) + 0.5, total, "listening to the words")
+        cancel.raise_if_set()
+        metrics.update(words_figures(takes, _language_code(req), settings))
     progress(total, total, "done")
     b = backends.get(backend_name)
-    model = "espeak-ng + WORLD voice conversion" if req.voice.model is not None else b.model
-    return SpeakResult(audio, takes, backend_name, model, b.licence, notes, metrics)
+    model, licence = _model_label(req, b)
+    return SpeakResult(audio, takes, backend_name, model, licence, [*req.voice.notes, *notes], metrics)
 
 
 def _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total) -> list[Take]:  # noqa: ANN001
@@ -222,11 +272,12 @@ def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_t
     new[index] = Take(text, takes[index].pause,
                       _synthesize_take(Chunk(text, takes[index].pause), req, backend_name, settings, rate))
     progress(1, 2, "style, effects and loudness")
-    audio, metrics = finish(new, replace(req, text=" ".join(t.text for t in new)))
+    audio, metrics = finish(new, replace(req, text=" ".join(t.text for t in new)), settings)
     metrics["sentences"] = len(new)
     progress(2, 2, "done")
     b = backends.get(backend_name)
-    return SpeakResult(audio, new, backend_name, b.model, b.licence, notes, metrics)
+    model, licence = _model_label(req, b)
+    return SpeakResult(audio, new, backend_name, model, licence, [*req.voice.notes, *notes], metrics)
 
 
 def takes_to_bytes(takes: list[Take]) -> bytes:

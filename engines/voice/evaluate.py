@@ -1,5 +1,6 @@
-"""Quality figures for any speech output: similarity to the voice's reference, loudness,
-peak and clipping, and an estimate of signal to noise."""
+"""Quality figures for any speech output: similarity to the voice's reference, whether it says
+its words (the speech recogniser's word error rate), loudness, peak and clipping, and an estimate
+of signal to noise."""
 
 from __future__ import annotations
 
@@ -38,3 +39,35 @@ def evaluate(audio: Audio, reference_embedding: np.ndarray | None = None) -> dic
 
         out["similarity"] = round(float(similarity(speaker_embedding(audio), reference_embedding)), 4)
     return out
+
+
+# The recogniser listens to at most this much of a speech (seconds of sentences from the start).
+WORDS_CHECK_S = 30.0
+
+
+def words_figures(takes, language: str, settings) -> dict:  # noqa: ANN001
+    """Word error rate of the first WORDS_CHECK_S seconds of sentences (`takes`: objects with
+    `.text` and `.audio`), as heard by the speech recogniser; a note instead when it cannot run."""
+    from engines import asr
+    from engines.errors import BackendUnavailable
+
+    parts, texts, total = [], [], 0.0
+    for t in takes:
+        if parts and total + t.audio.duration_s > WORDS_CHECK_S:
+            break
+        parts.append(t.audio.mono().resampled(16_000).samples)
+        parts.append(np.zeros(4_000, np.float32))
+        texts.append(t.text)
+        total += t.audio.duration_s
+    if not parts:
+        return {}
+    try:
+        heard = asr.transcribe(Audio(np.concatenate(parts).astype(np.float32), 16_000), settings,
+                               language=language, beam_size=1)
+    except BackendUnavailable as e:
+        return {"word_error_rate": None, "words_note": f"the words were not checked: {e}"}
+    except ValueError as e:  # a language the recogniser does not know
+        return {"word_error_rate": None, "words_note": f"the words were not checked ({e})"}
+    text = " ".join(texts)
+    return {"word_error_rate": round(asr.word_error_rate(text, heard.text), 3), "words_heard": heard.text[:500],
+            "words_checked_s": round(total, 2)}

@@ -1,7 +1,8 @@
 """Speech backends behind one interface, imported only when asked for.
 
-`backend="auto"` takes the best available: Bark (local weights) > OpenAI (API key) >
-embedded espeak-ng. gTTS runs only when named (it sends the text to Google).
+`backend="auto"` takes the best available that speaks the language: Bark (local weights) >
+OpenAI (API key) > Piper (the embedded neural English voice) > embedded espeak-ng (every language).
+gTTS runs only when named (it sends the text to Google).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
 _BACKENDS = LazyBackends("speech", {
     "embedded": "engines.voice.backends.embedded:EmbeddedBackend",
+    "piper": "engines.voice.backends.piper_backend:PiperBackend",
     "bark": "engines.voice.backends.bark:BarkBackend",
     "openai": "engines.voice.backends.openai_tts:OpenAIBackend",
     "gtts": "engines.voice.backends.gtts_backend:GTTSBackend",
 }, extra_choices=("auto",))
-AUTO_ORDER = ["bark", "openai", "embedded"]
+AUTO_ORDER = ["bark", "openai", "piper", "embedded"]
 names, get, availability, register_all = (_BACKENDS.names, _BACKENDS.get, _BACKENDS.availability,
                                           _BACKENDS.register_all)
 

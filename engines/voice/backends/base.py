@@ -42,3 +42,7 @@ class SpeechBackend(ABC):
     def presets(self) -> list[str]:
         """Preset voices this backend offers."""
         return []
+
+    def supports(self, language: str) -> bool:  # noqa: ARG002
+        """Whether this backend speaks `language` (a BCP-47-ish code); most speak many."""
+        return True

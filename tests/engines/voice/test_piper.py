@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engines import asr
-from engines.voice import align, piper
+from engines.voice import piper
 
 TEXT = "Nobody expected the little village band to win the national music prize."
 
@@ -33,19 +33,23 @@ def test_speaks_the_words_with_timing(voice, settings):
     assert np.isfinite(audio.samples).all() and 0.1 < np.abs(audio.samples).max() <= 0.99
     assert timed.durations_s is not None and len(timed.durations_s) == len(timed.symbols)
     assert timed.durations_s.sum() == pytest.approx(audio.duration_s, abs=1e-6)
-    heard = asr.transcribe(audio, settings).text
-    assert asr.word_error_rate(TEXT, heard) <= 0.1, heard
-    labels, units = align.frame_labels(timed.symbols, timed.durations_s, int(audio.duration_s / 0.005), 0.005)
-    # the first word's phones come first, in order; the utterance ends on a pause
-    spoken = [lab for i, lab in enumerate(labels) if i == 0 or lab != labels[i - 1]]
-    assert spoken[1:4] == ["n", "o", "ʊ"] and "P" in spoken[-3:]
-    assert all(np.diff(units) >= 0)
+    heard = asr.transcribe(audio, settings, word_timestamps=True)
+    assert asr.word_error_rate(TEXT, heard.text) <= 0.1, heard.text
+    # the symbols' timing agrees with when the recogniser hears the words: "prize" ends the audio,
+    # "nobody" starts it (the first phoneme "n" begins within 0.3 s of the first word)
+    ends = np.cumsum(timed.durations_s)
+    first_n = ends[timed.symbols.index("n") - 1]
+    assert abs(first_n - heard.words()[0].start_s) < 0.3
+    assert heard.words()[-1].end_s > ends[timed.symbols.index("$") - 1] - 0.6
 
 
 def test_speed_changes_the_length(voice):
-    slow = piper.synthesize(TEXT, voice, speed=0.8).duration_s
-    fast = piper.synthesize(TEXT, voice, speed=1.6).duration_s
-    assert fast < 0.65 * slow
+    steady = {"noise_scale": 0.0, "noise_w": 0.0}  # no random variation: the same text, the same speech
+    slow = piper.synthesize(TEXT, voice, speed=0.8, **steady)
+    fast = piper.synthesize(TEXT, voice, speed=1.6, **steady)
+    assert fast.duration_s < 0.7 * slow.duration_s  # twice as fast (short phonemes round up to a frame)
+    again = piper.synthesize(TEXT, voice, speed=0.8, **steady)
+    assert np.array_equal(again.samples, slow.samples)
 
 
 def test_missing_voice_is_reported(tmp_path):
