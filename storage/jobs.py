@@ -77,8 +77,51 @@ class JobRunner:
     # Progress is written to the database at most this often (seconds).
     db_interval_s = 0.5
 
+    # Stop keys remembered (the most recent); older ones are forgotten.
+    max_stop_keys = 1000
+
     def __init__(self, library: Library) -> None:
         self.library = library
+        # Running generations: id -> (its cancel token, owner id).
+        self._running: dict[int, tuple[CancelToken, int | None]] = {}
+        # Tokens handed out under a stop key (e.g. a browser session and its action), newest last.
+        self._stop_keys: dict[str, CancelToken] = {}
+        self._lock = threading.Lock()
+
+    def token(self, key: str) -> CancelToken:
+        """A fresh cancel token that `stop(key)` will set (a Stop button's key: session and action).
+        It replaces any earlier token under the same key."""
+        token = CancelToken()
+        with self._lock:
+            self._stop_keys.pop(key, None)
+            self._stop_keys[key] = token
+            while len(self._stop_keys) > self.max_stop_keys:
+                self._stop_keys.pop(next(iter(self._stop_keys)))
+        return token
+
+    def stop(self, key: str) -> bool:
+        """Set the token handed out under `key`; True if there was one."""
+        with self._lock:
+            token = self._stop_keys.pop(key, None)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+    def cancel(self, generation_id: int, actor: Actor = ANONYMOUS) -> bool:
+        """Ask a running generation to stop (it ends "cancelled" at its next check, its partial files
+        removed). True if it was running and the actor may see it."""
+        with self._lock:
+            entry = self._running.get(int(generation_id))
+        if entry is None or (actor.user_id is not None and entry[1] not in (None, actor.user_id)):
+            return False
+        entry[0].cancel()
+        return True
+
+    def running(self) -> list[int]:
+        """Ids of the generations running in this process."""
+        with self._lock:
+            return sorted(self._running)
 
     def run(
         self,
@@ -105,6 +148,8 @@ class JobRunner:
             s.commit()
             s.refresh(gen)
         workdir = lib.store.new_scratch_dir(f"job{gen.id}-")
+        with self._lock:
+            self._running[gen.id] = (cancel, actor.user_id)
         self._set(gen.id, status=JobStatus.running, started_at=utcnow())
         report = self._progress_writer(gen.id, progress)
         try:
@@ -123,6 +168,8 @@ class JobRunner:
                       finished_at=utcnow())
             raise
         finally:
+            with self._lock:
+                self._running.pop(gen.id, None)
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _progress_writer(self, gen_id: int, forward: ProgressFn) -> ProgressFn:

@@ -7,6 +7,7 @@
     /export_project(project_id) -> zip file
     /import_project(file) -> project JSON
     /capabilities() -> engines/backends and their availability
+    /cancel(generation_id) -> {"generation_id", "stopping", "status"}: stop a running generation
 """
 
 from __future__ import annotations
@@ -67,13 +68,22 @@ def register(services: Services) -> None:
         return project_json(p, len(lib.list_assets(p.id, actor)))
 
     @user_errors
+    def cancel(generation_id: int, request: gr.Request = None) -> dict:
+        """Stop a running generation (its id and status are in /list_generations). It ends "cancelled"
+        at its next step and keeps no partial files. "stopping" is false when it was not running."""
+        actor = actor_from(request)
+        g, _, _ = lib.get_generation(generation_id, actor=actor)
+        stopping = services.jobs.cancel(g.id, actor)
+        return {"generation_id": g.id, "stopping": stopping, "status": g.status.value}
+
+    @user_errors
     def capabilities() -> dict:
         """Which engines and backends can run here, and why not (missing weights, key, GPU)."""
         return services.capabilities()
 
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
-               export_project, import_project, capabilities):
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=None if fn is capabilities else 4)
+               export_project, import_project, capabilities, cancel):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=None if fn in (capabilities, cancel) else 4)
 
 
 def register_voice(services: Services) -> None:

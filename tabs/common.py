@@ -14,7 +14,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from engines.errors import EngineError, InputError
-from engines.progress import ProgressFn
+from engines.progress import CancelToken, ProgressFn
 from storage.library import Actor
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,32 @@ def user_errors(fn: Callable) -> Callable:
                            print_exception=False) from None
 
     return wrapper
+
+
+def stop_key(request: gr.Request | None, action: str) -> str:
+    """The key a Stop button and its long action share: the browser session and the action."""
+    return f"{getattr(request, 'session_hash', None) or 'no-session'}:{action}"
+
+
+def stop_token(services, request: gr.Request | None, action: str) -> CancelToken:  # noqa: ANN001
+    """The cancel token a long action passes to its workflow; its Stop button sets it."""
+    return services.jobs.token(stop_key(request, action))
+
+
+def stop_button(elem_id: str) -> gr.Button:
+    """The Stop button of a long action (wired with `wire_stop` once the action's event exists)."""
+    return gr.Button("Stop", variant="stop", elem_id=elem_id, min_width=90, scale=1)
+
+
+def wire_stop(services, button: gr.Button, event, action: str) -> None:  # noqa: ANN001
+    """Clicking `button` ends the Gradio `event` and tells its job to stop at the next step (the
+    job is recorded "cancelled" and its partial files removed)."""
+
+    def on_stop(request: gr.Request):  # noqa: ANN202
+        if services.jobs.stop(stop_key(request, action)):
+            gr.Info("Stopped: the job ends at its next step and keeps nothing half-made.")
+
+    button.click(on_stop, None, None, cancels=[event], api_visibility="private")
 
 
 def gradio_progress(progress: gr.Progress) -> ProgressFn:

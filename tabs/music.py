@@ -11,7 +11,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, user_errors
+from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 from tabs.voice import _voice_choices
 
 MIX_COLUMNS = ["stem", "gain_db", "pan", "eq_low_db", "eq_mid_db", "eq_high_db", "reverb", "compression", "mute"]
@@ -91,7 +91,9 @@ def build(services: Services) -> None:
             write_btn = gr.Button("Write lyrics", elem_id="write-lyrics")
             lyrics = gr.Textbox(label="Lyrics (edit freely; [Verse], [Chorus], [Bridge] mark the sections)",
                                 lines=14, max_lines=40, elem_id="music-lyrics")
-            compose_btn = gr.Button("Compose the song", variant="primary", elem_id="compose-button")
+            with gr.Row():
+                compose_btn = gr.Button("Compose the song", variant="primary", elem_id="compose-button", scale=4)
+                compose_stop = stop_button("compose-stop")
         with gr.Column(scale=1):
             song = gr.Audio(label="Song", type="filepath", interactive=False, elem_id="song-audio",
                             waveform_options=gr.WaveformOptions(waveform_color="#8a7330",
@@ -123,7 +125,7 @@ def build(services: Services) -> None:
                    request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
         done, res = music.compose(theme_, title_, lyrics_, style_, vstyle_, voice_, float(dur_), float(bpm_ or 0),
                                   int(seed_ or 0), project_, backend=backend_, actor=actor_from(request),
-                                  progress=gradio_progress(progress))
+                                  progress=gradio_progress(progress), cancel=stop_token(services, request, "compose"))
         g = done.generation
         by_role = {}
         for a in done.outputs:
@@ -152,12 +154,14 @@ def build(services: Services) -> None:
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                            for p, _ in lib.list_projects(actor_from(request))]
         voices = [c for c in _voice_choices(services, request) if "(bark)" not in c[0] and "(openai)" not in c[0]]
+        voices[0] = ("Default (the style's embedded singer)", "default")
         return gr.update(choices=voices), gr.update(choices=projects)
 
     private = {"api_visibility": "private"}
     write_btn.click(on_write, [theme, title, music_style, mood, seed, project], [lyrics], **private)
-    compose_btn.click(on_compose, [theme, title, lyrics, music_style, voice_style, voice, duration, bpm, seed,
-                                   backend, project],
-                      [song, info, lrc, files, song_id, console, lyrics], concurrency_id="cpu", **private)
+    composing = compose_btn.click(on_compose, [theme, title, lyrics, music_style, voice_style, voice, duration, bpm,
+                                               seed, backend, project],
+                                  [song, info, lrc, files, song_id, console, lyrics], concurrency_id="cpu", **private)
+    wire_stop(services, compose_stop, composing, "compose")
     remix_btn.click(on_remix, [song_id, console, master_lufs], [song, info], concurrency_id="cpu", **private)
     gr.context.Context.root_block.load(refresh, None, [voice, project], **private)

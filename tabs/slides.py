@@ -11,7 +11,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, user_errors
+from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 from tabs.voice import _voice_choices
 
 EXAMPLE = """# Digital Clone Studio
@@ -57,10 +57,15 @@ def build(services: Services) -> None:
                     voice = gr.Dropdown(label="Voice", choices=[("Default (embedded)", "default")],
                                         value="default", allow_custom_value=True, elem_id="slides-voice")
                 preview_btn = gr.Button("Preview slides", elem_id="slides-preview")
-                make_btn = gr.Button("Make the deck and its video", variant="primary", elem_id="slides-make")
+                with gr.Row():
+                    make_btn = gr.Button("Make the deck and its video", variant="primary", elem_id="slides-make",
+                                         scale=4)
+                    make_stop = stop_button("slides-make-stop")
             with gr.Tab("Narrate a .pptx"):
                 upload = gr.File(label="PowerPoint deck (.pptx)", file_types=[".pptx"], elem_id="slides-pptx")
-                narrate_btn = gr.Button("Narrate it", variant="primary", elem_id="slides-narrate")
+                with gr.Row():
+                    narrate_btn = gr.Button("Narrate it", variant="primary", elem_id="slides-narrate", scale=4)
+                    narrate_stop = stop_button("slides-narrate-stop")
             presenter = gr.Image(label="Presenter (optional): a portrait that presents the deck", type="filepath",
                                  sources=["upload"], elem_id="slides-presenter", height=220)
             project = gr.Dropdown(label="Save into project", choices=[("(Unsorted)", 0)], value=0,
@@ -98,7 +103,8 @@ def build(services: Services) -> None:
                 progress=gr.Progress()):  # noqa: ANN202, B008
         face = (presenter_, Path(presenter_).name) if presenter_ else None
         return _show(slides.make_deck(outline_, voice_, face, theme_, project_, actor=actor_from(request),
-                                      progress=gradio_progress(progress)))
+                                      progress=gradio_progress(progress),
+                                      cancel=stop_token(services, request, "deck")))
 
     @user_errors
     def on_narrate(upload_, voice_, presenter_, project_, request: gr.Request,  # noqa: ANN001
@@ -107,7 +113,8 @@ def build(services: Services) -> None:
             raise gr.Error("Upload a .pptx deck first.")
         face = (presenter_, Path(presenter_).name) if presenter_ else None
         return _show(slides.narrate_pptx((upload_, Path(upload_).name), voice_, face, project_,
-                                         actor=actor_from(request), progress=gradio_progress(progress)))
+                                         actor=actor_from(request), progress=gradio_progress(progress),
+                                         cancel=stop_token(services, request, "narrate")))
 
     def refresh(request: gr.Request):  # noqa: ANN202
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
@@ -120,8 +127,10 @@ def build(services: Services) -> None:
                  trigger_mode="always_last", **private)
     theme.change(on_preview, [outline, theme, project], [gallery], concurrency_id="cpu",
                  trigger_mode="always_last", **private)
-    make_btn.click(on_make, [outline, voice, presenter, theme, project], [gallery, video, files, info],
-                   concurrency_id="cpu", **private)
-    narrate_btn.click(on_narrate, [upload, voice, presenter, project], [gallery, video, files, info],
-                      concurrency_id="cpu", **private)
+    making = make_btn.click(on_make, [outline, voice, presenter, theme, project], [gallery, video, files, info],
+                            concurrency_id="cpu", **private)
+    narrating = narrate_btn.click(on_narrate, [upload, voice, presenter, project], [gallery, video, files, info],
+                                  concurrency_id="cpu", **private)
+    wire_stop(services, make_stop, making, "deck")
+    wire_stop(services, narrate_stop, narrating, "narrate")
     gr.context.Context.root_block.load(refresh, None, [voice, project], **private)

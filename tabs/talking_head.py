@@ -6,7 +6,7 @@ import gradio as gr
 
 from engines.talking_head.preview import preview
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, user_errors
+from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 from tabs.voice import _voice_choices
 
 
@@ -38,7 +38,9 @@ def build(services: Services) -> None:
                 still = gr.Checkbox(label="Still (no head motion)")
                 crop = gr.Checkbox(label="Crop to the face")
             project = gr.Dropdown(label="Save into project", choices=[("(Unsorted)", 0)], value=0)
-            go = gr.Button("Make the video", variant="primary", elem_id="th-button")
+            with gr.Row():
+                go = gr.Button("Make the video", variant="primary", elem_id="th-button", scale=4)
+                go_stop = stop_button("th-stop")
         with gr.Column(scale=1):
             video = gr.Video(label="Talking head", interactive=False, elem_id="th-video")
             info = gr.Markdown(elem_id="th-info")
@@ -58,7 +60,8 @@ def build(services: Services) -> None:
         done = heads.render((portrait_, portrait_.rsplit("/", 1)[-1]),
                             (audio_, audio_.rsplit("/", 1)[-1]) if audio_ else None, text_ or "", voice_,
                             size_, int(fps_), bool(still_), project_, expression=expr_, head_motion=motion_,
-                            crop=bool(crop_), actor=actor_from(request), progress=gradio_progress(progress))
+                            crop=bool(crop_), actor=actor_from(request), progress=gradio_progress(progress),
+                            cancel=stop_token(services, request, "talking_head"))
         vid = next(a for a in done.outputs if a.kind.value == "video")
         g = done.generation
         notes = g.metrics.get("notes") or []
@@ -74,6 +77,7 @@ def build(services: Services) -> None:
 
     private = {"api_visibility": "private"}
     portrait.change(on_portrait, [portrait], [face, face_notes], **private)
-    go.click(on_make, [portrait, audio, text, voice, size, fps, expression, motion, still, crop, project],
-             [video, info], concurrency_id="cpu", **private)
+    making = go.click(on_make, [portrait, audio, text, voice, size, fps, expression, motion, still, crop, project],
+                      [video, info], concurrency_id="cpu", **private)
+    wire_stop(services, go_stop, making, "talking_head")
     gr.context.Context.root_block.load(refresh, None, [voice, project], **private)

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, user_errors
+from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 
 SIZES = [("720p (1280x720)", "1280x720"), ("1080p (1920x1080)", "1920x1080"), ("Square (1080x1080)", "1080x1080"),
          ("Vertical (1080x1920)", "1080x1920")]
@@ -50,18 +50,24 @@ def build(services: Services) -> None:
                 captions = gr.Textbox(label="Captions: LRC lines ([mm:ss.xx] text) or plain text spread over the audio",
                                       lines=5, elem_id="video-captions")
                 visualiser = gr.Dropdown(label="Visualiser", choices=VISUALISERS, value="")
-                scene_btn = gr.Button("Make the scene video", variant="primary", elem_id="scene-button")
+                with gr.Row():
+                    scene_btn = gr.Button("Make the scene video", variant="primary", elem_id="scene-button", scale=4)
+                    scene_stop = stop_button("scene-stop")
             with gr.Tab("Photos to video"):
                 slide_photos = gr.File(label="Photos", file_count="multiple", file_types=["image"],
                                        elem_id="i2v-photos")
                 slide_audio = gr.Audio(label="Soundtrack (optional: sets the length)", type="filepath",
                                        sources=["upload"])
                 seconds = gr.Slider(1, 20, value=4, step=0.5, label="Seconds per photo (without a soundtrack)")
-                i2v_btn = gr.Button("Make the photo video", variant="primary", elem_id="i2v-button")
+                with gr.Row():
+                    i2v_btn = gr.Button("Make the photo video", variant="primary", elem_id="i2v-button", scale=4)
+                    i2v_stop = stop_button("i2v-stop")
             with gr.Tab("Music video"):
                 song = gr.Dropdown(label="Song", choices=[], elem_id="mv-song",
                                    info="Songs made in the Music & Lyrics tab")
-                mv_btn = gr.Button("Make the music video", variant="primary", elem_id="mv-button")
+                with gr.Row():
+                    mv_btn = gr.Button("Make the music video", variant="primary", elem_id="mv-button", scale=4)
+                    mv_stop = stop_button("mv-stop")
         with gr.Column(scale=1):
             player = gr.Video(label="Video", interactive=False, elem_id="video-player")
             info = gr.Markdown(elem_id="video-info")
@@ -89,8 +95,8 @@ def build(services: Services) -> None:
                                  visualiser=visualiser_ or None,
                                  talking_head=(Path(head_), Path(head_).name) if head_ else None,
                                  presenter_position=head_pos_, captions_from_audio=bool(cap_auto),
-                                 actor=actor_from(request),
-                                 progress=gradio_progress(progress))
+                                 actor=actor_from(request), progress=gradio_progress(progress),
+                                 cancel=stop_token(services, request, "scene"))
         return _show(done)
 
     @user_errors
@@ -98,7 +104,7 @@ def build(services: Services) -> None:
                progress=gr.Progress()):  # noqa: ANN202, B008
         done = video.image_to_video(_files(photos_), (Path(audio_), Path(audio_).name) if audio_ else None,
                                     float(seconds_), size_, int(fps_), project_, actor=actor_from(request),
-                                    progress=gradio_progress(progress))
+                                    progress=gradio_progress(progress), cancel=stop_token(services, request, "i2v"))
         return _show(done)
 
     @user_errors
@@ -106,7 +112,7 @@ def build(services: Services) -> None:
         if not song_:
             raise gr.Error("Choose a song (make one in the Music & Lyrics tab first).")
         done = video.music_video(int(song_), template_, size_, fps=int(fps_), actor=actor_from(request),
-                                 progress=gradio_progress(progress))
+                                 progress=gradio_progress(progress), cancel=stop_token(services, request, "mv"))
         return _show(done)
 
     def on_pick(evt: gr.SelectData):  # noqa: ANN202
@@ -126,10 +132,12 @@ def build(services: Services) -> None:
 
     private = {"api_visibility": "private"}
     gallery.select(on_pick, None, [template], **private)
-    scene_btn.click(on_scene, [audio, photos, head, head_pos, captions_on, captions_auto, captions, visualiser,
-                               template, size, fps, project],
-                    [player, info, files], concurrency_id="cpu", **private)
-    i2v_btn.click(on_i2v, [slide_photos, slide_audio, seconds, size, fps, project], [player, info, files],
-                  concurrency_id="cpu", **private)
-    mv_btn.click(on_mv, [song, template, size, fps], [player, info, files], concurrency_id="cpu", **private)
+    scene = scene_btn.click(on_scene, [audio, photos, head, head_pos, captions_on, captions_auto, captions,
+                                       visualiser, template, size, fps, project],
+                            [player, info, files], concurrency_id="cpu", **private)
+    i2v = i2v_btn.click(on_i2v, [slide_photos, slide_audio, seconds, size, fps, project], [player, info, files],
+                        concurrency_id="cpu", **private)
+    mv = mv_btn.click(on_mv, [song, template, size, fps], [player, info, files], concurrency_id="cpu", **private)
+    for button, event, action in ((scene_stop, scene, "scene"), (i2v_stop, i2v, "i2v"), (mv_stop, mv, "mv")):
+        wire_stop(services, button, event, action)
     gr.context.Context.root_block.load(refresh, None, [project, song, gallery], **private)

@@ -9,7 +9,7 @@ from engines.voice import backends
 from engines.voice.styles import styles
 from services import Services
 from storage.voices import profile_json
-from tabs.common import actor_from, download_copy, gradio_progress, user_errors
+from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 
 PROFILE_COLUMNS = ["id", "name", "speaks through", "pitch (Hz)", "speech (s)", "clips", "updated"]
 
@@ -73,7 +73,9 @@ def build(services: Services) -> None:
                 loudness = gr.Slider(-30, -9, value=-16, step=0.5, label="Loudness target (LUFS)")
             project = gr.Dropdown(label="Save into project", choices=[], value=None, allow_custom_value=False,
                                   info="Empty: the 'Unsorted' project")
-            speak_btn = gr.Button("Speak", variant="primary", elem_id="speak-button")
+            with gr.Row():
+                speak_btn = gr.Button("Speak", variant="primary", elem_id="speak-button", scale=4)
+                speak_stop = stop_button("speak-stop")
         with gr.Column(scale=1):
             audio = gr.Audio(label="Speech", type="filepath", interactive=False, elem_id="speech-audio")
             figures = gr.Markdown(elem_id="voice-figures")
@@ -145,7 +147,7 @@ def build(services: Services) -> None:
                  request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
         done, result = voices.speak(text_, voice_, style_, backend_, speed_, pitch_, project_,
                                     effects=effect_overrides(reverb_, bass_, lufs_), actor=actor_from(request),
-                                    progress=gradio_progress(progress))
+                                    progress=gradio_progress(progress), cancel=stop_token(services, request, "speak"))
         return show(done, result)
 
     @user_errors
@@ -200,8 +202,9 @@ def build(services: Services) -> None:
         return "Profile deleted.", None, gr.update(visible=False)
 
     private = {"api_visibility": "private"}
-    speak_btn.click(on_speak, [text, voice, style, backend, speed, pitch, reverb, bass, loudness, project],
-                    [audio, figures, generation, sentences], concurrency_id="cpu", **private)
+    speaking = speak_btn.click(on_speak, [text, voice, style, backend, speed, pitch, reverb, bass, loudness, project],
+                               [audio, figures, generation, sentences], concurrency_id="cpu", **private)
+    wire_stop(services, speak_stop, speaking, "speak")
     regen_btn.click(on_regenerate, [generation, which, new_text], [audio, figures, generation, sentences],
                     concurrency_id="cpu", **private)
     refresh_outputs = [voice, project, profiles]

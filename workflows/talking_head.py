@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engines.audio import Audio
 from engines.errors import InputError
-from engines.progress import ProgressFn, Stages, no_progress
+from engines.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.talking_head import TalkingHeadRequest, render_talking_head
 from engines.talking_head.types import FPS_CHOICES, SIZES
 from settings import Settings
@@ -46,7 +46,8 @@ class TalkingHeadWorkflows:
     def render(self, portrait: tuple[Path, str], audio: tuple[Path, str] | None = None, text: str = "",
                voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,  # noqa: ANN001
                style: str = "natural", expression: float = 1.0, head_motion: float = 1.0, crop: bool = False,
-               actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress) -> Finished:
+               actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+               cancel: CancelToken | None = None) -> Finished:
         size = check_size(size)
         if int(fps) not in FPS_CHOICES:
             raise InputError(f"fps must be 25 or 30; got {fps}")
@@ -107,4 +108,4 @@ class TalkingHeadWorkflows:
                                                    result.face_box.height]})
 
         return self.jobs.run(kind="talking_head", params=params, work=work, project_id=project.id, inputs=inputs,
-                             progress=progress, actor=actor)
+                             progress=progress, cancel=cancel, actor=actor)

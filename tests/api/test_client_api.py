@@ -19,6 +19,7 @@ CONTRACT = {
     "/export_project": ["project_id"],
     "/import_project": ["file"],
     "/capabilities": [],
+    "/cancel": ["generation_id"],
 }
 
 

@@ -107,3 +107,31 @@ def test_deck_from_outline_and_narrated_upload(client, tmp_path):
     assert len(Presentation(deck2).slides) == 3 and ffprobe(video2)["chapters"]
     with pytest.raises(Exception, match="outline is empty"):
         client.predict(outline="", api_name="/make_deck")
+
+
+def test_a_running_song_is_cancelled_through_the_api(client):
+    """/list_generations shows the song running; /cancel stops it: the client's job ends with the
+    message, and the generation is recorded "cancelled" with no outputs."""
+    import time
+
+    p = client.predict(name="Cancel me", api_name="/create_project")
+    job = client.submit(theme="a very long voyage", title="Voyage", lyrics="", music_style="epic",
+                        voice_style="heroic_male", voice="default", duration_s=300, bpm=0, seed=1,
+                        project_id=p["id"], api_name="/compose_song")
+    deadline = time.monotonic() + 120
+    running = []
+    while not running and time.monotonic() < deadline:
+        running = [g for g in client.predict(project_id=p["id"], api_name="/list_generations")
+                   if g["kind"] == "song" and g["status"] == "running" and g["progress"] > 0.2]
+        time.sleep(0.3)
+    assert running, "the song never showed as running"
+    answer = client.predict(generation_id=running[0]["id"], api_name="/cancel")
+    assert answer == {"generation_id": running[0]["id"], "stopping": True, "status": "running"}
+    with pytest.raises(Exception, match="cancelled"):
+        job.result(timeout=120)
+    (g,) = [g for g in client.predict(project_id=p["id"], api_name="/list_generations") if g["kind"] == "song"]
+    assert g["status"] == "cancelled" and g["outputs"] == []
+    again = client.predict(generation_id=g["id"], api_name="/cancel")
+    assert again["stopping"] is False and again["status"] == "cancelled"
+    with pytest.raises(Exception, match="no generation"):
+        client.predict(generation_id=999999, api_name="/cancel")

@@ -42,3 +42,39 @@ def test_lyrics_song_downloads_and_remix(app_server):
         page.click("#remix-button")
         expect(page.locator("#song-info")).to_contain_text("Re-mixed", timeout=120000)
         browser.close()
+
+
+def test_stop_ends_a_long_song(app_server, client):
+    """Compose a 10-minute song, press Stop once it is under way: the browser stops waiting, and the
+    song is recorded "cancelled" with nothing kept."""
+    import time
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright.sync_api import expect
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(app_server.url)
+        page.get_by_role("tab", name="Music & Lyrics").click()
+        page.fill("#music-theme textarea", "a voyage that never ends")
+        page.get_by_label("Length (s)", exact=False).first.fill("600")
+        page.locator("#music-theme textarea").click()
+        page.click("#compose-button")
+
+        def songs() -> list[dict]:
+            unsorted = [q for q in client.predict(api_name="/list_projects") if q["name"] == "Unsorted"]
+            return [g for q in unsorted for g in client.predict(project_id=q["id"], api_name="/list_generations")
+                    if g["kind"] == "song" and g["params"].get("theme") == "a voyage that never ends"]
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not [g for g in songs() if g["status"] == "running"]:
+            time.sleep(0.3)
+        page.click("#compose-stop")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and songs()[0]["status"] == "running":
+            time.sleep(0.3)
+        (song,) = songs()
+        assert song["status"] == "cancelled" and song["outputs"] == []
+        expect(page.locator("#compose-button")).to_be_enabled()
+        browser.close()

@@ -102,6 +102,49 @@ def test_cancel_flag_stops_the_engine(services):
         services.jobs.run(kind="tone", params={}, work=work, cancel=token)
 
 
+def test_a_running_job_is_cancelled_by_id_or_by_its_stop_key(services):
+    """Another thread stops a running job: by its generation id (the API's /cancel) or through the
+    token handed out under a stop key (a Stop button). It ends "cancelled", with no outputs and no
+    scratch files; ids that are not running answer False."""
+    import threading
+
+    lib, jobs = services.library, services.jobs
+    started = threading.Event()
+
+    def slow(ctx):
+        def progress(done, total, message=""):
+            ctx.progress(done, total, message)
+            started.set()
+            time.sleep(0.05)
+        return render_tone(type(ctx)(ctx.generation_id, ctx.workdir, progress, ctx.cancel), steps=200)
+
+    for how in ("id", "key"):
+        started.clear()
+        token = jobs.token("session-1:compose") if how == "key" else None
+        errors = []
+
+        def run():
+            try:
+                jobs.run(kind="tone", params={"how": how}, work=slow, cancel=token)
+            except Cancelled as e:
+                errors.append(e)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert started.wait(30)
+        (gid,) = jobs.running()
+        assert jobs.cancel(gid + 1000) is False
+        assert (jobs.cancel(gid) if how == "id" else jobs.stop("session-1:compose")) is True
+        worker.join(30)
+        assert not worker.is_alive() and len(errors) == 1
+        with lib.session() as s:
+            g = s.get(Generation, gid)
+        assert g.status == JobStatus.cancelled and g.progress < 1.0
+        assert lib.get_generation(gid)[2] == [] and jobs.running() == []
+        assert list(lib.store.scratch.iterdir()) == []
+    assert jobs.stop("session-1:compose") is False  # a key is used once
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})

@@ -147,3 +147,44 @@ def test_musicgen_plays_the_instrumental_when_its_weights_exist(song_services, t
     done, _ = music.compose("storm at sea", "", LYRICS, "epic", duration_s=10, backend="musicgen")
     assert done.generation.backend == "embedded"
     assert any("MusicGen is not available" in n for n in done.generation.metrics["notes"])
+
+
+def test_a_long_song_stops_when_cancelled(song_services):
+    """A 5-minute song is cancelled once it is under way: the job ends "cancelled", stores no
+    song, and leaves no scratch files."""
+    import threading
+
+    from engines.errors import Cancelled
+    from storage.models import Generation, JobStatus
+
+    svc = song_services
+    token = svc.jobs.token("test:compose")
+    under_way = threading.Event()
+    seen: list[float] = []
+
+    def progress(done, total, message=""):  # noqa: ANN001
+        seen.append(done / total if total else 0.0)
+        if seen[-1] > 0.3:  # past the lyrics and composition: rendering and singing
+            under_way.set()
+
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(svc.music.compose("a long voyage", "Voyage", "", "epic", "heroic_male", duration_s=300,
+                                             seed=1, progress=progress, cancel=token))
+        except Cancelled as e:
+            outcome.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert under_way.wait(300)
+    assert svc.jobs.stop("test:compose")
+    worker.join(300)
+    assert not worker.is_alive() and isinstance(outcome[0], Cancelled)
+    with svc.library.session() as s:
+        g = s.exec(__import__("sqlmodel").select(Generation).where(Generation.kind == "song")
+                   .order_by(Generation.id.desc())).first()
+    assert g.status == JobStatus.cancelled and g.params["duration_s"] == 300 and max(seen) < 1.0
+    assert svc.library.get_generation(g.id)[2] == []
+    assert list(svc.library.store.scratch.iterdir()) == []
