@@ -20,7 +20,7 @@ from engines.errors import BackendUnavailable, InputError
 from engines.progress import CancelToken, ProgressFn, no_progress
 from engines.voice import backends, styles
 from engines.voice.backends.base import SpeechRequest
-from engines.voice.evaluate import evaluate, words_figures
+from engines.voice.evaluate import evaluate, listen, unchecked, words_figures
 from engines.voice.text import Chunk, check_text, split_text
 
 log = logging.getLogger(__name__)
@@ -232,20 +232,71 @@ def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,  # no
         notes.append(f"{backend_name} failed ({e}); used {fallback} instead")
         backend_name = fallback
         takes = _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total)
-    progress(len(chunks), total, "style, effects and loudness")
+    words, listening_s = {}, 0.0
+    if req.check_words:
+        progress(len(chunks), total, "listening to the words")
+        cancel.raise_if_set()
+        takes, words, listening_s = _listen_and_retake(takes, req, backend_name, settings, rate, cancel)
+    progress(len(chunks) + 0.5, total, "style, effects and loudness")
     cancel.raise_if_set()
     audio, metrics = finish(takes, replace(req, check_words=False))
-    metrics["seconds_to_render"] = round(time.perf_counter() - t0, 3)
+    metrics["seconds_to_render"] = round(time.perf_counter() - t0 - listening_s, 3)
     metrics["real_time_factor"] = round(metrics["seconds_to_render"] / max(audio.duration_s, 1e-6), 4)
     metrics["sentences"] = len(takes)
-    if req.check_words:
-        progress(len(chunks) + 0.5, total, "listening to the words")
-        cancel.raise_if_set()
-        metrics.update(words_figures(takes, _language_code(req), settings))
+    metrics.update(words)
     progress(total, total, "done")
     b = backends.get(backend_name)
     model, licence = _model_label(req, b)
     return SpeakResult(audio, takes, backend_name, model, licence, [*req.voice.notes, *notes], metrics)
+
+
+# A sentence the recogniser hears with more word errors than this is spoken again (at most
+# RETAKES more times, when the voice varies from take to take: Piper, cloned voices on Piper); the
+# best take is kept.
+RETAKE_WER = 0.2
+RETAKES = 2
+
+
+def _takes_vary(req: SpeakRequest, backend_name: str) -> bool:
+    if req.voice.model is not None:
+        from engines.voice import clone
+
+        return clone.source_for(req.voice.model, req.voice.language) == clone.PIPER_SOURCE
+    return bool(getattr(backends.get(backend_name), "varies", False))
+
+
+def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend_name: str, settings, rate: float,  # noqa: ANN001
+                       cancel: CancelToken) -> tuple[list[Take], dict, float]:
+    """Check the words of the first sentences; speak again those heard wrongly (when another take
+    can differ). Returns the takes, the word figures, and the seconds spent listening."""
+    language = _language_code(req)
+    t0 = time.perf_counter()
+    try:
+        heard = listen(takes, language, settings)
+    except (BackendUnavailable, ValueError) as e:
+        return takes, unchecked(e), time.perf_counter() - t0
+    listening = time.perf_counter() - t0
+    rates = heard.take_error_rates()
+    if not any(r > RETAKE_WER for r in rates) or not _takes_vary(req, backend_name):
+        return takes, heard.figures(), listening
+    takes, retakes = list(takes), 0
+    for _ in range(RETAKES):
+        bad = [i for i, r in enumerate(rates) if r > RETAKE_WER]
+        if not bad:
+            break
+        cancel.raise_if_set()
+        again = [Take(takes[i].text, takes[i].pause,
+                      _synthesize_take(Chunk(takes[i].text, takes[i].pause), req, backend_name, settings, rate))
+                 for i in bad]
+        retakes += len(again)
+        cancel.raise_if_set()
+        t1 = time.perf_counter()
+        second = listen(again, language, settings, limit_s=float("inf"))
+        listening += time.perf_counter() - t1
+        for i, take, r, h in zip(bad, again, second.take_error_rates(), second.heard):
+            if r < rates[i]:
+                takes[i], heard.heard[i], rates[i] = take, h, r
+    return takes, {**heard.figures(), "retakes": retakes}, listening
 
 
 def _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total) -> list[Take]:  # noqa: ANN001

@@ -4,9 +4,12 @@ of signal to noise."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from engines.audio import Audio
+from engines.errors import BackendUnavailable
 from engines.voice.effects import integrated_loudness
 
 
@@ -43,31 +46,71 @@ def evaluate(audio: Audio, reference_embedding: np.ndarray | None = None) -> dic
 
 # The recogniser listens to at most this much of a speech (seconds of sentences from the start).
 WORDS_CHECK_S = 30.0
+# Silence between sentences when they are joined for the recogniser.
+_GAP_S = 0.25
+
+
+@dataclass
+class Heard:
+    """What the recogniser heard in the first `len(texts)` takes of a speech."""
+
+    texts: list[str]
+    heard: list[str]
+    checked_s: float
+
+    def take_error_rates(self) -> list[float]:
+        from engines import asr
+
+        return [asr.word_error_rate(t, h) for t, h in zip(self.texts, self.heard)]
+
+    def figures(self) -> dict:
+        from engines import asr
+
+        heard = " ".join(h for h in self.heard if h)
+        return {"word_error_rate": round(asr.word_error_rate(" ".join(self.texts), heard), 3),
+                "words_heard": heard[:500], "words_checked_s": round(self.checked_s, 2)}
+
+
+def listen(takes, language: str, settings, limit_s: float = WORDS_CHECK_S) -> Heard:  # noqa: ANN001
+    """Recognise the words of the takes (objects with `.text` and `.audio`) that fit in `limit_s`
+    seconds, in one pass: the takes are joined with short silences and each recognised word goes
+    to the take it falls in. Raises BackendUnavailable, or ValueError for an unknown language."""
+    from engines import asr
+
+    parts, texts, spans, t = [], [], [], 0.0
+    gap = np.zeros(int(_GAP_S * 16_000), np.float32)
+    for take in takes:
+        if parts and t + take.audio.duration_s > limit_s:
+            break
+        x = take.audio.mono().resampled(16_000).samples.astype(np.float32)
+        spans.append((t, t + len(x) / 16_000))
+        parts += [x, gap]
+        texts.append(take.text)
+        t += (len(x) + len(gap)) / 16_000
+    if not parts:
+        return Heard([], [], 0.0)
+    result = asr.transcribe(Audio(np.concatenate(parts), 16_000), settings, language=language, beam_size=1,
+                            word_timestamps=True)
+    heard: list[list[str]] = [[] for _ in spans]
+    for w in result.words():
+        mid = (w.start_s + w.end_s) / 2
+        i = next((k for k, (a, b) in enumerate(spans) if mid < b + _GAP_S / 2), len(spans) - 1)
+        heard[i].append(w.text)
+    return Heard(texts, [" ".join(h).strip() for h in heard], sum(b - a for a, b in spans))
 
 
 def words_figures(takes, language: str, settings) -> dict:  # noqa: ANN001
     """Word error rate of the first WORDS_CHECK_S seconds of sentences (`takes`: objects with
     `.text` and `.audio`), as heard by the speech recogniser; a note instead when it cannot run."""
-    from engines import asr
-    from engines.errors import BackendUnavailable
-
-    parts, texts, total = [], [], 0.0
-    for t in takes:
-        if parts and total + t.audio.duration_s > WORDS_CHECK_S:
-            break
-        parts.append(t.audio.mono().resampled(16_000).samples)
-        parts.append(np.zeros(4_000, np.float32))
-        texts.append(t.text)
-        total += t.audio.duration_s
-    if not parts:
-        return {}
     try:
-        heard = asr.transcribe(Audio(np.concatenate(parts).astype(np.float32), 16_000), settings,
-                               language=language, beam_size=1)
-    except BackendUnavailable as e:
-        return {"word_error_rate": None, "words_note": f"the words were not checked: {e}"}
-    except ValueError as e:  # a language the recogniser does not know
-        return {"word_error_rate": None, "words_note": f"the words were not checked ({e})"}
-    text = " ".join(texts)
-    return {"word_error_rate": round(asr.word_error_rate(text, heard.text), 3), "words_heard": heard.text[:500],
-            "words_checked_s": round(total, 2)}
+        return listen(takes, language, settings).figures() if takes else {}
+    except (BackendUnavailable, ValueError) as e:
+        return unchecked(e)
+
+
+def unchecked(error: BackendUnavailable | ValueError) -> dict:
+    """The figures when the words could not be checked (no recogniser, or a language it does not
+    know), saying why."""
+    if isinstance(error, BackendUnavailable):
+        return {"word_error_rate": None, "words_note": f"the words were not checked: {error}"}
+    return {"word_error_rate": None, "words_note": f"the words were not checked ({error})"}

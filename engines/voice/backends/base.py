@@ -30,6 +30,9 @@ class SpeechBackend(ABC):
     licence: str
     # Model id (or "" when the backend has no model).
     model: str = ""
+    # Whether speaking the same text again can come out differently (then a sentence heard wrongly
+    # by the speech recogniser is worth one more take).
+    varies: bool = False
 
     @abstractmethod
     def availability(self, settings) -> Availability:  # noqa: ANN001  (settings.Settings)

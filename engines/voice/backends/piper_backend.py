@@ -15,6 +15,7 @@ class PiperBackend(SpeechBackend):
     tier = "embedded"
     licence = piper.LICENCES[piper.DEFAULT_VOICE]
     model = f"Piper {piper.DEFAULT_VOICE}"
+    varies = True
 
     def availability(self, settings) -> Availability:  # noqa: ANN001
         ok, reason = piper.available(getattr(settings, "models_dir", None))

@@ -109,3 +109,24 @@ def test_unsupported_language_is_named():
         espeak.check_voice("xx")
     with pytest.raises(InputError, match="variant"):
         espeak.check_voice("en-us+nosuchvoice")
+
+
+def test_each_sentence_is_heard_and_one_heard_wrongly_is_spoken_again(settings):
+    from engines.progress import CancelToken
+    from engines.voice import engine, piper
+    from engines.voice.evaluate import listen
+
+    texts = ["The garden was full of roses.", "Nobody remembered who planted the tall oak tree."]
+    voice = piper.find_voice()
+    takes = [engine.Take(texts[0], "sentence", piper.synthesize(texts[0], voice)),
+             # a take that says other words than its text
+             engine.Take(texts[1], "sentence", piper.synthesize("Seven purple kites flew over the river.", voice))]
+    rates = listen(takes, "en", settings).take_error_rates()
+    assert rates[0] <= 0.2 and rates[1] >= 0.6, rates  # each recognised word went to its own sentence
+    req = SpeakRequest(" ".join(texts), VoiceChoice("default"))
+    new, figures, _ = engine._listen_and_retake(takes, req, "piper", settings, 1.0, CancelToken())
+    assert new[0] is takes[0] and new[1] is not takes[1] and new[1].text == texts[1]
+    assert 1 <= figures["retakes"] <= engine.RETAKES and figures["word_error_rate"] <= 0.2, figures
+    # espeak says a sentence the same way every time: nothing to gain from another take
+    same, figures, _ = engine._listen_and_retake(takes, req, "embedded", settings, 1.0, CancelToken())
+    assert same == takes and "retakes" not in figures and figures["word_error_rate"] >= 0.3
