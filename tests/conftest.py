@@ -141,12 +141,19 @@ def library(services):
 # ------------------------------------------------------------------ the running app
 
 
+_HOST_VARS = {"PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV"}
+
+
 class AppProcess:
     def __init__(self, data_dir: Path, port: int, env: dict | None = None) -> None:
         self.data_dir, self.port = data_dir, port
         self.url = f"http://127.0.0.1:{port}/"
         self.log = data_dir.parent / f"app-{port}.log"
-        full_env = {**os.environ, "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
+        # A clean environment: the host's keys, database URL, sign-in or device settings never reach
+        # the app under test (only what a process needs to run, and what the test passes).
+        kept = {k: v for k, v in os.environ.items() if k in _HOST_VARS or k.startswith("LC_")}
+        full_env = {**kept, "HF_HUB_OFFLINE": "1", "MODELS_DIR": str(MODELS_DIR),
+                    "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
                     "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp"),
                     "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
