@@ -109,22 +109,28 @@ def test_deck_from_outline_and_narrated_upload(client, tmp_path):
         client.predict(outline="", api_name="/make_deck")
 
 
+def _once_running(client, project_id: int, kind: str, past: float) -> dict:  # noqa: ANN001
+    """The project's generation of `kind` once it runs and has done `past` of its work."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = [g for g in client.predict(project_id=project_id, api_name="/list_generations")
+                   if g["kind"] == kind and g["status"] == "running" and g["progress"] > past]
+        if running:
+            return running[0]
+        time.sleep(0.3)
+    raise AssertionError(f"the {kind} never showed as running")
+
+
 def test_a_running_song_is_cancelled_through_the_api(client):
     """/list_generations shows the song running; /cancel stops it: the client's job ends with the
     message, and the generation is recorded "cancelled" with no outputs."""
-    import time
-
     p = client.predict(name="Cancel me", api_name="/create_project")
     job = client.submit(theme="a very long voyage", title="Voyage", lyrics="", music_style="epic",
                         voice_style="heroic_male", voice="default", duration_s=300, bpm=0, seed=1,
                         project_id=p["id"], api_name="/compose_song")
-    deadline = time.monotonic() + 120
-    running = []
-    while not running and time.monotonic() < deadline:
-        running = [g for g in client.predict(project_id=p["id"], api_name="/list_generations")
-                   if g["kind"] == "song" and g["status"] == "running" and g["progress"] > 0.2]
-        time.sleep(0.3)
-    assert running, "the song never showed as running"
+    running = [_once_running(client, p["id"], "song", 0.2)]
     answer = client.predict(generation_id=running[0]["id"], api_name="/cancel")
     assert answer == {"generation_id": running[0]["id"], "stopping": True, "status": "running"}
     with pytest.raises(Exception, match="cancelled"):
@@ -135,3 +141,24 @@ def test_a_running_song_is_cancelled_through_the_api(client):
     assert again["stopping"] is False and again["status"] == "cancelled"
     with pytest.raises(Exception, match="no generation"):
         client.predict(generation_id=999999, api_name="/cancel")
+
+
+def test_a_long_video_is_cancelled_through_the_api(client, tmp_path):
+    """A 4-minute scene video stops part way: cancelled, no file kept, the project still usable."""
+    import numpy as np
+    import soundfile as sf
+
+    rate = 22_050
+    t = np.arange(240 * rate) / rate
+    wav = tmp_path / "long.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))).astype(np.float32),
+             rate)
+    p = client.predict(name="Long video", api_name="/create_project")
+    job = client.submit(audio=handle_file(str(wav)), template="epic_battle", images=None, captions="",
+                        size="1280x720", fps=30, project_id=p["id"], api_name="/scene_video")
+    g = _once_running(client, p["id"], "scene_video", 0.05)
+    assert client.predict(generation_id=g["id"], api_name="/cancel")["stopping"] is True
+    with pytest.raises(Exception, match="cancelled"):
+        job.result(timeout=120)
+    (g,) = [x for x in client.predict(project_id=p["id"], api_name="/list_generations") if x["id"] == g["id"]]
+    assert g["status"] == "cancelled" and g["outputs"] == []

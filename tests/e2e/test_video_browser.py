@@ -37,3 +37,46 @@ def test_scene_video_plays_at_its_size(app_server, samples, tmp_path):
         assert page.evaluate("() => document.querySelector('#video-player video').videoWidth") == 1280
         assert page.evaluate("() => document.querySelector('#video-player video').videoHeight") == 720
         browser.close()
+
+
+def test_stop_ends_a_long_scene_video(app_server, client, tmp_path):
+    """A 4-minute scene video, stopped once it is under way: recorded "cancelled", nothing kept, and
+    the button is ready again."""
+    import time
+
+    import numpy as np
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright.sync_api import expect
+
+    rate = 22_050
+    t = np.arange(240 * rate) / rate
+    wav = tmp_path / "long-drone.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 196 * t)).astype(np.float32), rate)
+
+    def videos() -> list[dict]:
+        return [g for q in client.predict(api_name="/list_projects")
+                for g in client.predict(project_id=q["id"], api_name="/list_generations")
+                if g["kind"] == "scene_video" and g["id"] not in before]
+
+    before: set[int] = set()
+    before = {g["id"] for g in videos()}
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(app_server.url)
+        page.get_by_role("tab", name="Video", exact=True).click()
+        page.set_input_files("#video-audio input[type=file]", str(wav))
+        page.click("#scene-button")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not [g for g in videos() if g["status"] == "running"]:
+            time.sleep(0.3)
+        page.click("#scene-stop")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and videos()[0]["status"] == "running":
+            time.sleep(0.3)
+        (made,) = videos()
+        assert made["status"] == "cancelled" and made["outputs"] == []
+        expect(page.locator("#scene-button")).to_be_enabled()
+        browser.close()
