@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlmodel import select
 
 from engines.audio import Audio
 from engines.errors import InputError
@@ -23,8 +22,8 @@ from engines.voice.engine import (
 from settings import Settings
 from storage.intake import probe_upload
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
-from storage.library import ANONYMOUS, Actor, Library
-from storage.models import Generation, GenerationAsset, MediaKind
+from storage.library import ANONYMOUS, Actor, Library, NotFound
+from storage.models import MediaKind
 from storage.voices import NewClip, VoiceProfiles
 
 log = logging.getLogger(__name__)
@@ -290,14 +289,11 @@ class VoiceWorkflows:
                             actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress
                             ) -> tuple[Finished, SpeakResult]:
         """Redo one sentence (1-based `index`) of an earlier speech; the rest is reused."""
-        with self.library.session() as s:
-            g = s.get(Generation, int(generation_id))
-            outs = s.exec(select(GenerationAsset).where(
-                GenerationAsset.generation_id == int(generation_id), GenerationAsset.role == "output")).all()
-        if g is None or g.kind != "speak":
-            raise InputError(f"there is no speech generation {generation_id}")
-        takes_asset = next((a for a in (self.library.get_asset(o.asset_id, actor) for o in outs)
-                            if a.ext == ".npz"), None)
+        try:
+            g, _, outs = self.library.get_generation(generation_id, "speak", actor)
+        except NotFound:
+            raise NotFound(f"there is no speech generation {generation_id}") from None
+        takes_asset = next((a for a in outs if a.ext == ".npz"), None)
         if takes_asset is None:
             raise InputError(f"generation {generation_id} kept no sentences to regenerate")
         takes = takes_from_bytes(self.library.asset_path(takes_asset).read_bytes())

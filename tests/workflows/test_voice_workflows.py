@@ -45,6 +45,8 @@ def test_regenerate_one_sentence_as_a_new_generation(services):
     assert np.array_equal(second.takes[0].audio.samples, first.takes[0].audio.samples)
     with pytest.raises(InputError, match="no sentence 7"):
         services.voices.regenerate_sentence(done.generation.id, 7)
+    with pytest.raises(InputError, match="there is no speech generation 999999"):
+        services.voices.regenerate_sentence(999_999, 1)
 
 
 def test_profile_needs_consent_and_stores_nothing_without_it(services, samples):
