@@ -9,7 +9,7 @@ def speech(samples: Path, seconds: float):  # noqa: ANN201
     """`seconds` of real speech: LibriSpeech utterances joined end to end, as one mono Audio."""
     import numpy as np
 
-    from engines.audio import Audio
+    from core.audio import Audio
 
     parts, total = [], 0.0
     for f in sorted((samples / "voices").glob("*/*.flac")):

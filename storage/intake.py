@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from engines.errors import InputError
+from core.errors import InputError
 from storage.models import MediaKind
 
 log = logging.getLogger(__name__)

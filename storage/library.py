@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from engines.errors import InputError
+from core.errors import InputError
 from storage.intake import Limits, Probed, check_zip, probe_upload
 from storage.media import MediaStore, sha256_file
 from storage.models import (

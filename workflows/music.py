@@ -14,9 +14,9 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from sqlmodel import select
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.voice import backends, espeak
 from engines.voice.engine import (
     SpeakRequest, SpeakResult, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,

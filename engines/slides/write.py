@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.errors import BackendUnavailable, EngineError, InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.errors import BackendUnavailable, EngineError, InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.slides.deck import MAX_SLIDES, Bullet, Deck, Slide
 from engines.slides.themes import Theme, get_theme, rgb
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.talking_head import landmarks
 from engines.talking_head.image import load_portrait
 

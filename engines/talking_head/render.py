@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.talking_head import landmarks as L
 from engines.talking_head.types import (
     AMOUNT_RANGE, FPS_CHOICES, MAX_AUDIO_SECONDS, MAX_OUTPUT_SIDE, FaceBox, TalkingHeadRequest, TalkingHeadResult,

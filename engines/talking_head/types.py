@@ -8,7 +8,7 @@ from typing import Union
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
 
 # Output sizes the engine accepts: the longer side of the frame in pixels (the square side for a
 # face crop), or "original" for the portrait's own size (capped at MAX_OUTPUT_SIDE).

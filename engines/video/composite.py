@@ -13,9 +13,9 @@ from typing import Callable
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
 from engines.video.encode import VideoWriter, ffmpeg_binary, frames_for, write_poster
 from engines.video.probe import DEFAULT_MAX_PIXELS, load_image, probe_video, read_frames

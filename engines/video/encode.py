@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, EngineError
+from core.audio import Audio
+from core.errors import BackendUnavailable, EngineError
 from engines.video.types import Chapter
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
 from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.probe import DEFAULT_MAX_PIXELS, load_image

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from engines.errors import BackendUnavailable, EngineError, InputError
+from core.errors import BackendUnavailable, EngineError, InputError
 
 log = logging.getLogger(__name__)
 

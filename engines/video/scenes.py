@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.video.beats import AudioFeatures
 from engines.video.grade import (Grade, Grain, apply_grade, apply_letterbox, letterbox_bar_px, saturate,
                                  vignette_mask)

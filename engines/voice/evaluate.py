@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
 from engines.voice.effects import integrated_loudness
 
 
@@ -48,8 +48,8 @@ WORDS_CHECK_S = 30.0
 def words_figures(takes, language: str, settings) -> dict:  # noqa: ANN001
     """Word error rate of the first WORDS_CHECK_S seconds of sentences (`takes`: objects with
     `.text` and `.audio`), as heard by the speech recogniser; a note instead when it cannot run."""
+    from core.errors import BackendUnavailable
     from engines import asr
-    from engines.errors import BackendUnavailable
 
     parts, texts, total = [], [], 0.0
     for t in takes:

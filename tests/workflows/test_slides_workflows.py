@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 
 pytestmark = pytest.mark.skipif(not __import__("shutil").which("soffice"), reason="LibreOffice not installed")
 
@@ -149,9 +149,9 @@ def test_bad_decks_are_refused_and_nothing_is_stored(services, tmp_path):
 
 
 def test_a_topic_alone_needs_a_language_model(services, monkeypatch):
+    from core.errors import BackendUnavailable
     from engines import llm
     from engines.capabilities import Availability
-    from engines.errors import BackendUnavailable
 
     before = _count(services)
     with pytest.raises(BackendUnavailable, match="a topic alone needs an LLM"):

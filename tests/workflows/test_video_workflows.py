@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.video.probe import probe_video
 
 

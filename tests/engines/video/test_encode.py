@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.video.encode import VideoWriter, chapters_metadata, fit_audio_to_frames, frames_for, write_poster
 from engines.video.probe import load_image, probe_video, read_frames, top_level_atoms
 from engines.video.types import Chapter

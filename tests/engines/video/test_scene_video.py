@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import Cancelled, InputError
-from engines.progress import CancelToken
+from core.audio import Audio
+from core.errors import Cancelled, InputError
+from core.progress import CancelToken
 from engines.video.probe import probe_video, read_frames
 from engines.video.scene_video import (MusicVideoRequest, SceneVideoRequest, check_request, render_music_video,
                                        render_scene_video)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.voice import espeak
 from engines.voice.engine import (
     OUTPUT_RATE, SpeakRequest, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,

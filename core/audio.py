@@ -1,4 +1,4 @@
-"""Audio as it crosses engine boundaries: mono or multichannel float32 samples plus their rate."""
+"""Audio as it crosses layer boundaries: mono or multichannel float32 samples plus their rate."""
 
 from __future__ import annotations
 
