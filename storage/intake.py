@@ -17,12 +17,12 @@ import json
 import logging
 import shutil
 import subprocess
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.errors import InputError
+from core.image import NotAnImage, decode_image, has_alpha, megapixels, open_image
 from storage.models import MediaKind
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ _TEXT_SNIFF_BYTES = 1 << 20
 _MAX_TEXT_BYTES = 10 << 20
 _ZIP_MAX_MEMBERS = 10_000
 _ZIP_MAX_RATIO = 200  # per member, uncompressed / compressed, for members over 1 MB
+_MIN_PHOTO_SIDE_PX = 8
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,6 @@ class Probed:
 
 def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
-
-
-def _mp(pixels: float) -> str:
-    """Megapixels without rounding small limits to 0 ("0.2", "50", "400")."""
-    v = pixels / 1e6
-    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
 
 
 def _dur(seconds: float) -> str:
@@ -240,47 +235,19 @@ def _intake_text(src: Path, name: str, ext: str, size: int, workdir: Path) -> Pr
 
 
 def _try_image(src: Path, name: str, limits: Limits):  # noqa: ANN202
-    """Open lazily (header only) and check the pixel count before decoding anything."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Open lazily (header only) and check the pixel count before decoding anything; None when no image."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(src)
-    except UnidentifiedImageError:
+        im = open_image(src, limits.max_pixels, _MIN_PHOTO_SIDE_PX, name=name)
+    except NotAnImage:
         return None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(
-            f"'{name}' declares an image far larger than it should be (a decompression bomb); "
-            f"the limit is {_mp(limits.max_pixels)} megapixels"
-        ) from None
-    except OSError:
-        return None
-    w, h = im.size
-    if w * h > limits.max_pixels:
-        im.close()
-        raise InputError(
-            f"'{name}' is {w}x{h} pixels ({_mp(w * h)} megapixels); "
-            f"the limit is {_mp(limits.max_pixels)} megapixels"
-        )
-    if w < 8 or h < 8:
-        im.close()
-        raise InputError(f"'{name}' is only {w}x{h} pixels; photos must be at least 8x8")
     return im, (im.format or "unknown")
 
 
 def _intake_photo(im, name: str, workdir: Path) -> Probed:  # noqa: ANN001
-    from PIL import Image, ImageOps
-
     fmt = im.format
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im.load()
-            im = ImageOps.exif_transpose(im)
-    except Exception as e:  # truncated or corrupt pixel data
-        raise InputError(f"'{name}' is a damaged image: {e}") from None
-    mode = "RGBA" if ("A" in im.getbands() or "transparency" in im.info) else "RGB"
+    with im:
+        im = decode_image(im, name)
+    mode = "RGBA" if has_alpha(im) else "RGB"
     im = im.convert(mode)
     out = workdir / "photo.png"
     im.save(out, format="PNG", optimize=False)
@@ -428,7 +395,7 @@ def _intake_video(src: Path, name: str, info: dict, vstream: dict, has_audio: bo
     _check_duration(name, duration, limits)
     w, h = int(vstream.get("width") or 0), int(vstream.get("height") or 0)
     if w * h > limits.max_pixels:
-        raise InputError(f"'{name}' is {w}x{h}; the limit is {_mp(limits.max_pixels)} megapixels per frame")
+        raise InputError(f"'{name}' is {w}x{h}; the limit is {megapixels(limits.max_pixels)} megapixels per frame")
     if w < 16 or h < 16:
         raise InputError(f"'{name}' has a video frame of {w}x{h}; at least 16x16 is needed")
     out = workdir / "video.mp4"

@@ -20,6 +20,8 @@ MAX_OUTPUT_SIDE = 1920
 AMOUNT_RANGE = (0.0, 2.0)
 # Longest accepted speech, in seconds.
 MAX_AUDIO_SECONDS = 600.0
+# Smallest portrait side worth animating, in pixels.
+MIN_PORTRAIT_SIDE_PX = 64
 
 Size = Union[int, str]
 

@@ -15,10 +15,11 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import InputError
+from core.image import DEFAULT_MAX_PIXELS, load_image
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
 from engines.video.encode import VideoWriter, ffmpeg_binary, frames_for, write_poster
-from engines.video.probe import DEFAULT_MAX_PIXELS, load_image, probe_video, read_frames
+from engines.video.probe import probe_video, read_frames
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
 
 log = logging.getLogger(__name__)
@@ -210,14 +211,10 @@ def composite_talking_head(background: Background, head_video_path: str | Path, 
     if callable(background):
         draw_background = background
     else:
-        if isinstance(background, (str, Path)):
-            img = load_image(background, DEFAULT_MAX_PIXELS)
-        else:
-            img = np.asarray(background)
-        if img.ndim != 3 or img.shape[2] < 3:
-            raise InputError(f"the background must be an RGB image, got shape {img.shape}")
-        focus = F.find_focus(img[:, :, :3])
-        still = F.cover(np.ascontiguousarray(img[:, :, :3]).astype(np.uint8), W, H, (focus.x, focus.y))
+        img = load_image(background if isinstance(background, (str, Path)) else np.asarray(background),
+                         DEFAULT_MAX_PIXELS)
+        focus = F.find_focus(img)
+        still = F.cover(img, W, H, (focus.x, focus.y))
 
         def draw_background(t_s: float) -> np.ndarray:  # noqa: ARG001
             return still

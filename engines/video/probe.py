@@ -1,5 +1,5 @@
-"""Reading media back: what an MP4 holds (ffprobe plus the file's top-level atoms), decoded frames through
-an ffmpeg pipe, and image intake for the video engines (a path in, an RGB array out, clear errors)."""
+"""Reading media back: what an MP4 holds (ffprobe plus the file's top-level atoms) and decoded frames
+through an ffmpeg pipe."""
 
 from __future__ import annotations
 
@@ -16,11 +16,6 @@ import numpy as np
 from core.errors import BackendUnavailable, EngineError, InputError
 
 log = logging.getLogger(__name__)
-
-# Largest photo accepted by default, in pixels (width * height).
-DEFAULT_MAX_PIXELS = 50_000_000
-# Smallest photo side accepted, in pixels.
-MIN_IMAGE_SIDE_PX = 16
 
 
 def ffprobe_binary() -> str:
@@ -143,36 +138,3 @@ def read_frames(path: str | Path, width: int | None = None, height: int | None =
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
-
-
-def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """An image file as an RGB uint8 array (height, width, 3): EXIF rotation applied, transparency
-    composited over black. InputError (naming the file) for missing, non-image, truncated, tiny or
-    oversized files; the size is checked from the header before anything is decoded."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise InputError(f"the image {name!r} does not exist")
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise InputError(f"the image {name!r} is too large ({w}x{h} = {w * h / 1e6:.1f} MP, at most "
-                                 f"{max_pixels / 1e6:.0f} MP): resize it first")
-            if min(w, h) < MIN_IMAGE_SIDE_PX:
-                raise InputError(f"the image {name!r} is too small ({w}x{h}); at least {MIN_IMAGE_SIDE_PX} px "
-                                 "on each side is needed")
-            im.load()  # a truncated file fails here
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                background = Image.new("RGBA", im.size, (0, 0, 0, 255))
-                im = Image.alpha_composite(background, im)
-            return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
-    except InputError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        reason = "it is truncated or damaged" if "truncated" in str(e).lower() else f"{e.__class__.__name__}"
-        raise InputError(f"cannot read {name!r} as an image ({reason}); use a PNG, JPEG or WebP photo") from None

@@ -559,7 +559,7 @@ class SceneRenderer:
             if isinstance(item, np.ndarray):
                 img = item
             else:
-                from engines.video.probe import load_image
+                from core.image import load_image
 
                 img = load_image(item)
             base, centre = prepare_photo(img, tpl, w, ph)

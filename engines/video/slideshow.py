@@ -13,12 +13,12 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import InputError
+from core.image import DEFAULT_MAX_PIXELS, load_image
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
 from engines.video.composite import POSITIONS, HeadOverlay, check_head_video
 from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.photos import check_audio
-from engines.video.probe import DEFAULT_MAX_PIXELS, load_image
 from engines.video.types import Chapter, VideoResult, check_fps, parse_size
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
-"""The encoder and the probe: exact frame counts on the audio's frame grid, chapters, posters, faststart,
-and image intake errors, checked with ffprobe and decoded frames."""
+"""The encoder and the probe: exact frame counts on the audio's frame grid, chapters, posters and faststart,
+checked with ffprobe and decoded frames."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 from core.audio import Audio
 from core.errors import InputError
 from engines.video.encode import VideoWriter, chapters_metadata, fit_audio_to_frames, frames_for, write_poster
-from engines.video.probe import load_image, probe_video, read_frames, top_level_atoms
+from engines.video.probe import probe_video, read_frames, top_level_atoms
 from engines.video.types import Chapter
 from tests.engines.video.conftest import assert_mp4_basics, atoms, decode_frames, ffprobe, speech, stream
 
@@ -127,26 +127,6 @@ def test_probe_video_matches_ffprobe_and_sees_moov_order(tmp_path: Path):
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(InputError, match="notes.mp4"):
         probe_video(tmp_path / "notes.mp4")
-
-
-def test_load_image_errors_name_the_file(tmp_path: Path):
-    good = tmp_path / "good.png"
-    Image.new("RGBA", (40, 30), (255, 0, 0, 128)).save(good)
-    rgb = load_image(good)
-    assert rgb.shape == (30, 40, 3) and rgb.dtype == np.uint8 and abs(int(rgb[0, 0, 0]) - 128) <= 1
-    (tmp_path / "song.png").write_bytes(b"ID3 this is not an image at all")
-    with pytest.raises(InputError, match="song.png"):
-        load_image(tmp_path / "song.png")
-    big = tmp_path / "big.jpg"
-    Image.new("RGB", (600, 400), (0, 90, 0)).save(big, quality=95)
-    cut = tmp_path / "cut.jpg"
-    cut.write_bytes(big.read_bytes()[: big.stat().st_size // 3])
-    with pytest.raises(InputError, match="cut.jpg.*truncated"):
-        load_image(cut)
-    with pytest.raises(InputError, match="too large"):
-        load_image(big, max_pixels=100_000)
-    with pytest.raises(InputError, match="does not exist"):
-        load_image(tmp_path / "nope.png")
 
 
 def test_encoder_profiles_and_colour_tags(tmp_path: Path):
