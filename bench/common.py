@@ -35,7 +35,7 @@ def encode_floor(video: Path, audio, fps: int, out: Path, profile: str = "motion
     import numpy as np
 
     from engines.video.encode import VideoWriter
-    from engines.video.probe import video_size
+    from core.probe import video_size
 
     w, h, _, _ = video_size(video)
     raw = out.with_suffix(".yuv")

@@ -30,7 +30,7 @@ INSTRUMENTAL_BACKENDS = ("embedded", "musicgen")
 
 
 def _mp3(wav: Path, out: Path) -> Path:
-    from engines.video.encode import ffmpeg_binary
+    from core.probe import ffmpeg_binary
 
     cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(wav),
            "-codec:a", "libmp3lame", "-b:a", "192k", str(out)]

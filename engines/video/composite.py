@@ -16,10 +16,11 @@ import numpy as np
 from core.audio import Audio
 from core.errors import InputError
 from core.image import DEFAULT_MAX_PIXELS, load_image
+from core.probe import ffmpeg_binary, probe_media
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
-from engines.video.encode import VideoWriter, ffmpeg_binary, frames_for, write_poster
-from engines.video.probe import probe_video, read_frames
+from engines.video.encode import VideoWriter, frames_for, write_poster
+from engines.video.decode import read_frames
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def check_head_video(path: str | Path) -> dict:
     if not path.is_file():
         raise InputError(f"the talking-head video {path.name!r} does not exist")
     try:
-        info = probe_video(path)
+        info = probe_media(path)
     except InputError:
         raise InputError(f"{path.name!r} is not a video this app can read: give an MP4 talking-head video") from None
     if not info["video_codec"] or not info["width"]:
@@ -167,7 +168,7 @@ class HeadOverlay:
 def audio_from_video(path: str | Path) -> Audio | None:
     """The first audio stream of a video as mono 48 kHz float32, or None when it has none. Cut to the
     stream's stated duration (the decoder would add the last AAC frame's padding)."""
-    info = probe_video(path)
+    info = probe_media(path)
     if not info["audio_codec"]:
         return None
     limit = ["-t", f"{info['audio_duration_s']:.6f}"] if info["audio_duration_s"] else []

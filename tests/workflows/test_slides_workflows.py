@@ -80,8 +80,6 @@ def test_outline_makes_a_narrated_deck_and_video(sqlite_services):
 def test_a_presenter_speaks_the_deck_in_a_corner(sqlite_services, samples):
     import numpy as np
 
-    from engines.video.probe import probe_video  # noqa: F401  (the engine's own reader is tested elsewhere)
-
     outline = "# Hello\n\n## One thing\n- It speaks\n"
     plain = sqlite_services.slides.make_deck(outline)
     presented = sqlite_services.slides.make_deck(outline, presenter=(samples / "portraits" / "art_1.png", "me.png"))
