@@ -23,7 +23,7 @@ from engines.voice.engine import (
 from settings import Settings
 from storage.intake import probe_upload
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
-from storage.library import ANONYMOUS, Actor, Library
+from storage.library import ANONYMOUS, Actor, Library, clean_name
 from storage.models import Generation, GenerationAsset, MediaKind
 from storage.voices import NewClip, VoiceProfiles
 
@@ -170,9 +170,7 @@ class VoiceWorkflows:
                        actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):  # noqa: ANN201
         if consent is not True:
             raise InputError("confirm that you have the speaker's consent to clone their voice")
-        from storage.library import _clean_name
-
-        name = _clean_name(name, "voice name")
+        name = clean_name(name, "voice name")
         work = self.library.store.new_scratch_dir("clips-")
         try:
             loaded = self._load_clips(files, work)
