@@ -9,7 +9,7 @@ def speech(samples: Path, seconds: float):  # noqa: ANN201
     """`seconds` of real speech: LibriSpeech utterances joined end to end, as one mono Audio."""
     import numpy as np
 
-    from engines.audio import Audio
+    from core.audio import Audio
 
     parts, total = [], 0.0
     for f in sorted((samples / "voices").glob("*/*.flac")):
@@ -35,7 +35,7 @@ def encode_floor(video: Path, audio, fps: int, out: Path, profile: str = "motion
     import numpy as np
 
     from engines.video.encode import VideoWriter
-    from engines.video.probe import video_size
+    from core.probe import video_size
 
     w, h, _, _ = video_size(video)
     raw = out.with_suffix(".yuv")

@@ -93,7 +93,7 @@ def main() -> None:
 
 
 def _clip(audio, seconds: float):  # noqa: ANN001, ANN202
-    from engines.audio import Audio
+    from core.audio import Audio
 
     return Audio(audio.samples[: int(seconds * audio.sample_rate)], audio.sample_rate)
 

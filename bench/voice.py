@@ -58,7 +58,7 @@ def speaker_audio(folder: Path):  # noqa: ANN201
     """(references, held-out) Audio lists. Spoken digits are joined ten at a time into clips."""
     import numpy as np
 
-    from engines.audio import Audio
+    from core.audio import Audio
 
     files = sorted(p for p in folder.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
     audio = [Audio.read(p).mono() for p in files]
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
 
     import numpy as np
 
+    from core.errors import InputError
     from engines import asr
-    from engines.errors import InputError
     from engines.voice import clone, espeak, piper, reference
     from engines.voice.engine import SpeakRequest, VoiceChoice, speak
     from engines.voice.similarity import mean_embedding, similarity, speaker_embedding

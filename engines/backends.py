@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from core.errors import InputError
 from engines.capabilities import Availability
-from engines.errors import InputError
 
 
 class LazyBackends:

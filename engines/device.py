@@ -9,7 +9,7 @@ import importlib.util
 import logging
 from functools import lru_cache
 
-from engines.errors import BackendUnavailable
+from core.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 

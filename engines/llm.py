@@ -12,8 +12,8 @@ import importlib.util
 import logging
 import re
 
+from core.errors import BackendUnavailable, InputError
 from engines.capabilities import Availability, BackendInfo, register
-from engines.errors import BackendUnavailable, InputError
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,16 @@ content has (a ".wav" holding text), the upload is refused.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from engines.errors import InputError
+from core.errors import InputError
+from core.image import NotAnImage, decode_image, has_alpha, megapixels, open_image
+from core.probe import NotMedia, ffmpeg_binary, probe_media
 from storage.models import MediaKind
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ _TEXT_SNIFF_BYTES = 1 << 20
 _MAX_TEXT_BYTES = 10 << 20
 _ZIP_MAX_MEMBERS = 10_000
 _ZIP_MAX_RATIO = 200  # per member, uncompressed / compressed, for members over 1 MB
+_MIN_PHOTO_SIDE_PX = 8
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,6 @@ def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
-def _mp(pixels: float) -> str:
-    """Megapixels without rounding small limits to 0 ("0.2", "50", "400")."""
-    v = pixels / 1e6
-    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
-
-
 def _dur(seconds: float) -> str:
     """A duration as "12.6 s", "1 min 30 s" or "30 min" (a 90 s limit is not "2 min")."""
     m, s = divmod(round(seconds, 1), 60)
@@ -111,10 +106,8 @@ def _dur(seconds: float) -> str:
 def _run(cmd: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise InputError(f"{cmd[0]} is not installed on the server, so audio and video cannot be read") from None
     except subprocess.TimeoutExpired:
-        raise InputError(f"reading the file took longer than {timeout:.0f} s; it may be damaged") from None
+        raise InputError(f"converting the file took longer than {timeout:.0f} s; it may be damaged") from None
 
 
 # ---------------------------------------------------------------- sniffing
@@ -182,20 +175,17 @@ def probe_upload(src: Path, original_name: str, limits: Limits, workdir: Path) -
         _expect(name, ext, claimed, MediaKind.photo, f"a {photo[1]} image")
         return _intake_photo(photo[0], name, workdir)
 
-    info = _ffprobe(src)
-    fmt = (info.get("format") or {}).get("format_name", "")
-    streams = info.get("streams") or []
-    real_video = [
-        s for s in streams
-        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
-    ]
-    audio = [s for s in streams if s.get("codec_type") == "audio"]
-    if fmt and fmt not in _WEAK_FORMATS and (real_video or audio):
-        kind = MediaKind.video if real_video else MediaKind.audio
+    try:
+        info = probe_media(src)
+    except NotMedia:
+        info = {"format_name": ""}
+    fmt = info["format_name"]
+    if fmt and fmt not in _WEAK_FORMATS and (info["video_codec"] or info["audio_codec"]):
+        kind = MediaKind.video if info["video_codec"] else MediaKind.audio  # cover art does not make a video
         _expect(name, ext, claimed, kind, f"{kind.value} in {fmt.split(',')[0]} format")
         if kind is MediaKind.audio:
             return _intake_audio(src, name, info, limits, workdir)
-        return _intake_video(src, name, info, real_video[0], bool(audio), limits, workdir)
+        return _intake_video(src, name, info, limits, workdir)
 
     if claimed is not None:
         raise InputError(
@@ -240,47 +230,19 @@ def _intake_text(src: Path, name: str, ext: str, size: int, workdir: Path) -> Pr
 
 
 def _try_image(src: Path, name: str, limits: Limits):  # noqa: ANN202
-    """Open lazily (header only) and check the pixel count before decoding anything."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Open lazily (header only) and check the pixel count before decoding anything; None when no image."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(src)
-    except UnidentifiedImageError:
+        im = open_image(src, limits.max_pixels, _MIN_PHOTO_SIDE_PX, name=name)
+    except NotAnImage:
         return None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(
-            f"'{name}' declares an image far larger than it should be (a decompression bomb); "
-            f"the limit is {_mp(limits.max_pixels)} megapixels"
-        ) from None
-    except OSError:
-        return None
-    w, h = im.size
-    if w * h > limits.max_pixels:
-        im.close()
-        raise InputError(
-            f"'{name}' is {w}x{h} pixels ({_mp(w * h)} megapixels); "
-            f"the limit is {_mp(limits.max_pixels)} megapixels"
-        )
-    if w < 8 or h < 8:
-        im.close()
-        raise InputError(f"'{name}' is only {w}x{h} pixels; photos must be at least 8x8")
     return im, (im.format or "unknown")
 
 
 def _intake_photo(im, name: str, workdir: Path) -> Probed:  # noqa: ANN001
-    from PIL import Image, ImageOps
-
     fmt = im.format
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im.load()
-            im = ImageOps.exif_transpose(im)
-    except Exception as e:  # truncated or corrupt pixel data
-        raise InputError(f"'{name}' is a damaged image: {e}") from None
-    mode = "RGBA" if ("A" in im.getbands() or "transparency" in im.info) else "RGB"
+    with im:
+        im = decode_image(im, name)
+    mode = "RGBA" if has_alpha(im) else "RGB"
     im = im.convert(mode)
     out = workdir / "photo.png"
     im.save(out, format="PNG", optimize=False)
@@ -357,24 +319,6 @@ def _intake_pptx(src: Path, name: str, limits: Limits, workdir: Path) -> Probed:
 # ---------------------------------------------------------------- audio / video
 
 
-def _ffprobe(src: Path) -> dict:
-    r = _run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(src)], timeout=60)
-    if r.returncode != 0:
-        return {}
-    try:
-        return json.loads(r.stdout or b"{}")
-    except json.JSONDecodeError:
-        return {}
-
-
-def _float(v) -> float | None:  # noqa: ANN001
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f and f >= 0 else None
-
-
 def _check_duration(name: str, duration: float | None, limits: Limits) -> None:
     if duration is not None and duration > limits.max_seconds:
         raise InputError(
@@ -391,14 +335,12 @@ def _ffmpeg_error(name: str, r: subprocess.CompletedProcess, what: str) -> Input
 def _intake_audio(src: Path, name: str, info: dict, limits: Limits, workdir: Path) -> Probed:
     import soundfile as sf
 
-    fmt = info["format"].get("format_name", "")
-    stream = next(s for s in info["streams"] if s.get("codec_type") == "audio")
-    claimed_s = _float(info["format"].get("duration")) or _float(stream.get("duration"))
+    claimed_s = info["duration_s"] or info["audio_duration_s"]
     _check_duration(name, claimed_s, limits)
-    channels = min(int(stream.get("channels") or 1), 2)
+    channels = min(int(info["audio_channels"] or 1), 2)
     out = workdir / "audio.flac"
     r = _run([
-        "ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(src), "-map", "0:a:0", "-vn",
+        ffmpeg_binary(), "-nostdin", "-v", "error", "-xerror", "-i", str(src), "-map", "0:a:0", "-vn",
         "-ac", str(channels), "-c:a", "flac", "-sample_fmt", "s16", "-t", str(limits.max_seconds + 1), "-y", str(out),
     ])
     if r.returncode != 0 or not out.exists():
@@ -416,28 +358,28 @@ def _intake_audio(src: Path, name: str, info: dict, limits: Limits, workdir: Pat
     return Probed(
         MediaKind.audio, out, ".flac", "audio/flac", duration_s=round(got_s, 4),
         sample_rate=decoded.samplerate, channels=decoded.channels,
-        meta={"original_format": fmt.split(",")[0], "original_codec": stream.get("codec_name")},
+        meta={"original_format": info["format_name"].split(",")[0], "original_codec": info["audio_codec"]},
     )
 
 
-def _intake_video(src: Path, name: str, info: dict, vstream: dict, has_audio: bool, limits: Limits, workdir: Path) -> Probed:
-    fmt = info["format"].get("format_name", "")
-    duration = _float(info["format"].get("duration")) or _float(vstream.get("duration"))
+def _intake_video(src: Path, name: str, info: dict, limits: Limits, workdir: Path) -> Probed:
+    fmt = info["format_name"]
+    has_audio = info["audio_codec"] is not None
+    duration = info["duration_s"] or info["video_duration_s"]
     if duration is None:
         raise InputError(f"'{name}' has no readable duration; it may be damaged")
     _check_duration(name, duration, limits)
-    w, h = int(vstream.get("width") or 0), int(vstream.get("height") or 0)
+    w, h = int(info["width"] or 0), int(info["height"] or 0)
     if w * h > limits.max_pixels:
-        raise InputError(f"'{name}' is {w}x{h}; the limit is {_mp(limits.max_pixels)} megapixels per frame")
+        raise InputError(f"'{name}' is {w}x{h}; the limit is {megapixels(limits.max_pixels)} megapixels per frame")
     if w < 16 or h < 16:
         raise InputError(f"'{name}' has a video frame of {w}x{h}; at least 16x16 is needed")
     out = workdir / "video.mp4"
-    copy_ok = (
-        vstream.get("codec_name") == "h264" and vstream.get("pix_fmt") == "yuv420p"
-        and ("mp4" in fmt or "mov" in fmt)
-        and all(s.get("codec_name") == "aac" for s in info["streams"] if s.get("codec_type") == "audio")
+    copy_ok = (  # the first video and audio streams are all the output keeps
+        info["video_codec"] == "h264" and info["pix_fmt"] == "yuv420p" and ("mp4" in fmt or "mov" in fmt)
+        and info["audio_codec"] in ("aac", None)
     )
-    base = ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(src), "-map", "0:v:0"]
+    base = [ffmpeg_binary(), "-nostdin", "-v", "error", "-xerror", "-i", str(src), "-map", "0:v:0"]
     if has_audio:
         base += ["-map", "0:a:0"]
     if copy_ok:
@@ -450,18 +392,17 @@ def _intake_video(src: Path, name: str, info: dict, vstream: dict, has_audio: bo
     r = _run(base + codec + ["-movflags", "+faststart", "-y", str(out)], timeout=1800)
     if r.returncode != 0 or not out.exists():
         raise _ffmpeg_error(name, r, "video")
-    final = _ffprobe(out)
-    fv = next((s for s in final.get("streams", []) if s.get("codec_type") == "video"), None)
-    if fv is None:
+    try:
+        final = probe_media(out)
+    except NotMedia:
+        final = {"video_codec": None}
+    if final["video_codec"] is None:
         raise InputError(f"'{name}' is damaged: no video frames could be decoded")
-    got_s = _float(final["format"].get("duration")) or duration
-    fps = None
-    if "/" in str(fv.get("avg_frame_rate", "")):
-        num, den = fv["avg_frame_rate"].split("/")
-        fps = round(int(num) / int(den), 3) if int(den) else None
+    got_s = final["duration_s"] or duration
     return Probed(
         MediaKind.video, out, ".mp4", "video/mp4", duration_s=round(got_s, 4),
-        width=int(fv["width"]), height=int(fv["height"]),
-        meta={"original_format": fmt.split(",")[0], "original_codec": vstream.get("codec_name"),
-              "fps": fps, "has_audio": has_audio, "remuxed": copy_ok},
+        width=int(final["width"]), height=int(final["height"]),
+        meta={"original_format": fmt.split(",")[0], "original_codec": info["video_codec"],
+              "fps": round(final["fps"], 3) if final["fps"] else None, "has_audio": has_audio,
+              "remuxed": copy_ok},
     )

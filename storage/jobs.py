@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engines.errors import Cancelled, EngineError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.errors import Cancelled, EngineError
+from core.progress import CancelToken, ProgressFn, no_progress
 from storage.intake import Probed
 from storage.library import ANONYMOUS, Actor, Library
 from storage.models import Asset, Generation, GenerationAsset, JobStatus, MediaKind, utcnow

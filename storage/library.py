@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from engines.errors import InputError
+from core.errors import InputError
 from storage.intake import Limits, Probed, check_zip, probe_upload
 from storage.media import MediaStore, sha256_file
 from storage.models import (
@@ -51,7 +51,9 @@ class Actor:
 ANONYMOUS = Actor()
 
 
-def _clean_name(name: str | None, what: str = "project name") -> str:
+def clean_name(name: str | None, what: str = "project name") -> str:
+    """A name a user typed, its runs of white space folded to one space; InputError (calling it `what`) when it
+    is empty or longer than MAX_NAME characters. Projects and voice profiles are named through it."""
     name = " ".join((name or "").split())
     if not name:
         raise InputError(f"the {what} is empty; give it a name (1 to {MAX_NAME} characters)")
@@ -117,7 +119,7 @@ class Library:
     # ------------------------------------------------------------ projects
 
     def create_project(self, name: str, actor: Actor = ANONYMOUS) -> Project:
-        p = Project(name=_clean_name(name), owner_id=actor.user_id)
+        p = Project(name=clean_name(name), owner_id=actor.user_id)
         with self.session() as s:
             s.add(p)
             s.commit()
@@ -163,7 +165,7 @@ class Library:
 
     def rename_project(self, project_id, name: str, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
         p = self.get_project(project_id, actor)
-        new = _clean_name(name)
+        new = clean_name(name)
         with self.session() as s:
             p = s.get(Project, p.id)
             p.name, p.updated_at = new, utcnow()
@@ -450,7 +452,7 @@ class Library:
                          added: set, actor: Actor) -> Project:
         members = set(zf.namelist())
         with self.session() as s:
-            project = Project(name=_clean_name(manifest["project"]["name"]), owner_id=actor.user_id)
+            project = Project(name=clean_name(manifest["project"]["name"]), owner_id=actor.user_id)
             s.add(project)
             s.flush()
             id_map: dict[int, int] = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import select
 
-from storage.library import ANONYMOUS, Actor, Library, NotFound, _clean_name
+from storage.library import ANONYMOUS, Actor, Library, NotFound, clean_name
 from storage.models import VoiceProfile, VoiceProfileFile, utcnow
 
 
@@ -86,7 +86,7 @@ class VoiceProfiles:
             model_path.write_bytes(model)
             with lib.session() as s:
                 if profile_id is None:
-                    p = VoiceProfile(name=_clean_name(name, "voice name"), owner_id=actor.user_id,
+                    p = VoiceProfile(name=clean_name(name, "voice name"), owner_id=actor.user_id,
                                      consent_by=actor.username or "anonymous", consent_at=utcnow())
                     s.add(p)
                     s.flush()
@@ -121,7 +121,7 @@ class VoiceProfiles:
         p = self.get(ref, actor)
         with self.lib.session() as s:
             p = s.get(VoiceProfile, p.id)
-            p.name, p.updated_at = _clean_name(name, "voice name"), utcnow()
+            p.name, p.updated_at = clean_name(name, "voice name"), utcnow()
             s.add(p)
             s.commit()
             s.refresh(p)

@@ -13,8 +13,8 @@ from typing import Any, Callable
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from engines.errors import EngineError, InputError
-from engines.progress import CancelToken, ProgressFn
+from core.errors import EngineError, InputError
+from core.progress import CancelToken, ProgressFn
 from storage.library import Actor
 
 log = logging.getLogger(__name__)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import zipfile
 from pathlib import Path
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio, encode_mp3
+from core.errors import BackendUnavailable, InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
@@ -27,17 +26,8 @@ log = logging.getLogger(__name__)
 
 # Instrumental sources a song can use.
 INSTRUMENTAL_BACKENDS = ("embedded", "musicgen")
-
-
-def _mp3(wav: Path, out: Path) -> Path:
-    from engines.video.encode import ffmpeg_binary
-
-    cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(wav),
-           "-codec:a", "libmp3lame", "-b:a", "192k", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, timeout=300)
-    if proc.returncode != 0:
-        raise BackendUnavailable(f"MP3 encoding failed: {proc.stderr.decode('utf-8', 'replace')[-300:]}")
-    return out
+# Bit rate of the song's MP3 download, in kbit/s.
+SONG_MP3_KBPS = 192
 
 
 def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:  # noqa: ANN003
@@ -149,7 +139,8 @@ class MusicWorkflows:
             name = f"{(title or theme or 'song').strip()[:60]} - song {ctx.generation_id}"
             w = ctx.workdir
             outputs = [_audio_output(res.mix, w / "song.wav", f"{name}.wav", role="song")]
-            outputs.append(JobOutput(_mp3(w / "song.wav", w / "song.mp3"), MediaKind.audio, f"{name}.mp3",
+            mp3 = encode_mp3(w / "song.wav", w / "song.mp3", SONG_MP3_KBPS)
+            outputs.append(JobOutput(mp3, MediaKind.audio, f"{name}.mp3",
                                      duration_s=round(res.mix.duration_s, 4), sample_rate=res.mix.sample_rate,
                                      channels=res.mix.channels, meta={"role": "song-mp3"}))
             for stem, audio in res.stems.items():

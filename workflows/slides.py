@@ -12,12 +12,12 @@ import logging
 import shutil
 from pathlib import Path
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from settings import Settings
-from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.intake import probe_upload
+from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
 from storage.models import MediaKind
 from workflows.video import video_outputs

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.talking_head import TalkingHeadRequest, render_talking_head
 from engines.talking_head.types import FPS_CHOICES, SIZES
 from settings import Settings

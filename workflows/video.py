@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from engines.audio import Audio
-from engines.errors import EngineError, InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import EngineError, InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.video.types import VideoResult
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner

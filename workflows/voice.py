@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.voice import backends, espeak
 from engines.voice.engine import (
     SpeakRequest, SpeakResult, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
@@ -22,7 +22,7 @@ from engines.voice.engine import (
 from settings import Settings
 from storage.intake import probe_upload
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
-from storage.library import ANONYMOUS, Actor, Library, NotFound
+from storage.library import ANONYMOUS, Actor, Library, NotFound, clean_name
 from storage.models import MediaKind
 from storage.voices import NewClip, VoiceProfiles
 
@@ -169,9 +169,7 @@ class VoiceWorkflows:
                        actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):  # noqa: ANN201
         if consent is not True:
             raise InputError("confirm that you have the speaker's consent to clone their voice")
-        from storage.library import _clean_name
-
-        name = _clean_name(name, "voice name")
+        name = clean_name(name, "voice name")
         work = self.library.store.new_scratch_dir("clips-")
         try:
             loaded = self._load_clips(files, work)

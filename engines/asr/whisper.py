@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 from engines.asr.types import Segment, Transcript, Word
-from engines.audio import Audio
 from engines.capabilities import Availability
-from engines.errors import BackendUnavailable, InputError
 from engines.registry import MODELS
 from engines.weights import has_files, locate_weights
 

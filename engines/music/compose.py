@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.music.lyrics import Lyrics, line_syllables
 from engines.music.styles import MusicStyle, chord_pitch_classes, get_style
 from engines.music.types import SungNote

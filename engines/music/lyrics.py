@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from engines.errors import BackendUnavailable, InputError
+from core.errors import BackendUnavailable, InputError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import BackendUnavailable
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.registry import MODELS
 
 log = logging.getLogger(__name__)

@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.music.types import Singer, SungNote
-from engines.progress import CancelToken, ProgressFn, no_progress
 from engines.voice import espeak
 
 with warnings.catch_warnings():

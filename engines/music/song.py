@@ -21,10 +21,10 @@ from typing import Callable
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.music.types import Singer
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
 
 log = logging.getLogger(__name__)
 

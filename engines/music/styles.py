@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.errors import InputError
+from core.errors import InputError
 
 STYLES_PATH = Path(__file__).resolve().parents[2] / "assets" / "music_styles.json"
 

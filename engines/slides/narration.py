@@ -11,9 +11,9 @@ from typing import Callable
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import EngineError, InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import EngineError, InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.slides.deck import Deck
 
 log = logging.getLogger(__name__)

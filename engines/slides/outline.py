@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.slides.deck import CHART_KINDS, MAX_SLIDES, Bullet, ChartSpec, Deck, Slide
 from engines.slides.notes import auto_notes, clean_inline
 

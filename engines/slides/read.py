@@ -13,7 +13,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.slides.deck import MAX_SLIDES, Bullet, Deck, Slide
 from engines.slides.notes import auto_notes
 from engines.slides.write import register_audio_parts

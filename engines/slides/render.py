@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from engines.errors import BackendUnavailable, EngineError, InputError
+from core.errors import BackendUnavailable, EngineError, InputError
 
 log = logging.getLogger(__name__)
 

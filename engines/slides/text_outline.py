@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from engines.errors import BackendUnavailable, EngineError, InputError
+from core.errors import BackendUnavailable, EngineError, InputError
 from engines.slides.deck import MAX_SLIDES, Deck
 from engines.slides.outline import MAX_OUTLINE_CHARS, parse_outline
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.errors import InputError
+from core.errors import InputError
 
 THEMES_FILE = Path(__file__).resolve().parents[2] / "assets" / "slide_themes.json"
 

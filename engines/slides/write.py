@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.errors import BackendUnavailable, EngineError, InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import encode_mp3
+from core.errors import EngineError, InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.slides.deck import MAX_SLIDES, Bullet, Deck, Slide
 from engines.slides.themes import Theme, get_theme, rgb
 
@@ -35,6 +34,8 @@ _SUB_INDENT_IN = 0.45
 # The speaker icon that marks a slide's narration: size in inches, placed in the bottom-right corner.
 AUDIO_ICON_IN = 0.45
 _AUDIO_EXTS = {".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus"}
+# Bit rate of narration embedded in a deck, in kbit/s: speech, kept small.
+NARRATION_KBPS = 96
 
 
 @dataclass(frozen=True)
@@ -422,24 +423,12 @@ def speaker_icon(theme: Theme, out_path: Path, size_px: int = 96) -> Path:
     return out_path
 
 
-def to_mp3(src: Path, out_path: Path, bitrate_kbps: int = 96) -> Path:
-    """Any audio ffmpeg reads -> MP3 (MP3 input is copied as is)."""
+def narration_mp3(src: Path, out_path: Path) -> Path:
+    """A slide's narration as the MP3 PowerPoint plays (an MP3 is copied as is)."""
     src = Path(src)
-    if not src.is_file():
-        raise InputError(f"narration audio {src.name!r} was not found")
     if src.suffix.lower() not in _AUDIO_EXTS:
         raise InputError(f"narration {src.name!r} is not audio; give MP3, WAV, FLAC, OGG or M4A")
-    if src.suffix.lower() == ".mp3":
-        shutil.copyfile(src, out_path)
-        return out_path
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise BackendUnavailable("ffmpeg is not installed (Debian package ffmpeg): needed to embed narration")
-    r = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", "-c:a", "libmp3lame",
-                        "-b:a", f"{bitrate_kbps}k", str(out_path)], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0 or not out_path.exists():
-        raise InputError(f"narration {src.name!r} could not be converted to MP3: {r.stderr.strip()[-300:]}")
-    return out_path
+    return encode_mp3(src, out_path, NARRATION_KBPS)
 
 
 # ------------------------------------------------------------------ entry point
@@ -487,7 +476,7 @@ def write_pptx(deck: Deck, out_path: str | Path, narrations: dict[int, Path] | N
                 slide = w.bullets_slide(s, where)
             w.notes(slide, s.notes)
             if i in narrations:
-                mp3 = to_mp3(Path(narrations[i]), work / f"narration_{i}.mp3")
+                mp3 = narration_mp3(Path(narrations[i]), work / f"narration_{i}.mp3")
                 w.audio(slide, mp3, icon)
             progress(i + 1, n, f"slide {i + 1} of {n}")
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -548,7 +537,7 @@ def add_narration(src_pptx: str | Path, out_path: str | Path, deck: Deck, narrat
             if i in narrations:
                 for old in [sh for sh in slide.shapes if sh.name == "Narration"]:  # narrated before: replace it
                     _remove_shape(slide, old)
-                mp3 = to_mp3(Path(narrations[i]), work / f"narration_{i}.mp3")
+                mp3 = narration_mp3(Path(narrations[i]), work / f"narration_{i}.mp3")
                 movie = slide.shapes.add_movie(str(mp3), prs.slide_width - size - Emu(228600),
                                                prs.slide_height - size - Emu(182880), size, size,
                                                poster_frame_image=str(icon), mime_type="audio/mpeg")

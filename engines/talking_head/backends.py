@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from core.errors import BackendUnavailable, InputError
+from core.progress import CancelToken, ProgressFn
 from engines.capabilities import Availability, BackendInfo, register
-from engines.errors import BackendUnavailable, InputError
-from engines.progress import CancelToken, ProgressFn
 from engines.registry import MODELS
 from engines.talking_head.types import TalkingHeadRequest, TalkingHeadResult
 

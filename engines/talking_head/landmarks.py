@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.errors import BackendUnavailable
+from core.errors import BackendUnavailable
 from engines.registry import MODELS
 
 log = logging.getLogger(__name__)

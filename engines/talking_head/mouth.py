@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
 
 log = logging.getLogger(__name__)
 

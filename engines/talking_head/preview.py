@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.errors import InputError
+from core.errors import InputError
+from core.image import load_image
 from engines.talking_head import landmarks
-from engines.talking_head.image import load_portrait
+from engines.talking_head.types import MIN_PORTRAIT_SIDE_PX
 
 GOLD = (212, 175, 55)
 RED = (230, 80, 80)
@@ -16,7 +17,7 @@ def preview(portrait, max_pixels: int = 50_000_000, max_side: int = 768) -> tupl
     """RGB image with the face box and lip/eye contours, and notes (several faces, small face)."""
     import cv2
 
-    rgb = load_portrait(portrait, max_pixels)
+    rgb = load_image(portrait, max_pixels, MIN_PORTRAIT_SIDE_PX)
     faces = landmarks.find_faces(rgb)
     if not faces:
         raise InputError("no face found in the portrait; use a photo where one face is clearly visible")

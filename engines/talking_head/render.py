@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.image import load_image
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.talking_head import landmarks as L
 from engines.talking_head.types import (
-    AMOUNT_RANGE, FPS_CHOICES, MAX_AUDIO_SECONDS, MAX_OUTPUT_SIDE, FaceBox, TalkingHeadRequest, TalkingHeadResult,
+    AMOUNT_RANGE, FPS_CHOICES, MAX_AUDIO_SECONDS, MAX_OUTPUT_SIDE, MIN_PORTRAIT_SIDE_PX, FaceBox, TalkingHeadRequest,
+    TalkingHeadResult,
 )
 
 log = logging.getLogger(__name__)
@@ -132,7 +134,6 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
            cancel: CancelToken | None = None) -> TalkingHeadResult:
     """Render the talking head video for `req` with the embedded engine."""
     from engines.talking_head.animate import FaceAnimator
-    from engines.talking_head.image import load_portrait
     from engines.talking_head.motion import plan_motion
     from engines.talking_head.mouth import analyse_speech
     from engines.video.encode import VideoWriter
@@ -145,7 +146,7 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
 
     size, audio = check_request(req)
     stages.report("face", 0.0, "finding the face")
-    rgb = load_portrait(req.portrait, req.max_image_pixels)
+    rgb = load_image(req.portrait, req.max_image_pixels, MIN_PORTRAIT_SIDE_PX)
     faces = L.find_faces(rgb)
     if not faces:
         raise InputError("no face found in the photo: use a photo where a face is clearly visible, "

@@ -8,7 +8,7 @@ from typing import Union
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
 
 # Output sizes the engine accepts: the longer side of the frame in pixels (the square side for a
 # face crop), or "original" for the portrait's own size (capped at MAX_OUTPUT_SIDE).
@@ -20,6 +20,8 @@ MAX_OUTPUT_SIDE = 1920
 AMOUNT_RANGE = (0.0, 2.0)
 # Longest accepted speech, in seconds.
 MAX_AUDIO_SECONDS = 600.0
+# Smallest portrait side worth animating, in pixels.
+MIN_PORTRAIT_SIDE_PX = 64
 
 Size = Union[int, str]
 

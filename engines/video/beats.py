@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import InputError
+from core.errors import InputError
 
 log = logging.getLogger(__name__)
 

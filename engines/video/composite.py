@@ -13,12 +13,14 @@ from typing import Callable
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.image import DEFAULT_MAX_PIXELS, load_image
+from core.probe import ffmpeg_binary, probe_media
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
-from engines.video.encode import VideoWriter, ffmpeg_binary, frames_for, write_poster
-from engines.video.probe import DEFAULT_MAX_PIXELS, load_image, probe_video, read_frames
+from engines.video.encode import VideoWriter, frames_for, write_poster
+from engines.video.decode import read_frames
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def check_head_video(path: str | Path) -> dict:
     if not path.is_file():
         raise InputError(f"the talking-head video {path.name!r} does not exist")
     try:
-        info = probe_video(path)
+        info = probe_media(path)
     except InputError:
         raise InputError(f"{path.name!r} is not a video this app can read: give an MP4 talking-head video") from None
     if not info["video_codec"] or not info["width"]:
@@ -166,7 +168,7 @@ class HeadOverlay:
 def audio_from_video(path: str | Path) -> Audio | None:
     """The first audio stream of a video as mono 48 kHz float32, or None when it has none. Cut to the
     stream's stated duration (the decoder would add the last AAC frame's padding)."""
-    info = probe_video(path)
+    info = probe_media(path)
     if not info["audio_codec"]:
         return None
     limit = ["-t", f"{info['audio_duration_s']:.6f}"] if info["audio_duration_s"] else []
@@ -210,14 +212,10 @@ def composite_talking_head(background: Background, head_video_path: str | Path, 
     if callable(background):
         draw_background = background
     else:
-        if isinstance(background, (str, Path)):
-            img = load_image(background, DEFAULT_MAX_PIXELS)
-        else:
-            img = np.asarray(background)
-        if img.ndim != 3 or img.shape[2] < 3:
-            raise InputError(f"the background must be an RGB image, got shape {img.shape}")
-        focus = F.find_focus(img[:, :, :3])
-        still = F.cover(np.ascontiguousarray(img[:, :, :3]).astype(np.uint8), W, H, (focus.x, focus.y))
+        img = load_image(background if isinstance(background, (str, Path)) else np.asarray(background),
+                         DEFAULT_MAX_PIXELS)
+        focus = F.find_focus(img)
+        still = F.cover(img, W, H, (focus.x, focus.y))
 
         def draw_background(t_s: float) -> np.ndarray:  # noqa: ARG001
             return still

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, EngineError
+from core.audio import Audio
+from core.errors import EngineError
+from core.probe import ffmpeg_binary
 from engines.video.types import Chapter
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,6 @@ COLOUR_TAGS = ("-colorspace", "smpte170m", "-color_primaries", "bt709", "-color_
 AUDIO_BITRATE = "128k"
 # AAC sample rates ffmpeg's encoder takes; other rates are resampled to 48 kHz.
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
-
-
-def ffmpeg_binary() -> str:
-    path = shutil.which("ffmpeg")
-    if not path:
-        raise BackendUnavailable("ffmpeg is not installed (Debian package ffmpeg): videos cannot be encoded")
-    return path
 
 
 def frames_for(duration_s: float, fps: int) -> int:

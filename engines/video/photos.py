@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.image import DEFAULT_MAX_PIXELS, load_image, open_image
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
 from engines.video.encode import VideoWriter, frames_for, write_poster
-from engines.video.probe import DEFAULT_MAX_PIXELS, load_image
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
 from engines.video.yuv import PanZoomYuv, i420, planes, to_rgb
 from engines.video.yuv import transition as yuv_transition
@@ -128,23 +128,9 @@ def check_request(req: ImageToVideoRequest, validate_files: bool = True) -> Chec
         notes.append(f"transitions shortened to {per / 2.0:.2f} s: each photo is shown for only {per:.2f} s")
         transition_s = per / 2.0
     if validate_files:
-        for path in images:
-            _check_image_header(Path(path), req.max_image_pixels)
+        for path in images:  # headers only: a missing, unreadable or oversized photo is refused before any frame
+            open_image(path, req.max_image_pixels).close()
     return CheckedRequest(size, fps, duration, [i * per for i in range(n)], transition_s, notes)
-
-
-def _check_image_header(path: Path, max_pixels: int) -> None:
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise InputError(f"the photo {path.name!r} does not exist")
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise InputError(f"{path.name!r} is not an image this app can read: use PNG, JPEG or WebP photos") from None
-    if w * h > max_pixels:
-        raise InputError(f"the photo {path.name!r} is too large ({w}x{h}, at most {max_pixels / 1e6:.0f} MP)")
 
 
 @dataclass

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video.captions import CaptionLine
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
 
@@ -215,9 +215,9 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # n
             caption_lines: list[CaptionLine] | None = None) -> VideoResult:
     from engines.video.beats import analyse_audio
     from engines.video.encode import VideoWriter, to_yuv, write_poster
-    from engines.video.yuv import to_rgb
     from engines.video.scenes import SceneRenderer
     from engines.video.visualiser import Visualiser, check_kind
+    from engines.video.yuv import to_rgb
 
     progress = progress or no_progress
     cancel = cancel or CancelToken()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.video.beats import AudioFeatures
 from engines.video.grade import (Grade, Grain, apply_grade, apply_letterbox, letterbox_bar_px, saturate,
                                  vignette_mask)
@@ -559,7 +559,7 @@ class SceneRenderer:
             if isinstance(item, np.ndarray):
                 img = item
             else:
-                from engines.video.probe import load_image
+                from core.image import load_image
 
                 img = load_image(item)
             base, centre = prepare_photo(img, tpl, w, ph)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import InputError
+from core.image import DEFAULT_MAX_PIXELS, load_image
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
 from engines.video.composite import POSITIONS, HeadOverlay, check_head_video
 from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.photos import check_audio
-from engines.video.probe import DEFAULT_MAX_PIXELS, load_image
 from engines.video.types import Chapter, VideoResult, check_fps, parse_size
 
 log = logging.getLogger(__name__)

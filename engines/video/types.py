@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engines.errors import InputError
+from core.errors import InputError
 
 # Named sizes a user can pick; any "WxH" within the limits is accepted too.
 NAMED_SIZES = {

@@ -11,8 +11,8 @@ import logging
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.video.beats import AudioFeatures
 
 log = logging.getLogger(__name__)

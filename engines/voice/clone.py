@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
+from core.progress import ProgressFn, no_progress
 from engines.asr.types import Transcript
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
-from engines.progress import ProgressFn, no_progress
 from engines.voice import espeak
 from engines.voice.similarity import mean_embedding, similarity, speaker_embedding
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
 
 # Integrated loudness for speech outputs (LUFS) and the peak ceiling after normalising (dBFS).
 SPEECH_LUFS = -16.0

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.voice import backends, styles
 from engines.voice.backends.base import SpeechRequest
 from engines.voice.evaluate import evaluate, listen, unchecked, words_figures

@@ -15,8 +15,8 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable
+from core.audio import Audio
+from core.errors import BackendUnavailable
 from engines.voice.effects import integrated_loudness
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 from engines.registry import MODELS
 from engines.voice import espeak
 

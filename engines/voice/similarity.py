@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 from engines.registry import MODELS
 
 log = logging.getLogger(__name__)

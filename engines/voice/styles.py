@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.voice import effects
 
 STYLES_PATH = Path(__file__).resolve().parents[2] / "assets" / "voice_styles.json"

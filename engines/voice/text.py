@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engines.errors import InputError
+from core.errors import InputError
 
 # About 20 minutes of speech; longer texts should be split by the user (or a deck's slides).
 MAX_TEXT_CHARS = 20_000

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from core.errors import BackendUnavailable, InputError
 from engines import llm
 from engines.capabilities import backends
-from engines.errors import BackendUnavailable, InputError
 from settings import Settings
 
 pytest.importorskip("openai")

@@ -1,4 +1,4 @@
-"""Engine plumbing: the device picker, the model registry, progress and the capabilities report."""
+"""Engine plumbing: the device picker, the model registry and the capabilities report."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import time
 
 import pytest
 
+from core.errors import BackendUnavailable
 from engines import capabilities
 from engines.device import describe_device, pick_device, torch_installed
-from engines.errors import BackendUnavailable, Cancelled
-from engines.progress import CancelToken, Stages
 from engines.registry import ModelRegistry
 
 
@@ -84,21 +83,6 @@ def test_registry_failed_load_is_not_cached():
     assert reg.get("bark", lambda: "ok") == "ok"
 
 
-def test_cancel_token_and_stages():
-    token = CancelToken()
-    token.raise_if_set()
-    token.cancel()
-    with pytest.raises(Cancelled):
-        token.raise_if_set()
-
-    seen = []
-    stages = Stages(lambda d, t, m="": seen.append((round(d / t, 3), m)), {"lyrics": 1, "compose": 3})
-    stages.report("lyrics", 1.0)
-    stages.report("compose", 0.5, "bar 8")
-    stages.report("compose", 2.0)
-    assert seen == [(0.25, "lyrics"), (0.625, "bar 8"), (1.0, "compose")]
-
-
 def test_capabilities_report_says_why_not(settings):
     def no_weights(_settings):
         return capabilities.Availability(False, "weights not found: put them in models/tiny or the HF cache")
@@ -118,7 +102,7 @@ def test_capabilities_report_says_why_not(settings):
 def test_tab_helpers_turn_engine_errors_into_messages_and_progress_into_a_bar():
     import gradio as gr
 
-    from engines.errors import InputError
+    from core.errors import InputError
     from tabs.common import gradio_progress, user_errors
 
     @user_errors

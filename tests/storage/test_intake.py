@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from engines.errors import InputError
+from core.errors import InputError
 from storage.intake import Limits, probe_upload
 from storage.media import sha256_file
 from storage.models import MediaKind

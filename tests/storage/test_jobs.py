@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engines.errors import Cancelled, InputError
-from engines.progress import CancelToken
+from core.errors import Cancelled, InputError
+from core.progress import CancelToken
 from storage.jobs import JobOutput, JobResult
 from storage.models import Generation, JobStatus, MediaKind
 

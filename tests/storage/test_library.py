@@ -11,7 +11,7 @@ import soundfile as sf
 from sqlalchemy import text
 from sqlmodel import select
 
-from engines.errors import InputError
+from core.errors import InputError
 from storage.library import EXPORT_FORMAT, NotFound
 from storage.models import Asset, Generation, GenerationAsset, JobStatus, Project
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engines.errors import InputError
+from core.errors import InputError
 
 LYRICS = """[Verse]
 The harbour lights are calling me
@@ -154,7 +154,7 @@ def test_a_long_song_stops_when_cancelled(song_services):
     song, and leaves no scratch files."""
     import threading
 
-    from engines.errors import Cancelled
+    from core.errors import Cancelled
     from storage.models import Generation, JobStatus
 
     svc = song_services

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 
 pytestmark = pytest.mark.skipif(not __import__("shutil").which("soffice"), reason="LibreOffice not installed")
 
@@ -80,8 +80,6 @@ def test_outline_makes_a_narrated_deck_and_video(sqlite_services):
 def test_a_presenter_speaks_the_deck_in_a_corner(sqlite_services, samples):
     import numpy as np
 
-    from engines.video.probe import probe_video  # noqa: F401  (the engine's own reader is tested elsewhere)
-
     outline = "# Hello\n\n## One thing\n- It speaks\n"
     plain = sqlite_services.slides.make_deck(outline)
     presented = sqlite_services.slides.make_deck(outline, presenter=(samples / "portraits" / "art_1.png", "me.png"))
@@ -149,9 +147,9 @@ def test_bad_decks_are_refused_and_nothing_is_stored(services, tmp_path):
 
 
 def test_a_topic_alone_needs_a_language_model(services, monkeypatch):
+    from core.errors import BackendUnavailable
     from engines import llm
     from engines.capabilities import Availability
-    from engines.errors import BackendUnavailable
 
     before = _count(services)
     with pytest.raises(BackendUnavailable, match="a topic alone needs an LLM"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engines.errors import InputError
+from core.errors import InputError
 
 
 def probe(path) -> dict:  # noqa: ANN001

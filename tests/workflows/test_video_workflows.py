@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engines.errors import InputError
-from engines.video.probe import probe_video
+from core.errors import InputError
+from core.probe import probe_media
 
 
 def speech(samples, tmp_path, seconds: float):  # noqa: ANN001, ANN201
@@ -33,7 +33,7 @@ def test_photos_become_a_video_timed_to_the_audio(sqlite_services, samples, tmp_
     g = done.generation
     assert g.kind == "image_to_video" and g.status.value == "succeeded"
     video = next(a for a in done.outputs if a.kind.value == "video")
-    info = probe_video(sqlite_services.library.asset_path(video))
+    info = probe_media(sqlite_services.library.asset_path(video))
     assert (info["width"], info["height"], info["video_codec"], info["pix_fmt"]) == (320, 180, "h264", "yuv420p")
     assert info["audio_codec"] == "aac" and info["faststart"]
     assert abs(info["video_duration_s"] - 3.0) <= 1 / 25 + 1e-3
@@ -50,7 +50,7 @@ def test_scene_video_keeps_its_captions(sqlite_services, samples, tmp_path):
     done = sqlite_services.video.scene_video((wav, wav.name), "sacred_temple", None, lrc, "321x181", 24)
     lib = sqlite_services.library
     video = next(a for a in done.outputs if a.kind.value == "video")
-    info = probe_video(lib.asset_path(video))
+    info = probe_media(lib.asset_path(video))
     assert (info["width"], info["height"]) == (320, 180)
     assert any("rounded" in n for n in done.generation.metrics["notes"])
     srt = next(a for a in done.outputs if a.name.endswith(".srt"))
@@ -66,7 +66,7 @@ def test_music_video_from_a_stored_song(sqlite_services):
     done = sqlite_services.video.music_video(song.generation.id, "epic_battle", "320x180", fps=24)
     lib = sqlite_services.library
     video = next(a for a in done.outputs if a.kind.value == "video")
-    info = probe_video(lib.asset_path(video))
+    info = probe_media(lib.asset_path(video))
     assert abs(info["video_duration_s"] - res.mix.duration_s) <= 1 / 24 + 1e-3
     assert any(a.name.endswith(".srt") for a in done.outputs)
     (row,) = [g for g in lib.list_generations(done.generation.project_id) if g["id"] == done.generation.id]
@@ -115,10 +115,10 @@ def test_a_talking_head_presents_over_the_scene(sqlite_services, samples, tmp_pa
     plain = sqlite_services.video.scene_video((wav, wav.name), "plain_dark", size="640x360", fps=25)
     done = sqlite_services.video.scene_video(None, "plain_dark", size="640x360", fps=25,
                                              talking_head=(copy, copy.name), presenter_position="bottom-right")
-    info = probe_video(lib.asset_path(next(a for a in done.outputs if a.kind.value == "video")))
+    info = probe_media(lib.asset_path(next(a for a in done.outputs if a.kind.value == "video")))
     assert abs(info["video_duration_s"] - 2.0) <= 1 / 25 + 1e-3 and info["audio_codec"] == "aac"
 
-    from engines.video.probe import read_frames
+    from engines.video.decode import read_frames
 
     a = next(iter(read_frames(lib.asset_path(next(x for x in plain.outputs if x.kind.value == "video")))))
     b = next(iter(read_frames(lib.asset_path(next(x for x in done.outputs if x.kind.value == "video")))))

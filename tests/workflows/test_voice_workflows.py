@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from sqlmodel import select
 
-from engines.errors import InputError
+from core.errors import InputError
 from storage.models import VoiceProfile, VoiceProfileFile
 
 

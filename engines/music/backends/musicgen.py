@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
+from core.progress import CancelToken, ProgressFn, no_progress
 from engines.capabilities import Availability, BackendInfo, register
-from engines.errors import BackendUnavailable, InputError
-from engines.progress import CancelToken, ProgressFn, no_progress
 from engines.registry import MODELS
 
 log = logging.getLogger(__name__)

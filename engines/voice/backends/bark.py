@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 from engines.capabilities import Availability, BackendInfo, register
-from engines.errors import BackendUnavailable, InputError
 from engines.registry import MODELS
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 

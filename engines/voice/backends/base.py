@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from engines.audio import Audio
+from core.audio import Audio
 from engines.capabilities import Availability
 
 

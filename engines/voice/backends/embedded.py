@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engines.audio import Audio
+from core.audio import Audio
 from engines.capabilities import Availability, BackendInfo, register
 from engines.voice import espeak
 from engines.voice.backends.base import SpeechBackend, SpeechRequest

@@ -19,9 +19,9 @@ import threading
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 from engines.capabilities import Availability, BackendInfo, register
-from engines.errors import BackendUnavailable, InputError
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,9 @@ package, so nothing is downloaded. Other languages speak through espeak-ng (the 
 
 from __future__ import annotations
 
-from engines.audio import Audio
+from core.audio import Audio
+from core.errors import BackendUnavailable
 from engines.capabilities import Availability, BackendInfo, register
-from engines.errors import BackendUnavailable
 from engines.voice import piper
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 

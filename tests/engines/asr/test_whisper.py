@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 from engines import asr
 from engines.asr import whisper
-from engines.audio import Audio
-from engines.errors import BackendUnavailable, InputError
 from tests.conftest import transcripts, voice_clips
 
 LIGHTHOUSE = ("A lighthouse keeper once wrote that the sea has no memory, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pronouncing
 import pytest
 
-from engines.errors import BackendUnavailable, InputError
+from core.errors import BackendUnavailable, InputError
 from engines.music.lyrics import (MAX_LYRICS_CHARS, count_syllables, line_syllable_count, parse_lyrics,
                                   syllabify, words_of, write_lyrics)
 from engines.music.styles import chord_pitch_classes, get_style, style_names

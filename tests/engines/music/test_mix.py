@@ -9,8 +9,8 @@ import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.music.compose import compose
 from engines.music.lyrics import parse_lyrics
 from engines.music.mix import MixSettings, TrackSettings, default_mix, loudness_lufs, master, mix, true_peak_dbtp

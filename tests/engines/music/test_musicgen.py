@@ -19,11 +19,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from core.errors import BackendUnavailable, Cancelled, InputError  # noqa: E402
+from core.progress import CancelToken  # noqa: E402
 from engines.capabilities import backends  # noqa: E402
-from engines.errors import BackendUnavailable, Cancelled, InputError  # noqa: E402
 from engines.music import backends as music_backends  # noqa: E402
 from engines.music.backends.musicgen import DEFAULT_MODEL, MusicGenBackend  # noqa: E402
-from engines.progress import CancelToken  # noqa: E402
 from engines.registry import MODELS  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.engines.music.tiny_musicgen import FRAME_RATE_HZ, HOP, NUM_CODEBOOKS, RATE_HZ, build_tiny_musicgen  # noqa: E402

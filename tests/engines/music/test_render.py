@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.errors import BackendUnavailable
+from core.errors import BackendUnavailable
 from engines.music import render
 from engines.music.compose import compose
 from engines.music.lyrics import parse_lyrics

@@ -15,8 +15,8 @@ import warnings
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.music import sing as sing_module
 from engines.music.sing import sing, vocal_range, vocal_style_names
 from engines.music.types import Singer, SungNote

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.music.song import SongRequest, check_song_request, make_song
 
 STYLES = ["epic", "pop", "dark", "gregorian", "fantasy", "gladiator", "emotional"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engines.audio import Audio
-from engines.errors import Cancelled, InputError
-from engines.progress import CancelToken
+from core.audio import Audio
+from core.errors import Cancelled, InputError
+from core.progress import CancelToken
 from engines.slides.charts import CHART_DPI, render_chart
 from engines.slides.deck import ChartSpec, Deck, Slide
 from engines.slides.narration import PAUSE_S, SILENT_SLIDE_S, narrate

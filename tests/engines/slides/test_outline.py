@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engines.errors import BackendUnavailable, EngineError, InputError
+from core.errors import BackendUnavailable, EngineError, InputError
 from engines.slides.deck import Bullet
 from engines.slides.outline import parse_outline
 from engines.slides.text_outline import deck_from_text, outline_from_text, outline_from_topic

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.slides.read import OLE_MAGIC, read_pptx
 from engines.slides.render import render_slides
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.audio import Audio
+from core.audio import Audio
 from engines.slides import parse_outline, read_pptx, write_pptx
 from engines.slides.write import add_narration
 

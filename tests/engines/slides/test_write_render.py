@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.slides.narration import PAUSE_S, narrate
 from engines.slides.outline import parse_outline
 from engines.slides.read import read_pptx

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import Cancelled, InputError
-from engines.progress import CancelToken
+from core.audio import Audio
+from core.errors import Cancelled, InputError
+from core.progress import CancelToken
 from engines.talking_head import TalkingHeadRequest, render_talking_head
 from tests.engines.talking_head.measure import SAMPLES, decode, probe
 

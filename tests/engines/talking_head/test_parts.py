@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio import Audio
+from core.audio import Audio
+from core.errors import BackendUnavailable, InputError
 from engines.capabilities import backends as registered
-from engines.errors import BackendUnavailable, InputError
 from engines.registry import MODELS
 from engines.talking_head import backends, landmarks as L
 from engines.talking_head.motion import blink_track, plan_motion

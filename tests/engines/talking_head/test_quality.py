@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.audio import Audio
+from core.audio import Audio
 from engines.talking_head import TalkingHeadRequest, render_talking_head
 from tests.engines.talking_head.measure import (
     SAMPLES, MeshProbe, decode, haar_faces, iou, loudness, masked_ssim, probe, region_mask,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio import Audio
+from core.audio import Audio
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data"  # tests/data: voices and portraits
 GOLD_RGB = np.array([0xD4, 0xAF, 0x37])

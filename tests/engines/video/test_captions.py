@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.video.captions import (
     CaptionLine, CaptionRenderer, CaptionWord, parse_captions, parse_lrc, plain_text_captions, to_srt, to_vtt,
 )

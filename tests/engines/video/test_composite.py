@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.video.cards import end_card, render_card, title_card
 from engines.video.composite import HeadOverlay, composite_talking_head
 from tests.engines.video.conftest import (

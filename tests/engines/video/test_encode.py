@@ -1,5 +1,5 @@
-"""The encoder and the probe: exact frame counts on the audio's frame grid, chapters, posters, faststart,
-and image intake errors, checked with ffprobe and decoded frames."""
+"""The encoder and the probe: exact frame counts on the audio's frame grid, chapters, posters and faststart,
+checked with ffprobe and decoded frames."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
+from core.probe import probe_media, top_level_atoms
 from engines.video.encode import VideoWriter, chapters_metadata, fit_audio_to_frames, frames_for, write_poster
-from engines.video.probe import load_image, probe_video, read_frames, top_level_atoms
+from engines.video.decode import read_frames
 from engines.video.types import Chapter
 from tests.engines.video.conftest import assert_mp4_basics, atoms, decode_frames, ffprobe, speech, stream
 
@@ -82,7 +83,7 @@ def test_chapters_are_readable_by_ffprobe(tmp_path: Path):
     assert [float(c["start_time"]) for c in got] == [0.0, 1.2, 2.5]
     assert [float(c["end_time"]) for c in got] == [1.2, 2.5, 3.0]
     assert_mp4_basics(out, 160, 144, 3.0, 30)
-    assert probe_video(out)["chapters"][1] == {"start_s": 1.2, "end_s": 2.5, "title": "Part = two; #2"}
+    assert probe_media(out)["chapters"][1] == {"start_s": 1.2, "end_s": 2.5, "title": "Part = two; #2"}
 
 
 def test_silent_video_and_poster(tmp_path: Path):
@@ -108,12 +109,12 @@ def test_error_inside_the_block_removes_the_file(tmp_path: Path):
     assert not out.exists()
 
 
-def test_probe_video_matches_ffprobe_and_sees_moov_order(tmp_path: Path):
+def test_probe_media_matches_ffprobe_and_sees_moov_order(tmp_path: Path):
     out = tmp_path / "p.mp4"
     with VideoWriter(out, 160, 144, 25, speech(1.2)) as w:
         for k in range(w.n_frames):
             w.write(_ramp(k))
-    p = probe_video(out, count_frames=True)
+    p = probe_media(out, count_frames=True)
     assert (p["video_codec"], p["pix_fmt"], p["width"], p["height"]) == ("h264", "yuv420p", 160, 144)
     assert p["frames"] == 30 and p["fps"] == 25.0 and p["audio_codec"] == "aac"
     assert abs(p["video_duration_s"] - 1.2) < 1e-6 and abs(p["audio_duration_s"] - 1.2) <= 1 / 25
@@ -121,32 +122,12 @@ def test_probe_video_matches_ffprobe_and_sees_moov_order(tmp_path: Path):
     # The same streams remuxed without faststart: moov after mdat.
     late = tmp_path / "late.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(out), "-c", "copy", str(late)], check=True)
-    assert probe_video(late)["faststart"] is False
+    assert probe_media(late)["faststart"] is False
     frames = list(read_frames(out, 80, 72))
     assert len(frames) == 30 and frames[0].shape == (72, 80, 3)
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(InputError, match="notes.mp4"):
-        probe_video(tmp_path / "notes.mp4")
-
-
-def test_load_image_errors_name_the_file(tmp_path: Path):
-    good = tmp_path / "good.png"
-    Image.new("RGBA", (40, 30), (255, 0, 0, 128)).save(good)
-    rgb = load_image(good)
-    assert rgb.shape == (30, 40, 3) and rgb.dtype == np.uint8 and abs(int(rgb[0, 0, 0]) - 128) <= 1
-    (tmp_path / "song.png").write_bytes(b"ID3 this is not an image at all")
-    with pytest.raises(InputError, match="song.png"):
-        load_image(tmp_path / "song.png")
-    big = tmp_path / "big.jpg"
-    Image.new("RGB", (600, 400), (0, 90, 0)).save(big, quality=95)
-    cut = tmp_path / "cut.jpg"
-    cut.write_bytes(big.read_bytes()[: big.stat().st_size // 3])
-    with pytest.raises(InputError, match="cut.jpg.*truncated"):
-        load_image(cut)
-    with pytest.raises(InputError, match="too large"):
-        load_image(big, max_pixels=100_000)
-    with pytest.raises(InputError, match="does not exist"):
-        load_image(tmp_path / "nope.png")
+        probe_media(tmp_path / "notes.mp4")
 
 
 def test_encoder_profiles_and_colour_tags(tmp_path: Path):

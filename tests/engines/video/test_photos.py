@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engines.audio import Audio
-from engines.errors import Cancelled, InputError
-from engines.progress import CancelToken
+from core.audio import Audio
+from core.errors import Cancelled, InputError
+from core.progress import CancelToken
 from engines.video.photos import ImageToVideoRequest, image_to_video
 from tests.engines.video.conftest import (
     assert_mp4_basics, decode_frames, ffprobe, pattern_image, portrait, solid_image, speech, stream,

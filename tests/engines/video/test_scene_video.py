@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import Cancelled, InputError
-from engines.progress import CancelToken
-from engines.video.probe import probe_video, read_frames
+from core.audio import Audio
+from core.errors import Cancelled, InputError
+from core.probe import probe_media
+from core.progress import CancelToken
+from engines.video.decode import read_frames
 from engines.video.scene_video import (MusicVideoRequest, SceneVideoRequest, check_request, render_music_video,
                                        render_scene_video)
 from tests.engines.video.test_beats import click_track
@@ -57,7 +58,7 @@ def scene_video(tmp_path_factory):
 
 def test_scene_video_over_a_portrait(scene_video):
     audio, res, steps = scene_video
-    info = probe_video(res.path, count_frames=True)
+    info = probe_media(res.path, count_frames=True)
     assert_mp4_matches_audio(info, audio, 320, 180)
     assert res.frames == info["frames"] and res.duration_s == pytest.approx(res.frames / FPS)
     assert steps[-1] == 1.0 and all(a <= b for a, b in zip(steps, steps[1:]))
@@ -86,7 +87,7 @@ def test_scene_video_drawn_in_yuv_is_the_scene_with_its_captions(tmp_path, sampl
     portrait = samples / "portraits" / "art_0.png"
     res = render_scene_video(SceneVideoRequest(audio=audio, template="epic_battle", images=[portrait], captions=LRC,
                                                size="640x360", fps=FPS, seed=5), tmp_path / "yuv.mp4")
-    info = probe_video(res.path, count_frames=True)
+    info = probe_media(res.path, count_frames=True)
     assert_mp4_matches_audio(info, audio, 640, 360)
     frames = list(read_frames(res.path))
     scene = SceneRenderer("epic_battle", "640x360", FPS, analyse_audio(audio, FPS), images=[portrait], seed=5)
@@ -125,7 +126,7 @@ def test_music_video_title_card_then_scene_with_lyrics(tmp_path):
     res = render_music_video(MusicVideoRequest(audio=song, lrc=LRC, title="Fire Song", template="epic_battle",
                                                size="320x180", fps=FPS, visualiser="bars", title_s=1.0),
                              tmp_path / "mv.mp4")
-    info = probe_video(res.path, count_frames=True)
+    info = probe_media(res.path, count_frames=True)
     assert_mp4_matches_audio(info, song, 320, 180)
     frames = list(read_frames(res.path))
     card, scene = frames[int(0.4 * FPS)], frames[int(2.2 * FPS)]

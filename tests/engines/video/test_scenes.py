@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.video.beats import analyse_audio
 from engines.video.scenes import TEMPLATES_PATH, SceneRenderer, get_template, template_names
 from tests.engines.video.test_beats import click_track

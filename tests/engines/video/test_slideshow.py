@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
 from tests.engines.video.conftest import (
     assert_mp4_basics, decode_frames, ffprobe, make_head_video, solid_image, speech,

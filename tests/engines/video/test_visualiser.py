@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.video.beats import analyse_audio
 from engines.video.visualiser import VISUALISER_KINDS, Visualiser, check_kind, preview_image
 from tests.engines.video.test_beats import tone

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import InputError
 from engines.asr import Word
-from engines.errors import InputError
 from engines.video.captions import CaptionLine, CaptionRenderer, CaptionWord, parse_lrc, to_lrc, to_srt
 from engines.video.scene_video import SceneVideoRequest, check_request, render_scene_video
 from engines.video.word_captions import LineBreaking, lines_from_words

@@ -16,11 +16,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from core.errors import BackendUnavailable, InputError  # noqa: E402
 from engines.capabilities import backends  # noqa: E402
-from engines.errors import BackendUnavailable, InputError  # noqa: E402
 from engines.registry import MODELS  # noqa: E402
-from engines.voice.backends.base import SpeechRequest  # noqa: E402
 from engines.voice.backends.bark import BarkBackend  # noqa: E402
+from engines.voice.backends.base import SpeechRequest  # noqa: E402
 from settings import Settings  # noqa: E402
 
 RATE = 24_000

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.audio import Audio
+from core.errors import InputError
 from engines import asr
-from engines.audio import Audio
-from engines.errors import InputError
 from engines.voice import clone, espeak, piper
 from engines.voice.engine import SpeakRequest, VoiceChoice, speak
 from engines.voice.similarity import mean_embedding, similarity, speaker_embedding

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.voice import espeak
 from engines.voice.engine import (
     OUTPUT_RATE, SpeakRequest, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
@@ -112,7 +112,7 @@ def test_unsupported_language_is_named():
 
 
 def test_each_sentence_is_heard_and_one_heard_wrongly_is_spoken_again(settings):
-    from engines.progress import CancelToken
+    from core.progress import CancelToken
     from engines.voice import engine, piper
     from engines.voice.evaluate import listen
 

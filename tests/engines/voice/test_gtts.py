@@ -17,8 +17,8 @@ import soundfile as sf
 
 pytest.importorskip("gtts")
 
+from core.errors import BackendUnavailable, InputError  # noqa: E402
 from engines.capabilities import backends  # noqa: E402
-from engines.errors import BackendUnavailable, InputError  # noqa: E402
 from engines.voice import espeak  # noqa: E402
 from engines.voice.backends.base import SpeechRequest  # noqa: E402
 from engines.voice.backends.gtts_backend import GTTSBackend, decode_mp3  # noqa: E402

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from core.errors import BackendUnavailable, InputError
 from engines.capabilities import backends
-from engines.errors import BackendUnavailable, InputError
 from engines.voice import espeak
 from engines.voice.backends.base import SpeechRequest
 from engines.voice.backends.openai_tts import DEFAULT_TTS_MODEL, OpenAIBackend

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.voice.effects import integrated_loudness
 from engines.voice.reference import REFERENCE_LUFS, WORK_RATE, prepare, prepare_all
 from tests.conftest import SAMPLES

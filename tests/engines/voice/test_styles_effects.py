@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.audio import Audio
-from engines.errors import InputError
+from core.audio import Audio
+from core.errors import InputError
 from engines.voice import espeak
 from engines.voice.effects import EffectSettings, apply, integrated_loudness, normalise_loudness
 from engines.voice.styles import apply_style, get_style, styles

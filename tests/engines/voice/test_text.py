@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engines.errors import InputError
+from core.errors import InputError
 from engines.voice.text import MAX_CHUNK_CHARS, MAX_TEXT_CHARS, split_text
 
 

@@ -1,6 +1,6 @@
-"""Engine error types. Messages are written for the user: what was wrong and what is allowed.
+"""Error types every layer raises. Messages are written for the user: what was wrong and what is allowed.
 
-The UI turns these into `gr.Error`; anything else is an internal error.
+Engines, intake and storage raise them; the UI turns them into `gr.Error`; anything else is an internal error.
 """
 
 from __future__ import annotations

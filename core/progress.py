@@ -1,4 +1,4 @@
-"""Progress reporting and cancellation shared by every engine.
+"""Progress reporting and cancellation shared by engines, workflows, the job runner and the tabs.
 
 An engine takes `progress: ProgressFn | None` and calls it as
 `progress(done, total, message)`; it checks `cancel.raise_if_set()` between steps.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
-from engines.errors import Cancelled
+from core.errors import Cancelled
 
 
 class ProgressFn(Protocol):

@@ -1,11 +1,17 @@
-"""Audio as it crosses engine boundaries: mono or multichannel float32 samples plus their rate."""
+"""Audio as it crosses layer boundaries: mono or multichannel float32 samples plus their rate; and MP3
+files, the one lossy format the app hands out."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from core.errors import BackendUnavailable, InputError
+from core.probe import ffmpeg_binary
 
 
 @dataclass(frozen=True)
@@ -60,3 +66,24 @@ class Audio:
 
         sf.write(str(path), self.samples, self.sample_rate, subtype=subtype)
         return Path(path)
+
+
+def encode_mp3(src: str | Path, out_path: str | Path, bitrate_kbps: int) -> Path:
+    """Any audio file ffmpeg reads, as an MP3 at `bitrate_kbps` kbit/s (constant bit rate) at `out_path`.
+    An MP3 is copied as is rather than encoded twice. InputError naming the file when it cannot be decoded;
+    BackendUnavailable when this ffmpeg has no MP3 encoder."""
+    src, out_path = Path(src), Path(out_path)
+    if not src.is_file():
+        raise InputError(f"the audio file {src.name!r} does not exist")
+    if src.suffix.lower() == ".mp3":
+        shutil.copyfile(src, out_path)
+        return out_path
+    r = subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(src), "-vn",
+                        "-c:a", "libmp3lame", "-b:a", f"{int(bitrate_kbps)}k", str(out_path)],
+                       capture_output=True, text=True, errors="replace", timeout=300)
+    if r.returncode != 0 or not out_path.exists():
+        detail = r.stderr.strip()[-300:]
+        if "libmp3lame" in detail:
+            raise BackendUnavailable(f"this ffmpeg cannot encode MP3 (it lacks libmp3lame): {detail}")
+        raise InputError(f"{src.name!r} could not be converted to MP3: {detail}")
+    return out_path
