@@ -23,14 +23,19 @@ def create(settings: Settings):  # noqa: ANN201  (-> tuple[Services, gr.Blocks])
     return services, demo
 
 
-def launch(demo, settings: Settings, **overrides) -> None:  # noqa: ANN001, ANN003
+def launch(demo, services, **overrides) -> None:  # noqa: ANN001, ANN003
+    from tabs import access
     from tabs.theme import FORCE_DARK_JS, studio_css, studio_theme
 
+    settings = services.settings
     demo.launch(**{
         "server_name": settings.server_name,
         "server_port": settings.server_port,
         "share": settings.share,
-        "auth": settings.auth_pairs or None,
+        # Accounts in the database (AUTH pairs are seeded into it); failures slowed down and logged.
+        "auth": access.login_check(services) if services.sign_in else None,
+        "auth_message": "Sign in with your studio account." if services.sign_in else None,
+        "app_kwargs": {"middleware": access.middleware(services)},
         "max_file_size": f"{settings.max_upload_mb}mb",
         # The data folder (database, media store) is never served; files leave through copies.
         "blocked_paths": [str(settings.data_dir.resolve())],
@@ -45,15 +50,20 @@ def launch(demo, settings: Settings, **overrides) -> None:  # noqa: ANN001, ANN0
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = Settings.from_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if argv[:1] == ["users"]:  # python app.py users add NAME [--admin] | list | disable NAME ...
+        from users_cli import main as users_main
+
+        raise SystemExit(users_main(argv[1:]))
+    settings = Settings.from_args(argv)
     services, demo = create(settings)
     if settings.model_idle_seconds:
         services.start_housekeeping()
-    launch(demo, settings)
+    launch(demo, services)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from engines.registry import MODELS, ModelRegistry
 from settings import Settings
+from storage.accounts import Accounts, LoginThrottle
 from storage.db import make_engine
 from storage.intake import Limits
 from storage.jobs import JobRunner
@@ -36,6 +37,9 @@ class Services:
     music: "MusicWorkflows"
     video: "VideoWorkflows"
     slides: "SlidesWorkflows"
+    accounts: Accounts
+    # True: every request needs a signed-in account; False: a local single-user run.
+    sign_in: bool
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:
@@ -77,9 +81,33 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     library = Library(engine, store, Limits.from_settings(settings))
     if recover:
         library.recover()
+    accounts = Accounts(library, LoginThrottle(free_failures=settings.login_free_failures,
+                                               free_failures_per_ip=4 * settings.login_free_failures,
+                                               max_wait_s=settings.login_max_wait_s))
+    sign_in = start_accounts(settings, accounts)
     MODELS.idle_seconds = settings.model_idle_seconds
     jobs = JobRunner(library)
     voices = VoiceWorkflows(settings, library, jobs)
     music = MusicWorkflows(settings, library, jobs, voices)
-    return Services(settings, library, jobs, MODELS, voices, TalkingHeadWorkflows(settings, library, jobs, voices),
-                    music, VideoWorkflows(settings, library, jobs, music), SlidesWorkflows(settings, library, jobs, voices))
+    return Services(settings=settings, library=library, jobs=jobs, models=MODELS, voices=voices,
+                    talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices), music=music,
+                    video=VideoWorkflows(settings, library, jobs, music),
+                    slides=SlidesWorkflows(settings, library, jobs, voices), accounts=accounts, sign_in=sign_in)
+
+
+def start_accounts(settings: Settings, accounts: Accounts) -> bool:
+    """Seed the AUTH accounts, decide whether sign-in is on, and give rows without an owner (an
+    earlier single-user install) to the first admin, or to the local user when sign-in is off."""
+    accounts.seed(settings.auth_pairs)
+    on = settings.sign_in == "accounts" or (settings.sign_in == "auto" and accounts.has_sign_in_users())
+    if on and not accounts.has_sign_in_users():
+        raise SystemExit("SIGN_IN=accounts but there are no accounts: set AUTH=user:password or run "
+                         "`python app.py users add NAME --admin`")
+    owner = accounts.first_admin() if on else accounts.local_user()
+    if owner is None:
+        log.warning("sign-in is on but no admin can sign in; earlier single-user data stays unowned "
+                    "(`python app.py users add NAME --admin` makes one)")
+    else:
+        accounts.adopt_unowned(owner)
+    log.info("sign-in %s", "on: local accounts" if on else "off: a local single-user run")
+    return on

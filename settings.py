@@ -22,6 +22,9 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+SIGN_IN_MODES = ("auto", "accounts", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     # Where media, the SQLite database and scratch files live.
@@ -42,8 +45,17 @@ class Settings:
     openai_model: str = "gpt-4o-mini"
     # "auto" (cuda > mps > cpu) or an explicit torch device such as "cpu" or "cuda:1".
     device: str = "auto"
-    # Login pairs "user:password,user2:password2"; empty means no login.
+    # Login pairs "user:password,user2:password2", made accounts at start-up (the first is admin when
+    # there is none); an existing account gets the listed password.
     auth: str = ""
+    # Sign-in: "auto" (on when AUTH is set or accounts with passwords exist), "accounts" (always on)
+    # or "off" (a local single-user run: everything belongs to one local user).
+    sign_in: str = "auto"
+    # Failed sign-ins in a row allowed per user name before each further attempt must wait
+    # (1, 2, 4 ... seconds; an IP address is allowed four times as many).
+    login_free_failures: int = 5
+    # Longest such wait, in seconds.
+    login_max_wait_s: int = 300
     # Network binding; honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
     server_name: str = "127.0.0.1"
     server_port: int = 7860
@@ -103,6 +115,9 @@ class Settings:
             openai_model=env.get("OPENAI_MODEL") or d.openai_model,
             device=env.get("DEVICE") or d.device,
             auth=env.get("AUTH", ""),
+            sign_in=(env.get("SIGN_IN") or d.sign_in).strip().lower(),
+            login_free_failures=_env_int(env, "LOGIN_FREE_FAILURES", d.login_free_failures),
+            login_max_wait_s=_env_int(env, "LOGIN_MAX_WAIT_S", d.login_max_wait_s),
             server_name=env.get("GRADIO_SERVER_NAME") or d.server_name,
             server_port=_env_int(env, "GRADIO_SERVER_PORT", d.server_port),
             share=env.get("SHARE", "").lower() in {"1", "true", "yes"},
@@ -121,6 +136,7 @@ class Settings:
         p.add_argument("--max-upload-mb", type=int, help="largest upload in MB (MAX_UPLOAD_MB)")
         p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (DEVICE)")
         p.add_argument("--auth", help="user:password[,user2:password2] (AUTH)")
+        p.add_argument("--sign-in", choices=SIGN_IN_MODES, help="auto, accounts or off (SIGN_IN)")
         p.add_argument("--host", dest="server_name", help="bind address (GRADIO_SERVER_NAME)")
         p.add_argument("--port", dest="server_port", type=int, help="port (GRADIO_SERVER_PORT)")
         p.add_argument("--share", action="store_true", default=None, help="create a public share link")
@@ -129,6 +145,10 @@ class Settings:
         known = {f.name for f in fields(cls)}
         overrides = {k: v for k, v in vars(args).items() if v is not None and k in known}
         return replace(base, **overrides)
+
+    def __post_init__(self) -> None:
+        if self.sign_in not in SIGN_IN_MODES:
+            raise SystemExit(f"SIGN_IN must be one of {', '.join(SIGN_IN_MODES)}, got {self.sign_in!r}")
 
 
 __all__ = ["Settings"]

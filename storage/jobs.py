@@ -113,7 +113,7 @@ class JobRunner:
         removed). True if it was running and the actor may see it."""
         with self._lock:
             entry = self._running.get(int(generation_id))
-        if entry is None or (actor.user_id is not None and entry[1] not in (None, actor.user_id)):
+        if entry is None or entry[1] != actor.user_id:
             return False
         entry[0].cancel()
         return True

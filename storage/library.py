@@ -62,6 +62,11 @@ def clean_name(name: str | None, what: str = "project name") -> str:
     return name
 
 
+def owned_by(column, actor: Actor):  # noqa: ANN001, ANN201
+    """SQL condition: the row's owner column is the actor (no owner, for an actor who is nobody)."""
+    return column.is_(None) if actor.user_id is None else column == actor.user_id
+
+
 def _parse_id(value, what: str) -> int:  # noqa: ANN001
     if isinstance(value, bool):
         raise InputError(f"{what} must be a whole number")
@@ -136,19 +141,20 @@ class Library:
 
     @staticmethod
     def _can_see(p: Project, actor: Actor) -> bool:
-        # Anonymous installs share everything; with accounts, a user sees their own.
-        return actor.user_id is None or p.owner_id in (None, actor.user_id)
+        # Each user sees their own; rows without an owner only exist before the start-up adoption
+        # (Accounts.adopt_unowned) and in tests that act as nobody in particular.
+        return p.owner_id == actor.user_id
 
     def list_projects(self, actor: Actor = ANONYMOUS) -> list[tuple[Project, int]]:
         with self.session() as s:
             q = (
                 select(Project, func.count(Asset.id))
+                .where(owned_by(Project.owner_id, actor))
                 .join(Asset, Asset.project_id == Project.id, isouter=True)
                 .group_by(Project.id)
                 .order_by(Project.updated_at.desc(), Project.id.desc())
             )
-            rows = s.exec(q).all()
-        return [(p, n) for p, n in rows if self._can_see(p, actor)]
+            return list(s.exec(q).all())
 
     def project_or_default(self, project_id, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
         """The given project, or the actor's 'Unsorted' project when none is given (None, "" or 0)."""
@@ -159,7 +165,7 @@ class Library:
     def default_project(self, actor: Actor = ANONYMOUS) -> Project:
         """Where work done without a project goes (created on first use)."""
         with self.session() as s:
-            q = select(Project).where(Project.name == DEFAULT_PROJECT_NAME, Project.owner_id == actor.user_id)
+            q = select(Project).where(Project.name == DEFAULT_PROJECT_NAME, owned_by(Project.owner_id, actor))
             p = s.exec(q.order_by(Project.id)).first()
         return p or self.create_project(DEFAULT_PROJECT_NAME, actor)
 

@@ -54,6 +54,8 @@ class User(SQLModel, table=True):
     # A salted hash (never the password); empty for accounts that sign in elsewhere (OAuth).
     password_hash: str = ""
     is_admin: bool = False
+    # A disabled account cannot sign in, and requests from its open sessions are refused.
+    disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import select
 
-from storage.library import ANONYMOUS, Actor, Library, NotFound, clean_name
+from storage.library import ANONYMOUS, Actor, Library, NotFound, clean_name, owned_by
 from storage.models import VoiceProfile, VoiceProfileFile, utcnow
 
 
@@ -39,13 +39,14 @@ class VoiceProfiles:
     def __init__(self, library: Library) -> None:
         self.lib = library
 
-    def _visible(self, p: VoiceProfile | None, actor: Actor) -> bool:
-        return p is not None and (actor.user_id is None or p.owner_id in (None, actor.user_id))
+    @staticmethod
+    def _visible(p: VoiceProfile | None, actor: Actor) -> bool:
+        return p is not None and p.owner_id == actor.user_id
 
     def list(self, actor: Actor = ANONYMOUS) -> list[VoiceProfile]:
         with self.lib.session() as s:
-            rows = s.exec(select(VoiceProfile).order_by(VoiceProfile.name, VoiceProfile.id)).all()
-        return [p for p in rows if self._visible(p, actor)]
+            return list(s.exec(select(VoiceProfile).where(owned_by(VoiceProfile.owner_id, actor))
+                               .order_by(VoiceProfile.name, VoiceProfile.id)).all())
 
     def get(self, ref, actor: Actor = ANONYMOUS) -> VoiceProfile:  # noqa: ANN001
         """By id, "profile:<id>", or exact name."""
@@ -56,7 +57,8 @@ class VoiceProfiles:
             if text.isdigit():
                 p = s.get(VoiceProfile, int(text))
             else:
-                p = s.exec(select(VoiceProfile).where(VoiceProfile.name == text).order_by(VoiceProfile.id)).first()
+                p = s.exec(select(VoiceProfile).where(VoiceProfile.name == text, owned_by(VoiceProfile.owner_id, actor))
+                           .order_by(VoiceProfile.id)).first()
         if not self._visible(p, actor):
             raise NotFound(f"there is no voice profile {ref!r}; see /list_voices")
         return p
@@ -92,6 +94,8 @@ class VoiceProfiles:
                     s.flush()
                 else:
                     p = s.get(VoiceProfile, profile_id)
+                    if not self._visible(p, actor):
+                        raise NotFound(f"there is no voice profile {profile_id!r}; see /list_voices")
                     for f in s.exec(select(VoiceProfileFile).where(VoiceProfileFile.profile_id == p.id,
                                                                    VoiceProfileFile.role == "model")).all():
                         old_model.add((f.sha256, f.ext))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,20 +16,24 @@ from gradio.utils import get_upload_folder
 from core.errors import EngineError, InputError
 from core.progress import CancelToken, ProgressFn
 from storage.library import Actor
+from tabs.access import copy_owner
 
 log = logging.getLogger(__name__)
 
 
-def actor_from(request: gr.Request | None) -> Actor:
+def actor_from(request: gr.Request | None, services) -> Actor:  # noqa: ANN001
+    """Who is acting: the signed-in account (sign-in on), else the local user; with the request's
+    address and user agent for the security log. Raises NotSignedIn (a clear gr.Error through
+    `user_errors`) for a request without a valid session while sign-in is on. No request at all
+    (a direct call in a test) acts as nobody in particular."""
     if request is None:
         return Actor()
     headers = getattr(request, "headers", {}) or {}
     client = getattr(request, "client", None)
-    return Actor(
-        user_id=None,  # accounts arrive with the auth work; until then everyone shares one library
-        username=getattr(request, "username", None) or "",
+    return services.accounts.actor(
+        getattr(request, "username", None), signed_in=services.sign_in,
         ip=(getattr(client, "host", "") or "") if client else "",
-        user_agent=headers.get("user-agent", "") if hasattr(headers, "get") else "",
+        user_agent=(headers.get("user-agent", "") if hasattr(headers, "get") else "")[:512],
     )
 
 
@@ -87,11 +91,12 @@ def gradio_progress(progress: gr.Progress) -> ProgressFn:
     return report
 
 
-def uploaded_file(file: Any, what: str = "file") -> tuple[Path, str]:
+def uploaded_file(file: Any, what: str = "file", actor: Actor | None = None) -> tuple[Path, str]:
     """Path and original name of a file Gradio received, refusing paths outside its upload folder.
 
     API endpoints get the raw payload, so a client could name any server path; only
-    files Gradio itself stored for this upload are accepted.
+    files Gradio itself stored for an upload are accepted, and a download copy only by the
+    user it was made for.
     """
     if file is None or file == "":
         raise InputError(f"no {what} was given")
@@ -103,20 +108,31 @@ def uploaded_file(file: Any, what: str = "file") -> tuple[Path, str]:
         raise InputError(f"the {what} is not a file upload")
     p = Path(path).resolve()
     root = Path(get_upload_folder()).resolve()
-    if not p.is_relative_to(root) or not p.is_file():
+    owner = copy_owner(p)
+    if (not p.is_relative_to(root) or not p.is_file()
+            or (owner is not None and owner != _folder_id(actor or Actor()))):
         raise InputError(f"the {what} must be uploaded with the request (server paths are not accepted)")
     return p, Path(name or p.name).name
 
 
-def download_copy(src: Path, name: str) -> str:
-    """Copy a stored file to a fresh temporary folder under a friendly name, for Gradio to serve.
+def _folder_id(actor: Actor) -> int:
+    return actor.user_id or 0
 
-    The media store itself is never exposed; Gradio serves only this copy.
-    """
+
+def private_folder(actor: Actor) -> Path:
+    """A fresh folder under Gradio's upload folder for files made for this user's request. Its name
+    carries the user's id (the access middleware serves it to that user only) and 128 random bits."""
+    folder = Path(get_upload_folder()) / f"dl-u{_folder_id(actor)}-{secrets.token_urlsafe(16)}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def download_copy(src: Path, name: str, actor: Actor) -> str:
+    """Copy a stored file to a fresh private folder (see `private_folder`) under a friendly name, for
+    Gradio to serve. The media store itself is never exposed; Gradio serves only this copy."""
     safe = "".join(c if c.isalnum() or c in "-_. " else "_" for c in Path(name).name).strip() or src.name
     if not Path(safe).suffix:
         safe += src.suffix
-    folder = Path(tempfile.mkdtemp(prefix="dl-", dir=get_upload_folder()))
-    dest = folder / safe
+    dest = private_folder(actor) / safe
     shutil.copyfile(src, dest)
     return str(dest)

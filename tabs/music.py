@@ -4,14 +4,11 @@ a mixing console that re-mixes the stored stems without composing again."""
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import actor_from, download_copy, private_folder, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 from tabs.voice import _voice_choices
 
 MIX_COLUMNS = ["stem", "gain_db", "pan", "eq_low_db", "eq_mid_db", "eq_high_db", "reverb", "compression", "mute"]
@@ -114,7 +111,7 @@ def build(services: Services) -> None:
     @user_errors
     def on_write(theme_, title_, style_, mood_, seed_, project_, request: gr.Request):  # noqa: ANN001, ANN202
         done, text = music.write_lyrics(theme_, title_, style_, mood_, seed=int(seed_ or 0), project_id=project_,
-                                        actor=actor_from(request))
+                                        actor=actor_from(request, services))
         notes = done.generation.metrics.get("notes") or []
         if notes:
             gr.Info(" ".join(notes))
@@ -123,17 +120,17 @@ def build(services: Services) -> None:
     @user_errors
     def on_compose(theme_, title_, lyrics_, style_, vstyle_, voice_, dur_, bpm_, seed_, backend_, project_,  # noqa: ANN001
                    request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+        actor = actor_from(request, services)
         done, res = music.compose(theme_, title_, lyrics_, style_, vstyle_, voice_, float(dur_), float(bpm_ or 0),
-                                  int(seed_ or 0), project_, backend=backend_, actor=actor_from(request),
+                                  int(seed_ or 0), project_, backend=backend_, actor=actor,
                                   progress=gradio_progress(progress), cancel=stop_token(services, request, "compose"))
         g = done.generation
         by_role = {}
         for a in done.outputs:
             by_role.setdefault(a.meta.get("role", ""), []).append(a)
-        song_file = download_copy(lib.asset_path(by_role["song"][0]), by_role["song"][0].name)
-        folder = Path(tempfile.mkdtemp(prefix="stems-", dir=get_upload_folder()))
-        stems_zip = music.stems_zip(g.id, folder / f"song {g.id} stems.zip", actor_from(request))
-        downloads = [download_copy(lib.asset_path(a), a.name)
+        song_file = download_copy(lib.asset_path(by_role["song"][0]), by_role["song"][0].name, actor)
+        stems_zip = music.stems_zip(g.id, private_folder(actor) / f"song {g.id} stems.zip", actor)
+        downloads = [download_copy(lib.asset_path(a), a.name, actor)
                      for role in ("song-mp3", "song", "midi", "lrc") for a in by_role.get(role, [])]
         downloads.insert(2, str(stems_zip))
         return (song_file, song_md(g), res.lrc, downloads, g.id, mix_table(g.metrics.get("mix_settings") or {}),
@@ -143,16 +140,16 @@ def build(services: Services) -> None:
     def on_remix(song_id_, rows, lufs, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         if not song_id_:
             raise gr.Error("Compose a song first: the console re-mixes its stems.")
-        done = music.mix(song_id_, mix_json(rows, lufs), actor=actor_from(request),
-                         progress=gradio_progress(progress))
+        actor = actor_from(request, services)
+        done = music.mix(song_id_, mix_json(rows, lufs), actor=actor, progress=gradio_progress(progress))
         out = done.outputs[0]
         m = done.generation.metrics
-        return (download_copy(lib.asset_path(out), out.name),
+        return (download_copy(lib.asset_path(out), out.name, actor),
                 f"Re-mixed: {m['lufs']:.1f} LUFS, true peak {m['true_peak_dbtp']:.1f} dBTP.")
 
     def refresh(request: gr.Request):  # noqa: ANN202
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
-                                           for p, _ in lib.list_projects(actor_from(request))]
+                                           for p, _ in lib.list_projects(actor_from(request, services))]
         voices = [c for c in _voice_choices(services, request) if "(bark)" not in c[0] and "(openai)" not in c[0]]
         voices[0] = ("Default (the style's embedded singer)", "default")
         return gr.update(choices=voices), gr.update(choices=projects)

@@ -4,15 +4,13 @@ generation history; export and import; the capabilities report."""
 from __future__ import annotations
 
 import json
-import tempfile
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from services import Services
 from storage.library import asset_json
 from storage.models import MediaKind
-from tabs.common import actor_from, download_copy, user_errors
+from tabs.common import actor_from, download_copy, private_folder, user_errors
 
 ASSET_COLUMNS = ["id", "kind", "name", "size", "length / pixels", "origin", "added"]
 GEN_COLUMNS = ["id", "kind", "status", "progress", "backend", "seconds", "error", "parameters"]
@@ -44,7 +42,7 @@ def build(services: Services) -> None:
     lib = services.library
 
     def project_choices(request: gr.Request | None) -> list[tuple[str, int]]:
-        return [(f"{p.name}  (#{p.id}, {n} files)", p.id) for p, n in lib.list_projects(actor_from(request))]
+        return [(f"{p.name}  (#{p.id}, {n} files)", p.id) for p, n in lib.list_projects(actor_from(request, services))]
 
     def assets_table(project_id, request) -> list[list]:  # noqa: ANN001
         if not project_id:
@@ -52,7 +50,7 @@ def build(services: Services) -> None:
         return [
             [a.id, a.kind.value, a.name, _size(a.size_bytes), _extent(a), a.origin,
              a.created_at.strftime("%Y-%m-%d %H:%M")]
-            for a in lib.list_assets(project_id, actor_from(request))
+            for a in lib.list_assets(project_id, actor_from(request, services))
         ]
 
     def gens_table(project_id, request) -> list[list]:  # noqa: ANN001
@@ -62,7 +60,7 @@ def build(services: Services) -> None:
             [g["id"], g["kind"], g["status"], f"{g['progress'] * 100:.0f}%", g["backend"],
              f"{g['seconds']:.1f}" if g["seconds"] is not None else "", g["error"],
              json.dumps(g["params"], ensure_ascii=False)[:300]]
-            for g in lib.list_generations(project_id, actor_from(request))
+            for g in lib.list_generations(project_id, actor_from(request, services))
         ]
 
     with gr.Row(equal_height=False):
@@ -118,20 +116,20 @@ def build(services: Services) -> None:
 
     @user_errors
     def on_create(name, request: gr.Request):  # noqa: ANN001, ANN202
-        p = lib.create_project(name, actor_from(request))
+        p = lib.create_project(name, actor_from(request, services))
         return (gr.update(choices=project_choices(request), value=p.id), "", f"Created project **{p.name}**.")
 
     @user_errors
     def on_rename(project_id, name, request: gr.Request):  # noqa: ANN001, ANN202
-        p = lib.rename_project(project_id, name, actor_from(request))
+        p = lib.rename_project(project_id, name, actor_from(request, services))
         return gr.update(choices=project_choices(request), value=p.id), "", f"Renamed to **{p.name}**."
 
     @user_errors
     def on_delete(project_id, confirmed, request: gr.Request):  # noqa: ANN001, ANN202
         if not confirmed:
             raise gr.Error("Tick 'Yes, delete this project and all its files' first.")
-        p = lib.get_project(project_id, actor_from(request))
-        lib.delete_project(p.id, actor_from(request))
+        p = lib.get_project(project_id, actor_from(request, services))
+        lib.delete_project(p.id, actor_from(request, services))
         return False, f"Deleted project **{p.name}**."
 
     @user_errors
@@ -141,7 +139,7 @@ def build(services: Services) -> None:
         if not files:
             raise gr.Error("Choose one or more files to add.")
         added, refused = [], []
-        actor = actor_from(request)
+        actor = actor_from(request, services)
         for i, path in enumerate(files):
             name = path.rsplit("/", 1)[-1]
             progress(i / len(files), desc=f"Checking {name}")
@@ -165,9 +163,10 @@ def build(services: Services) -> None:
         row = evt.row_value if evt is not None else None
         if not row:
             return (*hidden, gr.update(visible=False))
-        a = lib.get_asset(row[0], actor_from(request))
+        actor = actor_from(request, services)
+        a = lib.get_asset(row[0], actor)
         path = lib.asset_path(a)
-        copy = download_copy(path, a.name if a.name.endswith(a.ext) else f"{a.name}{a.ext}")
+        copy = download_copy(path, a.name if a.name.endswith(a.ext) else f"{a.name}{a.ext}", actor)
         image = gr.update(visible=a.kind is MediaKind.photo, value=copy if a.kind is MediaKind.photo else None)
         audio = gr.update(visible=a.kind is MediaKind.audio, value=copy if a.kind is MediaKind.audio else None)
         video = gr.update(visible=a.kind is MediaKind.video, value=copy if a.kind is MediaKind.video else None)
@@ -180,15 +179,15 @@ def build(services: Services) -> None:
     def on_export(project_id, request: gr.Request):  # noqa: ANN001, ANN202
         if not project_id:
             raise gr.Error("Choose a project to export.")
-        out = lib.export_project(project_id, tempfile.mkdtemp(prefix="export-", dir=get_upload_folder()),
-                                 actor_from(request))
+        actor = actor_from(request, services)
+        out = lib.export_project(project_id, private_folder(actor), actor)
         return str(out), f"Exported to **{out.name}**."
 
     @user_errors
     def on_import(path, request: gr.Request):  # noqa: ANN001, ANN202
         if not path:
             raise gr.Error("Choose a project zip to import.")
-        p = lib.import_project(path, path.rsplit("/", 1)[-1], actor_from(request))
+        p = lib.import_project(path, path.rsplit("/", 1)[-1], actor_from(request, services))
         return gr.update(choices=project_choices(request), value=p.id), None, f"Imported project **{p.name}**."
 
     tables = [project, assets, gens]

@@ -4,14 +4,12 @@ clone when a portrait is given. Or narrate an existing .pptx."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import actor_from, download_copy, private_folder, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 from tabs.voice import _voice_choices
 
 EXAMPLE = """# Digital Clone Studio
@@ -79,11 +77,12 @@ def build(services: Services) -> None:
 
     @user_errors
     def on_preview(outline_, theme_, project_, request: gr.Request):  # noqa: ANN001, ANN202
-        folder = Path(tempfile.mkdtemp(prefix="preview-", dir=get_upload_folder()))
-        thumbs = slides.preview(outline_, theme_, folder, project_, actor_from(request))
+        actor = actor_from(request, services)
+        thumbs = slides.preview(outline_, theme_, private_folder(actor), project_, actor)
         return [(str(p), f"Slide {i + 1}") for i, p in enumerate(thumbs)]
 
-    def _show(done):  # noqa: ANN001, ANN202
+    def _show(done, request: gr.Request):  # noqa: ANN001, ANN202
+        actor = actor_from(request, services)
         g = done.generation
         deck = next(a for a in done.outputs if a.kind.value == "pptx")
         vid = next(a for a in done.outputs if a.kind.value == "video")
@@ -94,17 +93,17 @@ def build(services: Services) -> None:
         md += "\n\n| # | slide | starts at |\n|---|---|---|\n" + "\n".join(
             f"| {t['slide']} | {t['title']} | {t['start_s']:.1f} s |" for t in m.get("timeline", []))
         md += "".join(f"\n> {n}" for n in m.get("notes") or [])
-        video_copy = download_copy(lib.asset_path(vid), vid.name)
-        return ([(download_copy(lib.asset_path(a), a.name), f"Slide {a.meta['slide']}") for a in images],
-                video_copy, [download_copy(lib.asset_path(deck), deck.name), video_copy], md)
+        video_copy = download_copy(lib.asset_path(vid), vid.name, actor)
+        return ([(download_copy(lib.asset_path(a), a.name, actor), f"Slide {a.meta['slide']}") for a in images],
+                video_copy, [download_copy(lib.asset_path(deck), deck.name, actor), video_copy], md)
 
     @user_errors
     def on_make(outline_, voice_, presenter_, theme_, project_, request: gr.Request,  # noqa: ANN001
                 progress=gr.Progress()):  # noqa: ANN202, B008
         face = (presenter_, Path(presenter_).name) if presenter_ else None
-        return _show(slides.make_deck(outline_, voice_, face, theme_, project_, actor=actor_from(request),
+        return _show(slides.make_deck(outline_, voice_, face, theme_, project_, actor=actor_from(request, services),
                                       progress=gradio_progress(progress),
-                                      cancel=stop_token(services, request, "deck")))
+                                      cancel=stop_token(services, request, "deck")), request)
 
     @user_errors
     def on_narrate(upload_, voice_, presenter_, project_, request: gr.Request,  # noqa: ANN001
@@ -113,12 +112,12 @@ def build(services: Services) -> None:
             raise gr.Error("Upload a .pptx deck first.")
         face = (presenter_, Path(presenter_).name) if presenter_ else None
         return _show(slides.narrate_pptx((upload_, Path(upload_).name), voice_, face, project_,
-                                         actor=actor_from(request), progress=gradio_progress(progress),
-                                         cancel=stop_token(services, request, "narrate")))
+                                         actor=actor_from(request, services), progress=gradio_progress(progress),
+                                         cancel=stop_token(services, request, "narrate")), request)
 
     def refresh(request: gr.Request):  # noqa: ANN202
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
-                                           for p, _ in lib.list_projects(actor_from(request))]
+                                           for p, _ in lib.list_projects(actor_from(request, services))]
         return gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects)
 
     private = {"api_visibility": "private"}

@@ -60,7 +60,7 @@ def build(services: Services) -> None:
         done = heads.render((portrait_, portrait_.rsplit("/", 1)[-1]),
                             (audio_, audio_.rsplit("/", 1)[-1]) if audio_ else None, text_ or "", voice_,
                             size_, int(fps_), bool(still_), project_, expression=expr_, head_motion=motion_,
-                            crop=bool(crop_), actor=actor_from(request), progress=gradio_progress(progress),
+                            crop=bool(crop_), actor=actor_from(request, services), progress=gradio_progress(progress),
                             cancel=stop_token(services, request, "talking_head"))
         vid = next(a for a in done.outputs if a.kind.value == "video")
         g = done.generation
@@ -68,11 +68,11 @@ def build(services: Services) -> None:
         md = (f"{vid.width}x{vid.height}, {g.metrics['frames']} frames, {vid.duration_s:.2f} s, "
               f"rendered in {g.seconds:.1f} s by the {g.backend} engine.")
         md += "".join(f"\n> {n}" for n in notes)
-        return download_copy(lib.asset_path(vid), vid.name), md
+        return download_copy(lib.asset_path(vid), vid.name, actor_from(request, services)), md
 
     def refresh(request: gr.Request):  # noqa: ANN202
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
-                                           for p, _ in lib.list_projects(actor_from(request))]
+                                           for p, _ in lib.list_projects(actor_from(request, services))]
         return gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects)
 
     private = {"api_visibility": "private"}

@@ -73,10 +73,11 @@ def build(services: Services) -> None:
             info = gr.Markdown(elem_id="video-info")
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="video-files")
 
-    def _show(done):  # noqa: ANN001, ANN202
+    def _show(done, request: gr.Request):  # noqa: ANN001, ANN202
+        actor = actor_from(request, services)
         vid = next(a for a in done.outputs if a.kind.value == "video")
         g = done.generation
-        copies = [download_copy(lib.asset_path(a), a.name) for a in done.outputs]
+        copies = [download_copy(lib.asset_path(a), a.name, actor) for a in done.outputs]
         md = (f"{vid.width}x{vid.height}, {vid.meta.get('fps')} fps, {vid.duration_s:.2f} s, "
               f"made in {g.seconds:.1f} s.")
         md += "".join(f"\n> {n}" for n in (g.metrics.get("notes") or []))
@@ -95,25 +96,25 @@ def build(services: Services) -> None:
                                  visualiser=visualiser_ or None,
                                  talking_head=(Path(head_), Path(head_).name) if head_ else None,
                                  presenter_position=head_pos_, captions_from_audio=bool(cap_auto),
-                                 actor=actor_from(request), progress=gradio_progress(progress),
+                                 actor=actor_from(request, services), progress=gradio_progress(progress),
                                  cancel=stop_token(services, request, "scene"))
-        return _show(done)
+        return _show(done, request)
 
     @user_errors
     def on_i2v(photos_, audio_, seconds_, size_, fps_, project_, request: gr.Request,  # noqa: ANN001
                progress=gr.Progress()):  # noqa: ANN202, B008
         done = video.image_to_video(_files(photos_), (Path(audio_), Path(audio_).name) if audio_ else None,
-                                    float(seconds_), size_, int(fps_), project_, actor=actor_from(request),
+                                    float(seconds_), size_, int(fps_), project_, actor=actor_from(request, services),
                                     progress=gradio_progress(progress), cancel=stop_token(services, request, "i2v"))
-        return _show(done)
+        return _show(done, request)
 
     @user_errors
     def on_mv(song_, template_, size_, fps_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         if not song_:
             raise gr.Error("Choose a song (make one in the Music & Lyrics tab first).")
-        done = video.music_video(int(song_), template_, size_, fps=int(fps_), actor=actor_from(request),
+        done = video.music_video(int(song_), template_, size_, fps=int(fps_), actor=actor_from(request, services),
                                  progress=gradio_progress(progress), cancel=stop_token(services, request, "mv"))
-        return _show(done)
+        return _show(done, request)
 
     def on_pick(evt: gr.SelectData):  # noqa: ANN202
         return templates[evt.index]
@@ -121,7 +122,7 @@ def build(services: Services) -> None:
     def refresh(request: gr.Request):  # noqa: ANN202
         from engines.video.previews import template_preview
 
-        actor = actor_from(request)
+        actor = actor_from(request, services)
         projects = lib.list_projects(actor)
         choices = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id) for p, _ in projects]
         songs = [(f"#{g['id']} {g['params'].get('title') or g['params'].get('theme', '')[:40]} ({p.name})", g["id"])

@@ -15,7 +15,7 @@ PROFILE_COLUMNS = ["id", "name", "speaks through", "pitch (Hz)", "speech (s)", "
 
 
 def _voice_choices(services: Services, request: gr.Request | None) -> list[tuple[str, str]]:
-    actor = actor_from(request)
+    actor = actor_from(request, services)
     out = [("Default (Piper; espeak-ng for other languages)", "default")]
     out += [(f"{p.name} — cloned voice #{p.id}", f"profile:{p.id}") for p in services.voices.profiles.list(actor)]
     out += [(f"{lang} (embedded)", lang) for lang in ("en-us", "en-gb", "en-us+f2", "en-us+m3", "de", "fr", "es",
@@ -115,7 +115,7 @@ def build(services: Services) -> None:
 
     def profile_rows(request: gr.Request):  # noqa: ANN202
         rows = []
-        for p in voices.profiles.list(actor_from(request)):
+        for p in voices.profiles.list(actor_from(request, services)):
             st = p.stats or {}
             f0 = st.get("f0_median_hz")
             rows.append([p.id, p.name, p.base_voice, f"{f0:.0f}" if f0 else "", st.get("reference_seconds", ""),
@@ -124,7 +124,7 @@ def build(services: Services) -> None:
 
     def refresh(request: gr.Request):  # noqa: ANN202
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
-                                              for p, _ in lib.list_projects(actor_from(request))]
+                                              for p, _ in lib.list_projects(actor_from(request, services))]
         return (gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects),
                 profile_rows(request))
 
@@ -136,9 +136,9 @@ def build(services: Services) -> None:
             fx["bass_boost_db"] = float(bass_db)
         return fx
 
-    def show(done, result):  # noqa: ANN001, ANN202
+    def show(done, result, request: gr.Request):  # noqa: ANN001, ANN202
         wav = next(a for a in done.outputs if a.kind.value == "audio")
-        path = download_copy(lib.asset_path(wav), wav.name)
+        path = download_copy(lib.asset_path(wav), wav.name, actor_from(request, services))
         rows = [[i + 1, t.text] for i, t in enumerate(result.takes)]
         return path, _figures_md(result.metrics, result.notes), done.generation.id, rows
 
@@ -146,17 +146,17 @@ def build(services: Services) -> None:
     def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,  # noqa: ANN001
                  request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
         done, result = voices.speak(text_, voice_, style_, backend_, speed_, pitch_, project_,
-                                    effects=effect_overrides(reverb_, bass_, lufs_), actor=actor_from(request),
+                                    effects=effect_overrides(reverb_, bass_, lufs_), actor=actor_from(request, services),
                                     progress=gradio_progress(progress), cancel=stop_token(services, request, "speak"))
-        return show(done, result)
+        return show(done, result, request)
 
     @user_errors
     def on_regenerate(gen_id, index, text_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         if not gen_id:
             raise gr.Error("Speak something first; then one of its sentences can be regenerated.")
         done, result = voices.regenerate_sentence(gen_id, int(index or 1), text_ or None,
-                                                  actor=actor_from(request), progress=gradio_progress(progress))
-        return show(done, result)
+                                                  actor=actor_from(request, services), progress=gradio_progress(progress))
+        return show(done, result, request)
 
     def clip_list(rec_path, more_paths) -> list:  # noqa: ANN001
         files = [rec_path] if rec_path else []
@@ -165,7 +165,7 @@ def build(services: Services) -> None:
 
     @user_errors
     def on_create(rec_path, more_paths, name, consent_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
-        p = voices.create_profile(name, clip_list(rec_path, more_paths), consent_, actor_from(request),
+        p = voices.create_profile(name, clip_list(rec_path, more_paths), consent_, actor_from(request, services),
                                   gradio_progress(progress))
         st = p.stats
         return (f"Created **{p.name}** (voice `profile:{p.id}`): {st.get('reference_seconds', 0):.1f} s of speech, "
@@ -175,7 +175,7 @@ def build(services: Services) -> None:
     def on_add(selected_id, rec_path, more_paths, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
-        p = voices.add_clips(f"profile:{selected_id}", clip_list(rec_path, more_paths), actor_from(request),
+        p = voices.add_clips(f"profile:{selected_id}", clip_list(rec_path, more_paths), actor_from(request, services),
                              gradio_progress(progress))
         return f"Refined **{p.name}** with the new clips.", p.id
 
@@ -184,21 +184,21 @@ def build(services: Services) -> None:
         row = evt.row_value if evt is not None else None
         if not row:
             return None, gr.update(visible=False)
-        p = voices.profiles.get(row[0], actor_from(request))
+        p = voices.profiles.get(row[0], actor_from(request, services))
         return p.id, gr.update(visible=True, value=profile_json(p, voices.profiles.files(p.id)))
 
     @user_errors
     def on_rename(selected_id, name, request: gr.Request):  # noqa: ANN001, ANN202
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
-        p = voices.profiles.rename(selected_id, name, actor_from(request))
+        p = voices.profiles.rename(selected_id, name, actor_from(request, services))
         return f"Renamed to **{p.name}**."
 
     @user_errors
     def on_delete(selected_id, request: gr.Request):  # noqa: ANN001, ANN202
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
-        voices.profiles.delete(selected_id, actor_from(request))
+        voices.profiles.delete(selected_id, actor_from(request, services))
         return "Profile deleted.", None, gr.update(visible=False)
 
     private = {"api_visibility": "private"}

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = {"core", "engines", "storage", "workflows", "tabs", "services", "settings", "app"}
+PROJECT = {"core", "engines", "storage", "workflows", "tabs", "services", "settings", "app", "users_cli"}
 # What each layer may import of the project; settings.py is the one settings object, read above the engines.
 ALLOWED = {
     "core": {"core"},
@@ -16,8 +16,9 @@ ALLOWED = {
     "engines": {"core", "engines"},
     "storage": {"core", "storage"},
     "workflows": {"core", "engines", "storage", "workflows", "settings"},
-    "services": PROJECT - {"tabs", "app"},
-    "tabs": PROJECT - {"app"},
+    "services": PROJECT - {"tabs", "app", "users_cli"},
+    "users_cli": {"core", "storage", "settings"},
+    "tabs": PROJECT - {"app", "users_cli"},
     "app": PROJECT,
 }
 UI = {"tabs", "app"}  # the only layers that may import gradio

@@ -155,7 +155,7 @@ CHILD = textwrap.dedent("""
 
     settings = Settings(data_dir=__import__("pathlib").Path({data!r}), server_port={port})
     services, demo = app.create(settings)
-    app.launch(demo, settings, prevent_thread_lock=True)
+    app.launch(demo, services, prevent_thread_lock=True)
     p = services.library.create_project("Crash test")
 
     def work(ctx):

@@ -1,0 +1,123 @@
+"""The web edge of sign-in: Gradio's login check, and who may fetch which file.
+
+Gradio calls the login check with the user name and password only. `AccessMiddleware` (an
+ASGI middleware handed to the app through `launch(app_kwargs=...)`) keeps each request's
+address and user agent in a context variable, so failed and successful sign-ins are logged
+with them, and it refuses a download copy (`dl-u<id>-...` folders, see `tabs.common`) to
+anyone but the user it was made for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import unquote
+
+from fastapi import HTTPException
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
+from starlette.requests import Request
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    ip: str = ""
+    user_agent: str = ""
+
+
+_REQUEST = contextvars.ContextVar("studio_request", default=RequestMeta())
+
+# A download copy's folder names the user it was made for: dl-u<user id>-<random>.
+COPY_FOLDER = re.compile(r"^dl-u(\d+)-")
+_FILE_ROUTE = re.compile(r"/file[=/](.+)$")
+
+
+def login_check(services) -> Callable[[str, str], Awaitable[bool]]:  # noqa: ANN001
+    """Gradio's `auth=`: the account's password, checked off the event loop; after repeated
+    failures a 429 "try again in N s" (Gradio's login route passes the HTTPException on)."""
+
+    async def check(username: str, password: str) -> bool:
+        meta = _REQUEST.get()
+        result = await asyncio.to_thread(services.accounts.sign_in, username, password, meta.ip, meta.user_agent)
+        if result.wait_s > 0 and not result.ok:
+            wait = math.ceil(result.wait_s)
+            raise HTTPException(status_code=429, headers={"Retry-After": str(wait)},
+                                detail=f"Too many failed sign-ins; try again in {wait} s.")
+        return result.ok
+
+    return check
+
+
+def _username(scope: dict) -> str | None:
+    """The signed-in user of a request, from Gradio's session cookie."""
+    app = scope.get("app")
+    tokens = getattr(app, "tokens", None)
+    cookie_id = getattr(app, "cookie_id", None)
+    if not tokens or not cookie_id:
+        return None
+    cookies = Request(scope).cookies
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+    return tokens.get(token) if token else None
+
+
+def copy_owner(path: str | Path) -> int | None:
+    """The user id a download copy was made for (None: not a download copy)."""
+    try:
+        rel = Path(path).resolve().relative_to(Path(get_upload_folder()).resolve())
+    except (ValueError, OSError):
+        return None
+    m = COPY_FOLDER.match(rel.parts[0]) if rel.parts else None
+    return int(m.group(1)) if m else None
+
+
+class AccessMiddleware:
+    """Pure ASGI: remembers the request's address and user agent; refuses another user's download copy."""
+
+    def __init__(self, app, services) -> None:  # noqa: ANN001
+        self.app, self.services = app, services
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        client = scope.get("client")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        token = _REQUEST.set(RequestMeta(client[0] if client else "", headers.get("user-agent", "")[:512]))
+        try:
+            if self.services.sign_in and scope.get("method") in ("GET", "HEAD") and not await self._may_fetch(scope):
+                # The same answer Gradio gives for a file that does not exist.
+                m = _FILE_ROUTE.search(scope.get("path", ""))
+                body = json.dumps({"detail": f"File not allowed: {m.group(1) if m else ''}."},
+                                  separators=(",", ":")).encode()
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await self.app(scope, receive, send)
+        finally:
+            _REQUEST.reset(token)
+
+    async def _may_fetch(self, scope: dict) -> bool:
+        m = _FILE_ROUTE.search(scope.get("path", ""))
+        if not m:
+            return True
+        owner = copy_owner(unquote(m.group(1)))
+        username = _username(scope)
+        if owner is None or username is None:
+            return True  # not a download copy, or no session: Gradio's own checks answer
+        user = await asyncio.to_thread(self.services.accounts.get, username)
+        return user is not None and not user.disabled and user.id == owner
+
+
+def middleware(services) -> list[Middleware]:  # noqa: ANN001
+    """For `launch(app_kwargs={"middleware": ...})`."""
+    return [Middleware(AccessMiddleware, services=services)]
