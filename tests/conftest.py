@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -169,6 +170,10 @@ class AppProcess:
                 with urllib.request.urlopen(self.url + "gradio_api/info", timeout=2) as r:
                     if r.status == 200:
                         return
+            except urllib.error.HTTPError as e:
+                if e.code == 401:  # up, with sign-in on
+                    return
+                time.sleep(0.3)
             except OSError:
                 time.sleep(0.3)
         raise RuntimeError(f"app did not start in {timeout} s:\n{self.log.read_text()[-3000:]}")
