@@ -38,6 +38,8 @@ _REQUEST = contextvars.ContextVar("studio_request", default=RequestMeta())
 
 # A download copy's folder names the user it was made for: dl-u<user id>-<random>.
 COPY_FOLDER = re.compile(r"^dl-u(\d+)-")
+# The same, anywhere in a text (the random part is 16 bytes in URL-safe base64).
+COPY_NAME = re.compile(r"dl-u(\d+)-[A-Za-z0-9_-]{22}")
 _FILE_ROUTE = re.compile(r"/file[=/](.+)$")
 
 
@@ -95,16 +97,28 @@ class AccessMiddleware:
             if self.services.sign_in and scope.get("method") in ("GET", "HEAD") and not await self._may_fetch(scope):
                 # The same answer Gradio gives for a file that does not exist.
                 m = _FILE_ROUTE.search(scope.get("path", ""))
-                body = json.dumps({"detail": f"File not allowed: {m.group(1) if m else ''}."},
-                                  separators=(",", ":")).encode()
-                await send({"type": "http.response.start", "status": 403,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                return
+                return await _answer(send, 403, f"File not allowed: {m.group(1) if m else ''}.")
+            if self.services.sign_in and scope.get("method") == "POST" and _CALL_ROUTE.search(scope.get("path", "")):
+                body = await _read_body(receive, MAX_CALL_BODY)
+                if body is None:
+                    return await _answer(send, 413, "The request is too large; upload files first.")
+                bad = await self._foreign_copy(scope, body)
+                if bad:
+                    return await _answer(send, 403, f"File not allowed: {bad}.")
+                receive = _replay(body, receive)
             await self.app(scope, receive, send)
         finally:
             _REQUEST.reset(token)
+
+    async def _foreign_copy(self, scope: dict, body: bytes) -> str | None:
+        """A download copy of another user's that a call names as an input (UI events pass file
+        paths in their JSON), or None."""
+        owners = {int(m.group(1)): m.group(0) for m in COPY_NAME.finditer(body.decode("utf-8", "replace"))}
+        if not owners:
+            return None
+        username = _username(scope)
+        user = await asyncio.to_thread(self.services.accounts.get, username) if username else None
+        return next((folder for owner, folder in owners.items() if user is None or user.id != owner), None)
 
     async def _may_fetch(self, scope: dict) -> bool:
         m = _FILE_ROUTE.search(scope.get("path", ""))
@@ -116,6 +130,48 @@ class AccessMiddleware:
             return True  # not a download copy, or no session: Gradio's own checks answer
         user = await asyncio.to_thread(self.services.accounts.get, username)
         return user is not None and not user.disabled and user.id == owner
+
+
+# Calls that run a function (API and UI events): their JSON may name files by path.
+_CALL_ROUTE = re.compile(r"/(queue/join|call/|run/|api/)")
+# Such a body is small (files are uploaded separately); larger ones are refused.
+MAX_CALL_BODY = 8 * 1024 * 1024
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict]]:
+    """The body already read, then the connection's own messages (a disconnect, in time)."""
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answer(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def middleware(services) -> list[Middleware]:  # noqa: ANN001
