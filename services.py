@@ -17,6 +17,7 @@ from storage.intake import Limits
 from storage.jobs import JobRunner
 from storage.library import Library
 from storage.media import MediaStore
+from storage.sharing import Sharing
 from workflows.music import MusicWorkflows
 from workflows.slides import SlidesWorkflows
 from workflows.talking_head import TalkingHeadWorkflows
@@ -38,6 +39,7 @@ class Services:
     video: "VideoWorkflows"
     slides: "SlidesWorkflows"
     accounts: Accounts
+    sharing: Sharing
     # True: every request needs a signed-in account; False: a local single-user run.
     sign_in: bool
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -92,7 +94,8 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     return Services(settings=settings, library=library, jobs=jobs, models=MODELS, voices=voices,
                     talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices), music=music,
                     video=VideoWorkflows(settings, library, jobs, music),
-                    slides=SlidesWorkflows(settings, library, jobs, voices), accounts=accounts, sign_in=sign_in)
+                    slides=SlidesWorkflows(settings, library, jobs, voices), accounts=accounts,
+                    sharing=Sharing(library, voices.profiles), sign_in=sign_in)
 
 
 def start_accounts(settings: Settings, accounts: Accounts) -> bool:

@@ -137,7 +137,7 @@ class JobRunner:
     ) -> Finished:
         """Record, run and store one generation. Raises the engine's error after recording it."""
         lib = self.library
-        project = lib.get_project(project_id, actor) if project_id not in (None, "", 0) else lib.default_project(actor)
+        project = lib.project_or_default(project_id, actor, "editor")
         cancel = cancel or CancelToken()
         with lib.session() as s:
             gen = Generation(project_id=project.id, owner_id=actor.user_id, kind=kind, params=params)

@@ -24,7 +24,8 @@ from core.errors import InputError
 from storage.intake import Limits, Probed, check_zip, probe_upload
 from storage.media import MediaStore, sha256_file
 from storage.models import (
-    Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project, SecurityEvent, User, VoiceProfileFile, utcnow,
+    Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project, SecurityEvent, Share, User, VoiceProfileFile,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,16 @@ DEFAULT_PROJECT_NAME = "Unsorted"
 
 class NotFound(InputError):
     """A project or asset id that does not exist (or is not yours)."""
+
+
+class Forbidden(InputError):
+    """Something shared with the actor, but not for what they asked to do with it."""
+
+
+# What the actor may do with a project: a share makes them "viewer" (read, export) or "editor"
+# (also add, generate into, delete assets); only the "owner" renames, deletes and shares it.
+_RANK = {"viewer": 1, "editor": 2, "owner": 3}
+_MAY_NOT = {"editor": "change", "owner": "rename, delete or share"}
 
 
 @dataclass(frozen=True)
@@ -88,10 +99,12 @@ def asset_json(a: Asset) -> dict:
     }
 
 
-def project_json(p: Project, asset_count: int | None = None) -> dict:
+def project_json(p: Project, asset_count: int | None = None, shared: tuple[str, str] | None = None) -> dict:
+    """`shared`: (role, owner's user name) when the project is someone else's, shared with the reader."""
     d = {"id": p.id, "name": p.name, "owner_id": p.owner_id,
          "created_at": p.created_at.isoformat(timespec="seconds"),
-         "updated_at": p.updated_at.isoformat(timespec="seconds")}
+         "updated_at": p.updated_at.isoformat(timespec="seconds"),
+         "shared": {"role": shared[0], "by": shared[1]} if shared else None}
     if asset_count is not None:
         d["asset_count"] = asset_count
     return d
@@ -131,36 +144,61 @@ class Library:
             s.refresh(p)
         return p
 
-    def get_project(self, project_id, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+    def get_project(self, project_id, actor: Actor = ANONYMOUS, need: str = "owner") -> Project:  # noqa: ANN001
+        """The project, if the actor may do what `need` says ("viewer", "editor" or "owner") with it.
+        NotFound, exactly as for a missing id, when it is neither theirs nor shared with them."""
         pid = _parse_id(project_id, "project_id")
         with self.session() as s:
             p = s.get(Project, pid)
-        if p is None or not self._can_see(p, actor):
+            role = self._role(s, p, actor) if p is not None else None
+        if role is None:
             raise NotFound(f"there is no project with id {pid}")
+        if _RANK[role] < _RANK[need]:
+            raise Forbidden(f"project {pid} is shared with you as {role}: you may not {_MAY_NOT[need]} it")
         return p
 
     @staticmethod
-    def _can_see(p: Project, actor: Actor) -> bool:
+    def _role(s: Session, p: Project, actor: Actor) -> str | None:
         # Each user sees their own; rows without an owner only exist before the start-up adoption
         # (Accounts.adopt_unowned) and in tests that act as nobody in particular.
-        return p.owner_id == actor.user_id
+        if p.owner_id == actor.user_id:
+            return "owner"
+        if actor.user_id is None:
+            return None
+        return s.exec(select(Share.role).where(Share.kind == "project", Share.object_id == p.id,
+                                               Share.user_id == actor.user_id)).first()
+
+    def shared_with(self, actor: Actor, kind: str = "project") -> dict[int, tuple[str, str]]:
+        """What others have shared with the actor: object id -> (role, the owner's user name)."""
+        if actor.user_id is None:
+            return {}
+        with self.session() as s:
+            rows = s.exec(select(Share.object_id, Share.role, User.username).join(User, User.id == Share.owner_id)
+                          .where(Share.kind == kind, Share.user_id == actor.user_id)).all()
+        return {oid: (role, owner) for oid, role, owner in rows}
 
     def list_projects(self, actor: Actor = ANONYMOUS) -> list[tuple[Project, int]]:
+        """The actor's projects and those shared with them (see `shared_with`), latest changed first."""
+        mine = owned_by(Project.owner_id, actor)
+        if actor.user_id is not None:
+            mine = mine | Project.id.in_(select(Share.object_id).where(Share.kind == "project",
+                                                                        Share.user_id == actor.user_id))
         with self.session() as s:
             q = (
                 select(Project, func.count(Asset.id))
-                .where(owned_by(Project.owner_id, actor))
+                .where(mine)
                 .join(Asset, Asset.project_id == Project.id, isouter=True)
                 .group_by(Project.id)
                 .order_by(Project.updated_at.desc(), Project.id.desc())
             )
             return list(s.exec(q).all())
 
-    def project_or_default(self, project_id, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
-        """The given project, or the actor's 'Unsorted' project when none is given (None, "" or 0)."""
+    def project_or_default(self, project_id, actor: Actor = ANONYMOUS, need: str = "editor") -> Project:  # noqa: ANN001
+        """The given project (the actor may add to it), or the actor's 'Unsorted' project when none is
+        given (None, "" or 0)."""
         if project_id in (None, "", 0):
             return self.default_project(actor)
-        return self.get_project(project_id, actor)
+        return self.get_project(project_id, actor, need)
 
     def default_project(self, actor: Actor = ANONYMOUS) -> Project:
         """Where work done without a project goes (created on first use)."""
@@ -189,6 +227,7 @@ class Library:
             s.exec(delete(GenerationAsset).where(GenerationAsset.generation_id.in_(gen_ids)))
             s.exec(delete(Generation).where(Generation.project_id == p.id))
             s.exec(delete(Asset).where(Asset.project_id == p.id))
+            s.exec(delete(Share).where(Share.kind == "project", Share.object_id == p.id))
             s.exec(delete(Project).where(Project.id == p.id))
             s.commit()
         self.drop_unreferenced(files)
@@ -200,7 +239,7 @@ class Library:
 
     def add_upload(self, project_id, src: Path, original_name: str, actor: Actor = ANONYMOUS) -> Asset:  # noqa: ANN001
         """Probe, convert and store an upload. On refusal nothing is stored and a security event is logged."""
-        p = self.get_project(project_id, actor)
+        p = self.get_project(project_id, actor, "editor")
         work = self.store.new_scratch_dir("upload-")
         try:
             try:
@@ -217,7 +256,7 @@ class Library:
         """Probe every file first, then store them all in one transaction: all or nothing.
 
         With `kind`, a file of another kind is refused (`why` says what was expected)."""
-        p = self.get_project(project_id, actor)
+        p = self.get_project(project_id, actor, "editor")
         work = self.store.new_scratch_dir("uploads-")
         added: set[tuple[str, str]] = set()
         try:
@@ -283,17 +322,20 @@ class Library:
         return asset
 
     def list_assets(self, project_id, actor: Actor = ANONYMOUS) -> list[Asset]:  # noqa: ANN001
-        p = self.get_project(project_id, actor)
+        p = self.get_project(project_id, actor, "viewer")
         with self.session() as s:
             return list(s.exec(select(Asset).where(Asset.project_id == p.id).order_by(Asset.id)).all())
 
-    def get_asset(self, asset_id, actor: Actor = ANONYMOUS) -> Asset:  # noqa: ANN001
+    def get_asset(self, asset_id, actor: Actor = ANONYMOUS, need: str = "viewer") -> Asset:  # noqa: ANN001
         aid = _parse_id(asset_id, "asset_id")
         with self.session() as s:
             a = s.get(Asset, aid)
             p = s.get(Project, a.project_id) if a else None
-        if a is None or p is None or not self._can_see(p, actor):
+            role = self._role(s, p, actor) if p is not None else None
+        if role is None:
             raise NotFound(f"there is no asset with id {aid}")
+        if _RANK[role] < _RANK[need]:
+            raise Forbidden(f"asset {aid} is in a project shared with you as {role}: you may not {_MAY_NOT[need]} it")
         return a
 
     def get_generation(self, generation_id, kind: str | None = None,  # noqa: ANN001
@@ -303,9 +345,10 @@ class Library:
         with self.session() as s:
             g = s.get(Generation, gid)
             p = s.get(Project, g.project_id) if g else None
+            role = self._role(s, p, actor) if p is not None else None
             links = s.exec(select(GenerationAsset).where(GenerationAsset.generation_id == gid)
                            .order_by(GenerationAsset.id)).all() if g else []
-        if g is None or p is None or not self._can_see(p, actor) or (kind and g.kind != kind):
+        if role is None or (kind and g.kind != kind):
             raise NotFound(f"there is no {kind or 'generation'} with id {gid}")
         with self.session() as s:
             assets = {a.id: a for a in s.exec(select(Asset).where(Asset.id.in_([k.asset_id for k in links]))).all()}
@@ -317,7 +360,7 @@ class Library:
         return self.store.path_for(asset.sha256, asset.ext)
 
     def delete_asset(self, asset_id, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
-        a = self.get_asset(asset_id, actor)
+        a = self.get_asset(asset_id, actor, "editor")
         with self.session() as s:
             s.exec(delete(GenerationAsset).where(GenerationAsset.asset_id == a.id))
             s.exec(delete(Asset).where(Asset.id == a.id))
@@ -346,7 +389,7 @@ class Library:
     # ------------------------------------------------------------ history
 
     def list_generations(self, project_id, actor: Actor = ANONYMOUS) -> list[dict]:  # noqa: ANN001
-        p = self.get_project(project_id, actor)
+        p = self.get_project(project_id, actor, "viewer")
         with self.session() as s:
             gens = s.exec(select(Generation).where(Generation.project_id == p.id).order_by(Generation.id.desc())).all()
             links = s.exec(
@@ -403,7 +446,7 @@ class Library:
 
     def export_project(self, project_id, dest_dir: Path, actor: Actor = ANONYMOUS) -> Path:  # noqa: ANN001
         """Write the project as a zip: media/<sha><ext> files plus manifest.json."""
-        p = self.get_project(project_id, actor)
+        p = self.get_project(project_id, actor, "viewer")
         assets = self.list_assets(p.id, actor)
         manifest = {
             "format": EXPORT_FORMAT,

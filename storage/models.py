@@ -1,4 +1,4 @@
-"""The tables: users, projects, assets, generations and security events.
+"""The tables: users, projects, assets, generations, voice profiles, shares and security events.
 
 Every row that belongs to somebody carries an `owner_id`, so per-user isolation
 (accounts, shared projects) can be added as a filter rather than a migration.
@@ -128,6 +128,20 @@ class GenerationAsset(SQLModel, table=True):
     generation_id: int = _fk("generation.id", ondelete="CASCADE", nullable=False)
     asset_id: int = _fk("asset.id", ondelete="CASCADE", nullable=False)
     role: str = Field(max_length=10)  # "input" | "output"
+
+
+class Share(SQLModel, table=True):
+    """Something of one user's opened to another: a project ("viewer" reads it, "editor" also adds
+    to it) or a voice profile ("speak": may speak with it, never read its references)."""
+
+    __table_args__ = (UniqueConstraint("kind", "object_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10)  # "project" | "voice"
+    object_id: int = Field(index=True)
+    owner_id: int = _fk("user.id", ondelete="CASCADE", nullable=False)
+    user_id: int = _fk("user.id", ondelete="CASCADE", nullable=False)
+    role: str = Field(max_length=10)  # "viewer" | "editor" | "speak"
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class SecurityEvent(SQLModel, table=True):

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import select
 
-from storage.library import ANONYMOUS, Actor, Library, NotFound, clean_name, owned_by
-from storage.models import VoiceProfile, VoiceProfileFile, utcnow
+from storage.library import ANONYMOUS, Actor, Forbidden, Library, NotFound, clean_name, owned_by
+from storage.models import Share, VoiceProfile, VoiceProfileFile, utcnow
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,15 @@ class NewClip:
     meta: dict
 
 
-def profile_json(p: VoiceProfile, clips: list[VoiceProfileFile] = ()) -> dict:
+def profile_json(p: VoiceProfile, clips: list[VoiceProfileFile] = (), shared_by: str | None = None) -> dict:
+    """`shared_by`: the owner's user name when the profile is shared with the reader, who may speak
+    with it but sees nothing of its references."""
     return {
         "id": p.id, "name": p.name, "engine": p.engine, "base_voice": p.base_voice, "stats": p.stats,
         "voice": f"profile:{p.id}",
-        "references": [{"name": c.name, "duration_s": c.duration_s, **c.meta} for c in clips if c.role == "reference"],
+        "references": [] if shared_by else [{"name": c.name, "duration_s": c.duration_s, **c.meta}
+                                            for c in clips if c.role == "reference"],
+        "shared": {"role": "speak", "by": shared_by} if shared_by else None,
         "consent_by": p.consent_by,
         "consent_at": p.consent_at.isoformat(timespec="seconds") if p.consent_at else None,
         "created_at": p.created_at.isoformat(timespec="seconds"),
@@ -43,13 +47,24 @@ class VoiceProfiles:
     def _visible(p: VoiceProfile | None, actor: Actor) -> bool:
         return p is not None and p.owner_id == actor.user_id
 
-    def list(self, actor: Actor = ANONYMOUS) -> list[VoiceProfile]:
-        with self.lib.session() as s:
-            return list(s.exec(select(VoiceProfile).where(owned_by(VoiceProfile.owner_id, actor))
-                               .order_by(VoiceProfile.name, VoiceProfile.id)).all())
+    def _shared_ids(self, actor: Actor):  # noqa: ANN202
+        return select(Share.object_id).where(Share.kind == "voice", Share.user_id == actor.user_id)
 
-    def get(self, ref, actor: Actor = ANONYMOUS) -> VoiceProfile:  # noqa: ANN001
-        """By id, "profile:<id>", or exact name."""
+    def list(self, actor: Actor = ANONYMOUS) -> list[VoiceProfile]:
+        """The actor's profiles and those shared with them (see `shared_with`)."""
+        cond = owned_by(VoiceProfile.owner_id, actor)
+        if actor.user_id is not None:
+            cond = cond | VoiceProfile.id.in_(self._shared_ids(actor))
+        with self.lib.session() as s:
+            return list(s.exec(select(VoiceProfile).where(cond).order_by(VoiceProfile.name, VoiceProfile.id)).all())
+
+    def shared_with(self, actor: Actor) -> dict[int, str]:
+        """Profile id -> owner's user name, for the profiles others have shared with the actor."""
+        return {oid: owner for oid, (_, owner) in self.lib.shared_with(actor, "voice").items()}
+
+    def get(self, ref, actor: Actor = ANONYMOUS, need: str = "owner") -> VoiceProfile:  # noqa: ANN001
+        """By id, "profile:<id>", or exact name (the actor's own first). need="speak" accepts a profile
+        shared with the actor; "owner" (to change or delete it) does not."""
         text = str(ref).strip()
         if text.startswith("profile:"):
             text = text.split(":", 1)[1]
@@ -57,10 +72,17 @@ class VoiceProfiles:
             if text.isdigit():
                 p = s.get(VoiceProfile, int(text))
             else:
-                p = s.exec(select(VoiceProfile).where(VoiceProfile.name == text, owned_by(VoiceProfile.owner_id, actor))
-                           .order_by(VoiceProfile.id)).first()
-        if not self._visible(p, actor):
+                named = select(VoiceProfile).where(VoiceProfile.name == text)
+                p = s.exec(named.where(owned_by(VoiceProfile.owner_id, actor)).order_by(VoiceProfile.id)).first()
+                if p is None and actor.user_id is not None:
+                    p = s.exec(named.where(VoiceProfile.id.in_(self._shared_ids(actor)))
+                               .order_by(VoiceProfile.id)).first()
+            shared = (p is not None and not self._visible(p, actor) and actor.user_id is not None
+                      and s.exec(self._shared_ids(actor).where(Share.object_id == p.id)).first() is not None)
+        if not self._visible(p, actor) and not shared:
             raise NotFound(f"there is no voice profile {ref!r}; see /list_voices")
+        if shared and need != "speak":
+            raise Forbidden(f"the voice {p.name!r} is shared with you to speak with; only its owner can change it")
         return p
 
     def files(self, profile_id: int) -> list[VoiceProfileFile]:
@@ -136,6 +158,7 @@ class VoiceProfiles:
         files = {(f.sha256, f.ext) for f in self.files(p.id)}
         with self.lib.session() as s:
             s.exec(delete(VoiceProfileFile).where(VoiceProfileFile.profile_id == p.id))
+            s.exec(delete(Share).where(Share.kind == "voice", Share.object_id == p.id))
             s.exec(delete(VoiceProfile).where(VoiceProfile.id == p.id))
             s.commit()
         self.lib.drop_unreferenced(files)

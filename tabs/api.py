@@ -8,6 +8,8 @@
     /import_project(file) -> project JSON
     /capabilities() -> engines/backends and their availability
     /cancel(generation_id) -> {"generation_id", "stopping", "status"}: stop a running generation
+    /share_project(project_id, username, role="viewer"), /unshare_project(project_id, username),
+    /list_shares() -> {"given": [...], "received": [...]}
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ def register(services: Services) -> None:
 
     @user_errors
     def list_projects(request: gr.Request = None) -> list[dict]:
-        """All projects, most recently changed first."""
-        return [project_json(p, n) for p, n in lib.list_projects(actor_from(request, services))]
+        """Your projects and those shared with you ("shared": {"role", "by"}), most recently changed first."""
+        actor = actor_from(request, services)
+        shared = lib.shared_with(actor)
+        return [project_json(p, n, shared.get(p.id)) for p, n in lib.list_projects(actor)]
 
     @user_errors
     def upload_media(project_id: int, file: FileData, request: gr.Request = None) -> dict:
@@ -75,12 +79,31 @@ def register(services: Services) -> None:
         return {"generation_id": g.id, "stopping": stopping, "status": g.status.value}
 
     @user_errors
+    def share_project(project_id: int, username: str, role: str = "viewer", request: gr.Request = None) -> dict:
+        """Share your project with another user as "viewer" (read and export) or "editor" (also add files
+        and generate into it). Sharing again changes the role."""
+        actor = actor_from(request, services)
+        share = services.sharing.share_project(project_id, username, role, actor)
+        return {"project_id": share.object_id, "user": username.strip(), "role": share.role}
+
+    @user_errors
+    def unshare_project(project_id: int, username: str, request: gr.Request = None) -> dict:
+        """Revoke a share: the user no longer sees the project. "revoked" is false if they did not have it."""
+        revoked = services.sharing.unshare_project(project_id, username, actor_from(request, services))
+        return {"project_id": int(project_id), "user": username.strip(), "revoked": revoked}
+
+    @user_errors
+    def list_shares(request: gr.Request = None) -> dict:
+        """What you share ("given") and what others share with you ("received"): projects and voices."""
+        return services.sharing.shares(actor_from(request, services))
+
+    @user_errors
     def capabilities() -> dict:
         """Which engines and backends can run here, and why not (missing weights, key, GPU)."""
         return services.capabilities()
 
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
-               export_project, import_project, capabilities, cancel):
+               export_project, import_project, capabilities, cancel, share_project, unshare_project, list_shares):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None if fn in (capabilities, cancel) else 4)
 
 
@@ -129,8 +152,21 @@ def register_voice(services: Services) -> None:
 
     @user_errors
     def list_voices(request: gr.Request = None) -> dict:
-        """Voice profiles, and each speech backend's availability and preset voices."""
+        """Voice profiles (yours, and those shared with you: "shared": {"role": "speak", "by"}), and each
+        speech backend's availability and preset voices."""
         return voices.list_voices(actor_from(request, services))
+
+    @user_errors
+    def share_voice(voice: str, username: str, request: gr.Request = None) -> dict:
+        """Let another user speak with your voice profile ("profile:<id>"); they never get its references."""
+        share = services.sharing.share_voice(voice, username, actor_from(request, services))
+        return {"voice": f"profile:{share.object_id}", "user": username.strip(), "role": share.role}
+
+    @user_errors
+    def unshare_voice(voice: str, username: str, request: gr.Request = None) -> dict:
+        """Revoke: the user can no longer speak with the voice."""
+        revoked = services.sharing.unshare_voice(voice, username, actor_from(request, services))
+        return {"voice": str(voice), "user": username.strip(), "revoked": revoked}
 
     @user_errors
     def regenerate_sentence(generation_id: int, sentence: int, text: str = "", request: gr.Request = None) -> FileData:
@@ -141,6 +177,8 @@ def register_voice(services: Services) -> None:
 
     for fn in (speak, clone_voice, create_voice, add_voice_clips, list_voices, regenerate_sentence):
         gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+    for fn in (share_voice, unshare_voice):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
 
 
 def register_talking_head(services: Services) -> None:

@@ -42,7 +42,18 @@ def build(services: Services) -> None:
     lib = services.library
 
     def project_choices(request: gr.Request | None) -> list[tuple[str, int]]:
-        return [(f"{p.name}  (#{p.id}, {n} files)", p.id) for p, n in lib.list_projects(actor_from(request, services))]
+        actor = actor_from(request, services)
+        shared = lib.shared_with(actor)
+        return [(f"{p.name}  (#{p.id}, {n} files"
+                 + (f", shared by {shared[p.id][1]}: {shared[p.id][0]})" if p.id in shared else ")"), p.id)
+                for p, n in lib.list_projects(actor)]
+
+    def shares_md(request: gr.Request | None) -> str:
+        got = services.sharing.shares(actor_from(request, services))
+        lines = [f"- {x['kind']} **{x['name']}** (#{x['id']}) with **{x['user']}** as {x['role']}" for x in got["given"]]
+        lines += [f"- {x['kind']} **{x['name']}** (#{x['id']}) from **{x['owner']}** as {x['role']}"
+                  for x in got["received"]]
+        return "\n".join(lines) or "Nothing shared yet."
 
     def assets_table(project_id, request) -> list[list]:  # noqa: ANN001
         if not project_id:
@@ -74,6 +85,14 @@ def build(services: Services) -> None:
                 rename_btn = gr.Button("Rename")
                 confirm_delete = gr.Checkbox(label="Yes, delete this project and all its files")
                 delete_btn = gr.Button("Delete project", variant="stop")
+            with gr.Accordion("Share", open=False, visible=services.sign_in):
+                share_user = gr.Textbox(label="User name", max_lines=1, elem_id="share-user")
+                share_role = gr.Radio(["viewer", "editor"], value="viewer", label="May",
+                                      info="viewer: read and export; editor: also add files and generate into it")
+                with gr.Row():
+                    share_btn = gr.Button("Share project", elem_id="share-project")
+                    unshare_btn = gr.Button("Revoke", elem_id="unshare-project")
+                shares = gr.Markdown("", elem_id="shares-list")
             with gr.Accordion("Export / import", open=False):
                 export_btn = gr.Button("Export project as zip")
                 export_file = gr.File(label="Export", interactive=False)
@@ -190,8 +209,25 @@ def build(services: Services) -> None:
         p = lib.import_project(path, path.rsplit("/", 1)[-1], actor_from(request, services))
         return gr.update(choices=project_choices(request), value=p.id), None, f"Imported project **{p.name}**."
 
+    @user_errors
+    def on_share(project_id, username, role, request: gr.Request):  # noqa: ANN001, ANN202
+        if not project_id:
+            raise gr.Error("Choose a project to share.")
+        services.sharing.share_project(project_id, username, role, actor_from(request, services))
+        return shares_md(request), f"Shared with **{username.strip()}** as {role}."
+
+    @user_errors
+    def on_unshare(project_id, username, request: gr.Request):  # noqa: ANN001, ANN202
+        if not project_id:
+            raise gr.Error("Choose a project.")
+        done = services.sharing.unshare_project(project_id, username, actor_from(request, services))
+        return shares_md(request), (f"Revoked: **{username.strip()}** no longer sees it." if done
+                                    else f"**{username.strip()}** did not have it.")
+
     tables = [project, assets, gens]
     private = {"api_visibility": "private"}
+    share_btn.click(on_share, [project, share_user, share_role], [shares, status], **private)
+    unshare_btn.click(on_unshare, [project, share_user], [shares, status], **private)
     create_btn.click(on_create, [new_name], [project, new_name, status], **private).then(
         refresh, [project], tables, **private)
     new_name.submit(on_create, [new_name], [project, new_name, status], **private).then(
@@ -214,4 +250,6 @@ def build(services: Services) -> None:
 
     demo = gr.context.Context.root_block
     demo.load(refresh, [project], tables, **private)
+    if services.sign_in:
+        demo.load(user_errors(shares_md), None, [shares], **private)
     demo.load(services.capabilities, None, [caps], **private)

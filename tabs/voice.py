@@ -17,7 +17,9 @@ PROFILE_COLUMNS = ["id", "name", "speaks through", "pitch (Hz)", "speech (s)", "
 def _voice_choices(services: Services, request: gr.Request | None) -> list[tuple[str, str]]:
     actor = actor_from(request, services)
     out = [("Default (Piper; espeak-ng for other languages)", "default")]
-    out += [(f"{p.name} — cloned voice #{p.id}", f"profile:{p.id}") for p in services.voices.profiles.list(actor)]
+    shared = services.voices.profiles.shared_with(actor)
+    out += [(f"{p.name} — cloned voice #{p.id}" + (f", shared by {shared[p.id]}" if p.id in shared else ""),
+             f"profile:{p.id}") for p in services.voices.profiles.list(actor)]
     out += [(f"{lang} (embedded)", lang) for lang in ("en-us", "en-gb", "en-us+f2", "en-us+m3", "de", "fr", "es",
                                                       "it", "pt", "nl", "pl", "ru", "tr", "ja", "cmn", "hi")]
     for name in ("bark", "openai"):
@@ -109,16 +111,24 @@ def build(services: Services) -> None:
                     rename_to = gr.Textbox(label="Rename to", max_lines=1)
                     rename_btn = gr.Button("Rename")
                     delete_btn = gr.Button("Delete profile", variant="stop")
+                with gr.Row(visible=services.sign_in):
+                    share_user = gr.Textbox(label="Let this user speak with it", max_lines=1,
+                                            info="They never get its recordings", elem_id="share-voice-user")
+                    share_btn = gr.Button("Share voice", elem_id="share-voice")
+                    unshare_btn = gr.Button("Revoke", elem_id="unshare-voice")
         prof_status = gr.Markdown(elem_id="profile-status")
 
     # ---------------------------------------------------------------- handlers
 
     def profile_rows(request: gr.Request):  # noqa: ANN202
         rows = []
-        for p in voices.profiles.list(actor_from(request, services)):
+        actor = actor_from(request, services)
+        shared = voices.profiles.shared_with(actor)
+        for p in voices.profiles.list(actor):
             st = p.stats or {}
             f0 = st.get("f0_median_hz")
-            rows.append([p.id, p.name, p.base_voice, f"{f0:.0f}" if f0 else "", st.get("reference_seconds", ""),
+            name = f"{p.name} (shared by {shared[p.id]})" if p.id in shared else p.name
+            rows.append([p.id, name, p.base_voice, f"{f0:.0f}" if f0 else "", st.get("reference_seconds", ""),
                          len(st.get("clips", [])), p.updated_at.strftime("%Y-%m-%d %H:%M")])
         return rows
 
@@ -184,8 +194,10 @@ def build(services: Services) -> None:
         row = evt.row_value if evt is not None else None
         if not row:
             return None, gr.update(visible=False)
-        p = voices.profiles.get(row[0], actor_from(request, services))
-        return p.id, gr.update(visible=True, value=profile_json(p, voices.profiles.files(p.id)))
+        actor = actor_from(request, services)
+        p = voices.profiles.get(row[0], actor, need="speak")
+        by = voices.profiles.shared_with(actor).get(p.id)
+        return p.id, gr.update(visible=True, value=profile_json(p, [] if by else voices.profiles.files(p.id), by))
 
     @user_errors
     def on_rename(selected_id, name, request: gr.Request):  # noqa: ANN001, ANN202
@@ -201,7 +213,24 @@ def build(services: Services) -> None:
         voices.profiles.delete(selected_id, actor_from(request, services))
         return "Profile deleted.", None, gr.update(visible=False)
 
+    @user_errors
+    def on_share(selected_id, username, request: gr.Request):  # noqa: ANN001, ANN202
+        if not selected_id:
+            raise gr.Error("Select a profile in the table first.")
+        services.sharing.share_voice(selected_id, username, actor_from(request, services))
+        return f"**{username.strip()}** may now speak with this voice (never read its recordings)."
+
+    @user_errors
+    def on_unshare(selected_id, username, request: gr.Request):  # noqa: ANN001, ANN202
+        if not selected_id:
+            raise gr.Error("Select a profile in the table first.")
+        done = services.sharing.unshare_voice(selected_id, username, actor_from(request, services))
+        return f"Revoked: **{username.strip()}** can no longer speak with it." if done else \
+            f"**{username.strip()}** did not have it."
+
     private = {"api_visibility": "private"}
+    share_btn.click(on_share, [selected, share_user], [prof_status], **private)
+    unshare_btn.click(on_unshare, [selected, share_user], [prof_status], **private)
     speaking = speak_btn.click(on_speak, [text, voice, style, backend, speed, pitch, reverb, bass, loudness, project],
                                [audio, figures, generation, sentences], concurrency_id="cpu", **private)
     wire_stop(services, speak_stop, speaking, "speak")

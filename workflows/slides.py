@@ -72,7 +72,7 @@ class SlidesWorkflows:
                              "for each slide, with '- ' bullets under it")
         if len(text) > MAX_OUTLINE_CHARS:
             raise InputError(f"the outline is {len(text):,} characters; at most {MAX_OUTLINE_CHARS:,}")
-        project = self.library.project_or_default(project_id, actor)
+        project = self.library.project_or_default(project_id, actor, "viewer")
         if looks_like_outline(text):
             return parse_outline(text, self.resolver(project.id, actor), theme)
         if is_topic(text):

@@ -80,7 +80,7 @@ class VoiceWorkflows:
     def _profile_choice(self, ref: str, actor: Actor) -> VoiceChoice:
         from engines.voice import clone
 
-        p = self.profiles.get(ref, actor)
+        p = self.profiles.get(ref, actor, need="speak")
         notes: tuple[str, ...] = ()
         with self._lock:
             key = (p.id, p.updated_at.isoformat())
@@ -89,7 +89,8 @@ class VoiceWorkflows:
                 try:
                     model = clone.VoiceModel.from_bytes(self.profiles.model_bytes(p))
                 except clone.OutdatedModel:
-                    p, model = self._rebuild(p, actor)
+                    # Rebuilt on its owner's behalf (the speaker may be someone it is shared with).
+                    p, model = self._rebuild(p, Actor(user_id=p.owner_id, username=p.consent_by))
                     key = (p.id, p.updated_at.isoformat())
                     notes = (f"the voice '{p.name}' was made by an earlier version of the cloner and was rebuilt "
                              "from its reference recordings",)
@@ -120,8 +121,10 @@ class VoiceWorkflows:
             presets[name] = {"available": avail.available, "reason": avail.reason, "presets": names}
         from storage.voices import profile_json
 
+        shared = self.profiles.shared_with(actor)
         return {
-            "profiles": [profile_json(p, self.profiles.files(p.id)) for p in self.profiles.list(actor)],
+            "profiles": [profile_json(p, [] if p.id in shared else self.profiles.files(p.id), shared.get(p.id))
+                         for p in self.profiles.list(actor)],
             "backends": presets,
         }
 
