@@ -45,12 +45,17 @@ class Services:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:
-        """Drop idle models in the background so a long-running server gives memory back."""
+        """Drop idle models in the background so a long-running server gives memory back; expire
+        old security events hourly."""
 
         def loop() -> None:
+            rounds = 0
             while not self._stop.wait(every_s):
+                rounds += 1
                 try:
                     self.models.drop_idle()
+                    if rounds % max(1, int(3600 / every_s)) == 0:  # hourly
+                        self.library.expire_events(self.settings.security_log_days)
                 except Exception:
                     log.exception("housekeeping failed")
 
@@ -87,8 +92,9 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
                                                free_failures_per_ip=4 * settings.login_free_failures,
                                                max_wait_s=settings.login_max_wait_s))
     sign_in = start_accounts(settings, accounts)
+    library.expire_events(settings.security_log_days)
     MODELS.idle_seconds = settings.model_idle_seconds
-    jobs = JobRunner(library)
+    jobs = JobRunner(library, settings.max_jobs_per_user)
     voices = VoiceWorkflows(settings, library, jobs)
     music = MusicWorkflows(settings, library, jobs, voices)
     return Services(settings=settings, library=library, jobs=jobs, models=MODELS, voices=voices,

@@ -56,6 +56,11 @@ class Settings:
     login_free_failures: int = 5
     # Longest such wait, in seconds.
     login_max_wait_s: int = 300
+    # Security log entries older than this many days are deleted (0 = kept for ever).
+    security_log_days: int = 90
+    # Per-user quotas: jobs running at once, and megabytes kept stored (0 = no limit).
+    max_jobs_per_user: int = 3
+    max_storage_mb_per_user: int = 0
     # Network binding; honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
     server_name: str = "127.0.0.1"
     server_port: int = 7860
@@ -118,6 +123,9 @@ class Settings:
             sign_in=(env.get("SIGN_IN") or d.sign_in).strip().lower(),
             login_free_failures=_env_int(env, "LOGIN_FREE_FAILURES", d.login_free_failures),
             login_max_wait_s=_env_int(env, "LOGIN_MAX_WAIT_S", d.login_max_wait_s),
+            security_log_days=_env_int(env, "SECURITY_LOG_DAYS", d.security_log_days),
+            max_jobs_per_user=_env_int(env, "MAX_JOBS_PER_USER", d.max_jobs_per_user),
+            max_storage_mb_per_user=_env_int(env, "MAX_STORAGE_MB_PER_USER", d.max_storage_mb_per_user),
             server_name=env.get("GRADIO_SERVER_NAME") or d.server_name,
             server_port=_env_int(env, "GRADIO_SERVER_PORT", d.server_port),
             share=env.get("SHARE", "").lower() in {"1", "true", "yes"},

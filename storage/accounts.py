@@ -26,7 +26,7 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from core.errors import InputError
-from storage.library import Actor, Library
+from storage.library import Actor, Forbidden, Library
 from storage.models import Asset, Generation, Project, User, VoiceProfile
 
 log = logging.getLogger(__name__)
@@ -280,6 +280,26 @@ class Accounts:
             log.warning("%s now own(s) the earlier single-user data: %s", owner.username, moved)
             self.lib.log_event("data_adopted", Actor(user_id=owner.id, username=owner.username), **moved)
         return moved
+
+    def require_admin(self, actor: Actor) -> User:
+        """The acting admin; Forbidden for anyone else."""
+        u = self.get(actor.username) if actor.user_id is not None else None
+        if u is None or u.id != actor.user_id or not u.is_admin or u.disabled:
+            raise Forbidden("only an admin may do that")
+        return u
+
+    def usage(self) -> list[dict]:
+        """Every account with its flags and what it keeps: projects, voice profiles, stored bytes."""
+        with self.lib.session() as s:
+            projects = dict(s.exec(select(Project.owner_id, func.count(Project.id)).group_by(Project.owner_id)).all())
+            voices = dict(s.exec(select(VoiceProfile.owner_id, func.count(VoiceProfile.id))
+                                 .group_by(VoiceProfile.owner_id)).all())
+            users = list(s.exec(select(User).order_by(User.id)).all())
+            stored = {u.id: self.lib.stored_bytes(u.id, s) for u in users}
+        return [{"username": u.username, "is_admin": u.is_admin, "disabled": u.disabled,
+                 "can_sign_in": bool(u.password_hash), "created_at": u.created_at.isoformat(timespec="seconds"),
+                 "projects": projects.get(u.id, 0), "voices": voices.get(u.id, 0), "stored_bytes": stored[u.id]}
+                for u in users]
 
     # ------------------------------------------------------------ sign-in
 

@@ -63,6 +63,8 @@ class Limits:
     max_seconds: float
     max_pixels: int
     max_unzipped_bytes: int
+    # Most bytes one user may keep stored (assets and voice profiles); 0 = no limit.
+    max_user_bytes: int = 0
 
     @classmethod
     def from_settings(cls, s) -> "Limits":  # noqa: ANN001  (settings.Settings)
@@ -71,6 +73,7 @@ class Limits:
             max_seconds=float(s.max_media_seconds),
             max_pixels=s.max_image_pixels,
             max_unzipped_bytes=s.max_unzipped_mb * 1024 * 1024,
+            max_user_bytes=s.max_storage_mb_per_user * 1024 * 1024,
         )
 
 

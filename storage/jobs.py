@@ -14,14 +14,15 @@ import shutil
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from core.errors import Cancelled, EngineError
 from core.progress import CancelToken, ProgressFn, no_progress
 from storage.intake import Probed
-from storage.library import ANONYMOUS, Actor, Library
+from storage.library import ANONYMOUS, Actor, Library, QuotaExceeded
 from storage.models import Asset, Generation, GenerationAsset, JobStatus, MediaKind, utcnow
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,17 @@ class JobRunner:
     # Stop keys remembered (the most recent); older ones are forgotten.
     max_stop_keys = 1000
 
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, max_jobs_per_user: int = 0) -> None:
         self.library = library
+        # Jobs one user may have running at once (0 = no limit).
+        self.max_jobs_per_user = max_jobs_per_user
         # Running generations: id -> (its cancel token, owner id).
         self._running: dict[int, tuple[CancelToken, int | None]] = {}
         # Tokens handed out under a stop key (e.g. a browser session and its action), newest last.
         self._stop_keys: dict[str, CancelToken] = {}
         self._lock = threading.Lock()
+        # Jobs running (or being recorded) per user id.
+        self._per_user: dict[int | None, int] = {}
 
     def token(self, key: str) -> CancelToken:
         """A fresh cancel token that `stop(key)` will set (a Stop button's key: session and action).
@@ -135,12 +140,38 @@ class JobRunner:
         cancel: CancelToken | None = None,
         actor: Actor = ANONYMOUS,
     ) -> Finished:
-        """Record, run and store one generation. Raises the engine's error after recording it."""
+        """Record, run and store one generation. Raises the engine's error after recording it;
+        QuotaExceeded (before recording anything) when the actor's storage is full or they already
+        run `max_jobs_per_user` jobs."""
         lib = self.library
         project = lib.project_or_default(project_id, actor, "editor")
+        lib.check_room(actor)
+        with self._slot(actor):
+            return self._run(kind, params, work, project.id, inputs, progress, cancel, actor)
+
+    @contextmanager
+    def _slot(self, actor: Actor) -> Iterator[None]:
+        uid = actor.user_id
+        with self._lock:
+            n = self._per_user.get(uid, 0)
+            if self.max_jobs_per_user and uid is not None and n >= self.max_jobs_per_user:
+                raise QuotaExceeded(f"you already have {n} jobs running, the most one user may run at once; "
+                                    "wait for one to finish, or stop one")
+            self._per_user[uid] = n + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._per_user[uid] -= 1
+                if not self._per_user[uid]:
+                    del self._per_user[uid]
+
+    def _run(self, kind: str, params: dict, work: Callable[[JobContext], JobResult], project_id: int,
+             inputs: list[int], progress: ProgressFn, cancel: CancelToken | None, actor: Actor) -> Finished:
+        lib = self.library
         cancel = cancel or CancelToken()
         with lib.session() as s:
-            gen = Generation(project_id=project.id, owner_id=actor.user_id, kind=kind, params=params)
+            gen = Generation(project_id=project_id, owner_id=actor.user_id, kind=kind, params=params)
             s.add(gen)
             s.flush()
             for aid in inputs:
@@ -155,7 +186,7 @@ class JobRunner:
         try:
             result = work(JobContext(gen.id, workdir, report, cancel))
             cancel.raise_if_set()
-            return self._store(gen.id, project.id, result, actor)
+            return self._store(gen.id, project_id, result, actor)
         except Cancelled as e:
             self._set(gen.id, status=JobStatus.cancelled, error=str(e), finished_at=utcnow())
             raise

@@ -12,7 +12,7 @@ import shutil
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator
 
@@ -41,6 +41,10 @@ class NotFound(InputError):
 
 class Forbidden(InputError):
     """Something shared with the actor, but not for what they asked to do with it."""
+
+
+class QuotaExceeded(InputError):
+    """The actor's storage or running-jobs quota is reached."""
 
 
 # What the actor may do with a project: a share makes them "viewer" (read, export) or "editor"
@@ -295,6 +299,7 @@ class Library:
         With `session`, the row joins the caller's transaction, and files this call newly
         stored are noted in `added` so the caller can remove them if it rolls back.
         """
+        self.check_room(actor, probed.path.stat().st_size, session)
         sha, size, created = self.store.put(probed.path, probed.ext)
         if created and added is not None:
             added.add((sha, probed.ext))
@@ -320,6 +325,36 @@ class Library:
                 self.drop_unreferenced({(sha, probed.ext)})
             raise
         return asset
+
+    def stored_bytes(self, user_id: int | None, session: Session | None = None) -> int:
+        """Bytes a user keeps stored: their assets and their voice profiles' files (each counted as
+        stored, though the media store keeps one copy of identical files)."""
+        from storage.models import VoiceProfile
+
+        def total(s: Session) -> int:
+            a = s.exec(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner_id == user_id)).one()
+            v = s.exec(select(func.coalesce(func.sum(VoiceProfileFile.size_bytes), 0))
+                       .join(VoiceProfile, VoiceProfile.id == VoiceProfileFile.profile_id)
+                       .where(VoiceProfile.owner_id == user_id)).one()
+            return int(a) + int(v)
+
+        if session is not None:
+            return total(session)
+        with self.session() as s:
+            return total(s)
+
+    def check_room(self, actor: Actor, adding_bytes: int = 0, session: Session | None = None) -> None:
+        """QuotaExceeded when storing `adding_bytes` more would take the actor past their storage quota
+        (with 0: when they are already at it). `session` counts rows it has added but not committed."""
+        limit = self.limits.max_user_bytes
+        if not limit or actor.user_id is None:
+            return
+        used = self.stored_bytes(actor.user_id, session)
+        if used + adding_bytes > limit or (adding_bytes == 0 and used >= limit):
+            mb = 1024 * 1024
+            raise QuotaExceeded(f"your storage is full: {used / mb:.1f} MB of your {limit / mb:.0f} MB are used"
+                                + (f" and this needs {adding_bytes / mb:.1f} MB more" if adding_bytes else "")
+                                + "; delete files, projects or voice profiles to make room")
 
     def list_assets(self, project_id, actor: Actor = ANONYMOUS) -> list[Asset]:  # noqa: ANN001
         p = self.get_project(project_id, actor, "viewer")
@@ -409,9 +444,32 @@ class Library:
                                 ip=actor.ip[:64], user_agent=actor.user_agent[:512], detail=detail))
             s.commit()
 
-    def security_events(self, limit: int = 100) -> list[SecurityEvent]:
+    def security_events(self, limit: int = 100, type_: str = "", username: str = "",
+                        since: datetime | None = None) -> list[SecurityEvent]:
+        """The newest events first; `type_` a prefix ("login" finds login_ok, login_failed ...),
+        `username` exact."""
+        q = select(SecurityEvent)
+        if type_:
+            q = q.where(SecurityEvent.type.startswith(type_.strip()))
+        if username:
+            q = q.where(SecurityEvent.username == username.strip())
+        if since is not None:
+            q = q.where(SecurityEvent.created_at >= since)
         with self.session() as s:
-            return list(s.exec(select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(limit)).all())
+            q = q.order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc())
+            return list(s.exec(q.limit(max(1, min(int(limit), 5000)))).all())
+
+    def expire_events(self, older_than_days: int) -> int:
+        """Delete security events older than this many days (0: none). Returns how many went."""
+        if older_than_days <= 0:
+            return 0
+        cutoff = utcnow() - timedelta(days=older_than_days)
+        with self.session() as s:
+            n = s.exec(delete(SecurityEvent).where(SecurityEvent.created_at < cutoff)).rowcount or 0
+            s.commit()
+        if n:
+            log.info("%d security event(s) older than %d days deleted", n, older_than_days)
+        return n
 
     def ensure_user(self, username: str, **fields) -> User:  # noqa: ANN003
         with self.session() as s:

@@ -122,6 +122,8 @@ class VoiceProfiles:
                                                                    VoiceProfileFile.role == "model")).all():
                         old_model.add((f.sha256, f.ext))
                         s.delete(f)
+                lib.check_room(Actor(user_id=p.owner_id), sum(c.path.stat().st_size for c in clips)
+                               + len(model), s)
                 p.base_voice, p.stats, p.embedding, p.updated_at = base_voice, stats, list(embedding), utcnow()
                 s.add(p)
                 for role, path, fname, dur, meta in (

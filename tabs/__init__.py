@@ -11,7 +11,7 @@ TAGLINE = "A photo, a voice and an idea: cloned voices, talking heads, songs, mu
 
 
 def build_app(services: Services) -> gr.Blocks:
-    from tabs import api, music, projects, slides, talking_head, video, voice
+    from tabs import admin, api, music, projects, slides, talking_head, video, voice
 
     # Copies handed to Gradio for download are removed after a day (checked hourly).
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
@@ -22,6 +22,7 @@ def build_app(services: Services) -> gr.Blocks:
         api.register_music(services)
         api.register_video(services)
         api.register_slides(services)
+        api.register_admin(services)
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
         with gr.Tabs():
             with gr.Tab("Voice", id="voice"):
@@ -36,4 +37,12 @@ def build_app(services: Services) -> gr.Blocks:
                 slides.build(services)
             with gr.Tab("Projects", id="projects"):
                 projects.build(services)
+            # Shown to admins only (each of its handlers checks again).
+            with gr.Tab("Admin", id="admin", visible=False) as admin_tab:
+                admin.build(services)
+
+        def show_admin(request: gr.Request):  # noqa: ANN202
+            return gr.update(visible=admin.is_admin(services, request))
+
+        demo.load(show_admin, None, [admin_tab], api_visibility="private")
     return demo

@@ -316,3 +316,38 @@ def register_slides(services: Services) -> None:
 
     for fn in (make_deck, narrate_pptx):
         gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+
+
+def register_admin(services: Services) -> None:
+    """/list_users, /set_user_disabled, /security_events: for admins only."""
+    accounts = services.accounts
+
+    @user_errors
+    def list_users(request: gr.Request = None) -> list[dict]:
+        """Every account with its flags and what it keeps (projects, voices, stored bytes). Admins only."""
+        accounts.require_admin(actor_from(request, services))
+        return accounts.usage()
+
+    @user_errors
+    def set_user_disabled(username: str, disabled: bool = True, request: gr.Request = None) -> dict:
+        """Disable an account (it cannot sign in, and its open sessions are refused) or enable it again.
+        Admins only."""
+        actor = actor_from(request, services)
+        admin = accounts.require_admin(actor)
+        if disabled and (username or "").strip() == admin.username:
+            raise gr.Error("You cannot disable your own account.", print_exception=False)
+        u = accounts.set_disabled(username, bool(disabled), actor)
+        return {"user": u.username, "disabled": u.disabled}
+
+    @user_errors
+    def security_events(type: str = "", username: str = "", limit: int = 200,  # noqa: A002
+                        request: gr.Request = None) -> list[dict]:
+        """The security log, newest first: sign-ins (ok, failed, held back), consents, shares, refused
+        uploads, admin actions, with user, IP and user agent. type: a prefix such as "login". Admins only."""
+        accounts.require_admin(actor_from(request, services))
+        return [{"time": e.created_at.isoformat(timespec="seconds"), "type": e.type, "user": e.username,
+                 "ip": e.ip, "user_agent": e.user_agent, "detail": e.detail}
+                for e in services.library.security_events(limit, type, username)]
+
+    for fn in (list_users, set_user_disabled, security_events):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=4)

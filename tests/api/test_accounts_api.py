@@ -258,3 +258,25 @@ def test_twenty_failed_sign_ins_are_slowed_and_logged(app):
     assert sum(t == "login_throttled" for t, _, _ in guesses) >= 10
     assert [(ip, ua) for _, ip, ua in guesses] == [("127.0.0.1", f"guesser/{i}") for i in range(20)]
     assert rows[-1][0] == "login_ok"
+
+
+def test_the_admin_sees_the_failed_sign_ins_and_disables_a_user(alice, bob):
+    """After the failed sign-ins above: the first AUTH user (alice) is the admin."""
+    failed = alice.predict(type="login", username="carol", limit=100, api_name="/security_events")
+    guesses = [e for e in failed if e["user_agent"].startswith("guesser/")]
+    assert len(guesses) == 20 and {e["ip"] for e in guesses} == {"127.0.0.1"}
+    assert {e["type"] for e in guesses} <= {"login_failed", "login_throttled"}
+    with pytest.raises(Exception, match="only an admin"):
+        bob.predict(api_name="/security_events")
+    with pytest.raises(Exception, match="only an admin"):
+        bob.predict(username="alice", api_name="/set_user_disabled")
+    users = {u["username"]: u for u in alice.predict(api_name="/list_users")}
+    assert users["alice"]["is_admin"] and users["alice"]["stored_bytes"] > 0 and not users["bob"]["is_admin"]
+
+    assert alice.predict(username="bob", disabled=True, api_name="/set_user_disabled")["disabled"] is True
+    with pytest.raises(Exception, match="sign in first"):
+        bob.predict(api_name="/list_projects")  # his open session ends
+    alice.predict(username="bob", disabled=False, api_name="/set_user_disabled")
+    assert isinstance(bob.predict(api_name="/list_projects"), list)
+    types = [e["type"] for e in alice.predict(type="user_", api_name="/security_events")]
+    assert types[:2] == ["user_enabled", "user_disabled"]

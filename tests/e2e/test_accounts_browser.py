@@ -115,3 +115,26 @@ def test_alices_project_reaches_bob_only_while_shared(browser, app, samples):
     assert not [o for o in project_options(bob) if "Alice's secret" in o]
     for page in (alice, bob):
         page.context.close()
+
+
+def test_the_security_panel_is_the_admins_and_shows_failed_sign_ins(browser, app):
+    from playwright.sync_api import expect
+
+    for _ in range(3):
+        sign_in(browser, app, "bob", "still not bob's password").context.close()
+    alice, bob = sign_in(browser, app, "alice"), sign_in(browser, app, "bob")
+    expect(bob.get_by_role("tab", name="Projects")).to_be_visible()
+    expect(bob.get_by_role("tab", name="Admin")).to_have_count(0)
+    alice.get_by_role("tab", name="Admin").click()
+    alice.locator("#events-type input").fill("login_failed")
+    alice.locator("#events-type input").press("Enter")
+    alice.click("#events-show")
+    table = alice.locator("#security-events")
+    expect(table).to_contain_text("login_failed", timeout=15000)
+    expect(table).to_contain_text("bob")
+    expect(table).to_contain_text("127.0.0.1")
+    expect(table).to_contain_text("HeadlessChrome")
+    expect(alice.locator("#admin-users")).to_contain_text("bob")
+    alice.screenshot(path=str(app.data_dir.parent / "security-panel.png"), full_page=True)
+    for page in (alice, bob):
+        page.context.close()

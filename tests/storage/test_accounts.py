@@ -323,3 +323,91 @@ def test_users_command_line(settings, db_url, capsys):
         assert [e.username for e in events(svc.library, "user_created")] == ["(command line)"] * 2
     finally:
         svc.library.engine.dispose()
+
+
+def test_storage_quota_refuses_clearly_and_stores_nothing(services, samples):
+    from storage.library import QuotaExceeded
+
+    lib = services.library
+    alice = as_actor(services.accounts.create_user("alice", "long enough"))
+    p = lib.create_project("Quota", alice)
+    photo = samples / "portraits" / "art_0.png"
+    first = lib.add_upload(p.id, photo, "one.png", alice)
+    lib.limits = replace(lib.limits, max_user_bytes=first.size_bytes + first.size_bytes // 2)
+    assert lib.stored_bytes(alice.user_id) == first.size_bytes
+    with pytest.raises(QuotaExceeded, match=r"your storage is full: .* MB of your \d+ MB are used and this needs"):
+        lib.add_upload(p.id, samples / "portraits" / "art_1.png", "two.png", alice)
+    assert [a.name for a in lib.list_assets(p.id, alice)] == ["one.png"]
+    lib.limits = replace(lib.limits, max_user_bytes=first.size_bytes)
+    with pytest.raises(QuotaExceeded, match="delete files, projects or voice profiles"):
+        services.jobs.run(kind="speak", params={}, work=lambda ctx: None, project_id=p.id, actor=alice)
+    lib.delete_asset(first.id, alice)  # deleting makes room again
+    assert lib.stored_bytes(alice.user_id) == 0
+    lib.add_upload(p.id, photo, "again.png", alice)
+    lib.add_upload(lib.create_project("Nobody's").id, photo, "x.png")  # no account, no quota
+
+
+def test_one_user_runs_at_most_max_jobs_at_once(services):
+    import threading
+
+    from storage.jobs import JobResult, JobRunner
+    from storage.library import QuotaExceeded
+
+    jobs = JobRunner(services.library, max_jobs_per_user=1)
+    alice = as_actor(services.accounts.create_user("alice", "long enough"))
+    bob = as_actor(services.accounts.create_user("bob", "long enough"))
+    started, release = threading.Event(), threading.Event()
+
+    def slow(ctx):  # noqa: ANN001, ANN202
+        started.set()
+        release.wait(30)
+        return JobResult()
+
+    t = threading.Thread(target=jobs.run, kwargs={"kind": "slow", "params": {}, "work": slow, "actor": alice})
+    t.start()
+    assert started.wait(30)
+    try:
+        with pytest.raises(QuotaExceeded, match="already have 1 jobs running"):
+            jobs.run(kind="quick", params={}, work=lambda ctx: JobResult(), actor=alice)
+        jobs.run(kind="quick", params={}, work=lambda ctx: JobResult(), actor=bob)  # others are not held up
+    finally:
+        release.set()
+        t.join(30)
+    jobs.run(kind="quick", params={}, work=lambda ctx: JobResult(), actor=alice)
+    kinds = [g["kind"] for g in services.library.list_generations(services.library.default_project(alice).id,
+                                                                   alice)]
+    assert kinds == ["quick", "slow"]  # the refused one was never recorded
+
+
+def test_security_log_filters_and_expires(accounts, library):
+    from datetime import timedelta
+
+    from storage.models import utcnow
+
+    accounts.create_user("alice", "long enough")
+    accounts.sign_in("alice", "wrong", ip="10.0.0.9", user_agent="ua/1")
+    accounts.sign_in("alice", "long enough", ip="10.0.0.9", user_agent="ua/2")
+    with library.session() as s:
+        s.add(SecurityEvent(type="login_failed", username="old", created_at=utcnow() - timedelta(days=100)))
+        s.commit()
+    assert [e.type for e in library.security_events(type_="login", username="alice")] == ["login_ok", "login_failed"]
+    assert [e.username for e in library.security_events(type_="login_failed")] == ["alice", "old"]
+    assert library.expire_events(90) == 1 and library.expire_events(0) == 0
+    assert [e.username for e in library.security_events(type_="login_failed")] == ["alice"]
+
+
+def test_admins_and_what_each_account_keeps(services, samples):
+    from storage.library import Forbidden
+
+    accounts, lib = services.accounts, services.library
+    alice = as_actor(accounts.create_user("alice", "long enough", is_admin=True))
+    bob = as_actor(accounts.create_user("bob", "long enough"))
+    a = lib.add_upload(lib.create_project("A", alice).id, samples / "portraits" / "art_0.png", "a.png", alice)
+    assert accounts.require_admin(alice).username == "alice"
+    for who in (bob, Actor(), Actor(alice.user_id, "bob")):
+        with pytest.raises(Forbidden, match="only an admin"):
+            accounts.require_admin(who)
+    usage = {u["username"]: u for u in accounts.usage()}
+    assert (usage["alice"]["projects"], usage["alice"]["stored_bytes"], usage["alice"]["is_admin"]) == \
+        (1, a.size_bytes, True)
+    assert (usage["bob"]["projects"], usage["bob"]["stored_bytes"]) == (0, 0)
