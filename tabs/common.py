@@ -57,8 +57,11 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def stop_key(request: gr.Request | None, action: str) -> str:
-    """The key a Stop button and its long action share: the browser session and the action."""
-    return f"{getattr(request, 'session_hash', None) or 'no-session'}:{action}"
+    """The key a Stop button and its long action share: the signed-in user, the browser session and
+    the action (the session hash is chosen by the browser, so it alone must not reach another
+    user's job)."""
+    user = getattr(request, "username", None) or ""
+    return f"{user}:{getattr(request, 'session_hash', None) or 'no-session'}:{action}"
 
 
 def stop_token(services, request: gr.Request | None, action: str) -> CancelToken:  # noqa: ANN001
