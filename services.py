@@ -9,6 +9,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from core.errors import InputError
 from engines.registry import MODELS, ModelRegistry
 from settings import Settings
 from storage.accounts import Accounts, LoginThrottle
@@ -107,7 +108,10 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
 def start_accounts(settings: Settings, accounts: Accounts) -> bool:
     """Seed the AUTH accounts, decide whether sign-in is on, and give rows without an owner (an
     earlier single-user install) to the first admin, or to the local user when sign-in is off."""
-    accounts.seed(settings.auth_pairs)
+    try:
+        accounts.seed(settings.auth_pairs)
+    except InputError as e:
+        raise SystemExit(f"AUTH: {e}") from None
     on = settings.sign_in == "accounts" or (settings.sign_in == "auto" and accounts.has_sign_in_users())
     if on and not accounts.has_sign_in_users():
         raise SystemExit("SIGN_IN=accounts but there are no accounts: set AUTH=user:password or run "

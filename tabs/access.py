@@ -3,8 +3,9 @@
 Gradio calls the login check with the user name and password only. `AccessMiddleware` (an
 ASGI middleware handed to the app through `launch(app_kwargs=...)`) keeps each request's
 address and user agent in a context variable, so failed and successful sign-ins are logged
-with them, and it refuses a download copy (`dl-u<id>-...` folders, see `tabs.common`) to
-anyone but the user it was made for.
+with them. With sign-in on, it also refuses a download copy (`dl-u<id>-...` folders, see
+`tabs.common`) to anyone but the user it was made for: fetched by URL, or named as an input
+in the JSON of an API call or UI event.
 """
 
 from __future__ import annotations

@@ -411,3 +411,11 @@ def test_admins_and_what_each_account_keeps(services, samples):
     assert (usage["alice"]["projects"], usage["alice"]["stored_bytes"], usage["alice"]["is_admin"]) == \
         (1, a.size_bytes, True)
     assert (usage["bob"]["projects"], usage["bob"]["stored_bytes"]) == (0, 0)
+
+
+@pytest.mark.parametrize("auth, message", [("local:pw", "reserved"), ("bad name:pw", "user name is 1 to 80")])
+def test_unusable_auth_pairs_stop_the_start_with_a_clear_message(settings, auth, message):
+    from services import build_services
+
+    with pytest.raises(SystemExit, match=f"AUTH: .*{message}"):
+        build_services(replace(settings, auth=auth))
