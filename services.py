@@ -123,4 +123,8 @@ def start_accounts(settings: Settings, accounts: Accounts) -> bool:
     else:
         accounts.adopt_unowned(owner)
     log.info("sign-in %s", "on: local accounts" if on else "off: a local single-user run")
+    if not on and (settings.share or settings.server_name not in ("127.0.0.1", "localhost", "::1")):
+        log.warning("sign-in is off but the app is reachable from other machines (%s): every visitor shares "
+                    "one library and its cloned voices; set AUTH=user:password or SIGN_IN=accounts",
+                    "share link" if settings.share else settings.server_name)
     return on
