@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read_password(stdin=None) -> str:  # noqa: ANN001
+def _read_password(stdin=None) -> str:
     stdin = stdin or sys.stdin
     if not stdin.isatty():
         return stdin.readline().rstrip("\r\n")
@@ -52,7 +52,7 @@ def _read_password(stdin=None) -> str:  # noqa: ANN001
     return first
 
 
-def main(argv: list[str], env: dict[str, str] | None = None, stdin=None, out=None) -> int:  # noqa: ANN001
+def main(argv: list[str], env: dict[str, str] | None = None, stdin=None, out=None) -> int:
     out = out or sys.stdout
     args = _parser().parse_args(argv)
     settings = Settings.from_env(env)

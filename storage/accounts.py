@@ -19,8 +19,8 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlalchemy import func, update
 from sqlmodel import select
@@ -207,7 +207,7 @@ class Accounts:
         """Disable (or enable again) an account: it cannot sign in, and its open sessions are refused."""
         return self._update(username, actor, "user_disabled" if disabled else "user_enabled", disabled=disabled)
 
-    def _update(self, username: str, actor: Actor | None, event: str, **values) -> User:  # noqa: ANN003
+    def _update(self, username: str, actor: Actor | None, event: str, **values) -> User:
         with self.lib.session() as s:
             u = s.exec(select(User).where(User.username == (username or "").strip())).first()
             if u is None or u.username == LOCAL_USERNAME:
@@ -243,7 +243,9 @@ class Accounts:
                     log.warning("AUTH password for %r is shorter than %d characters", name, MIN_PASSWORD)
                 u = self.create_user(name, password, is_admin=need_admin and i == 0, strict_password=False)
             else:
-                fields = {} if verify_password(password, u.password_hash) else {"password_hash": hash_password(password)}
+                fields = {}
+                if not verify_password(password, u.password_hash):
+                    fields["password_hash"] = hash_password(password)
                 if need_admin and i == 0:
                     fields["is_admin"] = True
                 if fields:

@@ -73,7 +73,7 @@ class Sharing:
 
     # ------------------------------------------------------------ projects
 
-    def share_project(self, project_id, username: str, role: str, actor: Actor) -> Share:  # noqa: ANN001
+    def share_project(self, project_id, username: str, role: str, actor: Actor) -> Share:
         """Open the actor's project to `username` as "viewer" (read, export) or "editor" (also add
         files and generate into it). Sharing again changes the role."""
         self._require_signed_in(actor)
@@ -83,7 +83,7 @@ class Sharing:
             raise InputError(f"the role must be one of {', '.join(PROJECT_ROLES)}, got {role!r}")
         return self._grant("project", p.id, p.name, self._user(username, actor), role, actor)
 
-    def unshare_project(self, project_id, username: str, actor: Actor) -> bool:  # noqa: ANN001
+    def unshare_project(self, project_id, username: str, actor: Actor) -> bool:
         """Revoke; True if the user had it."""
         self._require_signed_in(actor)
         p = self.lib.get_project(project_id, actor, "owner")
@@ -91,13 +91,13 @@ class Sharing:
 
     # ------------------------------------------------------------ voices
 
-    def share_voice(self, ref, username: str, actor: Actor) -> Share:  # noqa: ANN001
+    def share_voice(self, ref, username: str, actor: Actor) -> Share:
         """Let `username` speak with the actor's voice profile (its references stay the owner's)."""
         self._require_signed_in(actor)
         p = self.profiles.get(ref, actor)
         return self._grant("voice", p.id, p.name, self._user(username, actor), "speak", actor)
 
-    def unshare_voice(self, ref, username: str, actor: Actor) -> bool:  # noqa: ANN001
+    def unshare_voice(self, ref, username: str, actor: Actor) -> bool:
         self._require_signed_in(actor)
         p = self.profiles.get(ref, actor)
         return self._revoke("voice", p.id, p.name, self._user(username, actor), actor)

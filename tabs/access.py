@@ -16,9 +16,10 @@ import json
 import logging
 import math
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from fastapi import HTTPException
@@ -35,7 +36,7 @@ class RequestMeta:
     user_agent: str = ""
 
 
-_REQUEST = contextvars.ContextVar("studio_request", default=RequestMeta())
+_REQUEST: contextvars.ContextVar[RequestMeta | None] = contextvars.ContextVar("studio_request", default=None)
 
 # A download copy's folder names the user it was made for: dl-u<user id>-<random>.
 COPY_FOLDER = re.compile(r"^dl-u(\d+)-")
@@ -44,12 +45,12 @@ COPY_NAME = re.compile(r"dl-u(\d+)-[A-Za-z0-9_-]{22}")
 _FILE_ROUTE = re.compile(r"/file[=/](.+)$")
 
 
-def login_check(services) -> Callable[[str, str], Awaitable[bool]]:  # noqa: ANN001
+def login_check(services) -> Callable[[str, str], Awaitable[bool]]:
     """Gradio's `auth=`: the account's password, checked off the event loop; after repeated
     failures a 429 "try again in N s" (Gradio's login route passes the HTTPException on)."""
 
     async def check(username: str, password: str) -> bool:
-        meta = _REQUEST.get()
+        meta = _REQUEST.get() or RequestMeta()
         result = await asyncio.to_thread(services.accounts.sign_in, username, password, meta.ip, meta.user_agent)
         if result.wait_s > 0 and not result.ok:
             wait = math.ceil(result.wait_s)
@@ -85,7 +86,7 @@ def copy_owner(path: str | Path) -> int | None:
 class AccessMiddleware:
     """Pure ASGI: remembers the request's address and user agent; refuses another user's download copy."""
 
-    def __init__(self, app, services) -> None:  # noqa: ANN001
+    def __init__(self, app, services) -> None:
         self.app, self.services = app, services
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -175,6 +176,6 @@ async def _answer(send: Any, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def middleware(services) -> list[Middleware]:  # noqa: ANN001
+def middleware(services) -> list[Middleware]:
     """For `launch(app_kwargs={"middleware": ...})`."""
     return [Middleware(AccessMiddleware, services=services)]

@@ -61,18 +61,18 @@ def build(services: Services) -> None:
                                   elem_id="security-events")
 
     @user_errors
-    def on_show(type_, username, n, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_show(type_, username, n, request: gr.Request):
         services.accounts.require_admin(actor_from(request, services))
         return event_rows(services, type_, username, n)
 
     @user_errors
-    def on_users(request: gr.Request):  # noqa: ANN202
+    def on_users(request: gr.Request):
         services.accounts.require_admin(actor_from(request, services))
         return user_rows(services)
 
-    def set_disabled(disabled: bool):  # noqa: ANN202
+    def set_disabled(disabled: bool):
         @user_errors
-        def handler(username, request: gr.Request):  # noqa: ANN001, ANN202
+        def handler(username, request: gr.Request):
             actor = actor_from(request, services)
             admin = services.accounts.require_admin(actor)
             if disabled and (username or "").strip() == admin.username:
@@ -87,7 +87,7 @@ def build(services: Services) -> None:
     kind.change(on_show, [kind, by, limit], [events], **private)
     disable_btn.click(set_disabled(True), [who], [users, admin_status], **private)
     enable_btn.click(set_disabled(False), [who], [users, admin_status], **private)
-    def on_load(request: gr.Request):  # noqa: ANN202
+    def on_load(request: gr.Request):
         if not is_admin(services, request):
             return [], []
         return user_rows(services), event_rows(services, "", "", 200)

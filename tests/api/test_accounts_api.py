@@ -29,7 +29,7 @@ def app(tmp_path_factory):
     app.stop()
 
 
-def client_for(app, user: str, tmp_path_factory, **kw) -> Client:  # noqa: ANN001, ANN003
+def client_for(app, user: str, tmp_path_factory, **kw) -> Client:
     kw.setdefault("download_files", str(tmp_path_factory.mktemp(f"dl-{user}")))
     return Client(app.url, auth=(user, USERS[user]), verbose=False, **kw)
 
@@ -64,7 +64,7 @@ def alices(alice, tmp_path_factory):
             "voice": voice["voice"]}
 
 
-def _filler(name: str, info: dict, tmp_path) -> object:  # noqa: ANN001
+def _filler(name: str, info: dict, tmp_path) -> object:
     """A plausible value for a required parameter that is not the id under test."""
     from tests.conftest import SAMPLES
 
@@ -98,7 +98,7 @@ def _masked(message: str, value: object) -> str:
 
 
 def _error(client: Client, endpoint: str, kwargs: dict) -> str:
-    with pytest.raises(Exception) as e:  # noqa: PT011  (gradio_client raises AppError)
+    with pytest.raises(Exception) as e:
         client.predict(**kwargs, api_name=endpoint)
     return str(e.value)
 

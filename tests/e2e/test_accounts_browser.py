@@ -37,7 +37,7 @@ def browser():
         b.close()
 
 
-def sign_in(browser, app, user: str, password: str | None = None):  # noqa: ANN001, ANN201
+def sign_in(browser, app, user: str, password: str | None = None):
     from playwright.sync_api import expect
 
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
@@ -50,7 +50,7 @@ def sign_in(browser, app, user: str, password: str | None = None):  # noqa: ANN0
     return page
 
 
-def open_projects(page) -> None:  # noqa: ANN001
+def open_projects(page) -> None:
     from playwright.sync_api import expect
 
     page.reload()
@@ -58,7 +58,7 @@ def open_projects(page) -> None:  # noqa: ANN001
     expect(page.locator("#project-select")).to_be_visible(timeout=15000)
 
 
-def project_options(page) -> list[str]:  # noqa: ANN001
+def project_options(page) -> list[str]:
     page.locator("#project-select input").click()
     names = page.locator("ul[role=listbox] li").all_inner_texts()
     page.keyboard.press("Escape")

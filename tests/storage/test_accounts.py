@@ -12,7 +12,12 @@ from sqlmodel import select
 
 from core.errors import InputError
 from storage.accounts import (
-    LOCAL_USERNAME, Accounts, LoginThrottle, NotSignedIn, hash_password, verify_password,
+    LOCAL_USERNAME,
+    Accounts,
+    LoginThrottle,
+    NotSignedIn,
+    hash_password,
+    verify_password,
 )
 from storage.library import Actor, NotFound
 from storage.models import Asset, Generation, Project, SecurityEvent, User, VoiceProfile
@@ -169,7 +174,7 @@ def test_another_users_ids_answer_like_ids_that_do_not_exist(services, samples, 
     alice, bob, p, photo, g, v, profiles = _alices_things(services, samples)
     lib, missing = services.library, 10**7
 
-    def same_refusal(call, real_id) -> None:  # noqa: ANN001
+    def same_refusal(call, real_id) -> None:
         with pytest.raises(NotFound) as theirs:
             call(real_id)
         with pytest.raises(NotFound) as nothing:
@@ -223,7 +228,7 @@ def test_each_user_has_their_own_unsorted_project_and_voice_names(services):
     assert profiles.get("Narrator", alice).owner_id == alice.user_id
 
 
-def _previous_release_database(url: str, samples) -> None:  # noqa: ANN001
+def _previous_release_database(url: str, samples) -> None:
     """A database as the previous release left it: no `user.disabled` column, rows without owners."""
     from storage.db import make_engine
 
@@ -242,7 +247,7 @@ def _previous_release_database(url: str, samples) -> None:  # noqa: ANN001
     engine.dispose()
 
 
-def _owners(lib) -> set:  # noqa: ANN001
+def _owners(lib) -> set:
     with lib.session() as s:
         return {row.owner_id for table in (Project, Asset, Generation, VoiceProfile) for row in s.exec(select(table))}
 
@@ -358,7 +363,7 @@ def test_one_user_runs_at_most_max_jobs_at_once(services):
     bob = as_actor(services.accounts.create_user("bob", "long enough"))
     started, release = threading.Event(), threading.Event()
 
-    def slow(ctx):  # noqa: ANN001, ANN202
+    def slow(ctx):
         started.set()
         release.wait(30)
         return JobResult()

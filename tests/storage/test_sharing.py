@@ -11,7 +11,7 @@ from storage.models import Share, VoiceProfile
 from storage.voices import profile_json
 
 
-def people(services) -> tuple[Actor, Actor, Actor]:  # noqa: ANN001
+def people(services) -> tuple[Actor, Actor, Actor]:
     out = []
     for name in ("alice", "bob", "carol"):
         u = services.accounts.create_user(name, "long enough")
@@ -19,11 +19,11 @@ def people(services) -> tuple[Actor, Actor, Actor]:  # noqa: ANN001
     return tuple(out)
 
 
-def job(services, project_id, actor):  # noqa: ANN001, ANN201
+def job(services, project_id, actor):
     from storage.jobs import JobOutput, JobResult
     from storage.models import MediaKind
 
-    def work(ctx):  # noqa: ANN001, ANN202
+    def work(ctx):
         out = ctx.workdir / "note.txt"
         out.write_text("made", encoding="utf-8")
         return JobResult([JobOutput(out, MediaKind.text, "note.txt")])
