@@ -48,6 +48,13 @@ def build(services: Services) -> None:
                 who = gr.Textbox(label="User name", max_lines=1, elem_id="admin-user", scale=3)
                 disable_btn = gr.Button("Disable (ends their sessions)", variant="stop", elem_id="admin-disable")
                 enable_btn = gr.Button("Enable", elem_id="admin-enable")
+            with gr.Accordion("New account", open=False):
+                with gr.Row():
+                    new_user = gr.Textbox(label="User name", max_lines=1, elem_id="admin-new-user")
+                    new_password = gr.Textbox(label="Password (8 or more characters)", type="password",
+                                              max_lines=1, elem_id="admin-new-password")
+                new_admin = gr.Checkbox(label="Admin (may manage accounts and read the security log)")
+                create_btn = gr.Button("Create account", elem_id="admin-create")
             admin_status = gr.Markdown(elem_id="admin-status", elem_classes="studio-status")
         with gr.Column(scale=3):
             gr.Markdown("### Security log")
@@ -82,7 +89,15 @@ def build(services: Services) -> None:
 
         return handler
 
+    @user_errors
+    def on_create(username, password, admin_, request: gr.Request):
+        actor = actor_from(request, services)
+        services.accounts.require_admin(actor)
+        u = services.accounts.create_user(username, password or "", is_admin=bool(admin_), actor=actor)
+        return user_rows(services), "", f"Created **{u.username}**" + (" (admin)." if u.is_admin else ".")
+
     private = {"api_visibility": "private"}
+    create_btn.click(on_create, [new_user, new_password, new_admin], [users, new_password, admin_status], **private)
     show_btn.click(on_show, [kind, by, limit], [events], **private)
     kind.change(on_show, [kind, by, limit], [events], **private)
     disable_btn.click(set_disabled(True), [who], [users, admin_status], **private)

@@ -319,8 +319,16 @@ def register_slides(services: Services) -> None:
 
 
 def register_admin(services: Services) -> None:
-    """/list_users, /set_user_disabled, /security_events: for admins only."""
+    """/list_users, /create_user, /set_user_disabled, /security_events: for admins only."""
     accounts = services.accounts
+
+    @user_errors
+    def create_user(username: str, password: str, is_admin: bool = False, request: gr.Request = None) -> dict:
+        """Create an account (password of 8 or more characters). Admins only."""
+        actor = actor_from(request, services)
+        accounts.require_admin(actor)
+        u = accounts.create_user(username, password or "", is_admin=bool(is_admin), actor=actor)
+        return {"user": u.username, "is_admin": u.is_admin}
 
     @user_errors
     def list_users(request: gr.Request = None) -> list[dict]:
@@ -349,5 +357,5 @@ def register_admin(services: Services) -> None:
                  "ip": e.ip, "user_agent": e.user_agent, "detail": e.detail}
                 for e in services.library.security_events(limit, type, username)]
 
-    for fn in (list_users, set_user_disabled, security_events):
+    for fn in (list_users, create_user, set_user_disabled, security_events):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)

@@ -260,7 +260,7 @@ def test_twenty_failed_sign_ins_are_slowed_and_logged(app):
     assert rows[-1][0] == "login_ok"
 
 
-def test_the_admin_sees_the_failed_sign_ins_and_disables_a_user(alice, bob):
+def test_the_admin_sees_the_failed_sign_ins_and_manages_accounts(app, alice, bob):
     """After the failed sign-ins above: the first AUTH user (alice) is the admin."""
     failed = alice.predict(type="login", username="carol", limit=100, api_name="/security_events")
     guesses = [e for e in failed if e["user_agent"].startswith("guesser/")]
@@ -280,3 +280,12 @@ def test_the_admin_sees_the_failed_sign_ins_and_disables_a_user(alice, bob):
     assert isinstance(bob.predict(api_name="/list_projects"), list)
     types = [e["type"] for e in alice.predict(type="user_", api_name="/security_events")]
     assert types[:2] == ["user_enabled", "user_disabled"]
+
+    assert alice.predict(username="dave", password="dave-password", api_name="/create_user") == \
+        {"user": "dave", "is_admin": False}
+    with pytest.raises(Exception, match="too short"):
+        alice.predict(username="erin", password="short", api_name="/create_user")
+    with pytest.raises(Exception, match="only an admin"):
+        bob.predict(username="mallory", password="a long password", api_name="/create_user")
+    dave = Client(app.url, auth=("dave", "dave-password"), verbose=False)
+    assert dave.predict(api_name="/list_projects") == []
