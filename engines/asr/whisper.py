@@ -104,7 +104,7 @@ def locate(settings) -> Path | None:  # noqa: ANN001
     if Path(size).expanduser().is_dir():
         folder = Path(size).expanduser()
         return folder if has_files(folder, FILES) else None
-    return locate_weights(getattr(settings, "models_dir", None), [f"faster-whisper-{size}"],
+    return locate_weights(settings, [f"faster-whisper-{size}"],
                           [f"Systran/faster-whisper-{size}"], FILES)
 
 
