@@ -65,7 +65,9 @@ class FakeSpeechAPI(BaseHTTPRequestHandler):
         if self.path != "/v1/audio/speech":
             return self._error(404, f"no route {self.path}", "not_found")
         if self.headers.get("Authorization") != f"Bearer {KEY}":
-            return self._error(401, "Incorrect API key provided: sk-wr***", "invalid_api_key")
+            # Like some servers, quote the key that was sent: the backend must not pass it on.
+            sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            return self._error(401, f"Incorrect API key provided: {sent}", "invalid_api_key")
         if body.get("voice") not in {"alloy", "ash", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer"}:
             return self._error(400, f"Invalid voice {body.get('voice')!r}", "invalid_value")
         if body.get("response_format") != "wav":
@@ -130,7 +132,8 @@ def test_wrong_key_is_reported_without_leaking_it(server):
     settings = _settings(server.server_port, key="sk-wrong-secret")
     with pytest.raises(BackendUnavailable, match="rejected the API key .*OPENAI_API_KEY") as caught:
         OpenAIBackend().synthesize(SpeechRequest(SHORT), settings)
-    assert "sk-wrong" not in str(caught.value)
+    assert "sk-wrong" not in str(caught.value) and "secret" not in str(caught.value)
+    assert "Incorrect API key provided: [key hidden]" in str(caught.value)
     assert len(server.received) == 1  # a 401 is not retried
 
 
