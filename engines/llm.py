@@ -12,7 +12,7 @@ import importlib.util
 import logging
 import re
 
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability, Backend, Provenance
 from engines.errors import BackendUnavailable, InputError
 from engines.openai_api import DEFAULT_BASE_URL, NO_KEY, base_url, translate_error
 
@@ -48,6 +48,21 @@ def available(settings) -> Availability:  # noqa: ANN001
     if _api_key(settings) is None:
         return Availability(False, NOT_CONFIGURED)
     return Availability(True, f"{settings.openai_model} at {base_url(settings)} (online; checked when used)")
+
+
+class OpenAICompatibleText(Backend):
+    """The text backend: the chat model of OpenAI or of any OpenAI-compatible server."""
+
+    kind = "text"
+    name = "openai-compatible"
+    tier = "cloud"
+    licence = "the server's terms (OpenAI terms of use for api.openai.com)"
+
+    def availability(self, settings) -> Availability:  # noqa: ANN001
+        return available(settings)
+
+    def provenance(self, settings) -> Provenance:  # noqa: ANN001
+        return Provenance(settings.openai_model, self.licence)
 
 
 def complete(settings, system: str, user: str, *, max_tokens: int = 900, temperature: float = 0.8,  # noqa: ANN001
@@ -96,7 +111,4 @@ def complete(settings, system: str, user: str, *, max_tokens: int = 900, tempera
     return text
 
 
-register(BackendInfo(engine="text", backend="openai-compatible", tier="cloud",
-                     licence="the server's terms (OpenAI terms of use for api.openai.com)", check=available))
-
-__all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "available", "complete"]
+__all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAICompatibleText", "available", "complete"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from engines.asr.types import Segment, Transcript, Word
 from engines.audio import Audio
-from engines.capabilities import Availability
+from engines.backend import Availability
 from engines.errors import BackendUnavailable, InputError
 from engines.registry import MODELS
 from engines.weights import has_files, locate_weights

@@ -7,14 +7,13 @@ BackendUnavailable with a message a user can act on; a request the server refuse
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 
 import numpy as np
 
 from engines.audio import Audio
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability
 from engines.errors import BackendUnavailable, InputError
 from engines.openai_api import base_url, translate_error
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
@@ -37,6 +36,7 @@ class OpenAIBackend(SpeechBackend):
     name = "openai"
     tier = "cloud"
     licence = "OpenAI terms of use"
+    requires = ("openai",)
 
     def __init__(self, model: str = DEFAULT_TTS_MODEL, timeout_s: float = 60.0, max_retries: int = 2) -> None:
         # Speech model name sent to the server.
@@ -47,8 +47,9 @@ class OpenAIBackend(SpeechBackend):
         self.max_retries = max_retries
 
     def availability(self, settings) -> Availability:  # noqa: ANN001
-        if importlib.util.find_spec("openai") is None:
-            return Availability(False, "the openai package is not installed (pip install -r requirements.txt)")
+        installed = super().availability(settings)
+        if not installed.available:
+            return installed
         if not settings.openai_api_key:
             return Availability(False, "OPENAI_API_KEY is not set")
         return Availability(True, f"{self.model} at {base_url(settings)} (online; checked when used)")
@@ -95,7 +96,3 @@ def _decode_wav(data: bytes, url: str) -> Audio:
     if samples.size == 0:
         raise BackendUnavailable(f"the speech server at {url} returned empty audio")
     return Audio(np.ascontiguousarray(samples, dtype=np.float32), int(rate))
-
-
-register(BackendInfo(engine="voice", backend=OpenAIBackend.name, tier=OpenAIBackend.tier,
-                     licence=OpenAIBackend.licence, check=lambda s: OpenAIBackend().availability(s)))

@@ -4,7 +4,7 @@ package, so nothing is downloaded. Other languages speak through espeak-ng (the 
 from __future__ import annotations
 
 from engines.audio import Audio
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability
 from engines.errors import BackendUnavailable
 from engines.voice import piper
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
@@ -33,6 +33,3 @@ class PiperBackend(SpeechBackend):
 
     def presets(self) -> list[str]:
         return [piper.DEFAULT_VOICE]
-
-
-register(BackendInfo("voice", "piper", "embedded", PiperBackend.licence, lambda s: PiperBackend().availability(s)))

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engines.capabilities import backends
 from engines.errors import BackendUnavailable, InputError
 from engines.voice import espeak
 from engines.voice.backends.base import SpeechRequest
@@ -158,15 +157,15 @@ def test_server_down_is_reported_quickly():
     assert time.monotonic() - t0 < 15  # two retries with back-off, then a clear error
 
 
-def test_no_key_means_unavailable_and_nothing_is_sent():
+def test_no_key_means_unavailable_and_nothing_is_sent(backends):
     settings = Settings(openai_api_key="", openai_base_url="http://127.0.0.1:9/v1")
     a = OpenAIBackend().availability(settings)
     assert not a.available and a.reason == "OPENAI_API_KEY is not set"
     with pytest.raises(BackendUnavailable, match="OPENAI_API_KEY is not set"):
         OpenAIBackend().synthesize(SpeechRequest(SHORT), settings)
-    info = next(b for b in backends("voice") if b.backend == "openai")
-    assert (info.tier, info.licence) == ("cloud", "OpenAI terms of use")
-    assert not info.check(settings).available
+    offered = backends.get("voice", "openai")
+    assert (offered.tier, offered.licence) == ("cloud", "OpenAI terms of use")
+    assert not backends.availability("voice", "openai", settings).available
     assert "alloy" in OpenAIBackend().presets()
 
 
