@@ -9,7 +9,17 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from engines.backend import Backends
+from engines.capabilities import MediaIntake
+from engines.llm import OpenAICompatibleText
+from engines.music.backends.musicgen import MusicGenBackend
 from engines.registry import MODELS, ModelRegistry
+from engines.talking_head.backends import EmbeddedBackend as EmbeddedTalkingHead
+from engines.voice.backends.bark import BarkBackend
+from engines.voice.backends.embedded import EmbeddedBackend as EmbeddedSpeech
+from engines.voice.backends.gtts_backend import GTTSBackend
+from engines.voice.backends.openai_tts import OpenAIBackend
+from engines.voice.backends.piper_backend import PiperBackend
 from settings import Settings
 from storage.db import make_engine
 from storage.intake import Limits
@@ -25,12 +35,28 @@ from workflows.voice import VoiceWorkflows
 log = logging.getLogger(__name__)
 
 
+def make_backends() -> Backends:
+    """Every backend the app offers, by kind, in the order backend="auto" tries them (nothing
+    registers itself on import). Adding a model is one file, a `Backend` subclass, and one line here."""
+    return Backends([
+        # Speech: local weights, then the cloud, then the embedded voices; gTTS only when named.
+        BarkBackend(), OpenAIBackend(), PiperBackend(), EmbeddedSpeech(), GTTSBackend(),
+        # Music: instrumentals from a prompt (the embedded composer always plays otherwise).
+        MusicGenBackend(),
+        # Talking heads: neural backends go before the embedded engine, auto's fallback.
+        EmbeddedTalkingHead(),
+        # The language model, and the checks of uploads.
+        OpenAICompatibleText(), MediaIntake(),
+    ])
+
+
 @dataclass
 class Services:
     settings: Settings
     library: Library
     jobs: JobRunner
     models: ModelRegistry
+    backends: Backends
     voices: "VoiceWorkflows"
     talking_heads: "TalkingHeadWorkflows"
     music: "MusicWorkflows"
@@ -57,15 +83,8 @@ class Services:
 
     def capabilities(self) -> dict:
         from engines.capabilities import report
-        from engines import talking_head
-        from engines import llm  # noqa: F401  (registers the text backend)
-        from engines.music import backends as music_backends
-        from engines.voice import backends
 
-        backends.register_all()
-        talking_head.register_all()
-        music_backends.register_all()
-        out = report(self.settings)
+        out = report(self.settings, self.backends)
         out["models_loaded"] = self.models.loaded()
         return out
 
@@ -79,7 +98,9 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
         library.recover()
     MODELS.idle_seconds = settings.model_idle_seconds
     jobs = JobRunner(library)
-    voices = VoiceWorkflows(settings, library, jobs)
-    music = MusicWorkflows(settings, library, jobs, voices)
-    return Services(settings, library, jobs, MODELS, voices, TalkingHeadWorkflows(settings, library, jobs, voices),
-                    music, VideoWorkflows(settings, library, jobs, music), SlidesWorkflows(settings, library, jobs, voices))
+    backends = make_backends()
+    voices = VoiceWorkflows(settings, library, jobs, backends)
+    music = MusicWorkflows(settings, library, jobs, voices, backends)
+    return Services(settings, library, jobs, MODELS, backends, voices,
+                    TalkingHeadWorkflows(settings, library, jobs, voices, backends), music,
+                    VideoWorkflows(settings, library, jobs, music), SlidesWorkflows(settings, library, jobs, voices))

@@ -98,9 +98,11 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
     from engines.voice import clone, espeak, piper, reference
     from engines.voice.engine import SpeakRequest, VoiceChoice, speak
     from engines.voice.similarity import mean_embedding, similarity, speaker_embedding
+    from services import make_backends
     from settings import Settings
 
     settings = Settings(models_dir=ROOT / "models")
+    backends = make_backends()
     voices_dir = args.samples / "voices"
     if not voices_dir.is_dir():
         voices_dir = ROOT / "tests" / "data" / "voices"
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
             if path == "auto":
                 choice = VoiceChoice(s, language=lang, model=model, embedding=model.reference_embedding)
                 req = SpeakRequest(LONG_SENTENCE if lang == "en" else " ".join(GERMAN), choice, check_words=False)
-                t, res = timed(lambda: speak(req, settings), repeat=2)
+                t, res = timed(lambda: speak(req, settings, backends=backends), repeat=2)
                 row[path]["speak_rtf"] = t / res.audio.duration_s
             print(f"  {s} ({path}) done", file=sys.stderr, flush=True)
 

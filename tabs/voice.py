@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from engines.voice import backends
 from engines.voice.styles import styles
 from services import Services
 from storage.voices import profile_json
@@ -20,9 +19,10 @@ def _voice_choices(services: Services, request: gr.Request | None) -> list[tuple
     out += [(f"{p.name} — cloned voice #{p.id}", f"profile:{p.id}") for p in services.voices.profiles.list(actor)]
     out += [(f"{lang} (embedded)", lang) for lang in ("en-us", "en-gb", "en-us+f2", "en-us+m3", "de", "fr", "es",
                                                       "it", "pt", "nl", "pl", "ru", "tr", "ja", "cmn", "hi")]
+    backends = services.backends
     for name in ("bark", "openai"):
-        if backends.availability(name, services.settings).available:
-            out += [(f"{p} ({name})", p) for p in backends.get(name).presets()[:12]]
+        if name in backends.names("voice") and backends.availability("voice", name, services.settings).available:
+            out += [(f"{p} ({name})", p) for p in backends.get("voice", name).presets()[:12]]
     return out
 
 
@@ -67,7 +67,8 @@ def build(services: Services) -> None:
                 speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed")
                 pitch = gr.Slider(-12, 12, value=0, step=0.5, label="Pitch (semitones)")
             with gr.Accordion("Backend and effects", open=False):
-                backend = gr.Dropdown(label="Backend", choices=["auto", *backends.names()], value="auto")
+                backend = gr.Dropdown(label="Backend", choices=["auto", *services.backends.names("voice")],
+                                      value="auto")
                 reverb = gr.Slider(0, 0.6, value=0, step=0.02, label="Reverb (wet level; 0 = the style's own)")
                 bass = gr.Slider(0, 12, value=0, step=0.5, label="Bass boost (dB; 0 = the style's own)")
                 loudness = gr.Slider(-30, -9, value=-16, step=0.5, label="Loudness target (LUFS)")

@@ -109,6 +109,14 @@ def db_url(request, tmp_path: Path) -> str:
     return server.rsplit("/", 1)[0] + f"/{name}"
 
 
+@pytest.fixture(scope="module")
+def backends():
+    """The backends the app offers (services.make_backends), for engine tests that choose among them."""
+    from services import make_backends
+
+    return make_backends()
+
+
 @pytest.fixture
 def services(settings: Settings, db_url: str):
     from dataclasses import replace

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from core.audio import Audio, encode_mp3
+from engines.backend import Backends, Provenance
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from settings import Settings
@@ -24,8 +25,8 @@ from workflows.voice import VoiceWorkflows
 
 log = logging.getLogger(__name__)
 
-# Instrumental sources a song can use.
-INSTRUMENTAL_BACKENDS = ("embedded", "musicgen")
+# The instrumental source that always plays: the embedded composer, rendered with FluidSynth.
+EMBEDDED = Provenance("FluidSynth + MuseScore General", "MIT (MuseScore General soundfont)")
 # Bit rate of the song's MP3 download, in kbit/s.
 SONG_MP3_KBPS = 192
 
@@ -37,8 +38,11 @@ def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:  # 
 
 
 class MusicWorkflows:
-    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows,
+                 backends: Backends) -> None:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
+        # The music backends a song's instrumental can come from, besides the embedded composer.
+        self.backends = backends
 
     # ------------------------------------------------------------ helpers
 
@@ -104,8 +108,9 @@ class MusicWorkflows:
                 cancel: CancelToken | None = None) -> tuple[Finished, dict]:
         from engines.music.song import SongRequest, check_song_request, make_song
 
-        if backend not in INSTRUMENTAL_BACKENDS:
-            raise InputError(f"unknown music backend {backend!r}: use one of {', '.join(INSTRUMENTAL_BACKENDS)}")
+        choices = ("embedded", *self.backends.names("music"))
+        if backend not in choices:
+            raise InputError(f"unknown music backend {backend!r}: use one of {', '.join(choices)}")
         singer = self.singer(voice, actor)
         req = SongRequest(theme=theme, title=title, lyrics=lyrics, music_style=music_style, vocal_style=voice_style,
                           singer=singer, duration_s=duration_s, bpm=bpm, seed=int(seed))
@@ -120,13 +125,13 @@ class MusicWorkflows:
         def work(ctx: JobContext) -> JobResult:
             notes = list(clamp_notes)
             song_req = req
-            model, licence, used = "FluidSynth + MuseScore General", "MIT (MuseScore General soundfont)", "embedded"
-            if backend == "musicgen":
+            made_by, used = EMBEDDED, "embedded"
+            if backend != "embedded":
                 stages = Stages(ctx.progress, {"instrumental": 3, "song": 2})
-                instrumental, note = self._musicgen(req, stages, ctx.cancel)
+                instrumental, note = self._instrumental(backend, req, stages, ctx.cancel)
                 if instrumental is not None:
                     song_req = SongRequest(**{**req.__dict__, "instrumental": instrumental})
-                    model, licence, used = "facebook/musicgen-small", "CC-BY-NC-4.0 (weights)", "musicgen"
+                    made_by, used = self.backends.get("music", backend).provenance(self.settings), backend
                 else:
                     notes.append(note)
                 song_progress = lambda d, t, m="": stages.report("song", d / (t or 1), m)  # noqa: E731
@@ -155,22 +160,24 @@ class MusicWorkflows:
             metrics = {**res.metrics, "bpm": res.bpm, "key": res.key, "sections": res.sections,
                        "notes": notes, "mix_settings": json.loads(res.mix_settings.to_json()),
                        "parameters": res.parameters}
-            return JobResult(outputs, backend=used, model=model, model_licence=licence, metrics=metrics)
+            return JobResult(outputs, backend=used, model=made_by.model, model_licence=made_by.licence,
+                             metrics=metrics)
 
         done = self.jobs.run(kind="song", params=params, work=work, project_id=project.id, progress=progress,
                              cancel=cancel, actor=actor)
         return done, holder["result"]
 
-    def _musicgen(self, req, stages: Stages, cancel: CancelToken | None) -> tuple[Audio | None, str]:  # noqa: ANN001
-        """The instrumental from MusicGen, or None and the reason it could not run (the embedded
-        composer then plays instead)."""
-        from engines.music.backends.musicgen import MusicGenBackend
+    def _instrumental(self, name: str, req, stages: Stages,  # noqa: ANN001
+                      cancel: CancelToken | None) -> tuple[Audio | None, str]:
+        """The instrumental from the music backend `name`, or None and the reason it could not run
+        (the embedded composer then plays instead)."""
         from engines.music.styles import get_style
 
-        backend = MusicGenBackend()
-        if not backend.availability(self.settings).available:
-            return None, f"MusicGen is not available here ({backend.availability(self.settings).reason}); " \
-                         "the embedded composer played instead"
+        backend = self.backends.get("music", name)
+        label = backend.title or backend.name
+        avail = self.backends.availability("music", name, self.settings)
+        if not avail.available:
+            return None, f"{label} is not available here ({avail.reason}); the embedded composer played instead"
         style = get_style(req.music_style)
         # The composed melody is sung over it: ask for the same tempo.
         prompt = f"{style.label} music at {req.bpm:.0f} bpm, {req.theme}".strip(" ,")
@@ -179,7 +186,7 @@ class MusicWorkflows:
                                      progress=lambda d, t, m="": stages.report("instrumental", d / (t or 1), m),
                                      cancel=cancel)
         except BackendUnavailable as e:
-            return None, f"MusicGen failed ({e}); the embedded composer played instead"
+            return None, f"{label} failed ({e}); the embedded composer played instead"
         return audio, ""
 
     def song(self, song_id, actor: Actor = ANONYMOUS) -> tuple:  # noqa: ANN001

@@ -99,7 +99,7 @@ class SlidesWorkflows:
         def say(text: str) -> Audio:
             # Each slide's narration; the deck keeps no per-slide figures, so its words are not checked.
             req = check_request(SpeakRequest(text, voice_choice, check_words=False))
-            return speak(req, self.settings).audio
+            return speak(req, self.settings, backends=self.voices.backends).audio
 
         return say
 
@@ -192,9 +192,10 @@ class SlidesWorkflows:
         head = None
         notes: list[str] = []
         if photo is not None:
-            from engines.talking_head import TalkingHeadRequest, render_talking_head
+            from engines.talking_head import TalkingHeadRequest, render_with
 
-            th = render_talking_head(
+            th = render_with(
+                self.voices.backends,
                 TalkingHeadRequest(portrait=self.library.asset_path(photo), audio=soundtrack, size=PRESENTER_PX,
                                    fps=VIDEO_FPS, crop=True, output_path=ctx.workdir / "presenter.mp4",
                                    max_image_pixels=self.settings.max_image_pixels),

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from core.audio import Audio
+from engines.backend import Backends
 from core.errors import InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
-from engines.voice import backends, espeak
+from engines.voice import espeak
 from engines.voice.engine import (
     SpeakRequest, SpeakResult, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
 )
@@ -41,10 +42,12 @@ class LoadedProfile:
 
 
 class VoiceWorkflows:
-    def __init__(self, settings: Settings, library: Library, jobs: JobRunner) -> None:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, backends: Backends) -> None:
         self.settings = settings
         self.library = library
         self.jobs = jobs
+        # The backends the app offers (speech here; talking heads and music for the other workflows).
+        self.backends = backends
         self.profiles = VoiceProfiles(library)
         self._model_cache: dict[tuple[int, str], object] = {}
         # reference sha256 -> (voice model, embedding), most recent last.
@@ -66,12 +69,9 @@ class VoiceWorkflows:
             espeak.check_voice(v)
             return VoiceChoice(v, preset=v, backend="embedded", language=lang)
         for name in ("bark", "openai"):
-            try:
-                if v in backends.get(name).presets():
-                    language = v.split("/")[-1].split("_")[0] if name == "bark" else "en-us"
-                    return VoiceChoice(v, preset=v, backend=name, language=language)
-            except ImportError:
-                continue
+            if name in self.backends.names("voice") and v in self.backends.get("voice", name).presets():
+                language = v.split("/")[-1].split("_")[0] if name == "bark" else "en-us"
+                return VoiceChoice(v, preset=v, backend=name, language=language)
         raise InputError(
             f"unknown voice {v!r}: use 'default', a language such as 'en-us' or 'de', a variant such as "
             "'en-us+f2', a voice profile ('profile:<id>', see /list_voices), or a Bark/OpenAI preset"
@@ -111,13 +111,9 @@ class VoiceWorkflows:
 
     def list_voices(self, actor: Actor = ANONYMOUS) -> dict:
         presets = {}
-        for name in backends.names():
-            avail = backends.availability(name, self.settings)
-            try:
-                names = backends.get(name).presets()
-            except ImportError:
-                names = []
-            presets[name] = {"available": avail.available, "reason": avail.reason, "presets": names}
+        for b in self.backends.of("voice"):
+            avail = self.backends.availability("voice", b.name, self.settings)
+            presets[b.name] = {"available": avail.available, "reason": avail.reason, "presets": b.presets()}
         from storage.voices import profile_json
 
         return {
@@ -238,7 +234,8 @@ class VoiceWorkflows:
         check_request(req)
         params = {"text": text, "voice": voice, "style": style, "backend": backend, "speed": speed,
                   "pitch_semitones": pitch_semitones, "effects": effects or {}}
-        return self._record("speak", params, lambda ctx: speak(req, self.settings, ctx.progress, ctx.cancel),
+        return self._record("speak", params,
+                            lambda ctx: speak(req, self.settings, ctx.progress, ctx.cancel, backends=self.backends),
                             project_id=project_id, actor=actor, progress=progress, cancel=cancel)
 
     def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,  # noqa: ANN001
@@ -276,7 +273,7 @@ class VoiceWorkflows:
             choice = VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb, notes=notes)
             req = check_request(SpeakRequest(text, choice, style))
             return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
-                         ctx.cancel)
+                         ctx.cancel, backends=self.backends)
 
         self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
         return self._record("clone_voice", {"text": text, "style": style, "reference_asset": ref_asset.id}, run,
@@ -305,6 +302,7 @@ class VoiceWorkflows:
                       "text": " ".join((new_text if i == idx and new_text is not None else t.text)
                                        for i, t in enumerate(takes))}
         return self._record("speak", new_params,
-                            lambda ctx: regenerate(takes, idx, req, self.settings, new_text, ctx.progress),
+                            lambda ctx: regenerate(takes, idx, req, self.settings, new_text, ctx.progress,
+                                                   backends=self.backends),
                             project_id=g.project_id, inputs=[takes_asset.id], actor=actor, progress=progress,
                             cancel=None)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.audio import Audio
-from core.errors import BackendUnavailable, InputError
 from engines.asr.types import Segment, Transcript, Word
-from engines.capabilities import Availability
+from core.audio import Audio
+from engines.backend import Availability
+from core.errors import BackendUnavailable, InputError
 from engines.registry import MODELS
 from engines.weights import has_files, locate_weights
 
@@ -104,7 +104,7 @@ def locate(settings) -> Path | None:  # noqa: ANN001
     if Path(size).expanduser().is_dir():
         folder = Path(size).expanduser()
         return folder if has_files(folder, FILES) else None
-    return locate_weights(getattr(settings, "models_dir", None), [f"faster-whisper-{size}"],
+    return locate_weights(settings, [f"faster-whisper-{size}"],
                           [f"Systran/faster-whisper-{size}"], FILES)
 
 

@@ -79,9 +79,12 @@ class TalkingHeadResult:
     height: int
     # The animated face, in source-photo pixels.
     face_box: FaceBox
-    # Which backend rendered it ("embedded", "sadtalker", ...).
+    # Which backend rendered it ("embedded", or a neural backend's name).
     backend: str = "embedded"
     # Things the user should know: several faces found, silent audio, downscaling, fallbacks.
     notes: list[str] = field(default_factory=list)
     # Seconds spent, by stage ("analyse", "render"), for benchmarks and logs.
     timings: dict[str, float] = field(default_factory=dict)
+    # The model and licence the backend that rendered it reports (set by backends.render_with).
+    model: str = ""
+    licence: str = ""

@@ -14,9 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core.errors import BackendUnavailable, InputError
 from engines import llm
-from engines.capabilities import backends
+from core.errors import BackendUnavailable, InputError
 from settings import Settings
 
 pytest.importorskip("openai")
@@ -155,16 +154,15 @@ def test_server_down_is_reported():
         llm.complete(_settings(port), SYSTEM, USER, timeout_s=5)
 
 
-def test_not_configured_sends_nothing_and_is_registered():
+def test_not_configured_sends_nothing_and_is_offered(backends):
     for settings in (Settings(), Settings(openai_base_url="https://api.openai.com/v1")):
         a = llm.available(settings)
         assert not a.available and a.reason == llm.NOT_CONFIGURED
         with pytest.raises(BackendUnavailable, match="no language model configured: set OPENAI_API_KEY"):
             llm.complete(settings, SYSTEM, USER)
-    info = next(b for b in backends("text") if b.backend == "openai-compatible")
-    assert info.tier == "cloud"
-    assert not info.check(Settings()).available
-    assert info.check(Settings(openai_api_key=KEY)).available
+    assert backends.get("text", "openai-compatible").tier == "cloud"
+    assert not backends.availability("text", "openai-compatible", Settings()).available
+    assert backends.availability("text", "openai-compatible", Settings(openai_api_key=KEY)).available
 
 
 def test_bad_requests_are_input_errors():

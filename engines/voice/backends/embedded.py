@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.audio import Audio
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability
 from engines.voice import espeak
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
@@ -29,7 +29,3 @@ class EmbeddedBackend(SpeechBackend):
     def presets(self) -> list[str]:
         have = espeak.voices()
         return [v for v in COMMON if v in have] + sorted(v for v in have if v not in COMMON)
-
-
-register(BackendInfo("voice", "embedded", "embedded", EmbeddedBackend.licence,
-                     lambda s: EmbeddedBackend().availability(s)))

@@ -20,8 +20,8 @@ import threading
 import numpy as np
 
 from core.audio import Audio
+from engines.backend import Availability
 from core.errors import BackendUnavailable, InputError
-from engines.capabilities import Availability, BackendInfo, register
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class GTTSBackend(SpeechBackend):
     tier = "cloud"
     licence = "Google Translate TTS terms"
     model = "Google Translate TTS"
+    # It sends the text to Google: used only when named.
+    auto = False
 
     def __init__(self, timeout_s: float = 30.0) -> None:
         # Longest wait for Google's answer (the whole chunk, all its parts), in seconds.
@@ -151,7 +153,3 @@ def _ffmpeg_decode(data: bytes) -> np.ndarray:
     if r.returncode != 0:
         raise BackendUnavailable(f"gTTS returned audio ffmpeg cannot decode: {r.stderr.decode('utf-8', 'replace')[:200]}")
     return np.frombuffer(r.stdout, dtype="<f4").copy()
-
-
-register(BackendInfo(engine="voice", backend=GTTSBackend.name, tier=GTTSBackend.tier, licence=GTTSBackend.licence,
-                     check=lambda s: GTTSBackend().availability(s)))

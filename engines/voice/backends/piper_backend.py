@@ -4,8 +4,8 @@ package, so nothing is downloaded. Other languages speak through espeak-ng (the 
 from __future__ import annotations
 
 from core.audio import Audio
+from engines.backend import Availability
 from core.errors import BackendUnavailable
-from engines.capabilities import Availability, BackendInfo, register
 from engines.voice import piper
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
@@ -34,6 +34,3 @@ class PiperBackend(SpeechBackend):
 
     def presets(self) -> list[str]:
         return [piper.DEFAULT_VOICE]
-
-
-register(BackendInfo("voice", "piper", "embedded", PiperBackend.licence, lambda s: PiperBackend().availability(s)))
