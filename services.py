@@ -57,11 +57,11 @@ class Services:
     jobs: JobRunner
     models: ModelRegistry
     backends: Backends
-    voices: "VoiceWorkflows"
-    talking_heads: "TalkingHeadWorkflows"
-    music: "MusicWorkflows"
-    video: "VideoWorkflows"
-    slides: "SlidesWorkflows"
+    voices: VoiceWorkflows
+    talking_heads: TalkingHeadWorkflows
+    music: MusicWorkflows
+    video: VideoWorkflows
+    slides: SlidesWorkflows
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:

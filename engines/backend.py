@@ -79,13 +79,13 @@ class Backend(ABC):
 
     # ------------------------------------------------------------------ what it is, where it runs
 
-    def weights(self, settings) -> Path | None:  # noqa: ANN001  (settings.Settings)
+    def weights(self, settings) -> Path | None:
         """The folder holding this backend's weights, or None (also when it needs none). Cheap."""
         if not self.weight_files:
             return None
         return locate_weights(settings, self.local_dirs, self.hub_repos, self.weight_files)
 
-    def missing_weights(self, settings) -> str:  # noqa: ANN001
+    def missing_weights(self, settings) -> str:
         """What to do when the weights are not found."""
         models_dir = Path(getattr(settings, "models_dir", "models"))
         where = models_dir / self.local_dirs[0] if self.local_dirs else models_dir
@@ -93,7 +93,7 @@ class Backend(ABC):
         hub = f" or the Hugging Face cache ({', '.join(self.hub_repos)})" if self.hub_repos else ""
         return f"{self.name} weights not found: put {files} in {where}{hub}"
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         """Can this backend run here, and if not, why not. Cheap: no model is loaded, nothing is sent."""
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
@@ -105,7 +105,7 @@ class Backend(ABC):
             return Availability(True, f"weights in {folder}")
         return Availability(True)
 
-    def provenance(self, settings) -> Provenance:  # noqa: ANN001
+    def provenance(self, settings) -> Provenance:
         """The model and licence a generation made here records: what the weights found say they
         are (their cache repository, config, model card), else this backend's own."""
         folder = self.weights(settings)
@@ -114,7 +114,7 @@ class Backend(ABC):
         card = weights_card(folder)
         return Provenance(card.model, card.licence or self.licence)
 
-    def device(self, settings) -> str:  # noqa: ANN001
+    def device(self, settings) -> str:
         """Where it computes: the one device picker's choice for neural backends, else "cpu"
         (a cloud backend's local work). Neural: imports torch, so call it only to load."""
         if self.tier != "neural":
@@ -125,7 +125,7 @@ class Backend(ABC):
 
     # ------------------------------------------------------------------ loading, through the registry
 
-    def model_key(self, settings) -> str:  # noqa: ANN001
+    def model_key(self, settings) -> str:
         """The registry key of the model these settings load: kind, name, weights and device."""
         return self._key(self.weights(settings), self.device(settings))
 
@@ -137,7 +137,7 @@ class Backend(ABC):
         registry; an object with a `close()` is closed when the registry drops it."""
         raise NotImplementedError(f"the {self.name} backend has no model to load")
 
-    def load(self, settings) -> Any:  # noqa: ANN001
+    def load(self, settings) -> Any:
         """The loaded model, shared through the registry (loaded on first use)."""
         folder = self.weights(settings)
         if self.weight_files and folder is None:
@@ -145,10 +145,10 @@ class Backend(ABC):
         device = self.device(settings)
         return self.registry.get(self._key(folder, device), lambda: self.load_model(folder, device))
 
-    def is_loaded(self, settings) -> bool:  # noqa: ANN001
+    def is_loaded(self, settings) -> bool:
         return self.registry.is_loaded(self.model_key(settings))
 
-    def unload(self, settings) -> bool:  # noqa: ANN001
+    def unload(self, settings) -> bool:
         """Free the model these settings load. True if it was loaded."""
         return self.registry.unload(self.model_key(settings))
 
@@ -198,18 +198,18 @@ class Backends:
             raise InputError(f"unknown {what} backend {name!r}; choose auto, {', '.join(table) or '(none here)'}")
         return table[key]
 
-    def availability(self, kind: str, name: str, settings) -> Availability:  # noqa: ANN001
+    def availability(self, kind: str, name: str, settings) -> Availability:
         """Availability by name; a check that fails is reported as the reason, not raised."""
         return checked(self.get(kind, name), settings)
 
-    def first_available(self, kind: str, settings, accept: Callable[[Backend], bool] = lambda b: True,  # noqa: ANN001
+    def first_available(self, kind: str, settings, accept: Callable[[Backend], bool] = lambda b: True,
                         names: Iterable[str] | None = None) -> Backend | None:
         """The first backend auto may pick (or of `names`, in that order) that can run and is accepted."""
         candidates = [self.get(kind, n) for n in names] if names is not None else \
             [b for b in self.of(kind) if b.auto]
         return next((b for b in candidates if accept(b) and checked(b, settings).available), None)
 
-    def report(self, settings, device: str = "") -> dict[str, list[dict]]:  # noqa: ANN001
+    def report(self, settings, device: str = "") -> dict[str, list[dict]]:
         """Every backend's row of the capabilities report, by kind. `device` is what the neural
         backends would run on (described without importing torch)."""
         out: dict[str, list[dict]] = {}
@@ -228,7 +228,7 @@ class Backends:
         return out
 
 
-def checked(backend: Backend, settings) -> Availability:  # noqa: ANN001
+def checked(backend: Backend, settings) -> Availability:
     """`backend.availability(settings)`, with a failing check turned into its reason."""
     try:
         return backend.availability(settings)

@@ -42,7 +42,7 @@ def tool_status() -> dict:
     return out
 
 
-def report(settings, backends: Backends) -> dict:  # noqa: ANN001  (settings.Settings)
+def report(settings, backends: Backends) -> dict:
     from engines import llm
 
     device = describe_device(settings.device)
@@ -69,7 +69,7 @@ class MediaIntake(Backend):
     licence = "LGPL-2.1+ (FFmpeg), MIT-CMU (Pillow)"
     model = "ffprobe + Pillow"
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001, ARG002
+    def availability(self, settings) -> Availability:
         missing = [t for t in ("ffmpeg", "ffprobe") if not shutil.which(t)]
         if missing:
             return Availability(False, f"{' and '.join(missing)} not installed: audio and video uploads are refused")

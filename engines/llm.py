@@ -12,8 +12,8 @@ import importlib.util
 import logging
 import re
 
-from engines.backend import Availability, Backend, Provenance
 from core.errors import BackendUnavailable, InputError
+from engines.backend import Availability, Backend, Provenance
 from engines.openai_api import DEFAULT_BASE_URL, NO_KEY, base_url, translate_error
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def _is_official(url: str) -> bool:
     return url.lower().startswith(DEFAULT_BASE_URL.rsplit("/", 1)[0])
 
 
-def _api_key(settings) -> str | None:  # noqa: ANN001
+def _api_key(settings) -> str | None:
     """The key to send, or None when nothing is configured. A local server may need no key."""
     key = (settings.openai_api_key or "").strip()
     if key:
@@ -41,7 +41,7 @@ def _api_key(settings) -> str | None:  # noqa: ANN001
     return None
 
 
-def available(settings) -> Availability:  # noqa: ANN001
+def available(settings) -> Availability:
     """Whether a language model is configured. Cheap: nothing is sent (the server is checked when used)."""
     if importlib.util.find_spec("openai") is None:
         return Availability(False, "the openai package is not installed (pip install -r requirements.txt)")
@@ -58,14 +58,14 @@ class OpenAICompatibleText(Backend):
     tier = "cloud"
     licence = "the server's terms (OpenAI terms of use for api.openai.com)"
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         return available(settings)
 
-    def provenance(self, settings) -> Provenance:  # noqa: ANN001
+    def provenance(self, settings) -> Provenance:
         return Provenance(settings.openai_model, self.licence)
 
 
-def complete(settings, system: str, user: str, *, max_tokens: int = 900, temperature: float = 0.8,  # noqa: ANN001
+def complete(settings, system: str, user: str, *, max_tokens: int = 900, temperature: float = 0.8,
              timeout_s: float = 60) -> str:
     """Ask the configured chat model; return its answer as plain text.
 

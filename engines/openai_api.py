@@ -18,7 +18,7 @@ _KEY_LIKE = re.compile(r"\b(sk|key|api[-_]?key)[-_][\w\-*.]{3,}", re.IGNORECASE)
 MAX_REASON_CHARS = 300
 
 
-def base_url(settings) -> str:  # noqa: ANN001  (settings.Settings)
+def base_url(settings) -> str:
     return (settings.openai_base_url or DEFAULT_BASE_URL).strip().rstrip("/")
 
 
@@ -43,7 +43,7 @@ def server_reason(error: Exception, key: str | None) -> str:
     return hide_key(reason, key)[:MAX_REASON_CHARS]
 
 
-def _ladder(openai, refused: type[Exception]) -> list[tuple[tuple[type[Exception], ...], type[Exception], str]]:  # noqa: ANN001
+def _ladder(openai, refused: type[Exception]) -> list[tuple[tuple[type[Exception], ...], type[Exception], str]]:
     """(client errors, what they become, message), first match wins: a timeout is a connection error."""
     return [
         ((openai.AuthenticationError,), BackendUnavailable,

@@ -62,7 +62,7 @@ def hub_snapshot(repo: str, files: Sequence[Required]) -> Path | None:
     return folder if has_files(folder, files) else None
 
 
-def locate_weights(settings, local_dirs: Iterable[str], hub_repos: Iterable[str],  # noqa: ANN001
+def locate_weights(settings, local_dirs: Iterable[str], hub_repos: Iterable[str],
                    files: Sequence[Required]) -> Path | None:
     """The first folder holding `files`: `settings.models_dir/<local_dir>` in order, then each hub
     repo's cached snapshot. A local dir may also be an absolute path. `settings` may be None."""

@@ -14,9 +14,9 @@ import shutil
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from core.errors import Cancelled, EngineError
 from core.progress import CancelToken, ProgressFn, no_progress
@@ -188,7 +188,7 @@ class JobRunner:
 
         return report
 
-    def _set(self, gen_id: int, **values) -> None:  # noqa: ANN003
+    def _set(self, gen_id: int, **values) -> None:
         with self.library.session() as s:
             gen = s.get(Generation, gen_id)
             for k, v in values.items():

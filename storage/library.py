@@ -10,11 +10,11 @@ import json
 import logging
 import shutil
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
@@ -24,7 +24,16 @@ from core.errors import InputError
 from storage.intake import Limits, Probed, check_zip, probe_upload
 from storage.media import MediaStore, sha256_file
 from storage.models import (
-    Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project, SecurityEvent, User, VoiceProfileFile, utcnow,
+    Asset,
+    Generation,
+    GenerationAsset,
+    JobStatus,
+    MediaKind,
+    Project,
+    SecurityEvent,
+    User,
+    VoiceProfileFile,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -62,7 +71,7 @@ def clean_name(name: str | None, what: str = "project name") -> str:
     return name
 
 
-def _parse_id(value, what: str) -> int:  # noqa: ANN001
+def _parse_id(value, what: str) -> int:
     if isinstance(value, bool):
         raise InputError(f"{what} must be a whole number")
     try:
@@ -126,7 +135,7 @@ class Library:
             s.refresh(p)
         return p
 
-    def get_project(self, project_id, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+    def get_project(self, project_id, actor: Actor = ANONYMOUS) -> Project:
         pid = _parse_id(project_id, "project_id")
         with self.session() as s:
             p = s.get(Project, pid)
@@ -150,7 +159,7 @@ class Library:
             rows = s.exec(q).all()
         return [(p, n) for p, n in rows if self._can_see(p, actor)]
 
-    def project_or_default(self, project_id, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+    def project_or_default(self, project_id, actor: Actor = ANONYMOUS) -> Project:
         """The given project, or the actor's 'Unsorted' project when none is given (None, "" or 0)."""
         if project_id in (None, "", 0):
             return self.default_project(actor)
@@ -163,7 +172,7 @@ class Library:
             p = s.exec(q.order_by(Project.id)).first()
         return p or self.create_project(DEFAULT_PROJECT_NAME, actor)
 
-    def rename_project(self, project_id, name: str, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+    def rename_project(self, project_id, name: str, actor: Actor = ANONYMOUS) -> Project:
         p = self.get_project(project_id, actor)
         new = clean_name(name)
         with self.session() as s:
@@ -174,7 +183,7 @@ class Library:
             s.refresh(p)
         return p
 
-    def delete_project(self, project_id, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+    def delete_project(self, project_id, actor: Actor = ANONYMOUS) -> None:
         p = self.get_project(project_id, actor)
         with self.session() as s:
             files = set(s.exec(select(Asset.sha256, Asset.ext).where(Asset.project_id == p.id)).all())
@@ -192,7 +201,7 @@ class Library:
 
     # ------------------------------------------------------------ assets
 
-    def add_upload(self, project_id, src: Path, original_name: str, actor: Actor = ANONYMOUS) -> Asset:  # noqa: ANN001
+    def add_upload(self, project_id, src: Path, original_name: str, actor: Actor = ANONYMOUS) -> Asset:
         """Probe, convert and store an upload. On refusal nothing is stored and a security event is logged."""
         p = self.get_project(project_id, actor)
         work = self.store.new_scratch_dir("upload-")
@@ -206,7 +215,7 @@ class Library:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def add_uploads(self, project_id, files: list[tuple[Path, str]], kind: MediaKind | None = None,  # noqa: ANN001
+    def add_uploads(self, project_id, files: list[tuple[Path, str]], kind: MediaKind | None = None,
                     why: str = "", actor: Actor = ANONYMOUS) -> list[Asset]:
         """Probe every file first, then store them all in one transaction: all or nothing.
 
@@ -276,12 +285,12 @@ class Library:
             raise
         return asset
 
-    def list_assets(self, project_id, actor: Actor = ANONYMOUS) -> list[Asset]:  # noqa: ANN001
+    def list_assets(self, project_id, actor: Actor = ANONYMOUS) -> list[Asset]:
         p = self.get_project(project_id, actor)
         with self.session() as s:
             return list(s.exec(select(Asset).where(Asset.project_id == p.id).order_by(Asset.id)).all())
 
-    def get_asset(self, asset_id, actor: Actor = ANONYMOUS) -> Asset:  # noqa: ANN001
+    def get_asset(self, asset_id, actor: Actor = ANONYMOUS) -> Asset:
         aid = _parse_id(asset_id, "asset_id")
         with self.session() as s:
             a = s.get(Asset, aid)
@@ -290,7 +299,7 @@ class Library:
             raise NotFound(f"there is no asset with id {aid}")
         return a
 
-    def get_generation(self, generation_id, kind: str | None = None,  # noqa: ANN001
+    def get_generation(self, generation_id, kind: str | None = None,
                        actor: Actor = ANONYMOUS) -> tuple[Generation, list[Asset], list[Asset]]:
         """A generation (of the given kind, when named) with its input and output assets."""
         gid = _parse_id(generation_id, "generation id")
@@ -310,7 +319,7 @@ class Library:
     def asset_path(self, asset: Asset) -> Path:
         return self.store.path_for(asset.sha256, asset.ext)
 
-    def delete_asset(self, asset_id, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+    def delete_asset(self, asset_id, actor: Actor = ANONYMOUS) -> None:
         a = self.get_asset(asset_id, actor)
         with self.session() as s:
             s.exec(delete(GenerationAsset).where(GenerationAsset.asset_id == a.id))
@@ -339,7 +348,7 @@ class Library:
 
     # ------------------------------------------------------------ history
 
-    def list_generations(self, project_id, actor: Actor = ANONYMOUS) -> list[dict]:  # noqa: ANN001
+    def list_generations(self, project_id, actor: Actor = ANONYMOUS) -> list[dict]:
         p = self.get_project(project_id, actor)
         with self.session() as s:
             gens = s.exec(select(Generation).where(Generation.project_id == p.id).order_by(Generation.id.desc())).all()
@@ -354,7 +363,7 @@ class Library:
             for g in gens
         ]
 
-    def log_event(self, type_: str, actor: Actor = ANONYMOUS, **detail) -> None:  # noqa: ANN003
+    def log_event(self, type_: str, actor: Actor = ANONYMOUS, **detail) -> None:
         with self.session() as s:
             s.add(SecurityEvent(type=type_, user_id=actor.user_id, username=actor.username,
                                 ip=actor.ip[:64], user_agent=actor.user_agent[:512], detail=detail))
@@ -364,7 +373,7 @@ class Library:
         with self.session() as s:
             return list(s.exec(select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(limit)).all())
 
-    def ensure_user(self, username: str, **fields) -> User:  # noqa: ANN003
+    def ensure_user(self, username: str, **fields) -> User:
         with self.session() as s:
             u = s.exec(select(User).where(User.username == username)).first()
             if u is None:
@@ -395,7 +404,7 @@ class Library:
 
     # ------------------------------------------------------------ export / import
 
-    def export_project(self, project_id, dest_dir: Path, actor: Actor = ANONYMOUS) -> Path:  # noqa: ANN001
+    def export_project(self, project_id, dest_dir: Path, actor: Actor = ANONYMOUS) -> Path:
         """Write the project as a zip: media/<sha><ext> files plus manifest.json."""
         p = self.get_project(project_id, actor)
         assets = self.list_assets(p.id, actor)
@@ -441,7 +450,8 @@ class Library:
                 try:
                     return self._import_manifest(zf, manifest, name, work, added, actor)
                 except (KeyError, TypeError, ValueError, AttributeError) as e:
-                    raise InputError(f"'{name}' has an incomplete or damaged manifest ({type(e).__name__}: {e})") from None
+                    raise InputError(f"'{name}' has an incomplete or damaged manifest "
+                                     f"({type(e).__name__}: {e})") from None
         except Exception:
             self.drop_unreferenced(added)
             raise
@@ -495,7 +505,7 @@ class Library:
         return project
 
 
-def _parse_time(v) -> datetime | None:  # noqa: ANN001
+def _parse_time(v) -> datetime | None:
     if not v:
         return None
     try:

@@ -47,7 +47,7 @@ class VoiceProfiles:
             rows = s.exec(select(VoiceProfile).order_by(VoiceProfile.name, VoiceProfile.id)).all()
         return [p for p in rows if self._visible(p, actor)]
 
-    def get(self, ref, actor: Actor = ANONYMOUS) -> VoiceProfile:  # noqa: ANN001
+    def get(self, ref, actor: Actor = ANONYMOUS) -> VoiceProfile:
         """By id, "profile:<id>", or exact name."""
         text = str(ref).strip()
         if text.startswith("profile:"):
@@ -117,7 +117,7 @@ class VoiceProfiles:
         lib.drop_unreferenced(old_model)
         return p
 
-    def rename(self, ref, name: str, actor: Actor = ANONYMOUS) -> VoiceProfile:  # noqa: ANN001
+    def rename(self, ref, name: str, actor: Actor = ANONYMOUS) -> VoiceProfile:
         p = self.get(ref, actor)
         with self.lib.session() as s:
             p = s.get(VoiceProfile, p.id)
@@ -127,7 +127,7 @@ class VoiceProfiles:
             s.refresh(p)
         return p
 
-    def delete(self, ref, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+    def delete(self, ref, actor: Actor = ANONYMOUS) -> None:
         p = self.get(ref, actor)
         files = {(f.sha256, f.ext) for f in self.files(p.id)}
         with self.lib.session() as s:

@@ -93,7 +93,7 @@ def register_voice(services: Services) -> None:
 
     voices = services.voices
 
-    def _audio_file(done) -> FileData:  # noqa: ANN001
+    def _audio_file(done) -> FileData:
         audio = next(a for a in done.outputs if a.kind.value == "audio")
         return FileData(path=download_copy(services.library.asset_path(audio), audio.name), orig_name=audio.name)
 
@@ -209,7 +209,7 @@ def register_music(services: Services) -> None:
         gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
 
 
-def _file(services: Services, asset) -> FileData:  # noqa: ANN001
+def _file(services: Services, asset) -> FileData:
     from tabs.common import download_copy
 
     return FileData(path=download_copy(services.library.asset_path(asset), asset.name), orig_name=asset.name)
@@ -219,7 +219,7 @@ def register_video(services: Services) -> None:
     """/image_to_video, /scene_video (captions="auto": captions recognised from the audio), /music_video."""
     video = services.video
 
-    def _video(done) -> FileData:  # noqa: ANN001
+    def _video(done) -> FileData:
         return _file(services, next(a for a in done.outputs if a.kind.value == "video"))
 
     @user_errors
@@ -258,7 +258,7 @@ def register_slides(services: Services) -> None:
     """/make_deck, /narrate_pptx."""
     slides = services.slides
 
-    def _pair(done) -> tuple[FileData, FileData]:  # noqa: ANN001
+    def _pair(done) -> tuple[FileData, FileData]:
         deck = next(a for a in done.outputs if a.kind.value == "pptx")
         vid = next(a for a in done.outputs if a.kind.value == "video")
         return _file(services, deck), _file(services, vid)

@@ -7,8 +7,9 @@ import functools
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -57,7 +58,7 @@ def stop_key(request: gr.Request | None, action: str) -> str:
     return f"{getattr(request, 'session_hash', None) or 'no-session'}:{action}"
 
 
-def stop_token(services, request: gr.Request | None, action: str) -> CancelToken:  # noqa: ANN001
+def stop_token(services, request: gr.Request | None, action: str) -> CancelToken:
     """The cancel token a long action passes to its workflow; its Stop button sets it."""
     return services.jobs.token(stop_key(request, action))
 
@@ -67,11 +68,11 @@ def stop_button(elem_id: str) -> gr.Button:
     return gr.Button("Stop", variant="stop", elem_id=elem_id, min_width=90, scale=1)
 
 
-def wire_stop(services, button: gr.Button, event, action: str) -> None:  # noqa: ANN001
+def wire_stop(services, button: gr.Button, event, action: str) -> None:
     """Clicking `button` ends the Gradio `event` and tells its job to stop at the next step (the
     job is recorded "cancelled" and its partial files removed)."""
 
-    def on_stop(request: gr.Request):  # noqa: ANN202
+    def on_stop(request: gr.Request):
         if services.jobs.stop(stop_key(request, action)):
             gr.Info("Stopped: the job ends at its next step and keeps nothing half-made.")
 

@@ -26,7 +26,7 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def _extent(a) -> str:  # noqa: ANN001
+def _extent(a) -> str:
     if a.duration_s is not None:
         m, s = divmod(a.duration_s, 60)
         extent = f"{int(m)}:{s:04.1f}"
@@ -46,7 +46,7 @@ def build(services: Services) -> None:
     def project_choices(request: gr.Request | None) -> list[tuple[str, int]]:
         return [(f"{p.name}  (#{p.id}, {n} files)", p.id) for p, n in lib.list_projects(actor_from(request))]
 
-    def assets_table(project_id, request) -> list[list]:  # noqa: ANN001
+    def assets_table(project_id, request) -> list[list]:
         if not project_id:
             return []
         return [
@@ -55,7 +55,7 @@ def build(services: Services) -> None:
             for a in lib.list_assets(project_id, actor_from(request))
         ]
 
-    def gens_table(project_id, request) -> list[list]:  # noqa: ANN001
+    def gens_table(project_id, request) -> list[list]:
         if not project_id:
             return []
         return [
@@ -108,7 +108,7 @@ def build(services: Services) -> None:
 
     # ---------------------------------------------------------------- handlers
 
-    def refresh(project_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def refresh(project_id, request: gr.Request):
         choices = project_choices(request)
         ids = [c[1] for c in choices]
         if project_id not in ids:
@@ -117,17 +117,17 @@ def build(services: Services) -> None:
                 gens_table(project_id, request))
 
     @user_errors
-    def on_create(name, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_create(name, request: gr.Request):
         p = lib.create_project(name, actor_from(request))
         return (gr.update(choices=project_choices(request), value=p.id), "", f"Created project **{p.name}**.")
 
     @user_errors
-    def on_rename(project_id, name, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_rename(project_id, name, request: gr.Request):
         p = lib.rename_project(project_id, name, actor_from(request))
         return gr.update(choices=project_choices(request), value=p.id), "", f"Renamed to **{p.name}**."
 
     @user_errors
-    def on_delete(project_id, confirmed, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_delete(project_id, confirmed, request: gr.Request):
         if not confirmed:
             raise gr.Error("Tick 'Yes, delete this project and all its files' first.")
         p = lib.get_project(project_id, actor_from(request))
@@ -135,7 +135,7 @@ def build(services: Services) -> None:
         return False, f"Deleted project **{p.name}**."
 
     @user_errors
-    def on_upload(project_id, files, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202
+    def on_upload(project_id, files, request: gr.Request, progress=gr.Progress()):
         if not project_id:
             raise gr.Error("Create or choose a project first.")
         if not files:
@@ -160,7 +160,7 @@ def build(services: Services) -> None:
         return None, "\n\n".join(lines)
 
     @user_errors
-    def on_select(project_id, evt: gr.SelectData, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_select(project_id, evt: gr.SelectData, request: gr.Request):
         hidden = [gr.update(visible=False, value=None)] * 5
         row = evt.row_value if evt is not None else None
         if not row:
@@ -177,7 +177,7 @@ def build(services: Services) -> None:
         return image, audio, video, text, file, gr.update(visible=True, value=asset_json(a))
 
     @user_errors
-    def on_export(project_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_export(project_id, request: gr.Request):
         if not project_id:
             raise gr.Error("Choose a project to export.")
         out = lib.export_project(project_id, tempfile.mkdtemp(prefix="export-", dir=get_upload_folder()),
@@ -185,7 +185,7 @@ def build(services: Services) -> None:
         return str(out), f"Exported to **{out.name}**."
 
     @user_errors
-    def on_import(path, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_import(path, request: gr.Request):
         if not path:
             raise gr.Error("Choose a project zip to import.")
         p = lib.import_project(path, path.rsplit("/", 1)[-1], actor_from(request))
@@ -202,7 +202,7 @@ def build(services: Services) -> None:
         refresh, [project], tables, **private)
     upload_btn.click(on_upload, [project, uploads], [uploads, status], **private).then(
         refresh, [project], tables, **private)
-    def on_project(project_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_project(project_id, request: gr.Request):
         return assets_table(project_id, request), gens_table(project_id, request)
 
     project.change(on_project, [project], [assets, gens], **private)

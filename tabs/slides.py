@@ -78,12 +78,12 @@ def build(services: Services) -> None:
             info = gr.Markdown(elem_id="slides-info")
 
     @user_errors
-    def on_preview(outline_, theme_, project_, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_preview(outline_, theme_, project_, request: gr.Request):
         folder = Path(tempfile.mkdtemp(prefix="preview-", dir=get_upload_folder()))
         thumbs = slides.preview(outline_, theme_, folder, project_, actor_from(request))
         return [(str(p), f"Slide {i + 1}") for i, p in enumerate(thumbs)]
 
-    def _show(done):  # noqa: ANN001, ANN202
+    def _show(done):
         g = done.generation
         deck = next(a for a in done.outputs if a.kind.value == "pptx")
         vid = next(a for a in done.outputs if a.kind.value == "video")
@@ -99,16 +99,16 @@ def build(services: Services) -> None:
                 video_copy, [download_copy(lib.asset_path(deck), deck.name), video_copy], md)
 
     @user_errors
-    def on_make(outline_, voice_, presenter_, theme_, project_, request: gr.Request,  # noqa: ANN001
-                progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_make(outline_, voice_, presenter_, theme_, project_, request: gr.Request,
+                progress=gr.Progress()):
         face = (presenter_, Path(presenter_).name) if presenter_ else None
         return _show(slides.make_deck(outline_, voice_, face, theme_, project_, actor=actor_from(request),
                                       progress=gradio_progress(progress),
                                       cancel=stop_token(services, request, "deck")))
 
     @user_errors
-    def on_narrate(upload_, voice_, presenter_, project_, request: gr.Request,  # noqa: ANN001
-                   progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_narrate(upload_, voice_, presenter_, project_, request: gr.Request,
+                   progress=gr.Progress()):
         if not upload_:
             raise gr.Error("Upload a .pptx deck first.")
         face = (presenter_, Path(presenter_).name) if presenter_ else None
@@ -116,7 +116,7 @@ def build(services: Services) -> None:
                                          actor=actor_from(request), progress=gradio_progress(progress),
                                          cancel=stop_token(services, request, "narrate")))
 
-    def refresh(request: gr.Request):  # noqa: ANN202
+    def refresh(request: gr.Request):
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                            for p, _ in lib.list_projects(actor_from(request))]
         return gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects)

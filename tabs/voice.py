@@ -114,7 +114,7 @@ def build(services: Services) -> None:
 
     # ---------------------------------------------------------------- handlers
 
-    def profile_rows(request: gr.Request):  # noqa: ANN202
+    def profile_rows(request: gr.Request):
         rows = []
         for p in voices.profiles.list(actor_from(request)):
             st = p.stats or {}
@@ -123,13 +123,13 @@ def build(services: Services) -> None:
                          len(st.get("clips", [])), p.updated_at.strftime("%Y-%m-%d %H:%M")])
         return rows
 
-    def refresh(request: gr.Request):  # noqa: ANN202
+    def refresh(request: gr.Request):
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                               for p, _ in lib.list_projects(actor_from(request))]
         return (gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects),
                 profile_rows(request))
 
-    def effect_overrides(reverb_wet, bass_db, lufs) -> dict:  # noqa: ANN001
+    def effect_overrides(reverb_wet, bass_db, lufs) -> dict:
         fx: dict = {"loudness_lufs": float(lufs)}
         if reverb_wet:
             fx["reverb"] = {"room_size": 0.6, "wet_level": float(reverb_wet), "width": 0.8}
@@ -137,35 +137,35 @@ def build(services: Services) -> None:
             fx["bass_boost_db"] = float(bass_db)
         return fx
 
-    def show(done, result):  # noqa: ANN001, ANN202
+    def show(done, result):
         wav = next(a for a in done.outputs if a.kind.value == "audio")
         path = download_copy(lib.asset_path(wav), wav.name)
         rows = [[i + 1, t.text] for i, t in enumerate(result.takes)]
         return path, _figures_md(result.metrics, result.notes), done.generation.id, rows
 
     @user_errors
-    def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,  # noqa: ANN001
-                 request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,
+                 request: gr.Request, progress=gr.Progress()):
         done, result = voices.speak(text_, voice_, style_, backend_, speed_, pitch_, project_,
                                     effects=effect_overrides(reverb_, bass_, lufs_), actor=actor_from(request),
                                     progress=gradio_progress(progress), cancel=stop_token(services, request, "speak"))
         return show(done, result)
 
     @user_errors
-    def on_regenerate(gen_id, index, text_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_regenerate(gen_id, index, text_, request: gr.Request, progress=gr.Progress()):
         if not gen_id:
             raise gr.Error("Speak something first; then one of its sentences can be regenerated.")
         done, result = voices.regenerate_sentence(gen_id, int(index or 1), text_ or None,
                                                   actor=actor_from(request), progress=gradio_progress(progress))
         return show(done, result)
 
-    def clip_list(rec_path, more_paths) -> list:  # noqa: ANN001
+    def clip_list(rec_path, more_paths) -> list:
         files = [rec_path] if rec_path else []
         files += list(more_paths or [])
         return [(p, p.rsplit("/", 1)[-1]) for p in files]
 
     @user_errors
-    def on_create(rec_path, more_paths, name, consent_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_create(rec_path, more_paths, name, consent_, request: gr.Request, progress=gr.Progress()):
         p = voices.create_profile(name, clip_list(rec_path, more_paths), consent_, actor_from(request),
                                   gradio_progress(progress))
         st = p.stats
@@ -173,7 +173,7 @@ def build(services: Services) -> None:
                 f"speaks through {p.base_voice}.", p.id)
 
     @user_errors
-    def on_add(selected_id, rec_path, more_paths, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_add(selected_id, rec_path, more_paths, request: gr.Request, progress=gr.Progress()):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         p = voices.add_clips(f"profile:{selected_id}", clip_list(rec_path, more_paths), actor_from(request),
@@ -181,7 +181,7 @@ def build(services: Services) -> None:
         return f"Refined **{p.name}** with the new clips.", p.id
 
     @user_errors
-    def on_select(evt: gr.SelectData, request: gr.Request):  # noqa: ANN202
+    def on_select(evt: gr.SelectData, request: gr.Request):
         row = evt.row_value if evt is not None else None
         if not row:
             return None, gr.update(visible=False)
@@ -189,14 +189,14 @@ def build(services: Services) -> None:
         return p.id, gr.update(visible=True, value=profile_json(p, voices.profiles.files(p.id)))
 
     @user_errors
-    def on_rename(selected_id, name, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_rename(selected_id, name, request: gr.Request):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         p = voices.profiles.rename(selected_id, name, actor_from(request))
         return f"Renamed to **{p.name}**."
 
     @user_errors
-    def on_delete(selected_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_delete(selected_id, request: gr.Request):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         voices.profiles.delete(selected_id, actor_from(request))

@@ -164,8 +164,10 @@ class AppProcess:
                     "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
                     "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp"),
                     "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
-                                     stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        # The child gets its own copy of the log's descriptor; ours can close once it has started.
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
+                                         stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 90) -> None:

@@ -14,9 +14,9 @@ import zipfile
 from pathlib import Path
 
 from core.audio import Audio, encode_mp3
-from engines.backend import Backends, Provenance
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
+from engines.backend import Backends, Provenance
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
@@ -31,7 +31,7 @@ EMBEDDED = Provenance("FluidSynth + MuseScore General", "MIT (MuseScore General 
 SONG_MP3_KBPS = 192
 
 
-def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:  # noqa: ANN003
+def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:
     audio.write(path, subtype="PCM_16")
     return JobOutput(path, MediaKind.audio, name, duration_s=round(audio.duration_s, 4),
                      sample_rate=audio.sample_rate, channels=audio.channels, meta=meta)
@@ -46,7 +46,7 @@ class MusicWorkflows:
 
     # ------------------------------------------------------------ helpers
 
-    def _llm(self):  # noqa: ANN202
+    def _llm(self):
         """The configured language model as a `(system, user) -> text` callable, or None."""
         from engines import llm
 
@@ -54,7 +54,7 @@ class MusicWorkflows:
             return None
         return lambda system, user: llm.complete(self.settings, system, user)
 
-    def singer(self, voice: str, actor: Actor = ANONYMOUS):  # noqa: ANN201
+    def singer(self, voice: str, actor: Actor = ANONYMOUS):
         """Who sings: "default", an espeak-ng voice, or a cloned voice profile."""
         from engines.music.types import Singer
 
@@ -69,7 +69,7 @@ class MusicWorkflows:
     # ------------------------------------------------------------ lyrics
 
     def write_lyrics(self, theme: str, title: str = "", music_style: str = "epic", mood: str = "", *,
-                     seed: int = 0, project_id=None, actor: Actor = ANONYMOUS,  # noqa: ANN001
+                     seed: int = 0, project_id=None, actor: Actor = ANONYMOUS,
                      progress: ProgressFn = no_progress) -> tuple[Finished, str]:
         from engines.music.lyrics import write_lyrics
         from engines.music.styles import get_style
@@ -103,7 +103,7 @@ class MusicWorkflows:
 
     def compose(self, theme: str, title: str = "", lyrics: str = "", music_style: str = "epic",
                 voice_style: str = "heroic_male", voice: str = "default", duration_s: float = 60, bpm: float = 0,
-                seed: int = 0, project_id=None, *, backend: str = "embedded",  # noqa: ANN001
+                seed: int = 0, project_id=None, *, backend: str = "embedded",
                 actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> tuple[Finished, dict]:
         from engines.music.song import SongRequest, check_song_request, make_song
@@ -167,7 +167,7 @@ class MusicWorkflows:
                              cancel=cancel, actor=actor)
         return done, holder["result"]
 
-    def _instrumental(self, name: str, req, stages: Stages,  # noqa: ANN001
+    def _instrumental(self, name: str, req, stages: Stages,
                       cancel: CancelToken | None) -> tuple[Audio | None, str]:
         """The instrumental from the music backend `name`, or None and the reason it could not run
         (the embedded composer then plays instead)."""
@@ -189,16 +189,16 @@ class MusicWorkflows:
             return None, f"{label} failed ({e}); the embedded composer played instead"
         return audio, ""
 
-    def song(self, song_id, actor: Actor = ANONYMOUS) -> tuple:  # noqa: ANN001
+    def song(self, song_id, actor: Actor = ANONYMOUS) -> tuple:
         """A stored song generation with its assets by role."""
         g, _, outputs = self.library.get_generation(song_id, "song", actor)
         return g, outputs
 
-    def stems(self, song_id, actor: Actor = ANONYMOUS) -> dict[str, Asset]:  # noqa: ANN001
+    def stems(self, song_id, actor: Actor = ANONYMOUS) -> dict[str, Asset]:
         _, outputs = self.song(song_id, actor)
         return {a.meta["stem"]: a for a in outputs if a.meta.get("role") == "stem"}
 
-    def stems_zip(self, song_id, dest: Path, actor: Actor = ANONYMOUS) -> Path:  # noqa: ANN001
+    def stems_zip(self, song_id, dest: Path, actor: Actor = ANONYMOUS) -> Path:
         """All stems of a song in one zip (written to dest)."""
         g, outputs = self.song(song_id, actor)
         stems = [a for a in outputs if a.meta.get("role") == "stem"]
@@ -208,7 +208,7 @@ class MusicWorkflows:
                 zf.write(self.library.asset_path(a), f"{a.meta['stem']}.flac")
         return dest
 
-    def mix(self, song_id, settings_json: str = "", *, actor: Actor = ANONYMOUS,  # noqa: ANN001
+    def mix(self, song_id, settings_json: str = "", *, actor: Actor = ANONYMOUS,
             progress: ProgressFn = no_progress) -> Finished:
         """Re-mix and master a song's stored stems with new settings (JSON); nothing is recomposed."""
         from engines.music.mix import MixSettings, mix
@@ -229,7 +229,8 @@ class MusicWorkflows:
             res = mix(audio, settings)
             ctx.progress(2, 3, "saving")
             name = (g.params.get("title") or g.params.get("theme") or "song").strip()[:60]
-            out = _audio_output(res.audio, ctx.workdir / "mix.wav", f"{name} - mix {ctx.generation_id}.wav", role="song")
+            out = _audio_output(res.audio, ctx.workdir / "mix.wav", f"{name} - mix {ctx.generation_id}.wav",
+                                role="song")
             return JobResult([out], backend="embedded", model="pedalboard mixer",
                              metrics={"lufs": res.lufs, "true_peak_dbtp": res.true_peak_dbtp,
                                       "mix_settings": json.loads(settings.to_json())})

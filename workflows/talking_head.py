@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 from core.audio import Audio
-from engines.backend import Backends
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
+from engines.backend import Backends
 from engines.talking_head import TalkingHeadRequest, render_with
 from engines.talking_head.types import FPS_CHOICES, SIZES
 from settings import Settings
@@ -21,7 +21,7 @@ from workflows.voice import VoiceWorkflows
 log = logging.getLogger(__name__)
 
 
-def check_size(size) -> int | str:  # noqa: ANN001
+def check_size(size) -> int | str:
     if isinstance(size, str) and size.strip().lower() == "original":
         return "original"
     try:
@@ -39,7 +39,7 @@ class TalkingHeadWorkflows:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
         self.backends = backends
 
-    def _input(self, project_id: int, file: tuple[Path, str], kind: MediaKind, why: str, actor: Actor):  # noqa: ANN202
+    def _input(self, project_id: int, file: tuple[Path, str], kind: MediaKind, why: str, actor: Actor):
         asset = self.library.add_upload(project_id, file[0], file[1], actor)
         if asset.kind is not kind:
             self.library.delete_asset(asset.id, actor)
@@ -47,7 +47,7 @@ class TalkingHeadWorkflows:
         return asset
 
     def render(self, portrait: tuple[Path, str], audio: tuple[Path, str] | None = None, text: str = "",
-               voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,  # noqa: ANN001
+               voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,
                style: str = "natural", expression: float = 1.0, head_motion: float = 1.0, crop: bool = False,
                backend: str = "auto", actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                cancel: CancelToken | None = None) -> Finished:

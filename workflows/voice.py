@@ -13,12 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from core.audio import Audio
-from engines.backend import Backends
 from core.errors import InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
+from engines.backend import Backends
 from engines.voice import espeak
 from engines.voice.engine import (
-    SpeakRequest, SpeakResult, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
+    SpeakRequest,
+    SpeakResult,
+    VoiceChoice,
+    regenerate,
+    speak,
+    takes_from_bytes,
+    takes_to_bytes,
 )
 from settings import Settings
 from storage.intake import probe_upload
@@ -99,7 +105,7 @@ class VoiceWorkflows:
         return VoiceChoice(f"{p.name} (profile {p.id})", language=model.language, profile_id=p.id, model=model,
                            embedding=emb, notes=notes)
 
-    def _rebuild(self, p, actor: Actor):  # noqa: ANN001, ANN202
+    def _rebuild(self, p, actor: Actor):
         """Analyse a stored profile's references again (its model is from an older format)."""
         clips = [(Audio.read(path), name) for path, name in self.profiles.reference_paths(p)]
         log.info("rebuilding voice profile %s from %d references", p.id, len(clips))
@@ -139,7 +145,7 @@ class VoiceWorkflows:
                                                          {"sample_rate": probed.sample_rate})))
         return out
 
-    def _transcriber(self):  # noqa: ANN202
+    def _transcriber(self):
         """The speech recogniser for reference clips (timed words), or None where it cannot run."""
         from engines import asr
 
@@ -148,7 +154,7 @@ class VoiceWorkflows:
         return lambda audio, language: asr.transcribe(audio, self.settings, language=language,
                                                       word_timestamps=True, beam_size=1)
 
-    def _analyse(self, clips: list[tuple[Audio, str]], progress: ProgressFn):  # noqa: ANN202
+    def _analyse(self, clips: list[tuple[Audio, str]], progress: ProgressFn):
         from engines.voice import clone, reference
 
         stages = Stages(progress, {"check": 1, "analyse": 4})
@@ -162,7 +168,7 @@ class VoiceWorkflows:
         return model, np.asarray(model.reference_embedding, dtype=np.float64), stats
 
     def create_profile(self, name: str, files: list[tuple[Path, str]], consent: bool,
-                       actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):  # noqa: ANN201
+                       actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):
         if consent is not True:
             raise InputError("confirm that you have the speaker's consent to clone their voice")
         name = clean_name(name, "voice name")
@@ -179,7 +185,7 @@ class VoiceWorkflows:
         return p
 
     def add_clips(self, ref: str, files: list[tuple[Path, str]], actor: Actor = ANONYMOUS,
-                  progress: ProgressFn = no_progress):  # noqa: ANN201
+                  progress: ProgressFn = no_progress):
         """Refine a profile with more clips: it is analysed again from all its references."""
         p = self.profiles.get(ref, actor)
         work = self.library.store.new_scratch_dir("clips-")
@@ -197,7 +203,7 @@ class VoiceWorkflows:
 
     # ------------------------------------------------------------ speech
 
-    def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), actor: Actor,  # noqa: ANN001
+    def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), actor: Actor,
                 progress: ProgressFn, cancel: CancelToken | None) -> tuple[Finished, SpeakResult]:
         holder: dict = {}
 
@@ -224,7 +230,7 @@ class VoiceWorkflows:
         return done, holder["result"]
 
     def speak(self, text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
-              speed: float = 1.0, pitch_semitones: float = 0.0, project_id=None, *,  # noqa: ANN001
+              speed: float = 1.0, pitch_semitones: float = 0.0, project_id=None, *,
               effects: dict | None = None, actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
               cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
         choice = self.resolve(voice, actor)
@@ -238,7 +244,7 @@ class VoiceWorkflows:
                             lambda ctx: speak(req, self.settings, ctx.progress, ctx.cancel, backends=self.backends),
                             project_id=project_id, actor=actor, progress=progress, cancel=cancel)
 
-    def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,  # noqa: ANN001
+    def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,
                     actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                     cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
         """One call: analyse the clip as a temporary profile and speak the text in that voice."""

@@ -15,9 +15,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
@@ -155,7 +155,7 @@ def _fit(audio: Audio, length_s: float) -> Audio:
     return Audio(y, SAMPLE_RATE)
 
 
-def _midi_bytes(midi) -> bytes:  # noqa: ANN001
+def _midi_bytes(midi) -> bytes:
     buf = io.BytesIO()
     midi.write(buf)
     return buf.getvalue()

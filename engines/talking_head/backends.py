@@ -14,9 +14,9 @@ import shutil
 from abc import abstractmethod
 from dataclasses import replace
 
-from engines.backend import Availability, Backend, Backends
 from core.errors import BackendUnavailable
 from core.progress import CancelToken, ProgressFn
+from engines.backend import Availability, Backend, Backends
 from engines.talking_head.types import TalkingHeadRequest, TalkingHeadResult
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class TalkingHeadBackend(Backend):
     kind = "talking_head"
 
     @abstractmethod
-    def render(self, request: TalkingHeadRequest, settings, progress: ProgressFn | None = None,  # noqa: ANN001
+    def render(self, request: TalkingHeadRequest, settings, progress: ProgressFn | None = None,
                cancel: CancelToken | None = None) -> TalkingHeadResult:
         """Render the video. Raises InputError for bad input, BackendUnavailable when it cannot run."""
 
@@ -43,19 +43,20 @@ class EmbeddedBackend(TalkingHeadBackend):
     licence = "Apache-2.0 (MediaPipe FaceMesh model), Apache-2.0 (OpenCV)"
     model = "MediaPipe FaceMesh + warping"
 
-    def availability(self, settings=None) -> Availability:  # noqa: ANN001
+    def availability(self, settings=None) -> Availability:
         missing = [m for m in ("cv2", "mediapipe") if importlib.util.find_spec(m) is None]
         if missing:
-            return Availability(False, f"{', '.join(missing)} not installed (pip install -r requirements-talking-head.txt)")
+            return Availability(False, f"{', '.join(missing)} not installed "
+                                       "(pip install -r requirements-talking-head.txt)")
         if not shutil.which("ffmpeg"):
             return Availability(False, "ffmpeg is not installed (Debian package ffmpeg)")
         return Availability(True, "MediaPipe FaceMesh landmarks and a warp of the photo, on the CPU")
 
-    def render(self, request, settings=None, progress=None, cancel=None) -> TalkingHeadResult:  # noqa: ANN001
+    def render(self, request, settings=None, progress=None, cancel=None) -> TalkingHeadResult:
         return render_talking_head(request, settings, progress, cancel)
 
 
-def render_talking_head(request: TalkingHeadRequest, settings=None, progress: ProgressFn | None = None,  # noqa: ANN001
+def render_talking_head(request: TalkingHeadRequest, settings=None, progress: ProgressFn | None = None,
                         cancel: CancelToken | None = None) -> TalkingHeadResult:
     """Render with the embedded engine (nothing to choose, nothing downloaded)."""
     from engines.talking_head.render import render
@@ -65,7 +66,7 @@ def render_talking_head(request: TalkingHeadRequest, settings=None, progress: Pr
     return render(request, progress, cancel)
 
 
-def render_with(backends: Backends, request: TalkingHeadRequest, settings, backend: str = "auto",  # noqa: ANN001
+def render_with(backends: Backends, request: TalkingHeadRequest, settings, backend: str = "auto",
                 progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> TalkingHeadResult:
     """Render with the talking-head backend called `backend` of the catalogue ("auto" = the first
     available, the embedded engine last). The result says which backend made it, with the model
@@ -95,7 +96,7 @@ def render_with(backends: Backends, request: TalkingHeadRequest, settings, backe
     return result
 
 
-def _stamped(result: TalkingHeadResult, backend: Backend, settings) -> TalkingHeadResult:  # noqa: ANN001
+def _stamped(result: TalkingHeadResult, backend: Backend, settings) -> TalkingHeadResult:
     made_by = backend.provenance(settings)
     result.backend, result.model, result.licence = backend.name, made_by.model, made_by.licence
     return result

@@ -20,7 +20,13 @@ from core.image import load_image
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.talking_head import landmarks as L
 from engines.talking_head.types import (
-    AMOUNT_RANGE, FPS_CHOICES, MAX_AUDIO_SECONDS, MAX_OUTPUT_SIDE, MIN_PORTRAIT_SIDE_PX, FaceBox, TalkingHeadRequest,
+    AMOUNT_RANGE,
+    FPS_CHOICES,
+    MAX_AUDIO_SECONDS,
+    MAX_OUTPUT_SIDE,
+    MIN_PORTRAIT_SIDE_PX,
+    FaceBox,
+    TalkingHeadRequest,
     TalkingHeadResult,
 )
 
@@ -36,7 +42,7 @@ CROP_FACES = 2.1
 MIN_AUDIO_SECONDS = 0.1
 
 
-def _size(value) -> int | str:  # noqa: ANN001
+def _size(value) -> int | str:
     if isinstance(value, str):
         v = value.strip().lower()
         if v == "original":
@@ -64,7 +70,8 @@ def check_request(req: TalkingHeadRequest) -> tuple[int | str, Audio]:
     if audio.duration_s < MIN_AUDIO_SECONDS:
         raise InputError(f"the audio is too short ({audio.duration_s:.2f} s); at least {MIN_AUDIO_SECONDS} s is needed")
     if audio.duration_s > MAX_AUDIO_SECONDS:
-        raise InputError(f"the audio is too long ({audio.duration_s:.0f} s); at most {MAX_AUDIO_SECONDS:.0f} s per video")
+        raise InputError(f"the audio is too long ({audio.duration_s:.0f} s); "
+                         f"at most {MAX_AUDIO_SECONDS:.0f} s per video")
     samples = np.clip(np.nan_to_num(audio.samples.astype(np.float32)), -1.0, 1.0)
     return size, Audio(samples, audio.sample_rate)
 
@@ -204,6 +211,5 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
 
 
 def _temp_path() -> Path:
-    handle = tempfile.NamedTemporaryFile(prefix="talking_head_", suffix=".mp4", delete=False)
-    handle.close()
-    return Path(handle.name)
+    with tempfile.NamedTemporaryFile(prefix="talking_head_", suffix=".mp4", delete=False) as handle:
+        return Path(handle.name)

@@ -77,7 +77,7 @@ class CheckedRequest:
     notes: list[str] = field(default_factory=list)
 
 
-def _number(value, name: str, lo: float, hi: float, unit: str = "s") -> float:  # noqa: ANN001
+def _number(value, name: str, lo: float, hi: float, unit: str = "s") -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):

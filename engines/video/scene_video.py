@@ -147,7 +147,7 @@ class _TitleOverlay:
         self.duration_s = duration_s
         px = max(14, int(h * 0.08))
 
-        def load(size_px: int):  # noqa: ANN202
+        def load(size_px: int):
             try:
                 return ImageFont.truetype(str(BOLD_FONT), size_px)
             except OSError:
@@ -183,7 +183,7 @@ class _TitleOverlay:
         return frame
 
 
-def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, card, head, overlay,  # noqa: ANN001
+def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, card, head, overlay,
               captions) -> np.ndarray:
     """Frame i drawn in RGB (title cards, presenters and title overlays draw there), without grain."""
     frame = buf
@@ -208,7 +208,7 @@ def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, 
     return frame
 
 
-def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # noqa: ANN001, C901
+def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,
             visualiser: str | None, captions_text: str, title: str, title_card_s: float, seed: int,
             out_path: Path, notes: list[str], progress: ProgressFn | None,
             cancel: CancelToken | None, presenter: tuple[Path, str] | None = None,

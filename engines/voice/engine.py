@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from core.audio import Audio
-from engines.backend import Backends
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.backend import Backends
 from engines.voice import styles
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 from engines.voice.evaluate import evaluate, listen, unchecked, words_figures
@@ -100,7 +100,7 @@ def check_request(req: SpeakRequest) -> SpeakRequest:
     return req
 
 
-def choose_backend(req: SpeakRequest, settings, backends: Backends) -> tuple[str, list[str]]:  # noqa: ANN001
+def choose_backend(req: SpeakRequest, settings, backends: Backends) -> tuple[str, list[str]]:
     """The backend to use and notes about the choice. Cloned voices always use the embedded engine."""
     notes: list[str] = []
     wanted = (req.backend or "auto").strip().lower()
@@ -121,12 +121,12 @@ def choose_backend(req: SpeakRequest, settings, backends: Backends) -> tuple[str
     return wanted, notes
 
 
-def _first_available(req: SpeakRequest, settings, backends: Backends, names=None) -> str:  # noqa: ANN001
+def _first_available(req: SpeakRequest, settings, backends: Backends, names=None) -> str:
     found = backends.first_available("voice", settings, lambda b: b.supports(req.voice.language), names)
     return found.name if found is not None else "embedded"
 
 
-def local_backend(req: SpeakRequest, settings, backends: Backends) -> str:  # noqa: ANN001
+def local_backend(req: SpeakRequest, settings, backends: Backends) -> str:
     """The backend that needs nothing downloaded for the request's language: Piper for English,
     else espeak-ng ("embedded")."""
     local = [b.name for b in backends.of("voice") if b.tier == "embedded"]
@@ -146,7 +146,7 @@ def _trim_edges(audio: Audio, floor_db: float = -45.0) -> Audio:
     return Audio(y[start:end], audio.sample_rate)
 
 
-def _synthesize_take(chunk: Chunk, req: SpeakRequest, backend: SpeechBackend, settings, rate: float) -> Audio:  # noqa: ANN001
+def _synthesize_take(chunk: Chunk, req: SpeakRequest, backend: SpeechBackend, settings, rate: float) -> Audio:
     if req.voice.model is not None:
         from engines.voice import clone
 
@@ -172,7 +172,7 @@ def join_takes(takes: list[Take]) -> Audio:
     return Audio.concat([edge, *parts, edge])
 
 
-def finish(takes: list[Take], req: SpeakRequest, settings=None) -> tuple[Audio, dict]:  # noqa: ANN001
+def finish(takes: list[Take], req: SpeakRequest, settings=None) -> tuple[Audio, dict]:
     style = styles.get_style(req.style)
     audio = styles.apply_style(join_takes(takes), style, extra_semitones=float(req.pitch_semitones),
                                effect_overrides=req.effects)
@@ -189,7 +189,7 @@ def _language_code(req: SpeakRequest) -> str:
     return (req.voice.language or "en").split("-")[0].split("+")[0]
 
 
-def _model_label(req: SpeakRequest, backend: SpeechBackend, settings) -> tuple[str, str]:  # noqa: ANN001
+def _model_label(req: SpeakRequest, backend: SpeechBackend, settings) -> tuple[str, str]:
     """(model, licence) as stored with the generation: what the backend reports."""
     model = req.voice.model
     if model is None:
@@ -208,7 +208,7 @@ def _model_label(req: SpeakRequest, backend: SpeechBackend, settings) -> tuple[s
     return f"espeak-ng ({source}) + WORLD voice conversion", backend.provenance(settings).licence
 
 
-def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,  # noqa: ANN001
+def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,
           cancel: CancelToken | None = None, *, backends: Backends) -> SpeakResult:
     """Speak the whole text with a backend of `backends`. Falls back to the embedded engine when
     a backend cannot run."""
@@ -264,7 +264,7 @@ def _takes_vary(req: SpeakRequest, backend: SpeechBackend) -> bool:
     return backend.varies
 
 
-def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend: SpeechBackend, settings, rate: float,  # noqa: ANN001
+def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend: SpeechBackend, settings, rate: float,
                        cancel: CancelToken) -> tuple[list[Take], dict, float]:
     """Check the words of the first sentences; speak again those heard wrongly (when another take
     can differ). Returns the takes, the word figures, and the seconds spent listening."""
@@ -298,7 +298,7 @@ def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend: SpeechBack
     return takes, {**heard.figures(), "retakes": retakes}, listening
 
 
-def _all_takes(chunks, req, backend, settings, rate, progress, cancel, total) -> list[Take]:  # noqa: ANN001
+def _all_takes(chunks, req, backend, settings, rate, progress, cancel, total) -> list[Take]:
     takes = []
     for i, chunk in enumerate(chunks):
         cancel.raise_if_set()
@@ -307,7 +307,7 @@ def _all_takes(chunks, req, backend, settings, rate, progress, cancel, total) ->
     return takes
 
 
-def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_text: str | None = None,  # noqa: ANN001
+def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_text: str | None = None,
                progress: ProgressFn = no_progress, *, backends: Backends) -> SpeakResult:
     """Synthesise sentence `index` again (with `new_text` if given); the other takes are reused."""
     if not 0 <= index < len(takes):

@@ -71,7 +71,8 @@ def classify(y: np.ndarray, sample_rate: int) -> dict:
         out["reason"] = "not judged: the clip is silent"
         return out
     if sound_s < MIN_JUDGED_S:
-        out["reason"] = f"not judged: only {sound_s:.1f} s of sound (at least {MIN_JUDGED_S:.0f} s is needed to tell speech from music)"
+        out["reason"] = (f"not judged: only {sound_s:.1f} s of sound "
+                         f"(at least {MIN_JUDGED_S:.0f} s is needed to tell speech from music)")
         return out
     seg = slice(on[0], on[-1] + 1)
     f0, ap = _yin(y)

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engines import llm
 from core.errors import BackendUnavailable, InputError
+from engines import llm
 from settings import Settings
 
 pytest.importorskip("openai")
@@ -40,7 +40,7 @@ class FakeChatAPI(BaseHTTPRequestHandler):
         self._reply(status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
                                        "code": code}})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         auth = self.headers.get("Authorization", "")
         self.server.received.append({"path": self.path, "auth": auth, **body})

@@ -27,7 +27,7 @@ class EchoingServer(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep pytest output clean
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status = int(self.path.split("/")[1])
         if status == 0:  # too slow: the client's timeout ends the wait

@@ -93,7 +93,7 @@ def test_capabilities_report_says_why_not(settings):
     class Broken(Backend):
         kind, name, tier = "test_engine", "broken", "embedded"
 
-        def availability(self, settings):  # noqa: ANN001, ANN201
+        def availability(self, settings):
             raise RuntimeError("the check itself failed")
 
     rep = capabilities.report(settings, Backends([NoWeights(), Broken()]))

@@ -16,7 +16,8 @@ def test_local_folder_with_every_file_is_found(tmp_path):
     (folder / "config.json").write_text("{}")
     assert locate_weights(settings, ["thing"], [], ["config.json", ("model.safetensors", "model.bin")]) is None
     (folder / "model.bin").write_bytes(b"0")
-    assert locate_weights(settings, ["missing", "thing"], [], ["config.json", ("model.safetensors", "model.bin")]) == folder
+    assert locate_weights(settings, ["missing", "thing"], [],
+                          ["config.json", ("model.safetensors", "model.bin")]) == folder
     assert has_files(folder, ["config.json"]) and not has_files(folder / "nope", ["config.json"])
 
 
@@ -31,7 +32,8 @@ def test_a_folder_says_which_model_it_holds_and_its_licence(tmp_path):
     snapshot = tmp_path / "hub" / "models--facebook--musicgen-medium" / "snapshots" / "0123abcd"
     snapshot.mkdir(parents=True)
     (snapshot / "config.json").write_text("{}")
-    (snapshot / "README.md").write_text("---\ninference: true\nlicense: cc-by-nc-4.0\ntags:\n- music\n---\n# MusicGen\n")
+    (snapshot / "README.md").write_text("---\ninference: true\nlicense: cc-by-nc-4.0\n"
+                                        "tags:\n- music\n---\n# MusicGen\n")
     assert weights_card(snapshot).model == "facebook/musicgen-medium"
     assert weights_card(snapshot).licence == "cc-by-nc-4.0"
 

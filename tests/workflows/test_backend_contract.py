@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from engines.backend import Availability
 from core.errors import BackendUnavailable
+from engines.backend import Availability
 from engines.talking_head.backends import EmbeddedBackend, TalkingHeadBackend
 from engines.talking_head.types import TalkingHeadResult
 from settings import Settings
@@ -45,12 +45,12 @@ class SteadyHead(TalkingHeadBackend):
     def load_model(self, folder: Path, device: str) -> Steady:
         return Steady(folder)
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         found = super().availability(settings)
         embedded = EmbeddedBackend().availability(settings)
         return found if not found.available or embedded.available else embedded
 
-    def render(self, request, settings, progress=None, cancel=None) -> TalkingHeadResult:  # noqa: ANN001
+    def render(self, request, settings, progress=None, cancel=None) -> TalkingHeadResult:
         model: Steady = self.load(settings)
         return EmbeddedBackend().render(replace(request, **model.options), settings, progress, cancel)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from core.audio import Audio
-from engines.backend import Backend
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.backend import Backend
 
 
 class MusicBackend(Backend):
@@ -21,7 +21,7 @@ class MusicBackend(Backend):
 
     @abstractmethod
     def generate(self, prompt: str, duration_s: float, *, seed: int = 0, guidance_scale: float = 3.0,
-                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:  # noqa: ANN001
+                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:
         """`duration_s` seconds of music for `prompt`, exactly that long; the same seed repeats it.
         Raises InputError for a bad request, BackendUnavailable when it cannot run."""
 

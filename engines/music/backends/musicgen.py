@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from core.audio import Audio
-from engines.backend import Availability
 from core.errors import BackendUnavailable, InputError
-from engines.music.backends import MusicBackend
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.backend import Availability
+from engines.music.backends import MusicBackend
 from engines.weights import TRANSFORMERS_WEIGHTS, is_repo_id, locate_weights
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class _StepWatch:
         self.steps = 0
         self._every = max(1, total // 200)  # at most ~200 progress updates per piece
 
-    def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001, ANN003, ANN204
+    def __call__(self, input_ids, scores, **kwargs):
         import torch
 
         self.steps += 1
@@ -145,12 +145,12 @@ class MusicGenBackend(MusicBackend):
 
     # ------------------------------------------------------------------ where the weights are
 
-    def _configured(self, settings) -> str:  # noqa: ANN001
+    def _configured(self, settings) -> str:
         if self.folder is not None:
             return str(self.folder)
         return str(getattr(settings, "musicgen_model", "") or "").strip()
 
-    def weights(self, settings) -> Path | None:  # noqa: ANN001
+    def weights(self, settings) -> Path | None:
         """The folder holding MusicGen's config and weights, or None. Cheap: no model is loaded."""
         configured = self._configured(settings)
         if not configured:
@@ -160,7 +160,7 @@ class MusicGenBackend(MusicBackend):
             return locate_weights(settings, (), (configured,), self.weight_files)
         return locate_weights(settings, (str(Path(configured).expanduser().absolute()),), (), self.weight_files)
 
-    def missing_weights(self, settings) -> str:  # noqa: ANN001
+    def missing_weights(self, settings) -> str:
         configured = self._configured(settings)
         if configured and is_repo_id(configured):
             return (f"missing weights: MusicGen {configured} is not in the Hugging Face cache; download it "
@@ -173,14 +173,14 @@ class MusicGenBackend(MusicBackend):
                 f"point MUSICGEN_MODEL at a folder, or download {DEFAULT_MODEL} into the Hugging Face cache "
                 f"(huggingface-cli download {DEFAULT_MODEL}) on a machine that can reach the Hub")
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         found = super().availability(settings)
         if found.available:
             return Availability(True, f"{found.reason}; licence: {self.provenance(settings).licence}")
         return found
 
     def generate(self, prompt: str, duration_s: float, *, seed: int = 0, guidance_scale: float = 3.0,
-                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:  # noqa: ANN001
+                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:
         """Instrumental music for `prompt` ("lofi hip hop with a calm piano"), `duration_s` seconds long.
 
         Returns float32 audio at the model's rate (32 kHz; mono, or (n, 2) for stereo checkpoints),

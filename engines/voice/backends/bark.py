@@ -71,7 +71,7 @@ class BarkBackend(SpeechBackend):
         # Fixed seed for reproducible output; None = a fresh random voice take each time.
         self.seed = seed
 
-    def missing_weights(self, settings) -> str:  # noqa: ANN001
+    def missing_weights(self, settings) -> str:
         return (
             f"Bark weights ({self.model}) not found: put a saved copy (config.json, model.safetensors, "
             f"tokenizer and speaker_embeddings) in {Path(settings.models_dir) / LOCAL_DIRS[0]}, "
@@ -82,7 +82,7 @@ class BarkBackend(SpeechBackend):
     def presets(self) -> list[str]:
         return [f"v2/{lang}_speaker_{i}" for lang in LANGUAGES for i in range(10)]
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         text = " ".join(request.text.split())
         if not text:
             raise InputError("there is no text to speak")

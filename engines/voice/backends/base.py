@@ -30,13 +30,13 @@ class SpeechBackend(Backend):
     varies: bool = False
 
     @abstractmethod
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         """Speak one chunk. Raises BackendUnavailable (missing weights, key, network) or InputError."""
 
     def presets(self) -> list[str]:
         """Preset voices this backend offers."""
         return []
 
-    def supports(self, language: str) -> bool:  # noqa: ARG002
+    def supports(self, language: str) -> bool:
         """Whether this backend speaks `language` (a BCP-47-ish code); most speak many."""
         return True

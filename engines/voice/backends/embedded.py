@@ -17,12 +17,12 @@ class EmbeddedBackend(SpeechBackend):
     licence = "GPL-3.0-or-later (espeak-ng)"
     model = "espeak-ng"
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         if not espeak.available():
             return Availability(False, "espeak-ng is not installed (Debian package espeak-ng)")
         return Availability(True, f"espeak-ng, {len(espeak.voices())} languages")
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         voice = request.preset or request.language or "en-us"
         return espeak.synthesize(request.text, voice=voice, speed=request.speed)
 

@@ -13,8 +13,8 @@ import logging
 import numpy as np
 
 from core.audio import Audio
-from engines.backend import Availability
 from core.errors import BackendUnavailable, InputError
+from engines.backend import Availability
 from engines.openai_api import base_url, translate_error
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
@@ -46,7 +46,7 @@ class OpenAIBackend(SpeechBackend):
         # Retries on connection errors, 429 and 5xx (with the client's back-off).
         self.max_retries = max_retries
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         installed = super().availability(settings)
         if not installed.available:
             return installed
@@ -57,7 +57,7 @@ class OpenAIBackend(SpeechBackend):
     def presets(self) -> list[str]:
         return list(VOICES)
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         text = " ".join(request.text.split())
         if not text:
             raise InputError("there is no text to speak")

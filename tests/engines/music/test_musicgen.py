@@ -19,13 +19,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from engines.backend import Provenance  # noqa: E402
-from core.errors import BackendUnavailable, Cancelled, InputError  # noqa: E402
-from engines.music.backends.musicgen import DEFAULT_MODEL, MusicGenBackend  # noqa: E402
-from core.progress import CancelToken  # noqa: E402
-from engines.registry import MODELS  # noqa: E402
-from settings import Settings  # noqa: E402
-from tests.engines.music.tiny_musicgen import FRAME_RATE_HZ, HOP, NUM_CODEBOOKS, RATE_HZ, build_tiny_musicgen  # noqa: E402
+from core.errors import BackendUnavailable, Cancelled, InputError
+from core.progress import CancelToken
+from engines.backend import Provenance
+from engines.music.backends.musicgen import DEFAULT_MODEL, MusicGenBackend
+from engines.registry import MODELS
+from settings import Settings
+from tests.engines.music.tiny_musicgen import FRAME_RATE_HZ, HOP, NUM_CODEBOOKS, RATE_HZ, build_tiny_musicgen
 
 PROMPT = "lofi hip hop with a calm piano"
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from core.audio import Audio
-from engines.backend import Backends
 from core.errors import BackendUnavailable, InputError
-from engines.talking_head import backends, landmarks as L
+from engines.backend import Backends
+from engines.talking_head import backends
+from engines.talking_head import landmarks as L
 from engines.talking_head.motion import blink_track, plan_motion
 from engines.talking_head.mouth import MouthTrack, analyse_speech
 from engines.talking_head.types import FaceBox, TalkingHeadRequest, TalkingHeadResult
@@ -84,8 +85,8 @@ def test_real_speech_track_is_smooth_and_bounded():
     a = Audio.read(path)
     n = int(round(a.duration_s * 25))
     t = analyse_speech(a, 25, n)
-    assert t.open.shape == (n,) and 0 <= t.open.min() and t.open.max() <= 1
-    assert -1 <= t.shape.min() and t.shape.max() <= 1
+    assert t.open.shape == (n,) and t.open.min() >= 0 and t.open.max() <= 1
+    assert t.shape.min() >= -1 and t.shape.max() <= 1
     assert 0.3 < t.active.mean() < 0.98
     assert np.abs(np.diff(t.open)).max() < 0.7  # no one-frame slams
 
@@ -97,7 +98,7 @@ def test_blinks_are_natural_in_rate_and_shape():
     b = blink_track(25 * 60, 25, np.random.default_rng(3))
     closes = int(((b[1:] >= 0.9) & (b[:-1] < 0.9)).sum())
     assert 8 <= closes <= 30, closes  # people blink ~15-20 times a minute
-    assert 0 <= b.min() and b.max() <= 1
+    assert b.min() >= 0 and b.max() <= 1
     assert (b > 0.05).mean() < 0.12  # eyes are open most of the time
 
 
@@ -132,7 +133,7 @@ def face():
     return rgb, faces[0].points
 
 
-def _grid(roi):  # noqa: ANN001, ANN202
+def _grid(roi):
     ys, xs = roi
     return np.meshgrid(np.arange(xs.start, xs.stop, dtype=np.float32), np.arange(ys.start, ys.stop, dtype=np.float32))
 
@@ -219,13 +220,13 @@ class TinyNeural(backends.TalkingHeadBackend):
     def __init__(self) -> None:
         self.loads, self.fail = 0, False
 
-    def load_model(self, folder, device):  # noqa: ANN001, ANN201
+    def load_model(self, folder, device):
         if self.fail:
             raise BackendUnavailable("tiny weights are corrupt")
         self.loads += 1
         return {"folder": folder, "device": device}
 
-    def render(self, request, settings, progress=None, cancel=None):  # noqa: ANN001, ANN201
+    def render(self, request, settings, progress=None, cancel=None):
         self.load(settings)
         return _fake_result(Path(request.output_path))
 

@@ -12,8 +12,13 @@ from core.errors import Cancelled, InputError
 from core.probe import probe_media
 from core.progress import CancelToken
 from engines.video.decode import read_frames
-from engines.video.scene_video import (MusicVideoRequest, SceneVideoRequest, check_request, render_music_video,
-                                       render_scene_video)
+from engines.video.scene_video import (
+    MusicVideoRequest,
+    SceneVideoRequest,
+    check_request,
+    render_music_video,
+    render_scene_video,
+)
 from tests.engines.video.test_beats import click_track
 
 FPS = 30

@@ -16,11 +16,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from engines.backend import Provenance  # noqa: E402
-from core.errors import BackendUnavailable, InputError  # noqa: E402
-from engines.voice.backends.base import SpeechRequest  # noqa: E402
-from engines.voice.backends.bark import BarkBackend  # noqa: E402
-from settings import Settings  # noqa: E402
+from core.errors import BackendUnavailable, InputError
+from engines.backend import Provenance
+from engines.voice.backends.bark import BarkBackend
+from engines.voice.backends.base import SpeechRequest
+from settings import Settings
 
 RATE = 24_000
 SAMPLES_PER_COARSE_FRAME = RATE // 75  # EnCodec at 24 kHz: 75 frames a second

@@ -28,7 +28,7 @@ def clips(speaker: str) -> list[Audio]:
     return [Audio.read(p) for p in voice_clips(speaker)]
 
 
-def transcriber(settings):  # noqa: ANN001, ANN201
+def transcriber(settings):
     return lambda audio, language: asr.transcribe(audio, settings, language=language, word_timestamps=True,
                                                   beam_size=1)
 

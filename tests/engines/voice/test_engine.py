@@ -9,7 +9,13 @@ import pytest
 from core.errors import InputError
 from engines.voice import espeak
 from engines.voice.engine import (
-    OUTPUT_RATE, SpeakRequest, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
+    OUTPUT_RATE,
+    SpeakRequest,
+    VoiceChoice,
+    regenerate,
+    speak,
+    takes_from_bytes,
+    takes_to_bytes,
 )
 from engines.voice.text import PAUSE_S
 from settings import Settings
@@ -128,9 +134,11 @@ def test_each_sentence_is_heard_and_one_heard_wrongly_is_spoken_again(settings, 
     rates = listen(takes, "en", settings).take_error_rates()
     assert rates[0] <= 0.2 and rates[1] >= 0.6, rates  # each recognised word went to its own sentence
     req = SpeakRequest(" ".join(texts), VoiceChoice("default"))
-    new, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "piper"), settings, 1.0, CancelToken())
+    new, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "piper"), settings, 1.0,
+                                                CancelToken())
     assert new[0] is takes[0] and new[1] is not takes[1] and new[1].text == texts[1]
     assert 1 <= figures["retakes"] <= engine.RETAKES and figures["word_error_rate"] <= 0.2, figures
     # espeak says a sentence the same way every time: nothing to gain from another take
-    same, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "embedded"), settings, 1.0, CancelToken())
+    same, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "embedded"), settings, 1.0,
+                                                 CancelToken())
     assert same == takes and "retakes" not in figures and figures["word_error_rate"] >= 0.3

@@ -17,11 +17,11 @@ import soundfile as sf
 
 pytest.importorskip("gtts")
 
-from core.errors import BackendUnavailable, InputError  # noqa: E402
-from engines.voice import espeak  # noqa: E402
-from engines.voice.backends.base import SpeechRequest  # noqa: E402
-from engines.voice.backends.gtts_backend import GTTSBackend, decode_mp3  # noqa: E402
-from settings import Settings  # noqa: E402
+from core.errors import BackendUnavailable, InputError
+from engines.voice import espeak
+from engines.voice.backends.base import SpeechRequest
+from engines.voice.backends.gtts_backend import GTTSBackend, decode_mp3
+from settings import Settings
 
 
 class Proxy:

@@ -57,7 +57,7 @@ class FakeSpeechAPI(BaseHTTPRequestHandler):
         body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
         self._reply(status, json.dumps(body).encode(), "application/json")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         self.server.received.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
         if self.path != "/v1/audio/speech":
