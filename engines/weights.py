@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import BackendUnavailable
+
 log = logging.getLogger(__name__)
 
 # A required file: one name, or a tuple of alternatives of which one must exist.
@@ -120,3 +122,19 @@ def _card_licence(card: Path) -> str:
         if m:
             return m["licence"].strip()
     return ""
+
+
+def load_pretrained(folder: Path, device: str, processor_cls: type, model_cls: type, what: str) -> tuple:
+    """A Hugging Face processor and model from `folder` (never the network), in half precision on
+    CUDA, in evaluation mode on `device`. Files that cannot be read are BackendUnavailable naming
+    `what` ("Bark", "MusicGen"). Returns (processor, model, dtype)."""
+    import torch
+
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    try:
+        processor = processor_cls.from_pretrained(str(folder), local_files_only=True)
+        model = model_cls.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise BackendUnavailable(f"the {what} files in {folder} could not be loaded ({e}); "
+                                 "replace them with a complete copy of the model") from e
+    return processor, model.to(device).eval(), dtype

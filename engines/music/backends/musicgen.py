@@ -32,7 +32,7 @@ from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.backend import Availability
 from engines.music.backends import MusicBackend
-from engines.weights import TRANSFORMERS_WEIGHTS, is_repo_id, locate_weights
+from engines.weights import TRANSFORMERS_WEIGHTS, is_repo_id, load_pretrained, locate_weights
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +77,10 @@ class LoadedMusicGen:
 
 def load_musicgen(folder: Path, device: str) -> LoadedMusicGen:
     """Load the model and its processor from `folder` (offline) onto `device`. Heavy: call through MODELS."""
-    import torch
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    try:
-        processor = AutoProcessor.from_pretrained(str(folder), local_files_only=True)
-        model = MusicgenForConditionalGeneration.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise BackendUnavailable(f"the MusicGen files in {folder} could not be loaded ({e}); "
-                                 "replace them with a complete copy of the model") from e
-    model = model.to(device).eval()
+    processor, model, dtype = load_pretrained(folder, device, AutoProcessor, MusicgenForConditionalGeneration,
+                                              "MusicGen")
     codec = model.config.audio_encoder
     loaded = LoadedMusicGen(model=model, processor=processor, device=device, sample_rate=int(codec.sampling_rate),
                             frame_rate_hz=int(codec.frame_rate), num_codebooks=int(model.decoder.num_codebooks),

@@ -20,7 +20,7 @@ import numpy as np
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
-from engines.weights import TRANSFORMERS_WEIGHTS
+from engines.weights import TRANSFORMERS_WEIGHTS, load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -139,20 +139,12 @@ class BarkBackend(SpeechBackend):
 
 
 def _load_bark(folder: Path, device: str) -> _LoadedBark:
-    import torch
     from transformers import BarkModel, BarkProcessor
 
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    try:
-        processor = BarkProcessor.from_pretrained(str(folder), local_files_only=True)
-        model = BarkModel.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise BackendUnavailable(f"the Bark files in {folder} could not be loaded ({e}); "
-                                 "replace them with a complete copy of the model") from e
+    processor, model, dtype = load_pretrained(folder, device, BarkProcessor, BarkModel, "Bark")
     if processor.speaker_embeddings is not None:
         # Voice presets are paths relative to the model folder: keep them there, never on the Hub.
         processor.speaker_embeddings["repo_or_path"] = str(folder)
-    model = model.to(device).eval()
     rate = int(getattr(model.generation_config, "sample_rate", 0) or model.config.codec_config.sampling_rate)
     log.info("Bark loaded from %s on %s (%s), %d Hz", folder, device, dtype, rate)
     return _LoadedBark(model, processor, device, rate, folder, threading.Lock())
