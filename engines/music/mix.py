@@ -17,10 +17,10 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import InputError
+from engines.music.types import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
 # (low, high) allowed for each numeric track setting.
 TRACK_LIMITS = {"gain_db": (-60.0, 12.0), "pan": (-1.0, 1.0), "eq_low_db": (-12.0, 12.0), "eq_mid_db": (-12.0, 12.0),
                 "eq_high_db": (-12.0, 12.0), "reverb": (0.0, 1.0), "compression": (0.0, 1.0)}

@@ -22,11 +22,11 @@ import numpy as np
 from core.audio import Audio
 from core.errors import BackendUnavailable
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.music.types import SAMPLE_RATE
 from engines.registry import MODELS
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
 PREFERRED_SOUNDFONT = "/usr/share/sounds/sf3/MuseScore_General.sf3"
 # Where General MIDI soundfonts are installed by Debian packages, searched in this order.
 SOUNDFONT_GLOBS = ("/usr/share/sounds/sf3/*.sf3", "/usr/share/sounds/sf2/*.sf2", "/usr/share/soundfonts/*.sf[23]")

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 SPEED_RANGE = (0.5, 2.0)
 PITCH_RANGE = (-12.0, 12.0)
 # Every take is brought to this rate before joining.
-OUTPUT_RATE = 24_000
+SAMPLE_RATE = 24_000
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def _synthesize_take(chunk: Chunk, req: SpeakRequest, backend: SpeechBackend, se
         preset = req.voice.preset if (req.voice.backend in ("", backend.name)) else ""
         audio = backend.synthesize(
             SpeechRequest(chunk.text, language=req.voice.language, preset=preset, speed=rate), settings)
-    audio = _trim_edges(audio.mono()).resampled(OUTPUT_RATE)
+    audio = _trim_edges(audio.mono()).resampled(SAMPLE_RATE)
     if audio.duration_s <= 0.01:
         raise BackendUnavailable(f"{backend.name} returned no audio for: {chunk.text[:60]!r}")
     return audio
@@ -166,9 +166,9 @@ def join_takes(takes: list[Take]) -> Audio:
     for i, t in enumerate(takes):
         parts.append(t.audio)
         if i < len(takes) - 1:
-            parts.append(Audio.silence(Chunk(t.text, t.pause).pause_s, OUTPUT_RATE))
+            parts.append(Audio.silence(Chunk(t.text, t.pause).pause_s, SAMPLE_RATE))
     # A short breath of silence at both ends so players do not clip the first syllable.
-    edge = Audio.silence(0.12, OUTPUT_RATE)
+    edge = Audio.silence(0.12, SAMPLE_RATE)
     return Audio.concat([edge, *parts, edge])
 
 

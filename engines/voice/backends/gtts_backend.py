@@ -40,7 +40,7 @@ LANGUAGE_ALIASES = {"he": "iw", "jv": "jw", "nb": "no", "fil": "tl", "zh-hans": 
 # gTTS only has "normal" and "slow"; slow is used below this speed.
 SLOW_BELOW = 0.75
 # MP3 from Google is 24 kHz mono; used when ffmpeg decodes it.
-GTTS_RATE = 24_000
+SAMPLE_RATE = 24_000
 
 
 class GTTSBackend(SpeechBackend):
@@ -137,7 +137,7 @@ def decode_mp3(data: bytes) -> Audio:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         log.info("soundfile cannot read this MP3 (%s); trying ffmpeg", e)
-        samples, rate = _ffmpeg_decode(data), GTTS_RATE
+        samples, rate = _ffmpeg_decode(data), SAMPLE_RATE
     if samples.ndim > 1:
         samples = samples.mean(axis=1)
     if samples.size == 0:
@@ -149,7 +149,7 @@ def _ffmpeg_decode(data: bytes) -> np.ndarray:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise BackendUnavailable("cannot decode gTTS's MP3: soundfile lacks MP3 support and ffmpeg is not installed")
-    r = subprocess.run([ffmpeg, "-v", "error", "-i", "pipe:0", "-f", "f32le", "-ac", "1", "-ar", str(GTTS_RATE),
+    r = subprocess.run([ffmpeg, "-v", "error", "-i", "pipe:0", "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE),
                         "pipe:1"], input=data, capture_output=True, timeout=60)
     if r.returncode != 0:
         raise BackendUnavailable("gTTS returned audio ffmpeg cannot decode: "

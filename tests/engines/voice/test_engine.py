@@ -9,7 +9,7 @@ import pytest
 from core.errors import InputError
 from engines.voice import espeak
 from engines.voice.engine import (
-    OUTPUT_RATE,
+    SAMPLE_RATE,
     SpeakRequest,
     VoiceChoice,
     regenerate,
@@ -40,7 +40,7 @@ def test_speech_is_joined_sentences_with_pauses(result):
     assert [t.text for t in r.takes] == ["Welcome to the studio.",
                                          "Today we will clone a voice, and then we will make it sing!",
                                          "Is that not wonderful?"]
-    assert r.audio.sample_rate == OUTPUT_RATE
+    assert r.audio.sample_rate == SAMPLE_RATE
     takes_s = sum(t.audio.duration_s for t in r.takes)
     pauses_s = PAUSE_S["sentence"] + PAUSE_S["paragraph"]
     assert r.audio.duration_s == pytest.approx(takes_s + pauses_s + 0.24, abs=0.02)
@@ -54,8 +54,8 @@ def test_speech_is_joined_sentences_with_pauses(result):
 def test_pause_between_sentences_is_silent(result):
     r, _ = result
     y = r.audio.samples
-    first = int((0.12 + r.takes[0].audio.duration_s) * OUTPUT_RATE)
-    gap = y[first + 400: first + int(PAUSE_S["sentence"] * OUTPUT_RATE) - 400]
+    first = int((0.12 + r.takes[0].audio.duration_s) * SAMPLE_RATE)
+    gap = y[first + 400: first + int(PAUSE_S["sentence"] * SAMPLE_RATE) - 400]
     assert 20 * np.log10(np.sqrt(np.mean(gap ** 2)) + 1e-9) < -50
 
 
