@@ -98,7 +98,7 @@ class SlidesWorkflows:
 
         def say(text: str) -> Audio:
             # Each slide's narration; the deck keeps no per-slide figures, so its words are not checked.
-            req = check_request(SpeakRequest(text, voice_choice, check_words=False))
+            req = check_request(SpeakRequest(text, voice_choice, check_words=False)).request
             return speak(req, self.settings, backends=self.voices.backends).audio
 
         return say

@@ -84,7 +84,7 @@ class TalkingHeadWorkflows:
             if audio is None:
                 from engines.voice.engine import SpeakRequest, check_request, speak
 
-                req = check_request(SpeakRequest(text, voice_choice, style))
+                req = check_request(SpeakRequest(text, voice_choice, style)).request
                 spoken = speak(req, self.settings, lambda d, t, m="": stages.report("speech", d / (t or 1), m),
                                ctx.cancel, backends=self.backends)
                 speech = spoken.audio

@@ -277,7 +277,7 @@ class VoiceWorkflows:
                 while len(self._one_shot) > ONE_SHOT_CACHE:
                     self._one_shot.pop(next(iter(self._one_shot)))
             choice = VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb, notes=notes)
-            req = check_request(SpeakRequest(text, choice, style))
+            req = check_request(SpeakRequest(text, choice, style)).request
             return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
                          ctx.cancel, backends=self.backends)
 

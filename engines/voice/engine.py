@@ -19,6 +19,7 @@ from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.backend import Backends
+from engines.checked import Checked
 from engines.voice import styles
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 from engines.voice.evaluate import evaluate, listen, unchecked, words_figures
@@ -88,7 +89,7 @@ class SpeakResult:
     metrics: dict = field(default_factory=dict)
 
 
-def check_request(req: SpeakRequest) -> SpeakRequest:
+def check_request(req: SpeakRequest) -> Checked[SpeakRequest, None]:
     check_text(req.text)
     styles.get_style(req.style)
     lo, hi = SPEED_RANGE
@@ -97,7 +98,7 @@ def check_request(req: SpeakRequest) -> SpeakRequest:
     lo, hi = PITCH_RANGE
     if not (lo <= float(req.pitch_semitones) <= hi):
         raise InputError(f"pitch_semitones must be between {lo:.0f} and {hi:.0f}; got {req.pitch_semitones}")
-    return req
+    return Checked(req, None)
 
 
 def choose_backend(req: SpeakRequest, settings, backends: Backends) -> tuple[str, list[str]]:
@@ -314,7 +315,7 @@ def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_t
         raise InputError(f"there is no sentence {index + 1}; this speech has {len(takes)} sentences")
     text = (new_text if new_text is not None else takes[index].text).strip()
     check_text(text)
-    req = check_request(replace(req, text=" ".join(t.text for t in takes)))
+    req = check_request(replace(req, text=" ".join(t.text for t in takes))).request
     backend_name, notes = choose_backend(req, settings, backends)
     backend = backends.get("voice", backend_name)
     rate = float(req.speed) * styles.get_style(req.style).rate

@@ -169,7 +169,8 @@ def test_bad_requests_are_input_errors(tmp_path, samples):
     with pytest.raises(InputError):
         render_music_video(MusicVideoRequest(audio=None, lrc="", title=""), tmp_path / "bad.mp4")
     # A workflow checks a request before loading its audio.
-    size, fps, notes = check_request(SceneVideoRequest(audio=None, size="321x180"))
+    checked = check_request(SceneVideoRequest(audio=None, size="321x180"))
+    size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     assert (size.width_px, fps) == (320, 30) and notes
 
 
