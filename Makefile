@@ -13,6 +13,7 @@ run: setup
 	$(PY) app.py $(ARGS)
 
 test: setup-dev
+	$(PY) -m ruff check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup-dev

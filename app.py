@@ -9,10 +9,10 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from settings import Settings  # noqa: E402
+from settings import Settings
 
 
-def create(settings: Settings):  # noqa: ANN201  (-> tuple[Services, gr.Blocks])
+def create(settings: Settings):
     """Build the services (recovering from any crash) and the UI, without launching."""
     from services import build_services
     from tabs import build_app
@@ -23,7 +23,7 @@ def create(settings: Settings):  # noqa: ANN201  (-> tuple[Services, gr.Blocks])
     return services, demo
 
 
-def launch(demo, services, **overrides) -> None:  # noqa: ANN001, ANN003
+def launch(demo, services, **overrides) -> None:
     from tabs import access
     from tabs.theme import FORCE_DARK_JS, studio_css, studio_theme
 

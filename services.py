@@ -10,7 +10,17 @@ import threading
 from dataclasses import dataclass, field
 
 from core.errors import InputError
+from engines.backend import Backends
+from engines.capabilities import MediaIntake
+from engines.llm import OpenAICompatibleText
+from engines.music.backends.musicgen import MusicGenBackend
 from engines.registry import MODELS, ModelRegistry
+from engines.talking_head.backends import EmbeddedBackend as EmbeddedTalkingHead
+from engines.voice.backends.bark import BarkBackend
+from engines.voice.backends.embedded import EmbeddedBackend as EmbeddedSpeech
+from engines.voice.backends.gtts_backend import GTTSBackend
+from engines.voice.backends.openai_tts import OpenAIBackend
+from engines.voice.backends.piper_backend import PiperBackend
 from settings import Settings
 from storage.accounts import Accounts, LoginThrottle
 from storage.db import make_engine
@@ -28,17 +38,33 @@ from workflows.voice import VoiceWorkflows
 log = logging.getLogger(__name__)
 
 
+def make_backends() -> Backends:
+    """Every backend the app offers, by kind, in the order backend="auto" tries them (nothing
+    registers itself on import). Adding a model is one file, a `Backend` subclass, and one line here."""
+    return Backends([
+        # Speech: local weights, then the cloud, then the embedded voices; gTTS only when named.
+        BarkBackend(), OpenAIBackend(), PiperBackend(), EmbeddedSpeech(), GTTSBackend(),
+        # Music: instrumentals from a prompt (the embedded composer always plays otherwise).
+        MusicGenBackend(),
+        # Talking heads: neural backends go before the embedded engine, auto's fallback.
+        EmbeddedTalkingHead(),
+        # The language model, and the checks of uploads.
+        OpenAICompatibleText(), MediaIntake(),
+    ])
+
+
 @dataclass
 class Services:
     settings: Settings
     library: Library
     jobs: JobRunner
     models: ModelRegistry
-    voices: "VoiceWorkflows"
-    talking_heads: "TalkingHeadWorkflows"
-    music: "MusicWorkflows"
-    video: "VideoWorkflows"
-    slides: "SlidesWorkflows"
+    backends: Backends
+    voices: VoiceWorkflows
+    talking_heads: TalkingHeadWorkflows
+    music: MusicWorkflows
+    video: VideoWorkflows
+    slides: SlidesWorkflows
     accounts: Accounts
     sharing: Sharing
     # True: every request needs a signed-in account; False: a local single-user run.
@@ -69,15 +95,8 @@ class Services:
 
     def capabilities(self) -> dict:
         from engines.capabilities import report
-        from engines import talking_head
-        from engines import llm  # noqa: F401  (registers the text backend)
-        from engines.music import backends as music_backends
-        from engines.voice import backends
 
-        backends.register_all()
-        talking_head.register_all()
-        music_backends.register_all()
-        out = report(self.settings)
+        out = report(self.settings, self.backends)
         out["models_loaded"] = self.models.loaded()
         return out
 
@@ -96,10 +115,11 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     library.expire_events(settings.security_log_days)
     MODELS.idle_seconds = settings.model_idle_seconds
     jobs = JobRunner(library, settings.max_jobs_per_user)
-    voices = VoiceWorkflows(settings, library, jobs)
-    music = MusicWorkflows(settings, library, jobs, voices)
-    return Services(settings=settings, library=library, jobs=jobs, models=MODELS, voices=voices,
-                    talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices), music=music,
+    backends = make_backends()
+    voices = VoiceWorkflows(settings, library, jobs, backends)
+    music = MusicWorkflows(settings, library, jobs, voices, backends)
+    return Services(settings=settings, library=library, jobs=jobs, models=MODELS, backends=backends, voices=voices,
+                    talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices, backends), music=music,
                     video=VideoWorkflows(settings, library, jobs, music),
                     slides=SlidesWorkflows(settings, library, jobs, voices), accounts=accounts,
                     sharing=Sharing(library, voices.profiles), sign_in=sign_in)

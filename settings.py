@@ -105,7 +105,7 @@ class Settings:
         return pairs
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         d = cls()
         return cls(
@@ -136,7 +136,7 @@ class Settings:
         )
 
     @classmethod
-    def from_args(cls, argv: list[str] | None = None, env: dict[str, str] | None = None) -> "Settings":
+    def from_args(cls, argv: list[str] | None = None, env: dict[str, str] | None = None) -> Settings:
         base = cls.from_env(env)
         p = argparse.ArgumentParser(description="Digital Clone Studio")
         p.add_argument("--data-dir", type=Path, help="media, database and scratch files (DATA_DIR)")

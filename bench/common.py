@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def speech(samples: Path, seconds: float):  # noqa: ANN201
+def speech(samples: Path, seconds: float):
     """`seconds` of real speech: LibriSpeech utterances joined end to end, as one mono Audio."""
     import numpy as np
 
@@ -23,7 +23,7 @@ def speech(samples: Path, seconds: float):  # noqa: ANN201
     return Audio(np.ascontiguousarray(joined.samples[:n]), joined.sample_rate)
 
 
-def encode_floor(video: Path, audio, fps: int, out: Path, profile: str = "motion") -> float:  # noqa: ANN001
+def encode_floor(video: Path, audio, fps: int, out: Path, profile: str = "motion") -> float:
     """Seconds to encode the frames of `video` again, all of them, with the app's VideoWriter (same x264
     settings, same audio): the floor a renderer is compared with. The frames are decoded beforehand to a
     raw YUV 4:2:0 file next to `out` and mapped into memory (pages loaded before timing), so the timed
@@ -34,8 +34,8 @@ def encode_floor(video: Path, audio, fps: int, out: Path, profile: str = "motion
 
     import numpy as np
 
-    from engines.video.encode import VideoWriter
     from core.probe import video_size
+    from engines.video.encode import VideoWriter
 
     w, h, _, _ = video_size(video)
     raw = out.with_suffix(".yuv")

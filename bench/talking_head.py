@@ -81,7 +81,8 @@ def main() -> None:
     print(f"talking head, embedded engine: {SECONDS:.0f} s of speech -> {r.frames} frames of 512x512 at {FPS} fps "
           f"({os.cpu_count()} cores, {args.repeat} runs)")
     print(f"  first call (MediaPipe import + FaceMesh load + 1 s clip): {out['first_call_1s_clip_s']:.2f} s")
-    print(f"  render:           best {best:.2f} s, median {med:.2f} s   (runs: {', '.join(f'{x:.2f}' for x in renders)})")
+    print(f"  render:           best {best:.2f} s, median {med:.2f} s   "
+          f"(runs: {', '.join(f'{x:.2f}' for x in renders)})")
     print(f"  real-time factor: best {out['rtf_best']:.3f}, median {out['rtf_median']:.3f}   (goal <= 0.5)")
     print(f"  encode-only floor: best {floor_best:.2f} s, median {floor_med:.2f} s   "
           f"(runs: {', '.join(f'{x:.2f}' for x in floors)})")
@@ -92,7 +93,7 @@ def main() -> None:
           "(other work on a shared machine moves every figure)")
 
 
-def _clip(audio, seconds: float):  # noqa: ANN001, ANN202
+def _clip(audio, seconds: float):
     from core.audio import Audio
 
     return Audio(audio.samples[: int(seconds * audio.sample_rate)], audio.sample_rate)

@@ -37,11 +37,11 @@ class Meter:
     """Wall seconds, CPU seconds of this process and its children (ffmpeg), and the machine's steal
     time (CPU the hypervisor gave to other guests: it inflates wall time on a shared machine)."""
 
-    def __enter__(self) -> "Meter":
+    def __enter__(self) -> Meter:
         self.t, self.cpu, self.steal = time.perf_counter(), _cpu_s(), _steal_s()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.wall_s = time.perf_counter() - self.t
         self.cpu_s = _cpu_s() - self.cpu
         self.steal_s = _steal_s() - self.steal

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
 ENGLISH = [
-    "A lighthouse keeper once wrote that the sea has no memory, but every storm leaves a mark on the rocks below the lamp.",
+    "A lighthouse keeper once wrote that the sea has no memory, "
+    "but every storm leaves a mark on the rocks below the lamp.",
     "Nobody expected the little village band to win the national music prize.",
     "She opened the heavy wooden door and found a garden full of silver roses.",
     "The train was late, so we bought hot coffee and waited by the window.",
@@ -45,7 +46,7 @@ LONG_SENTENCE = ("When the morning train finally pulled into the quiet station, 
                  "their bags, stepped onto the cold platform and walked out into the bright winter sunshine.")
 
 
-def timed(fn, repeat: int = 3):  # noqa: ANN001, ANN201
+def timed(fn, repeat: int = 3):
     best, out = float("inf"), None
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -54,7 +55,7 @@ def timed(fn, repeat: int = 3):  # noqa: ANN001, ANN201
     return best, out
 
 
-def speaker_audio(folder: Path):  # noqa: ANN201
+def speaker_audio(folder: Path):
     """(references, held-out) Audio lists. Spoken digits are joined ten at a time into clips."""
     import numpy as np
 
@@ -84,7 +85,7 @@ def speaker_audio(folder: Path):  # noqa: ANN201
     return refs, audio[len(refs):]
 
 
-def main(argv: list[str] | None = None) -> dict:  # noqa: C901
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=Path, default=ROOT.parent / "shared" / "samples")
     ap.add_argument("--speakers", default="", help="comma-separated speaker folders (default: all)")
@@ -98,9 +99,11 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
     from engines.voice import clone, espeak, piper, reference
     from engines.voice.engine import SpeakRequest, VoiceChoice, speak
     from engines.voice.similarity import mean_embedding, similarity, speaker_embedding
+    from services import make_backends
     from settings import Settings
 
     settings = Settings(models_dir=ROOT / "models")
+    backends = make_backends()
     voices_dir = args.samples / "voices"
     if not voices_dir.is_dir():
         voices_dir = ROOT / "tests" / "data" / "voices"
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
         speakers = [s for s in speakers if s in args.speakers.split(",")]
     base = piper.find_voice()
 
-    def transcribe(audio, language):  # noqa: ANN001, ANN202
+    def transcribe(audio, language):
         return asr.transcribe(audio, settings, language=language, word_timestamps=True, beam_size=1)
 
     report: dict = {"speed": {}, "speakers": {}}
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
                 others.append(max(rest) if rest else 0.0)
                 ids.append(owns[-1] > others[-1])
             plain_voice = (lambda x: piper.synthesize(x, base)) if model.base_voice == clone.PIPER_SOURCE else \
-                (lambda x: espeak.synthesize(x, model.base_voice))
+                (lambda x, voice=model.base_voice: espeak.synthesize(x, voice))
             plain_wer = statistics.mean(
                 asr.word_error_rate(x, asr.transcribe(plain_voice(x), settings, language=lang).text) for x in sentences)
             plain_sim = statistics.mean(similarity(speaker_embedding(plain_voice(x)), data[s]["centroid"])
@@ -166,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
             if path == "auto":
                 choice = VoiceChoice(s, language=lang, model=model, embedding=model.reference_embedding)
                 req = SpeakRequest(LONG_SENTENCE if lang == "en" else " ".join(GERMAN), choice, check_words=False)
-                t, res = timed(lambda: speak(req, settings), repeat=2)
+                t, res = timed(lambda req=req: speak(req, settings, backends=backends), repeat=2)
                 row[path]["speak_rtf"] = t / res.audio.duration_s
             print(f"  {s} ({path}) done", file=sys.stderr, flush=True)
 
@@ -203,11 +206,13 @@ def main(argv: list[str] | None = None) -> dict:  # noqa: C901
         n = sum(int(r["identified"].split("/")[1]) for r in en)
         print(f"{path:>6} path, English read speech ({len(en)} speakers): WER {np.mean([r['wer'] for r in en]):.3f} "
               f"(goal <= 0.10; base voice {np.mean([r['plain_wer'] for r in en]):.3f}), similarity "
-              f"{np.mean([r['own'] for r in en]):.3f} (goal >= 0.75; base voice {np.mean([r['plain_own'] for r in en]):.3f}), "
+              f"{np.mean([r['own'] for r in en]):.3f} (goal >= 0.75; "
+              f"base voice {np.mean([r['plain_own'] for r in en]):.3f}), "
               f"closer to own speaker than to every other in {ids}/{n}")
         if path == "auto":
             print(f"        analysis {np.mean([r['build_s_per_ref_s'] for r in en]):.2f} s per second of reference "
-                  f"(goal <= 0.5); speaking with a profile RTF {np.mean([r['speak_rtf'] for r in en]):.3f} (goal <= 0.1)")
+                  f"(goal <= 0.5); speaking with a profile RTF "
+                  f"{np.mean([r['speak_rtf'] for r in en]):.3f} (goal <= 0.1)")
     return report
 
 

@@ -29,12 +29,12 @@ class Audio:
     def channels(self) -> int:
         return 1 if self.samples.ndim == 1 else self.samples.shape[1]
 
-    def mono(self) -> "Audio":
+    def mono(self) -> Audio:
         if self.samples.ndim == 1:
             return self
         return Audio(self.samples.mean(axis=1).astype(np.float32), self.sample_rate)
 
-    def resampled(self, rate_hz: int) -> "Audio":
+    def resampled(self, rate_hz: int) -> Audio:
         if rate_hz == self.sample_rate:
             return self
         from scipy.signal import resample_poly
@@ -44,18 +44,18 @@ class Audio:
         return Audio(y.astype(np.float32), rate_hz)
 
     @classmethod
-    def silence(cls, seconds: float, sample_rate: int) -> "Audio":
+    def silence(cls, seconds: float, sample_rate: int) -> Audio:
         return cls(np.zeros(int(round(seconds * sample_rate)), np.float32), sample_rate)
 
     @classmethod
-    def concat(cls, parts: list["Audio"]) -> "Audio":
+    def concat(cls, parts: list[Audio]) -> Audio:
         if not parts:
             raise ValueError("nothing to join")
         rate = parts[0].sample_rate
         return cls(np.concatenate([p.resampled(rate).samples for p in parts]).astype(np.float32), rate)
 
     @classmethod
-    def read(cls, path: str | Path) -> "Audio":
+    def read(cls, path: str | Path) -> Audio:
         import soundfile as sf
 
         y, sr = sf.read(str(path), dtype="float32", always_2d=False)

@@ -47,12 +47,12 @@ def check_size(what: str, width_px: int, height_px: int, max_pixels: int, min_si
         raise InputError(f"{what} is too small: {w}x{h} pixels; at least {min_side_px} px on each side is needed")
 
 
-def has_alpha(im) -> bool:  # noqa: ANN001  (PIL.Image.Image)
+def has_alpha(im) -> bool:
     return "A" in im.getbands() or "transparency" in im.info
 
 
 def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side_px: int = MIN_IMAGE_SIDE_PX,
-               name: str | None = None):  # noqa: ANN201  (PIL.Image.Image)
+               name: str | None = None):
     """The image opened lazily: only its header is read, and its size checked against the limits.
 
     `name` is how messages call the file (its own name by default). NotAnImage when the file is no
@@ -82,7 +82,7 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side_
     return im
 
 
-def decode_image(im, name: str):  # noqa: ANN001, ANN201  (PIL.Image.Image in and out)
+def decode_image(im, name: str):
     """The pixels of an opened image, decoded and turned upright by its EXIF orientation; transparency
     is kept. InputError naming the file for truncated or damaged pixel data."""
     from PIL import Image, ImageOps
@@ -97,7 +97,7 @@ def decode_image(im, name: str):  # noqa: ANN001, ANN201  (PIL.Image.Image in an
         raise InputError(f"{name!r} is a damaged or truncated image ({reason}); {_FORMATS_HINT}") from None
 
 
-def flatten(im) -> np.ndarray:  # noqa: ANN001  (PIL.Image.Image)
+def flatten(im) -> np.ndarray:
     """The image as an RGB uint8 array (height, width, 3), transparent pixels composited onto BACKGROUND_RGB."""
     from PIL import Image
 

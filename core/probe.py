@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.errors import BackendUnavailable, InputError
 
+
 class NotMedia(InputError):
     """ffprobe cannot read the file: it is no audio or video (or too damaged to tell)."""
 
@@ -58,7 +59,7 @@ def top_level_atoms(path: str | Path) -> list[str]:
     return kinds
 
 
-def _float(value) -> float | None:  # noqa: ANN001
+def _float(value) -> float | None:
     """A duration or rate as ffprobe writes it; None for missing, "N/A", NaN or negative values."""
     try:
         f = float(value)

@@ -1,49 +1,19 @@
 """The capabilities report: which engines and backends can run here, and why not.
 
-Engine packages register a check per backend with `register(...)`; the report runs
-every check (cheap: no model is loaded) and is shown in the UI and at /capabilities.
+The report asks every backend of the catalogue it is given (`services.make_backends()`) for its
+availability, model and licence (cheap: no model is loaded), and adds the device, the language
+model and the programs the engines call. It is shown in the UI and at /capabilities.
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
+from engines.backend import Availability, Backend, Backends
 from engines.device import describe_device
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Availability:
-    available: bool
-    # Why not (missing weights, missing key, no GPU ...), or a note on what is used.
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    engine: str  # "voice", "talking_head", ...
-    backend: str  # "embedded", "bark", "openai", ...
-    tier: str  # "embedded" (CPU, nothing downloaded), "neural" or "cloud"
-    licence: str
-    check: Callable[[object], Availability]  # called with the Settings
-
-
-_BACKENDS: list[BackendInfo] = []
-
-
-def register(info: BackendInfo) -> None:
-    if any(b.engine == info.engine and b.backend == info.backend for b in _BACKENDS):
-        return
-    _BACKENDS.append(info)
-
-
-def backends(engine: str | None = None) -> list[BackendInfo]:
-    return [b for b in _BACKENDS if engine is None or b.engine == engine]
+__all__ = ["Availability", "MediaIntake", "TOOLS", "report", "tool_status"]
 
 
 # Programs the engines call; each entry says what needs it.
@@ -72,22 +42,13 @@ def tool_status() -> dict:
     return out
 
 
-def report(settings) -> dict:  # noqa: ANN001  (settings.Settings)
-    engines: dict[str, list[dict]] = {}
-    for b in _BACKENDS:
-        try:
-            a = b.check(settings)
-        except Exception as e:  # a broken check must not break the report
-            log.exception("capability check %s/%s failed", b.engine, b.backend)
-            a = Availability(False, f"check failed: {e}")
-        engines.setdefault(b.engine, []).append(
-            {"backend": b.backend, "tier": b.tier, "licence": b.licence, **asdict(a)}
-        )
+def report(settings, backends: Backends) -> dict:
     from engines import llm
 
+    device = describe_device(settings.device)
     text_model = llm.available(settings)
     return {
-        "device": describe_device(settings.device),
+        "device": device,
         "llm": {
             "available": text_model.available,
             "model": settings.openai_model,
@@ -95,15 +56,21 @@ def report(settings) -> dict:  # noqa: ANN001  (settings.Settings)
             "reason": text_model.reason,
         },
         "tools": tool_status(),
-        "engines": engines,
+        "engines": backends.report(settings, device.get("device") or ""),
     }
 
 
-def _intake_check(_settings) -> Availability:  # noqa: ANN001
-    missing = [t for t in ("ffmpeg", "ffprobe") if not shutil.which(t)]
-    if missing:
-        return Availability(False, f"{' and '.join(missing)} not installed: audio and video uploads are refused")
-    return Availability(True, "ffprobe/ffmpeg for audio and video, Pillow for photos, zip checks for .pptx")
+class MediaIntake(Backend):
+    """Checking uploads: FFprobe and FFmpeg for audio and video, Pillow for photos."""
 
+    kind = "media_intake"
+    name = "embedded"
+    tier = "embedded"
+    licence = "LGPL-2.1+ (FFmpeg), MIT-CMU (Pillow)"
+    model = "ffprobe + Pillow"
 
-register(BackendInfo("media_intake", "embedded", "embedded", "LGPL-2.1+ (FFmpeg), MIT-CMU (Pillow)", _intake_check))
+    def availability(self, settings) -> Availability:
+        missing = [t for t in ("ffmpeg", "ffprobe") if not shutil.which(t)]
+        if missing:
+            return Availability(False, f"{' and '.join(missing)} not installed: audio and video uploads are refused")
+        return Availability(True, "ffprobe/ffmpeg for audio and video, Pillow for photos, zip checks for .pptx")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from functools import lru_cache
+from functools import cache
 
 from core.errors import BackendUnavailable
 
@@ -18,7 +18,7 @@ def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-@lru_cache(maxsize=None)
+@cache
 def pick_device(explicit: str | None = "auto") -> str:
     """Return a torch device string such as "cpu", "cuda" or "cuda:1".
 
@@ -57,9 +57,10 @@ def _gpu_names_without_torch() -> list[str]:
     names = []
     for info in sorted(glob.glob("/proc/driver/nvidia/gpus/*/information")):
         try:
-            for line in open(info, encoding="utf-8"):
-                if line.startswith("Model:"):
-                    names.append(line.split(":", 1)[1].strip())
+            with open(info, encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("Model:"):
+                        names.append(line.split(":", 1)[1].strip())
         except OSError:
             continue
     return names

@@ -13,68 +13,59 @@ import logging
 import re
 
 from core.errors import BackendUnavailable, InputError
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability, Backend, Provenance
+from engines.openai_api import DEFAULT_BASE_URL, NO_KEY, base_url, translate_error
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 NOT_CONFIGURED = "no language model configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for a local server)"
-# Sent as the key to a local server that needs none (the client refuses an empty key).
-NO_KEY = "not-needed"
 # Retries on connection errors, 429 and 5xx, with the client's back-off.
 MAX_RETRIES = 2
 # Longest prompt accepted (system + user), in characters; far below any model's context window.
 MAX_PROMPT_CHARS = 100_000
-# Anything that looks like an API key in a server's message is replaced before it is shown.
-_KEY_LIKE = re.compile(r"\b(sk|key|api[-_]?key)[-_][\w\-*.]{3,}", re.IGNORECASE)
 # Reasoning models served locally often put their deliberation in <think> blocks before the answer.
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-
-
-def _base_url(settings) -> str:  # noqa: ANN001
-    return (settings.openai_base_url or DEFAULT_BASE_URL).strip().rstrip("/")
 
 
 def _is_official(url: str) -> bool:
     return url.lower().startswith(DEFAULT_BASE_URL.rsplit("/", 1)[0])
 
 
-def _api_key(settings) -> str | None:  # noqa: ANN001
+def _api_key(settings) -> str | None:
     """The key to send, or None when nothing is configured. A local server may need no key."""
     key = (settings.openai_api_key or "").strip()
     if key:
         return key
-    if (settings.openai_base_url or "").strip() and not _is_official(_base_url(settings)):
+    if (settings.openai_base_url or "").strip() and not _is_official(base_url(settings)):
         return NO_KEY
     return None
 
 
-def available(settings) -> Availability:  # noqa: ANN001
+def available(settings) -> Availability:
     """Whether a language model is configured. Cheap: nothing is sent (the server is checked when used)."""
     if importlib.util.find_spec("openai") is None:
         return Availability(False, "the openai package is not installed (pip install -r requirements.txt)")
     if _api_key(settings) is None:
         return Availability(False, NOT_CONFIGURED)
-    return Availability(True, f"{settings.openai_model} at {_base_url(settings)} (online; checked when used)")
+    return Availability(True, f"{settings.openai_model} at {base_url(settings)} (online; checked when used)")
 
 
-def _server_reason(error: Exception, key: str | None) -> str:
-    """The server's own explanation, shortened, with anything key-like removed."""
-    body = getattr(error, "body", None)
-    reason = ""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            reason = str(inner.get("message") or "")
-        elif isinstance(inner, str):
-            reason = inner
-    reason = reason or str(getattr(error, "message", "") or error)
-    if key and key != NO_KEY:
-        reason = reason.replace(key, "[key hidden]")
-    return _KEY_LIKE.sub("[key hidden]", reason)[:300]
+class OpenAICompatibleText(Backend):
+    """The text backend: the chat model of OpenAI or of any OpenAI-compatible server."""
+
+    kind = "text"
+    name = "openai-compatible"
+    tier = "cloud"
+    licence = "the server's terms (OpenAI terms of use for api.openai.com)"
+
+    def availability(self, settings) -> Availability:
+        return available(settings)
+
+    def provenance(self, settings) -> Provenance:
+        return Provenance(settings.openai_model, self.licence)
 
 
-def complete(settings, system: str, user: str, *, max_tokens: int = 900, temperature: float = 0.8,  # noqa: ANN001
+def complete(settings, system: str, user: str, *, max_tokens: int = 900, temperature: float = 0.8,
              timeout_s: float = 60) -> str:
     """Ask the configured chat model; return its answer as plain text.
 
@@ -96,7 +87,7 @@ def complete(settings, system: str, user: str, *, max_tokens: int = 900, tempera
     key = _api_key(settings)
     if key is None:
         raise BackendUnavailable(NOT_CONFIGURED)
-    url, model = _base_url(settings), settings.openai_model
+    url, model = base_url(settings), settings.openai_model
 
     import openai
 
@@ -105,31 +96,9 @@ def complete(settings, system: str, user: str, *, max_tokens: int = 900, tempera
         with openai.OpenAI(api_key=key, base_url=url, timeout=timeout_s, max_retries=MAX_RETRIES) as client:
             response = client.chat.completions.create(model=model, messages=messages, max_tokens=int(max_tokens),
                                                       temperature=float(temperature))
-    except openai.AuthenticationError as e:
-        raise BackendUnavailable(f"the language model server at {url} rejected the API key (401): "
-                                 f"{_server_reason(e, key)}; check OPENAI_API_KEY") from None
-    except openai.PermissionDeniedError as e:
-        raise BackendUnavailable(f"the language model server at {url} refused access to {model!r} (403): "
-                                 f"{_server_reason(e, key)}") from None
-    except openai.RateLimitError as e:
-        raise BackendUnavailable(f"rate limit or quota exceeded at {url} (429): {_server_reason(e, key)}") from None
-    except openai.NotFoundError as e:
-        raise BackendUnavailable(f"{url} has no chat endpoint or no model {model!r} (404): "
-                                 f"{_server_reason(e, key)}; check OPENAI_BASE_URL and OPENAI_MODEL") from None
-    except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
-        raise BackendUnavailable(f"the language model server at {url} refused the request "
-                                 f"({e.status_code}): {_server_reason(e, key)}") from None
-    except openai.APITimeoutError:
-        raise BackendUnavailable(f"the language model server at {url} did not answer within {timeout_s:g} s") from None
-    except openai.APIConnectionError:
-        raise BackendUnavailable(f"the language model server at {url} could not be reached: check the network "
-                                 "or OPENAI_BASE_URL") from None
-    except openai.APIStatusError as e:
-        raise BackendUnavailable(f"the language model server at {url} failed ({e.status_code}): "
-                                 f"{_server_reason(e, key)}") from None
-    except openai.APIError as e:  # e.g. a 200 whose body is not a chat completion
-        raise BackendUnavailable(f"the language model server at {url} sent an answer that could not be read: "
-                                 f"{_server_reason(e, key)}") from None
+    except openai.APIError as e:
+        raise translate_error(e, server="language model server", url=url, key=key, model=model, endpoint="chat",
+                              timeout_s=timeout_s, settings_hint="OPENAI_BASE_URL and OPENAI_MODEL") from None
 
     choices = getattr(response, "choices", None) or []
     message = choices[0].message if choices else None
@@ -142,7 +111,4 @@ def complete(settings, system: str, user: str, *, max_tokens: int = 900, tempera
     return text
 
 
-register(BackendInfo(engine="text", backend="openai-compatible", tier="cloud",
-                     licence="the server's terms (OpenAI terms of use for api.openai.com)", check=available))
-
-__all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "available", "complete"]
+__all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAICompatibleText", "available", "complete"]

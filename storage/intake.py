@@ -67,7 +67,7 @@ class Limits:
     max_user_bytes: int = 0
 
     @classmethod
-    def from_settings(cls, s) -> "Limits":  # noqa: ANN001  (settings.Settings)
+    def from_settings(cls, s) -> Limits:
         return cls(
             max_bytes=s.max_upload_mb * 1024 * 1024,
             max_seconds=float(s.max_media_seconds),
@@ -232,7 +232,7 @@ def _intake_text(src: Path, name: str, ext: str, size: int, workdir: Path) -> Pr
 # ---------------------------------------------------------------- photo
 
 
-def _try_image(src: Path, name: str, limits: Limits):  # noqa: ANN202
+def _try_image(src: Path, name: str, limits: Limits):
     """Open lazily (header only) and check the pixel count before decoding anything; None when no image."""
     try:
         im = open_image(src, limits.max_pixels, _MIN_PHOTO_SIDE_PX, name=name)
@@ -241,7 +241,7 @@ def _try_image(src: Path, name: str, limits: Limits):  # noqa: ANN202
     return im, (im.format or "unknown")
 
 
-def _intake_photo(im, name: str, workdir: Path) -> Probed:  # noqa: ANN001
+def _intake_photo(im, name: str, workdir: Path) -> Probed:
     fmt = im.format
     with im:
         im = decode_image(im, name)
@@ -277,7 +277,8 @@ def check_zip(src: Path, name: str, limits: Limits) -> zipfile.ZipFile:
         declared += info.file_size
         if info.file_size > (1 << 20) and info.file_size > _ZIP_MAX_RATIO * max(info.compress_size, 1):
             raise InputError(
-                f"'{name}' looks like a zip bomb: {info.filename} expands {info.file_size // max(info.compress_size, 1)}x "
+                f"'{name}' looks like a zip bomb: {info.filename} "
+                f"expands {info.file_size // max(info.compress_size, 1)}x "
                 f"to {_mb(info.file_size)} (more than {_ZIP_MAX_RATIO}x is refused)"
             )
     if declared > limits.max_unzipped_bytes:

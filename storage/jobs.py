@@ -14,10 +14,10 @@ import shutil
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from core.errors import Cancelled, EngineError
 from core.progress import CancelToken, ProgressFn, no_progress
@@ -219,7 +219,7 @@ class JobRunner:
 
         return report
 
-    def _set(self, gen_id: int, **values) -> None:  # noqa: ANN003
+    def _set(self, gen_id: int, **values) -> None:
         with self.library.session() as s:
             gen = s.get(Generation, gen_id)
             for k, v in values.items():

@@ -10,11 +10,11 @@ import json
 import logging
 import shutil
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
@@ -24,7 +24,16 @@ from core.errors import InputError
 from storage.intake import Limits, Probed, check_zip, probe_upload
 from storage.media import MediaStore, sha256_file
 from storage.models import (
-    Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project, SecurityEvent, Share, User, VoiceProfileFile,
+    Asset,
+    Generation,
+    GenerationAsset,
+    JobStatus,
+    MediaKind,
+    Project,
+    SecurityEvent,
+    Share,
+    User,
+    VoiceProfileFile,
     utcnow,
 )
 
@@ -77,12 +86,12 @@ def clean_name(name: str | None, what: str = "project name") -> str:
     return name
 
 
-def owned_by(column, actor: Actor):  # noqa: ANN001, ANN201
+def owned_by(column, actor: Actor):
     """SQL condition: the row's owner column is the actor (no owner, for an actor who is nobody)."""
     return column.is_(None) if actor.user_id is None else column == actor.user_id
 
 
-def _parse_id(value, what: str) -> int:  # noqa: ANN001
+def _parse_id(value, what: str) -> int:
     if isinstance(value, bool):
         raise InputError(f"{what} must be a whole number")
     try:
@@ -148,7 +157,7 @@ class Library:
             s.refresh(p)
         return p
 
-    def get_project(self, project_id, actor: Actor = ANONYMOUS, need: str = "owner") -> Project:  # noqa: ANN001
+    def get_project(self, project_id, actor: Actor = ANONYMOUS, need: str = "owner") -> Project:
         """The project, if the actor may do what `need` says ("viewer", "editor" or "owner") with it.
         NotFound, exactly as for a missing id, when it is neither theirs nor shared with them."""
         pid = _parse_id(project_id, "project_id")
@@ -197,7 +206,7 @@ class Library:
             )
             return list(s.exec(q).all())
 
-    def project_or_default(self, project_id, actor: Actor = ANONYMOUS, need: str = "editor") -> Project:  # noqa: ANN001
+    def project_or_default(self, project_id, actor: Actor = ANONYMOUS, need: str = "editor") -> Project:
         """The given project (the actor may add to it), or the actor's 'Unsorted' project when none is
         given (None, "" or 0)."""
         if project_id in (None, "", 0):
@@ -211,7 +220,7 @@ class Library:
             p = s.exec(q.order_by(Project.id)).first()
         return p or self.create_project(DEFAULT_PROJECT_NAME, actor)
 
-    def rename_project(self, project_id, name: str, actor: Actor = ANONYMOUS) -> Project:  # noqa: ANN001
+    def rename_project(self, project_id, name: str, actor: Actor = ANONYMOUS) -> Project:
         p = self.get_project(project_id, actor)
         new = clean_name(name)
         with self.session() as s:
@@ -222,7 +231,7 @@ class Library:
             s.refresh(p)
         return p
 
-    def delete_project(self, project_id, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+    def delete_project(self, project_id, actor: Actor = ANONYMOUS) -> None:
         p = self.get_project(project_id, actor)
         with self.session() as s:
             files = set(s.exec(select(Asset.sha256, Asset.ext).where(Asset.project_id == p.id)).all())
@@ -241,7 +250,7 @@ class Library:
 
     # ------------------------------------------------------------ assets
 
-    def add_upload(self, project_id, src: Path, original_name: str, actor: Actor = ANONYMOUS) -> Asset:  # noqa: ANN001
+    def add_upload(self, project_id, src: Path, original_name: str, actor: Actor = ANONYMOUS) -> Asset:
         """Probe, convert and store an upload. On refusal nothing is stored and a security event is logged."""
         p = self.get_project(project_id, actor, "editor")
         work = self.store.new_scratch_dir("upload-")
@@ -255,7 +264,7 @@ class Library:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def add_uploads(self, project_id, files: list[tuple[Path, str]], kind: MediaKind | None = None,  # noqa: ANN001
+    def add_uploads(self, project_id, files: list[tuple[Path, str]], kind: MediaKind | None = None,
                     why: str = "", actor: Actor = ANONYMOUS) -> list[Asset]:
         """Probe every file first, then store them all in one transaction: all or nothing.
 
@@ -356,12 +365,12 @@ class Library:
                                 + (f" and this needs {adding_bytes / mb:.1f} MB more" if adding_bytes else "")
                                 + "; delete files, projects or voice profiles to make room")
 
-    def list_assets(self, project_id, actor: Actor = ANONYMOUS) -> list[Asset]:  # noqa: ANN001
+    def list_assets(self, project_id, actor: Actor = ANONYMOUS) -> list[Asset]:
         p = self.get_project(project_id, actor, "viewer")
         with self.session() as s:
             return list(s.exec(select(Asset).where(Asset.project_id == p.id).order_by(Asset.id)).all())
 
-    def get_asset(self, asset_id, actor: Actor = ANONYMOUS, need: str = "viewer") -> Asset:  # noqa: ANN001
+    def get_asset(self, asset_id, actor: Actor = ANONYMOUS, need: str = "viewer") -> Asset:
         aid = _parse_id(asset_id, "asset_id")
         with self.session() as s:
             a = s.get(Asset, aid)
@@ -373,7 +382,7 @@ class Library:
             raise Forbidden(f"asset {aid} is in a project shared with you as {role}: you may not {_MAY_NOT[need]} it")
         return a
 
-    def get_generation(self, generation_id, kind: str | None = None,  # noqa: ANN001
+    def get_generation(self, generation_id, kind: str | None = None,
                        actor: Actor = ANONYMOUS) -> tuple[Generation, list[Asset], list[Asset]]:
         """A generation (of the given kind, when named) with its input and output assets."""
         gid = _parse_id(generation_id, "generation id")
@@ -394,7 +403,7 @@ class Library:
     def asset_path(self, asset: Asset) -> Path:
         return self.store.path_for(asset.sha256, asset.ext)
 
-    def delete_asset(self, asset_id, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+    def delete_asset(self, asset_id, actor: Actor = ANONYMOUS) -> None:
         a = self.get_asset(asset_id, actor, "editor")
         with self.session() as s:
             s.exec(delete(GenerationAsset).where(GenerationAsset.asset_id == a.id))
@@ -423,7 +432,7 @@ class Library:
 
     # ------------------------------------------------------------ history
 
-    def list_generations(self, project_id, actor: Actor = ANONYMOUS) -> list[dict]:  # noqa: ANN001
+    def list_generations(self, project_id, actor: Actor = ANONYMOUS) -> list[dict]:
         p = self.get_project(project_id, actor, "viewer")
         with self.session() as s:
             gens = s.exec(select(Generation).where(Generation.project_id == p.id).order_by(Generation.id.desc())).all()
@@ -438,7 +447,7 @@ class Library:
             for g in gens
         ]
 
-    def log_event(self, type_: str, actor: Actor = ANONYMOUS, **detail) -> None:  # noqa: ANN003
+    def log_event(self, type_: str, actor: Actor = ANONYMOUS, **detail) -> None:
         with self.session() as s:
             s.add(SecurityEvent(type=type_, user_id=actor.user_id, username=actor.username,
                                 ip=actor.ip[:64], user_agent=actor.user_agent[:512], detail=detail))
@@ -471,7 +480,7 @@ class Library:
             log.info("%d security event(s) older than %d days deleted", n, older_than_days)
         return n
 
-    def ensure_user(self, username: str, **fields) -> User:  # noqa: ANN003
+    def ensure_user(self, username: str, **fields) -> User:
         with self.session() as s:
             u = s.exec(select(User).where(User.username == username)).first()
             if u is None:
@@ -502,7 +511,7 @@ class Library:
 
     # ------------------------------------------------------------ export / import
 
-    def export_project(self, project_id, dest_dir: Path, actor: Actor = ANONYMOUS) -> Path:  # noqa: ANN001
+    def export_project(self, project_id, dest_dir: Path, actor: Actor = ANONYMOUS) -> Path:
         """Write the project as a zip: media/<sha><ext> files plus manifest.json."""
         p = self.get_project(project_id, actor, "viewer")
         assets = self.list_assets(p.id, actor)
@@ -548,7 +557,8 @@ class Library:
                 try:
                     return self._import_manifest(zf, manifest, name, work, added, actor)
                 except (KeyError, TypeError, ValueError, AttributeError) as e:
-                    raise InputError(f"'{name}' has an incomplete or damaged manifest ({type(e).__name__}: {e})") from None
+                    raise InputError(f"'{name}' has an incomplete or damaged manifest "
+                                     f"({type(e).__name__}: {e})") from None
         except Exception:
             self.drop_unreferenced(added)
             raise
@@ -602,7 +612,7 @@ class Library:
         return project
 
 
-def _parse_time(v) -> datetime | None:  # noqa: ANN001
+def _parse_time(v) -> datetime | None:
     if not v:
         return None
     try:

@@ -47,7 +47,7 @@ class VoiceProfiles:
     def _visible(p: VoiceProfile | None, actor: Actor) -> bool:
         return p is not None and p.owner_id == actor.user_id
 
-    def _shared_ids(self, actor: Actor):  # noqa: ANN202
+    def _shared_ids(self, actor: Actor):
         return select(Share.object_id).where(Share.kind == "voice", Share.user_id == actor.user_id)
 
     def list(self, actor: Actor = ANONYMOUS) -> list[VoiceProfile]:
@@ -62,7 +62,7 @@ class VoiceProfiles:
         """Profile id -> owner's user name, for the profiles others have shared with the actor."""
         return {oid: owner for oid, (_, owner) in self.lib.shared_with(actor, "voice").items()}
 
-    def get(self, ref, actor: Actor = ANONYMOUS, need: str = "owner") -> VoiceProfile:  # noqa: ANN001
+    def get(self, ref, actor: Actor = ANONYMOUS, need: str = "owner") -> VoiceProfile:
         """By id, "profile:<id>", or exact name (the actor's own first). need="speak" accepts a profile
         shared with the actor; "owner" (to change or delete it) does not."""
         text = str(ref).strip()
@@ -145,7 +145,7 @@ class VoiceProfiles:
         lib.drop_unreferenced(old_model)
         return p
 
-    def rename(self, ref, name: str, actor: Actor = ANONYMOUS) -> VoiceProfile:  # noqa: ANN001
+    def rename(self, ref, name: str, actor: Actor = ANONYMOUS) -> VoiceProfile:
         p = self.get(ref, actor)
         with self.lib.session() as s:
             p = s.get(VoiceProfile, p.id)
@@ -155,7 +155,7 @@ class VoiceProfiles:
             s.refresh(p)
         return p
 
-    def delete(self, ref, actor: Actor = ANONYMOUS) -> None:  # noqa: ANN001
+    def delete(self, ref, actor: Actor = ANONYMOUS) -> None:
         p = self.get(ref, actor)
         files = {(f.sha256, f.ext) for f in self.files(p.id)}
         with self.lib.session() as s:

@@ -41,7 +41,7 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Admin", id="admin", visible=False) as admin_tab:
                 admin.build(services)
 
-        def show_admin(request: gr.Request):  # noqa: ANN202
+        def show_admin(request: gr.Request):
             return gr.update(visible=admin.is_admin(services, request))
 
         demo.load(show_admin, None, [admin_tab], api_visibility="private")

@@ -113,7 +113,7 @@ def register_voice(services: Services) -> None:
 
     voices = services.voices
 
-    def _audio_file(done, actor) -> FileData:  # noqa: ANN001
+    def _audio_file(done, actor) -> FileData:
         return _file(services, next(a for a in done.outputs if a.kind.value == "audio"), actor)
 
     @user_errors
@@ -240,7 +240,7 @@ def register_music(services: Services) -> None:
         gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
 
 
-def _file(services: Services, asset, actor: Actor) -> FileData:  # noqa: ANN001
+def _file(services: Services, asset, actor: Actor) -> FileData:
     """A copy of a stored asset made for this user's request."""
     return FileData(path=download_copy(services.library.asset_path(asset), asset.name, actor), orig_name=asset.name)
 
@@ -249,7 +249,7 @@ def register_video(services: Services) -> None:
     """/image_to_video, /scene_video (captions="auto": captions recognised from the audio), /music_video."""
     video = services.video
 
-    def _video(done, actor) -> FileData:  # noqa: ANN001
+    def _video(done, actor) -> FileData:
         return _file(services, next(a for a in done.outputs if a.kind.value == "video"), actor)
 
     @user_errors
@@ -291,7 +291,7 @@ def register_slides(services: Services) -> None:
     """/make_deck, /narrate_pptx."""
     slides = services.slides
 
-    def _pair(done, actor) -> tuple[FileData, FileData]:  # noqa: ANN001
+    def _pair(done, actor) -> tuple[FileData, FileData]:
         deck = next(a for a in done.outputs if a.kind.value == "pptx")
         vid = next(a for a in done.outputs if a.kind.value == "video")
         return _file(services, deck, actor), _file(services, vid, actor)
@@ -348,7 +348,7 @@ def register_admin(services: Services) -> None:
         return {"user": u.username, "disabled": u.disabled}
 
     @user_errors
-    def security_events(type: str = "", username: str = "", limit: int = 200,  # noqa: A002
+    def security_events(type: str = "", username: str = "", limit: int = 200,
                         request: gr.Request = None) -> list[dict]:
         """The security log, newest first: sign-ins (ok, failed, held back), consents, shares, refused
         uploads, admin actions, with user, IP and user agent. type: a prefix such as "login". Admins only."""

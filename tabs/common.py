@@ -7,8 +7,9 @@ import functools
 import logging
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -21,7 +22,7 @@ from tabs.access import copy_owner
 log = logging.getLogger(__name__)
 
 
-def actor_from(request: gr.Request | None, services) -> Actor:  # noqa: ANN001
+def actor_from(request: gr.Request | None, services) -> Actor:
     """Who is acting: the signed-in account (sign-in on), else the local user; with the request's
     address and user agent for the security log. Raises NotSignedIn (a clear gr.Error through
     `user_errors`) for a request without a valid session while sign-in is on. No request at all
@@ -64,7 +65,7 @@ def stop_key(request: gr.Request | None, action: str) -> str:
     return f"{user}:{getattr(request, 'session_hash', None) or 'no-session'}:{action}"
 
 
-def stop_token(services, request: gr.Request | None, action: str) -> CancelToken:  # noqa: ANN001
+def stop_token(services, request: gr.Request | None, action: str) -> CancelToken:
     """The cancel token a long action passes to its workflow; its Stop button sets it."""
     return services.jobs.token(stop_key(request, action))
 
@@ -74,11 +75,11 @@ def stop_button(elem_id: str) -> gr.Button:
     return gr.Button("Stop", variant="stop", elem_id=elem_id, min_width=90, scale=1)
 
 
-def wire_stop(services, button: gr.Button, event, action: str) -> None:  # noqa: ANN001
+def wire_stop(services, button: gr.Button, event, action: str) -> None:
     """Clicking `button` ends the Gradio `event` and tells its job to stop at the next step (the
     job is recorded "cancelled" and its partial files removed)."""
 
-    def on_stop(request: gr.Request):  # noqa: ANN202
+    def on_stop(request: gr.Request):
         if services.jobs.stop(stop_key(request, action)):
             gr.Info("Stopped: the job ends at its next step and keeps nothing half-made.")
 

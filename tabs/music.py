@@ -8,7 +8,16 @@ import json
 import gradio as gr
 
 from services import Services
-from tabs.common import actor_from, download_copy, private_folder, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import (
+    actor_from,
+    download_copy,
+    gradio_progress,
+    private_folder,
+    stop_button,
+    stop_token,
+    user_errors,
+    wire_stop,
+)
 from tabs.voice import _voice_choices
 
 MIX_COLUMNS = ["stem", "gain_db", "pan", "eq_low_db", "eq_mid_db", "eq_high_db", "reverb", "compression", "mute"]
@@ -22,7 +31,7 @@ def mix_table(settings: dict) -> list[list]:
     return rows
 
 
-def mix_json(rows, master_lufs: float) -> str:  # noqa: ANN001
+def mix_json(rows, master_lufs: float) -> str:
     """Rows of the mixing console -> the JSON /mix takes."""
     values = rows.values.tolist() if hasattr(rows, "values") else list(rows or [])
     tracks = {}
@@ -42,7 +51,7 @@ def mix_json(rows, master_lufs: float) -> str:  # noqa: ANN001
     return json.dumps({"tracks": tracks, "master": {"target_lufs": float(master_lufs)}})
 
 
-def song_md(g) -> str:  # noqa: ANN001
+def song_md(g) -> str:
     m = g.metrics
     secs = m.get("seconds") or {}
     rows = [f"| song | #{g.id} |", f"| tempo | {m.get('bpm', 0):.0f} bpm |", f"| key | {m.get('key', '')} |",
@@ -109,7 +118,7 @@ def build(services: Services) -> None:
                     remix_btn = gr.Button("Re-mix", elem_id="remix-button")
 
     @user_errors
-    def on_write(theme_, title_, style_, mood_, seed_, project_, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_write(theme_, title_, style_, mood_, seed_, project_, request: gr.Request):
         done, text = music.write_lyrics(theme_, title_, style_, mood_, seed=int(seed_ or 0), project_id=project_,
                                         actor=actor_from(request, services))
         notes = done.generation.metrics.get("notes") or []
@@ -118,8 +127,8 @@ def build(services: Services) -> None:
         return text
 
     @user_errors
-    def on_compose(theme_, title_, lyrics_, style_, vstyle_, voice_, dur_, bpm_, seed_, backend_, project_,  # noqa: ANN001
-                   request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_compose(theme_, title_, lyrics_, style_, vstyle_, voice_, dur_, bpm_, seed_, backend_, project_,
+                   request: gr.Request, progress=gr.Progress()):
         actor = actor_from(request, services)
         done, res = music.compose(theme_, title_, lyrics_, style_, vstyle_, voice_, float(dur_), float(bpm_ or 0),
                                   int(seed_ or 0), project_, backend=backend_, actor=actor,
@@ -137,7 +146,7 @@ def build(services: Services) -> None:
                 res.lyrics_text)
 
     @user_errors
-    def on_remix(song_id_, rows, lufs, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_remix(song_id_, rows, lufs, request: gr.Request, progress=gr.Progress()):
         if not song_id_:
             raise gr.Error("Compose a song first: the console re-mixes its stems.")
         actor = actor_from(request, services)
@@ -147,7 +156,7 @@ def build(services: Services) -> None:
         return (download_copy(lib.asset_path(out), out.name, actor),
                 f"Re-mixed: {m['lufs']:.1f} LUFS, true peak {m['true_peak_dbtp']:.1f} dBTP.")
 
-    def refresh(request: gr.Request):  # noqa: ANN202
+    def refresh(request: gr.Request):
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                            for p, _ in lib.list_projects(actor_from(request, services))]
         voices = [c for c in _voice_choices(services, request) if "(bark)" not in c[0] and "(openai)" not in c[0]]

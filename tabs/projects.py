@@ -24,7 +24,7 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def _extent(a) -> str:  # noqa: ANN001
+def _extent(a) -> str:
     if a.duration_s is not None:
         m, s = divmod(a.duration_s, 60)
         extent = f"{int(m)}:{s:04.1f}"
@@ -50,12 +50,13 @@ def build(services: Services) -> None:
 
     def shares_md(request: gr.Request | None) -> str:
         got = services.sharing.shares(actor_from(request, services))
-        lines = [f"- {x['kind']} **{x['name']}** (#{x['id']}) with **{x['user']}** as {x['role']}" for x in got["given"]]
+        lines = [f"- {x['kind']} **{x['name']}** (#{x['id']}) with **{x['user']}** as {x['role']}"
+                 for x in got["given"]]
         lines += [f"- {x['kind']} **{x['name']}** (#{x['id']}) from **{x['owner']}** as {x['role']}"
                   for x in got["received"]]
         return "\n".join(lines) or "Nothing shared yet."
 
-    def assets_table(project_id, request) -> list[list]:  # noqa: ANN001
+    def assets_table(project_id, request) -> list[list]:
         if not project_id:
             return []
         return [
@@ -64,7 +65,7 @@ def build(services: Services) -> None:
             for a in lib.list_assets(project_id, actor_from(request, services))
         ]
 
-    def gens_table(project_id, request) -> list[list]:  # noqa: ANN001
+    def gens_table(project_id, request) -> list[list]:
         if not project_id:
             return []
         return [
@@ -125,7 +126,7 @@ def build(services: Services) -> None:
 
     # ---------------------------------------------------------------- handlers
 
-    def refresh(project_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def refresh(project_id, request: gr.Request):
         choices = project_choices(request)
         ids = [c[1] for c in choices]
         if project_id not in ids:
@@ -134,17 +135,17 @@ def build(services: Services) -> None:
                 gens_table(project_id, request))
 
     @user_errors
-    def on_create(name, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_create(name, request: gr.Request):
         p = lib.create_project(name, actor_from(request, services))
         return (gr.update(choices=project_choices(request), value=p.id), "", f"Created project **{p.name}**.")
 
     @user_errors
-    def on_rename(project_id, name, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_rename(project_id, name, request: gr.Request):
         p = lib.rename_project(project_id, name, actor_from(request, services))
         return gr.update(choices=project_choices(request), value=p.id), "", f"Renamed to **{p.name}**."
 
     @user_errors
-    def on_delete(project_id, confirmed, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_delete(project_id, confirmed, request: gr.Request):
         if not confirmed:
             raise gr.Error("Tick 'Yes, delete this project and all its files' first.")
         p = lib.get_project(project_id, actor_from(request, services))
@@ -152,7 +153,7 @@ def build(services: Services) -> None:
         return False, f"Deleted project **{p.name}**."
 
     @user_errors
-    def on_upload(project_id, files, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202
+    def on_upload(project_id, files, request: gr.Request, progress=gr.Progress()):
         if not project_id:
             raise gr.Error("Create or choose a project first.")
         if not files:
@@ -177,7 +178,7 @@ def build(services: Services) -> None:
         return None, "\n\n".join(lines)
 
     @user_errors
-    def on_select(project_id, evt: gr.SelectData, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_select(project_id, evt: gr.SelectData, request: gr.Request):
         hidden = [gr.update(visible=False, value=None)] * 5
         row = evt.row_value if evt is not None else None
         if not row:
@@ -195,7 +196,7 @@ def build(services: Services) -> None:
         return image, audio, video, text, file, gr.update(visible=True, value=asset_json(a))
 
     @user_errors
-    def on_export(project_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_export(project_id, request: gr.Request):
         if not project_id:
             raise gr.Error("Choose a project to export.")
         actor = actor_from(request, services)
@@ -203,21 +204,21 @@ def build(services: Services) -> None:
         return str(out), f"Exported to **{out.name}**."
 
     @user_errors
-    def on_import(path, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_import(path, request: gr.Request):
         if not path:
             raise gr.Error("Choose a project zip to import.")
         p = lib.import_project(path, path.rsplit("/", 1)[-1], actor_from(request, services))
         return gr.update(choices=project_choices(request), value=p.id), None, f"Imported project **{p.name}**."
 
     @user_errors
-    def on_share(project_id, username, role, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_share(project_id, username, role, request: gr.Request):
         if not project_id:
             raise gr.Error("Choose a project to share.")
         services.sharing.share_project(project_id, username, role, actor_from(request, services))
         return shares_md(request), f"Shared with **{username.strip()}** as {role}."
 
     @user_errors
-    def on_unshare(project_id, username, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_unshare(project_id, username, request: gr.Request):
         if not project_id:
             raise gr.Error("Choose a project.")
         done = services.sharing.unshare_project(project_id, username, actor_from(request, services))
@@ -237,7 +238,7 @@ def build(services: Services) -> None:
         refresh, [project], tables, **private)
     upload_btn.click(on_upload, [project, uploads], [uploads, status], **private).then(
         refresh, [project], tables, **private)
-    def on_project(project_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_project(project_id, request: gr.Request):
         return assets_table(project_id, request), gens_table(project_id, request)
 
     project.change(on_project, [project], [assets, gens], **private)

@@ -9,7 +9,16 @@ from pathlib import Path
 import gradio as gr
 
 from services import Services
-from tabs.common import actor_from, download_copy, private_folder, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import (
+    actor_from,
+    download_copy,
+    gradio_progress,
+    private_folder,
+    stop_button,
+    stop_token,
+    user_errors,
+    wire_stop,
+)
 from tabs.voice import _voice_choices
 
 EXAMPLE = """# Digital Clone Studio
@@ -76,12 +85,12 @@ def build(services: Services) -> None:
             info = gr.Markdown(elem_id="slides-info")
 
     @user_errors
-    def on_preview(outline_, theme_, project_, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_preview(outline_, theme_, project_, request: gr.Request):
         actor = actor_from(request, services)
         thumbs = slides.preview(outline_, theme_, private_folder(actor), project_, actor)
         return [(str(p), f"Slide {i + 1}") for i, p in enumerate(thumbs)]
 
-    def _show(done, request: gr.Request):  # noqa: ANN001, ANN202
+    def _show(done, request: gr.Request):
         actor = actor_from(request, services)
         g = done.generation
         deck = next(a for a in done.outputs if a.kind.value == "pptx")
@@ -98,16 +107,16 @@ def build(services: Services) -> None:
                 video_copy, [download_copy(lib.asset_path(deck), deck.name, actor), video_copy], md)
 
     @user_errors
-    def on_make(outline_, voice_, presenter_, theme_, project_, request: gr.Request,  # noqa: ANN001
-                progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_make(outline_, voice_, presenter_, theme_, project_, request: gr.Request,
+                progress=gr.Progress()):
         face = (presenter_, Path(presenter_).name) if presenter_ else None
         return _show(slides.make_deck(outline_, voice_, face, theme_, project_, actor=actor_from(request, services),
                                       progress=gradio_progress(progress),
                                       cancel=stop_token(services, request, "deck")), request)
 
     @user_errors
-    def on_narrate(upload_, voice_, presenter_, project_, request: gr.Request,  # noqa: ANN001
-                   progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_narrate(upload_, voice_, presenter_, project_, request: gr.Request,
+                   progress=gr.Progress()):
         if not upload_:
             raise gr.Error("Upload a .pptx deck first.")
         face = (presenter_, Path(presenter_).name) if presenter_ else None
@@ -115,7 +124,7 @@ def build(services: Services) -> None:
                                          actor=actor_from(request, services), progress=gradio_progress(progress),
                                          cancel=stop_token(services, request, "narrate")), request)
 
-    def refresh(request: gr.Request):  # noqa: ANN202
+    def refresh(request: gr.Request):
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                            for p, _ in lib.list_projects(actor_from(request, services))]
         return gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects)

@@ -46,15 +46,15 @@ def build(services: Services) -> None:
             info = gr.Markdown(elem_id="th-info")
 
     @user_errors
-    def on_portrait(path, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_portrait(path, request: gr.Request):
         if not path:
             return None, ""
         img, notes = preview(path, services.settings.max_image_pixels)
         return img, "\n".join(f"> {n}" for n in notes) or "One face found: gold lines show the lips and eyes."
 
     @user_errors
-    def on_make(portrait_, audio_, text_, voice_, size_, fps_, expr_, motion_, still_, crop_, project_,  # noqa: ANN001
-                request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_make(portrait_, audio_, text_, voice_, size_, fps_, expr_, motion_, still_, crop_, project_,
+                request: gr.Request, progress=gr.Progress()):
         if not portrait_:
             raise gr.Error("Upload a portrait first.")
         done = heads.render((portrait_, portrait_.rsplit("/", 1)[-1]),
@@ -70,7 +70,7 @@ def build(services: Services) -> None:
         md += "".join(f"\n> {n}" for n in notes)
         return download_copy(lib.asset_path(vid), vid.name, actor_from(request, services)), md
 
-    def refresh(request: gr.Request):  # noqa: ANN202
+    def refresh(request: gr.Request):
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                            for p, _ in lib.list_projects(actor_from(request, services))]
         return gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects)

@@ -73,7 +73,7 @@ def build(services: Services) -> None:
             info = gr.Markdown(elem_id="video-info")
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="video-files")
 
-    def _show(done, request: gr.Request):  # noqa: ANN001, ANN202
+    def _show(done, request: gr.Request):
         actor = actor_from(request, services)
         vid = next(a for a in done.outputs if a.kind.value == "video")
         g = done.generation
@@ -83,12 +83,12 @@ def build(services: Services) -> None:
         md += "".join(f"\n> {n}" for n in (g.metrics.get("notes") or []))
         return copies[0], md, copies
 
-    def _files(items) -> list[tuple[Path, str]]:  # noqa: ANN001
+    def _files(items) -> list[tuple[Path, str]]:
         return [(Path(p), Path(p).name) for p in (items or [])]
 
     @user_errors
-    def on_scene(audio_, photos_, head_, head_pos_, cap_on, cap_auto, captions_, visualiser_, template_, size_,  # noqa: ANN001
-                 fps_, project_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_scene(audio_, photos_, head_, head_pos_, cap_on, cap_auto, captions_, visualiser_, template_, size_,
+                 fps_, project_, request: gr.Request, progress=gr.Progress()):
         if not audio_ and not head_:
             raise gr.Error("Upload the audio the scene moves to (or a talking-head video).")
         done = video.scene_video((Path(audio_), Path(audio_).name) if audio_ else None, template_, _files(photos_),
@@ -101,25 +101,25 @@ def build(services: Services) -> None:
         return _show(done, request)
 
     @user_errors
-    def on_i2v(photos_, audio_, seconds_, size_, fps_, project_, request: gr.Request,  # noqa: ANN001
-               progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_i2v(photos_, audio_, seconds_, size_, fps_, project_, request: gr.Request,
+               progress=gr.Progress()):
         done = video.image_to_video(_files(photos_), (Path(audio_), Path(audio_).name) if audio_ else None,
                                     float(seconds_), size_, int(fps_), project_, actor=actor_from(request, services),
                                     progress=gradio_progress(progress), cancel=stop_token(services, request, "i2v"))
         return _show(done, request)
 
     @user_errors
-    def on_mv(song_, template_, size_, fps_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_mv(song_, template_, size_, fps_, request: gr.Request, progress=gr.Progress()):
         if not song_:
             raise gr.Error("Choose a song (make one in the Music & Lyrics tab first).")
         done = video.music_video(int(song_), template_, size_, fps=int(fps_), actor=actor_from(request, services),
                                  progress=gradio_progress(progress), cancel=stop_token(services, request, "mv"))
         return _show(done, request)
 
-    def on_pick(evt: gr.SelectData):  # noqa: ANN202
+    def on_pick(evt: gr.SelectData):
         return templates[evt.index]
 
-    def refresh(request: gr.Request):  # noqa: ANN202
+    def refresh(request: gr.Request):
         from engines.video.previews import template_preview
 
         actor = actor_from(request, services)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from engines.voice import backends
 from engines.voice.styles import styles
 from services import Services
 from storage.voices import profile_json
@@ -22,9 +21,10 @@ def _voice_choices(services: Services, request: gr.Request | None) -> list[tuple
              f"profile:{p.id}") for p in services.voices.profiles.list(actor)]
     out += [(f"{lang} (embedded)", lang) for lang in ("en-us", "en-gb", "en-us+f2", "en-us+m3", "de", "fr", "es",
                                                       "it", "pt", "nl", "pl", "ru", "tr", "ja", "cmn", "hi")]
+    backends = services.backends
     for name in ("bark", "openai"):
-        if backends.availability(name, services.settings).available:
-            out += [(f"{p} ({name})", p) for p in backends.get(name).presets()[:12]]
+        if name in backends.names("voice") and backends.availability("voice", name, services.settings).available:
+            out += [(f"{p} ({name})", p) for p in backends.get("voice", name).presets()[:12]]
     return out
 
 
@@ -69,7 +69,8 @@ def build(services: Services) -> None:
                 speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed")
                 pitch = gr.Slider(-12, 12, value=0, step=0.5, label="Pitch (semitones)")
             with gr.Accordion("Backend and effects", open=False):
-                backend = gr.Dropdown(label="Backend", choices=["auto", *backends.names()], value="auto")
+                backend = gr.Dropdown(label="Backend", choices=["auto", *services.backends.names("voice")],
+                                      value="auto")
                 reverb = gr.Slider(0, 0.6, value=0, step=0.02, label="Reverb (wet level; 0 = the style's own)")
                 bass = gr.Slider(0, 12, value=0, step=0.5, label="Bass boost (dB; 0 = the style's own)")
                 loudness = gr.Slider(-30, -9, value=-16, step=0.5, label="Loudness target (LUFS)")
@@ -120,7 +121,7 @@ def build(services: Services) -> None:
 
     # ---------------------------------------------------------------- handlers
 
-    def profile_rows(request: gr.Request):  # noqa: ANN202
+    def profile_rows(request: gr.Request):
         rows = []
         actor = actor_from(request, services)
         shared = voices.profiles.shared_with(actor)
@@ -132,13 +133,13 @@ def build(services: Services) -> None:
                          len(st.get("clips", [])), p.updated_at.strftime("%Y-%m-%d %H:%M")])
         return rows
 
-    def refresh(request: gr.Request):  # noqa: ANN202
+    def refresh(request: gr.Request):
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)
                                               for p, _ in lib.list_projects(actor_from(request, services))]
         return (gr.update(choices=_voice_choices(services, request)), gr.update(choices=projects),
                 profile_rows(request))
 
-    def effect_overrides(reverb_wet, bass_db, lufs) -> dict:  # noqa: ANN001
+    def effect_overrides(reverb_wet, bass_db, lufs) -> dict:
         fx: dict = {"loudness_lufs": float(lufs)}
         if reverb_wet:
             fx["reverb"] = {"room_size": 0.6, "wet_level": float(reverb_wet), "width": 0.8}
@@ -146,35 +147,37 @@ def build(services: Services) -> None:
             fx["bass_boost_db"] = float(bass_db)
         return fx
 
-    def show(done, result, request: gr.Request):  # noqa: ANN001, ANN202
+    def show(done, result, request: gr.Request):
         wav = next(a for a in done.outputs if a.kind.value == "audio")
         path = download_copy(lib.asset_path(wav), wav.name, actor_from(request, services))
         rows = [[i + 1, t.text] for i, t in enumerate(result.takes)]
         return path, _figures_md(result.metrics, result.notes), done.generation.id, rows
 
     @user_errors
-    def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,  # noqa: ANN001
-                 request: gr.Request, progress=gr.Progress()):  # noqa: ANN202, B008
+    def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,
+                 request: gr.Request, progress=gr.Progress()):
         done, result = voices.speak(text_, voice_, style_, backend_, speed_, pitch_, project_,
-                                    effects=effect_overrides(reverb_, bass_, lufs_), actor=actor_from(request, services),
-                                    progress=gradio_progress(progress), cancel=stop_token(services, request, "speak"))
+                                    effects=effect_overrides(reverb_, bass_, lufs_),
+                                    actor=actor_from(request, services), progress=gradio_progress(progress),
+                                    cancel=stop_token(services, request, "speak"))
         return show(done, result, request)
 
     @user_errors
-    def on_regenerate(gen_id, index, text_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_regenerate(gen_id, index, text_, request: gr.Request, progress=gr.Progress()):
         if not gen_id:
             raise gr.Error("Speak something first; then one of its sentences can be regenerated.")
         done, result = voices.regenerate_sentence(gen_id, int(index or 1), text_ or None,
-                                                  actor=actor_from(request, services), progress=gradio_progress(progress))
+                                                  actor=actor_from(request, services),
+                                                  progress=gradio_progress(progress))
         return show(done, result, request)
 
-    def clip_list(rec_path, more_paths) -> list:  # noqa: ANN001
+    def clip_list(rec_path, more_paths) -> list:
         files = [rec_path] if rec_path else []
         files += list(more_paths or [])
         return [(p, p.rsplit("/", 1)[-1]) for p in files]
 
     @user_errors
-    def on_create(rec_path, more_paths, name, consent_, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_create(rec_path, more_paths, name, consent_, request: gr.Request, progress=gr.Progress()):
         p = voices.create_profile(name, clip_list(rec_path, more_paths), consent_, actor_from(request, services),
                                   gradio_progress(progress))
         st = p.stats
@@ -182,7 +185,7 @@ def build(services: Services) -> None:
                 f"speaks through {p.base_voice}.", p.id)
 
     @user_errors
-    def on_add(selected_id, rec_path, more_paths, request: gr.Request, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+    def on_add(selected_id, rec_path, more_paths, request: gr.Request, progress=gr.Progress()):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         p = voices.add_clips(f"profile:{selected_id}", clip_list(rec_path, more_paths), actor_from(request, services),
@@ -190,7 +193,7 @@ def build(services: Services) -> None:
         return f"Refined **{p.name}** with the new clips.", p.id
 
     @user_errors
-    def on_select(evt: gr.SelectData, request: gr.Request):  # noqa: ANN202
+    def on_select(evt: gr.SelectData, request: gr.Request):
         row = evt.row_value if evt is not None else None
         if not row:
             return None, gr.update(visible=False)
@@ -200,28 +203,28 @@ def build(services: Services) -> None:
         return p.id, gr.update(visible=True, value=profile_json(p, [] if by else voices.profiles.files(p.id), by))
 
     @user_errors
-    def on_rename(selected_id, name, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_rename(selected_id, name, request: gr.Request):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         p = voices.profiles.rename(selected_id, name, actor_from(request, services))
         return f"Renamed to **{p.name}**."
 
     @user_errors
-    def on_delete(selected_id, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_delete(selected_id, request: gr.Request):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         voices.profiles.delete(selected_id, actor_from(request, services))
         return "Profile deleted.", None, gr.update(visible=False)
 
     @user_errors
-    def on_share(selected_id, username, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_share(selected_id, username, request: gr.Request):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         services.sharing.share_voice(selected_id, username, actor_from(request, services))
         return f"**{username.strip()}** may now speak with this voice (never read its recordings)."
 
     @user_errors
-    def on_unshare(selected_id, username, request: gr.Request):  # noqa: ANN001, ANN202
+    def on_unshare(selected_id, username, request: gr.Request):
         if not selected_id:
             raise gr.Error("Select a profile in the table first.")
         done = services.sharing.unshare_voice(selected_id, username, actor_from(request, services))

@@ -110,6 +110,14 @@ def db_url(request, tmp_path: Path) -> str:
     return server.rsplit("/", 1)[0] + f"/{name}"
 
 
+@pytest.fixture(scope="module")
+def backends():
+    """The backends the app offers (services.make_backends), for engine tests that choose among them."""
+    from services import make_backends
+
+    return make_backends()
+
+
 @pytest.fixture
 def services(settings: Settings, db_url: str):
     from dataclasses import replace
@@ -157,8 +165,10 @@ class AppProcess:
                     "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
                     "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp"),
                     "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
-                                     stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        # The child gets its own copy of the log's descriptor; ours can close once it has started.
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
+                                         stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 90) -> None:

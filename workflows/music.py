@@ -16,6 +16,7 @@ from pathlib import Path
 from core.audio import Audio, encode_mp3
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
+from engines.backend import Backends, Provenance
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
@@ -24,25 +25,28 @@ from workflows.voice import VoiceWorkflows
 
 log = logging.getLogger(__name__)
 
-# Instrumental sources a song can use.
-INSTRUMENTAL_BACKENDS = ("embedded", "musicgen")
+# The instrumental source that always plays: the embedded composer, rendered with FluidSynth.
+EMBEDDED = Provenance("FluidSynth + MuseScore General", "MIT (MuseScore General soundfont)")
 # Bit rate of the song's MP3 download, in kbit/s.
 SONG_MP3_KBPS = 192
 
 
-def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:  # noqa: ANN003
+def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:
     audio.write(path, subtype="PCM_16")
     return JobOutput(path, MediaKind.audio, name, duration_s=round(audio.duration_s, 4),
                      sample_rate=audio.sample_rate, channels=audio.channels, meta=meta)
 
 
 class MusicWorkflows:
-    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows,
+                 backends: Backends) -> None:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
+        # The music backends a song's instrumental can come from, besides the embedded composer.
+        self.backends = backends
 
     # ------------------------------------------------------------ helpers
 
-    def _llm(self):  # noqa: ANN202
+    def _llm(self):
         """The configured language model as a `(system, user) -> text` callable, or None."""
         from engines import llm
 
@@ -50,7 +54,7 @@ class MusicWorkflows:
             return None
         return lambda system, user: llm.complete(self.settings, system, user)
 
-    def singer(self, voice: str, actor: Actor = ANONYMOUS):  # noqa: ANN201
+    def singer(self, voice: str, actor: Actor = ANONYMOUS):
         """Who sings: "default", an espeak-ng voice, or a cloned voice profile."""
         from engines.music.types import Singer
 
@@ -65,7 +69,7 @@ class MusicWorkflows:
     # ------------------------------------------------------------ lyrics
 
     def write_lyrics(self, theme: str, title: str = "", music_style: str = "epic", mood: str = "", *,
-                     seed: int = 0, project_id=None, actor: Actor = ANONYMOUS,  # noqa: ANN001
+                     seed: int = 0, project_id=None, actor: Actor = ANONYMOUS,
                      progress: ProgressFn = no_progress) -> tuple[Finished, str]:
         from engines.music.lyrics import write_lyrics
         from engines.music.styles import get_style
@@ -99,13 +103,14 @@ class MusicWorkflows:
 
     def compose(self, theme: str, title: str = "", lyrics: str = "", music_style: str = "epic",
                 voice_style: str = "heroic_male", voice: str = "default", duration_s: float = 60, bpm: float = 0,
-                seed: int = 0, project_id=None, *, backend: str = "embedded",  # noqa: ANN001
+                seed: int = 0, project_id=None, *, backend: str = "embedded",
                 actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> tuple[Finished, dict]:
         from engines.music.song import SongRequest, check_song_request, make_song
 
-        if backend not in INSTRUMENTAL_BACKENDS:
-            raise InputError(f"unknown music backend {backend!r}: use one of {', '.join(INSTRUMENTAL_BACKENDS)}")
+        choices = ("embedded", *self.backends.names("music"))
+        if backend not in choices:
+            raise InputError(f"unknown music backend {backend!r}: use one of {', '.join(choices)}")
         singer = self.singer(voice, actor)
         req = SongRequest(theme=theme, title=title, lyrics=lyrics, music_style=music_style, vocal_style=voice_style,
                           singer=singer, duration_s=duration_s, bpm=bpm, seed=int(seed))
@@ -120,13 +125,13 @@ class MusicWorkflows:
         def work(ctx: JobContext) -> JobResult:
             notes = list(clamp_notes)
             song_req = req
-            model, licence, used = "FluidSynth + MuseScore General", "MIT (MuseScore General soundfont)", "embedded"
-            if backend == "musicgen":
+            made_by, used = EMBEDDED, "embedded"
+            if backend != "embedded":
                 stages = Stages(ctx.progress, {"instrumental": 3, "song": 2})
-                instrumental, note = self._musicgen(req, stages, ctx.cancel)
+                instrumental, note = self._instrumental(backend, req, stages, ctx.cancel)
                 if instrumental is not None:
                     song_req = SongRequest(**{**req.__dict__, "instrumental": instrumental})
-                    model, licence, used = "facebook/musicgen-small", "CC-BY-NC-4.0 (weights)", "musicgen"
+                    made_by, used = self.backends.get("music", backend).provenance(self.settings), backend
                 else:
                     notes.append(note)
                 song_progress = lambda d, t, m="": stages.report("song", d / (t or 1), m)  # noqa: E731
@@ -155,22 +160,24 @@ class MusicWorkflows:
             metrics = {**res.metrics, "bpm": res.bpm, "key": res.key, "sections": res.sections,
                        "notes": notes, "mix_settings": json.loads(res.mix_settings.to_json()),
                        "parameters": res.parameters}
-            return JobResult(outputs, backend=used, model=model, model_licence=licence, metrics=metrics)
+            return JobResult(outputs, backend=used, model=made_by.model, model_licence=made_by.licence,
+                             metrics=metrics)
 
         done = self.jobs.run(kind="song", params=params, work=work, project_id=project.id, progress=progress,
                              cancel=cancel, actor=actor)
         return done, holder["result"]
 
-    def _musicgen(self, req, stages: Stages, cancel: CancelToken | None) -> tuple[Audio | None, str]:  # noqa: ANN001
-        """The instrumental from MusicGen, or None and the reason it could not run (the embedded
-        composer then plays instead)."""
-        from engines.music.backends.musicgen import MusicGenBackend
+    def _instrumental(self, name: str, req, stages: Stages,
+                      cancel: CancelToken | None) -> tuple[Audio | None, str]:
+        """The instrumental from the music backend `name`, or None and the reason it could not run
+        (the embedded composer then plays instead)."""
         from engines.music.styles import get_style
 
-        backend = MusicGenBackend()
-        if not backend.availability(self.settings).available:
-            return None, f"MusicGen is not available here ({backend.availability(self.settings).reason}); " \
-                         "the embedded composer played instead"
+        backend = self.backends.get("music", name)
+        label = backend.title or backend.name
+        avail = self.backends.availability("music", name, self.settings)
+        if not avail.available:
+            return None, f"{label} is not available here ({avail.reason}); the embedded composer played instead"
         style = get_style(req.music_style)
         # The composed melody is sung over it: ask for the same tempo.
         prompt = f"{style.label} music at {req.bpm:.0f} bpm, {req.theme}".strip(" ,")
@@ -179,19 +186,19 @@ class MusicWorkflows:
                                      progress=lambda d, t, m="": stages.report("instrumental", d / (t or 1), m),
                                      cancel=cancel)
         except BackendUnavailable as e:
-            return None, f"MusicGen failed ({e}); the embedded composer played instead"
+            return None, f"{label} failed ({e}); the embedded composer played instead"
         return audio, ""
 
-    def song(self, song_id, actor: Actor = ANONYMOUS) -> tuple:  # noqa: ANN001
+    def song(self, song_id, actor: Actor = ANONYMOUS) -> tuple:
         """A stored song generation with its assets by role."""
         g, _, outputs = self.library.get_generation(song_id, "song", actor)
         return g, outputs
 
-    def stems(self, song_id, actor: Actor = ANONYMOUS) -> dict[str, Asset]:  # noqa: ANN001
+    def stems(self, song_id, actor: Actor = ANONYMOUS) -> dict[str, Asset]:
         _, outputs = self.song(song_id, actor)
         return {a.meta["stem"]: a for a in outputs if a.meta.get("role") == "stem"}
 
-    def stems_zip(self, song_id, dest: Path, actor: Actor = ANONYMOUS) -> Path:  # noqa: ANN001
+    def stems_zip(self, song_id, dest: Path, actor: Actor = ANONYMOUS) -> Path:
         """All stems of a song in one zip (written to dest)."""
         g, outputs = self.song(song_id, actor)
         stems = [a for a in outputs if a.meta.get("role") == "stem"]
@@ -201,7 +208,7 @@ class MusicWorkflows:
                 zf.write(self.library.asset_path(a), f"{a.meta['stem']}.flac")
         return dest
 
-    def mix(self, song_id, settings_json: str = "", *, actor: Actor = ANONYMOUS,  # noqa: ANN001
+    def mix(self, song_id, settings_json: str = "", *, actor: Actor = ANONYMOUS,
             progress: ProgressFn = no_progress) -> Finished:
         """Re-mix and master a song's stored stems with new settings (JSON); nothing is recomposed."""
         from engines.music.mix import MixSettings, mix
@@ -222,7 +229,8 @@ class MusicWorkflows:
             res = mix(audio, settings)
             ctx.progress(2, 3, "saving")
             name = (g.params.get("title") or g.params.get("theme") or "song").strip()[:60]
-            out = _audio_output(res.audio, ctx.workdir / "mix.wav", f"{name} - mix {ctx.generation_id}.wav", role="song")
+            out = _audio_output(res.audio, ctx.workdir / "mix.wav", f"{name} - mix {ctx.generation_id}.wav",
+                                role="song")
             return JobResult([out], backend="embedded", model="pedalboard mixer",
                              metrics={"lufs": res.lufs, "true_peak_dbtp": res.true_peak_dbtp,
                                       "mix_settings": json.loads(settings.to_json())})

@@ -48,7 +48,7 @@ class SlidesWorkflows:
     def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
 
-    def resolver(self, project_id: int, actor: Actor):  # noqa: ANN201
+    def resolver(self, project_id: int, actor: Actor):
         """Image references in an outline name photos in the project (never server paths)."""
         photos = {}
         for a in self.library.list_assets(project_id, actor):
@@ -62,7 +62,7 @@ class SlidesWorkflows:
 
         return resolve
 
-    def parse(self, outline: str, theme: str = "dark", project_id=None, actor: Actor = ANONYMOUS):  # noqa: ANN001, ANN201
+    def parse(self, outline: str, theme: str = "dark", project_id=None, actor: Actor = ANONYMOUS):
         """The deck an outline (or a long text) makes; InputError names what is wrong."""
         from engines.slides import deck_from_text, looks_like_outline, parse_outline
 
@@ -84,7 +84,7 @@ class SlidesWorkflows:
             return parse_outline(outline, self.resolver(project.id, actor), theme)
         return deck_from_text(text, theme)
 
-    def preview(self, outline: str, theme: str, out_dir: Path, project_id=None,  # noqa: ANN001
+    def preview(self, outline: str, theme: str, out_dir: Path, project_id=None,
                 actor: Actor = ANONYMOUS) -> list[Path]:
         """Thumbnails of the deck an outline makes (nothing stored)."""
         from engines.slides import render_thumbnails, write_pptx
@@ -93,18 +93,18 @@ class SlidesWorkflows:
         pptx = write_pptx(deck, out_dir / "preview.pptx")
         return render_thumbnails(pptx, out_dir / "thumbs")
 
-    def _speak_fn(self, voice_choice):  # noqa: ANN001, ANN202
+    def _speak_fn(self, voice_choice):
         from engines.voice.engine import SpeakRequest, check_request, speak
 
         def say(text: str) -> Audio:
             # Each slide's narration; the deck keeps no per-slide figures, so its words are not checked.
-            req = check_request(SpeakRequest(text, voice_choice, check_words=False))
-            return speak(req, self.settings).audio
+            req = check_request(SpeakRequest(text, voice_choice, check_words=False)).request
+            return speak(req, self.settings, backends=self.voices.backends).audio
 
         return say
 
     def make_deck(self, outline: str, voice: str = "default", presenter: tuple[Path, str] | None = None,
-                  theme: str = "dark", project_id=None, *, actor: Actor = ANONYMOUS,  # noqa: ANN001
+                  theme: str = "dark", project_id=None, *, actor: Actor = ANONYMOUS,
                   progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
         """Outline -> narrated .pptx and narrated 720p video."""
         deck = self.parse(outline, theme, project_id, actor)
@@ -127,7 +127,7 @@ class SlidesWorkflows:
                              progress=progress, cancel=cancel, actor=actor)
 
     def narrate_pptx(self, pptx: tuple[Path, str], voice: str = "default",
-                     presenter: tuple[Path, str] | None = None, project_id=None, *,  # noqa: ANN001
+                     presenter: tuple[Path, str] | None = None, project_id=None, *,
                      actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                      cancel: CancelToken | None = None) -> Finished:
         """An uploaded deck, design kept: notes completed and spoken, narration embedded, narrated video."""
@@ -165,14 +165,14 @@ class SlidesWorkflows:
         return self.jobs.run(kind="narrated_deck", params=params, work=work, project_id=project.id, inputs=inputs,
                              progress=progress, cancel=cancel, actor=actor)
 
-    def _presenter(self, project_id: int, presenter: tuple[Path, str] | None, actor: Actor):  # noqa: ANN202
+    def _presenter(self, project_id: int, presenter: tuple[Path, str] | None, actor: Actor):
         if presenter is None:
             return None
         (photo,) = self.library.add_uploads(project_id, [presenter], MediaKind.photo,
                                             "the presenter must be a portrait photo", actor)
         return photo
 
-    def _narrated(self, ctx: JobContext, deck, choice, photo, pptx_writer, name: str) -> JobResult:  # noqa: ANN001
+    def _narrated(self, ctx: JobContext, deck, choice, photo, pptx_writer, name: str) -> JobResult:
         from engines.slides import narrate, render_slides
         from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
 
@@ -192,9 +192,10 @@ class SlidesWorkflows:
         head = None
         notes: list[str] = []
         if photo is not None:
-            from engines.talking_head import TalkingHeadRequest, render_talking_head
+            from engines.talking_head import TalkingHeadRequest, render_with
 
-            th = render_talking_head(
+            th = render_with(
+                self.voices.backends,
                 TalkingHeadRequest(portrait=self.library.asset_path(photo), audio=soundtrack, size=PRESENTER_PX,
                                    fps=VIDEO_FPS, crop=True, output_path=ctx.workdir / "presenter.mp4",
                                    max_image_pixels=self.settings.max_image_pixels),

@@ -7,9 +7,10 @@ import logging
 from pathlib import Path
 
 from core.audio import Audio
-from core.errors import InputError
+from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
-from engines.talking_head import TalkingHeadRequest, render_talking_head
+from engines.backend import Backends
+from engines.talking_head import TalkingHeadRequest, render_with
 from engines.talking_head.types import FPS_CHOICES, SIZES
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
@@ -20,7 +21,7 @@ from workflows.voice import VoiceWorkflows
 log = logging.getLogger(__name__)
 
 
-def check_size(size) -> int | str:  # noqa: ANN001
+def check_size(size) -> int | str:
     if isinstance(size, str) and size.strip().lower() == "original":
         return "original"
     try:
@@ -33,10 +34,12 @@ def check_size(size) -> int | str:  # noqa: ANN001
 
 
 class TalkingHeadWorkflows:
-    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows,
+                 backends: Backends) -> None:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
+        self.backends = backends
 
-    def _input(self, project_id: int, file: tuple[Path, str], kind: MediaKind, why: str, actor: Actor):  # noqa: ANN202
+    def _input(self, project_id: int, file: tuple[Path, str], kind: MediaKind, why: str, actor: Actor):
         asset = self.library.add_upload(project_id, file[0], file[1], actor)
         if asset.kind is not kind:
             self.library.delete_asset(asset.id, actor)
@@ -44,11 +47,17 @@ class TalkingHeadWorkflows:
         return asset
 
     def render(self, portrait: tuple[Path, str], audio: tuple[Path, str] | None = None, text: str = "",
-               voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,  # noqa: ANN001
+               voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,
                style: str = "natural", expression: float = 1.0, head_motion: float = 1.0, crop: bool = False,
-               actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+               backend: str = "auto", actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                cancel: CancelToken | None = None) -> Finished:
+        """`backend` names a talking-head backend of the catalogue, or "auto" (the first available)."""
         size = check_size(size)
+        backend = (backend or "auto").strip().lower()
+        if backend != "auto":  # refused before anything is stored: an unknown name, or one that cannot run
+            avail = self.backends.availability("talking_head", backend, self.settings)
+            if not avail.available:
+                raise BackendUnavailable(f"talking-head backend {backend!r} is unavailable: {avail.reason}")
         if int(fps) not in FPS_CHOICES:
             raise InputError(f"fps must be 25 or 30; got {fps}")
         if audio is None and not (text or "").strip():
@@ -66,7 +75,7 @@ class TalkingHeadWorkflows:
 
         params = {"voice": voice if audio is None else None, "text": text if audio is None else "",
                   "size": size, "fps": int(fps), "still": bool(still), "style": style, "expression": expression,
-                  "head_motion": head_motion, "crop": crop}
+                  "head_motion": head_motion, "crop": crop, "backend": backend}
 
         def work(ctx: JobContext) -> JobResult:
             stages = Stages(ctx.progress, {"speech": 1 if audio is None else 0.01, "video": 4})
@@ -75,9 +84,9 @@ class TalkingHeadWorkflows:
             if audio is None:
                 from engines.voice.engine import SpeakRequest, check_request, speak
 
-                req = check_request(SpeakRequest(text, voice_choice, style))
+                req = check_request(SpeakRequest(text, voice_choice, style)).request
                 spoken = speak(req, self.settings, lambda d, t, m="": stages.report("speech", d / (t or 1), m),
-                               ctx.cancel)
+                               ctx.cancel, backends=self.backends)
                 speech = spoken.audio
                 notes += spoken.notes
                 wav = speech.write(ctx.workdir / "speech.wav", subtype="PCM_16")
@@ -88,20 +97,19 @@ class TalkingHeadWorkflows:
                                          channels=speech.channels, meta=figures))
             else:
                 speech = Audio.read(lib.asset_path(speech_asset))
-            result = render_talking_head(
+            result = render_with(
+                self.backends,
                 TalkingHeadRequest(portrait=lib.asset_path(photo), audio=speech, text=text, size=size, fps=int(fps),
                                    expression=float(expression), head_motion=float(head_motion), still=bool(still),
                                    crop=bool(crop), output_path=ctx.workdir / "talking_head.mp4",
                                    max_image_pixels=self.settings.max_image_pixels),
-                self.settings, progress=lambda d, t, m="": stages.report("video", d / (t or 1), m),
+                self.settings, backend, progress=lambda d, t, m="": stages.report("video", d / (t or 1), m),
                 cancel=ctx.cancel)
             notes += result.notes
             outputs.insert(0, JobOutput(Path(result.video_path), MediaKind.video, "talking-head.mp4",
                                         duration_s=round(result.duration_s, 4), width=result.width,
                                         height=result.height, meta={"fps": result.fps, "notes": notes}))
-            return JobResult(outputs, backend=result.backend, model="MediaPipe FaceMesh + warping"
-                             if result.backend == "embedded" else result.backend,
-                             model_licence="Apache-2.0 (MediaPipe)",
+            return JobResult(outputs, backend=result.backend, model=result.model, model_licence=result.licence,
                              metrics={"frames": result.frames, "duration_s": result.duration_s, "notes": notes,
                                       "timings": result.timings,
                                       "face_box": [result.face_box.x, result.face_box.y, result.face_box.width,

@@ -28,7 +28,7 @@ MAX_IMAGES = 100
 AUTO_CAPTIONS = "auto"
 
 
-def video_outputs(res: VideoResult, name: str, *, captions=None, lrc: bool = False) -> list[JobOutput]:  # noqa: ANN001
+def video_outputs(res: VideoResult, name: str, *, captions=None, lrc: bool = False) -> list[JobOutput]:
     """The MP4, its poster and (when captions were drawn) SRT and WebVTT files; with `lrc`, the captions
     as enhanced LRC too (word times kept: edited, it can be given back as captions)."""
     outs = [JobOutput(Path(res.path), MediaKind.video, f"{name}.mp4", duration_s=round(res.duration_s, 4),
@@ -54,7 +54,7 @@ def video_outputs(res: VideoResult, name: str, *, captions=None, lrc: bool = Fal
     return outs
 
 
-def _result(res: VideoResult, name: str, model: str, captions=None, lrc: bool = False) -> JobResult:  # noqa: ANN001
+def _result(res: VideoResult, name: str, model: str, captions=None, lrc: bool = False) -> JobResult:
     return JobResult(video_outputs(res, name, captions=captions, lrc=lrc), backend="embedded", model=model,
                      model_licence="", metrics={**res.metrics, "notes": res.notes, "frames": res.frames,
                                                 "duration_s": res.duration_s})
@@ -66,7 +66,7 @@ class VideoWorkflows:
 
     def _inputs(self, project_id: int, actor: Actor, *, audio: tuple[Path, str] | None = None,
                 images: list[tuple[Path, str]] | None = None, head: tuple[Path, str] | None = None,
-                images_required: bool = False):  # noqa: ANN202
+                images_required: bool = False):
         """Store a request's uploads: all of them or, when one is refused, none (the message names it)."""
         images = list(images or [])
         if images_required and not images:
@@ -91,7 +91,7 @@ class VideoWorkflows:
         return (sound[0] if sound else None), (video[0] if video else None), photos
 
     def image_to_video(self, images: list[tuple[Path, str]], audio: tuple[Path, str] | None = None,
-                       seconds_per_image: float = 4.0, size: str = "1280x720", fps: int = 30, project_id=None, *,  # noqa: ANN001
+                       seconds_per_image: float = 4.0, size: str = "1280x720", fps: int = 30, project_id=None, *,
                        transition: str = "crossfade", actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                        cancel: CancelToken | None = None) -> Finished:
         from engines.video.photos import ImageToVideoRequest, check_request, image_to_video
@@ -120,7 +120,7 @@ class VideoWorkflows:
 
     def scene_video(self, audio: tuple[Path, str] | None, template: str = "epic_battle",
                     images: list[tuple[Path, str]] | None = None, captions: str = "", size: str = "1280x720",
-                    fps: int = 30, project_id=None, *, visualiser: str | None = None, title: str = "",  # noqa: ANN001
+                    fps: int = 30, project_id=None, *, visualiser: str | None = None, title: str = "",
                     seed: int = 0, talking_head: tuple[Path, str] | None = None,
                     presenter_position: str = "bottom-right", captions_from_audio: bool = False,
                     actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
@@ -187,7 +187,7 @@ class VideoWorkflows:
         return self.jobs.run(kind="scene_video", params=params, work=work, project_id=project.id, inputs=inputs,
                              progress=progress, cancel=cancel, actor=actor)
 
-    def _captions_from_audio(self, track: Audio, progress: ProgressFn, cancel: CancelToken | None):  # noqa: ANN202
+    def _captions_from_audio(self, track: Audio, progress: ProgressFn, cancel: CancelToken | None):
         """(caption lines, notes, metrics) from the words the recogniser hears in `track`. When it cannot
         run, fails, or hears nothing, there are no lines and a note says why (the video is still made)."""
         from engines import asr
@@ -221,7 +221,7 @@ class VideoWorkflows:
                        f"{transcript.language}): {len(words)} words in {len(lines)} lines. They are kept as .lrc, "
                        f".srt and .vtt; a corrected .lrc can be given back as the captions."], metrics
 
-    def music_video(self, song_id, template: str = "epic_battle", size: str = "1280x720", *,  # noqa: ANN001
+    def music_video(self, song_id, template: str = "epic_battle", size: str = "1280x720", *,
                     fps: int = 30, visualiser: str | None = "bars", actor: Actor = ANONYMOUS,
                     progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
         """A music video for a stored song (or one of its re-mixes): scene + visualiser + lyric captions."""
@@ -249,7 +249,7 @@ class VideoWorkflows:
         return self.jobs.run(kind="music_video", params=params, work=work, project_id=g.project_id, inputs=inputs,
                              progress=progress, cancel=cancel, actor=actor)
 
-    def _song(self, song_id, actor: Actor):  # noqa: ANN001, ANN202
+    def _song(self, song_id, actor: Actor):
         """A song generation, or a re-mix of one (its audio, with the original song's lyrics)."""
         g, inputs, outputs = self.library.get_generation(song_id, None, actor)
         if g.kind == "mix":

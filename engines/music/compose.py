@@ -119,7 +119,8 @@ def _bars_per_line(lines: list[str], bar_s: float) -> int:
     return 4
 
 
-def _arrange(lyrics: Lyrics, style: MusicStyle, total_bars: int, bar_s: float, seed: int) -> tuple[list[_Block], list[str]]:
+def _arrange(lyrics: Lyrics, style: MusicStyle, total_bars: int, bar_s: float,
+             seed: int) -> tuple[list[_Block], list[str]]:
     """Intro, lyric sections and outro in whole bars. Intro and outro take about 4.5 s each; when that
     would leave a lyric section out, they shrink to a bar each first (a short song still sings)."""
     edge = max(1, min(4, math.ceil(4.5 / bar_s)))
@@ -219,7 +220,7 @@ def _nearest_with_pc(pitch: int, pcs: tuple[int, ...], low: int, high: int) -> i
     return min(cands, key=lambda m: (abs(m - pitch), m))
 
 
-def _melody_for_line(syllables, chords_at, start_step: int, window: int, rng: np.random.Generator,  # noqa: ANN001
+def _melody_for_line(syllables, chords_at, start_step: int, window: int, rng: np.random.Generator,
                      scale: np.ndarray, centre: int, low: int, high: int, tonic_pc: int, end_on_tonic: bool
                      ) -> list[tuple[int, int, int, tuple, bool, bool]]:
     """(step, length in 16ths, pitch, syllable triple, continues, phrase_end) for one line."""
@@ -376,7 +377,7 @@ def _voicing(chord: tuple[int, ...], octave: int) -> list[int]:
     return out
 
 
-def _play_bar(inst, part, style: MusicStyle, kind: str, chord: tuple[int, ...], t0: float, step_s: float,  # noqa: ANN001
+def _play_bar(inst, part, style: MusicStyle, kind: str, chord: tuple[int, ...], t0: float, step_s: float,
               rng: np.random.Generator, final_end_s: float | None) -> None:
     import pretty_midi
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -26,7 +26,8 @@ SECTION_KINDS = ("intro", "verse", "chorus", "bridge", "outro")
 # Header aliases -> section kind.
 _ALIASES = {"pre-chorus": "verse", "prechorus": "verse", "hook": "chorus", "refrain": "chorus",
             "interlude": "bridge", "breakdown": "bridge", "middle 8": "bridge"}
-_HEADER = re.compile(r"^\s*[\[(]\s*([A-Za-z][A-Za-z\- ]*?)\s*(\d+)?\s*[\])]\s*:?\s*$|^\s*([A-Za-z\-]+)\s*(\d+)?\s*:\s*$")
+_HEADER = re.compile(r"^\s*[\[(]\s*([A-Za-z][A-Za-z\- ]*?)\s*(\d+)?\s*[\])]\s*:?\s*$"
+                     r"|^\s*([A-Za-z\-]+)\s*(\d+)?\s*:\s*$")
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _VOWELS = "aeiouy"
 
@@ -184,7 +185,7 @@ def syllabify(word: str) -> tuple[str, ...]:
             return tuple(word[cuts[i]:cuts[i + 1]] for i in range(n))
     # Cut between vowel groups: one consonant goes to the next syllable, a cluster is split after its first.
     cuts = [0]
-    for (a1, b1), (a2, _b2) in zip(groups, groups[1:]):
+    for (_a1, b1), (a2, _b2) in zip(groups, groups[1:]):
         gap = a2 - b1
         cuts.append(b1 if gap <= 1 else b1 + 1)
     cuts.append(len(word))
@@ -216,9 +217,11 @@ def rhymes_with(a: str, b: str) -> bool:
 
 # ------------------------------------------------------------------ the offline writer
 
-_STOP = set("a an the of to in on at for and or but with from by into over under is are was were be been "
-            "my your our their his her its this that these those i you we they he she it me us them who "
-            "what when where why how about as so very just song".split())
+_STOP = set(["a", "an", "the", "of", "to", "in", "on", "at", "for", "and", "or", "but", "with", "from", "by",
+             "into", "over", "under", "is", "are", "was", "were", "be", "been", "my", "your", "our", "their",
+             "his", "her", "its", "this", "that", "these", "those", "i", "you", "we", "they", "he", "she", "it",
+             "me", "us", "them", "who", "what", "when", "where", "why", "how", "about", "as", "so", "very",
+             "just", "song"])
 
 # Line bodies ending in a noun ({end}) or in an adverb-like word ({end_adv}). Other slots: {adj}
 # adjective, {noun}, {verb} (base form), {t} a word of the theme.
@@ -229,8 +232,9 @@ _NOUN_LINES = (
     "the {t} will {verb} through the {end}", "a {adj} {noun} in the {end}", "we {verb} for the {adj} {end}",
 )
 _ADV_LINES = (
-    "we {verb} {end}", "the {t} will {verb} {end}", "oh {t}, we {verb} {end}", "the {adj} {noun} will {verb} {end}", "together we {verb} {end}",
-    "and now we {verb} {end}", "the {noun} will {verb} {end}", "the {t} and I {verb} {end}", "we {verb} with the {t} {end}",
+    "we {verb} {end}", "the {t} will {verb} {end}", "oh {t}, we {verb} {end}", "the {adj} {noun} will {verb} {end}",
+    "together we {verb} {end}", "and now we {verb} {end}", "the {noun} will {verb} {end}",
+    "the {t} and I {verb} {end}", "we {verb} with the {t} {end}",
 )
 _PADS = ((), ("and",), ("oh",), ("now",), ("oh", "and"), ("so", "now"), ("oh", "oh"))
 # Section plan: kind, lines, syllables per line, rhyme scheme.
@@ -260,7 +264,7 @@ def _rhyme_groups(words: list[str]) -> list[list[str]]:
 
 
 class _Writer:
-    def __init__(self, theme: str, style, mood: str, seed: int) -> None:  # noqa: ANN001
+    def __init__(self, theme: str, style, mood: str, seed: int) -> None:
         from engines.music.styles import moods
 
         self.rng = np.random.default_rng(seed)

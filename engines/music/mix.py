@@ -6,9 +6,9 @@ Settings are plain data (JSON in and out) so a song's stems can be re-mixed late
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -17,10 +17,10 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import InputError
+from engines.music.types import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
 # (low, high) allowed for each numeric track setting.
 TRACK_LIMITS = {"gain_db": (-60.0, 12.0), "pan": (-1.0, 1.0), "eq_low_db": (-12.0, 12.0), "eq_mid_db": (-12.0, 12.0),
                 "eq_high_db": (-12.0, 12.0), "reverb": (0.0, 1.0), "compression": (0.0, 1.0)}
@@ -108,7 +108,7 @@ class MixSettings:
                           indent=1)
 
     @classmethod
-    def from_json(cls, text: str, stem_names: list[str] | None = None, base: "MixSettings | None" = None) -> "MixSettings":
+    def from_json(cls, text: str, stem_names: list[str] | None = None, base: MixSettings | None = None) -> MixSettings:
         """Settings from JSON `{"tracks": {stem: {...}}, "master": {...}}`; fields left out keep `base`'s
         values (or the defaults). Bad JSON, unknown tracks or fields, or values out of range -> InputError."""
         try:
@@ -138,7 +138,7 @@ class MixSettings:
         return cls(tracks, master)
 
 
-def _apply(current, values, limits: dict, where: str):  # noqa: ANN001, ANN202
+def _apply(current, values, limits: dict, where: str):
     if not isinstance(values, dict):
         raise InputError(f"{where}: settings must be a JSON object")
     allowed = set(asdict(current))
@@ -193,7 +193,7 @@ def _planar(a: Audio, n: int) -> np.ndarray:
     return out
 
 
-def _track_chain(t: TrackSettings):  # noqa: ANN202
+def _track_chain(t: TrackSettings):
     import pedalboard as pb
 
     plugins = []
@@ -215,7 +215,7 @@ _TP_REACH = 10  # input samples each side that the 4x interpolation filter reach
 _TP_ROWS_PER_CHUNK = 4096
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _oversampling_matrix() -> np.ndarray:
     """The 4x interpolation filter of scipy's resample_poly (81-tap Kaiser-windowed sinc, float32) as a
     banded matrix: a row of _TP_ROW input samples plus 2*_TP_REACH neighbours times it gives the row's
@@ -264,7 +264,7 @@ def true_peak_dbtp(y: np.ndarray) -> float:
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _k_weighting(rate: int) -> np.ndarray:
     """The BS.1770 K-weighting (high shelf then high pass) as second-order sections, as pyloudnorm makes it."""
     from pyloudnorm.iirfilter import IIRfilter
@@ -288,7 +288,7 @@ def loudness_lufs(y: np.ndarray, rate: int = SAMPLE_RATE) -> float:
         return -math.inf
     k = sosfilt(_k_weighting(rate).astype(np.float32), y, axis=0)
     power = np.einsum("ij,ij->i", k, k)  # channels summed (gains 1)
-    num = int(np.round(((n / rate - block_s) / (block_s * step)))) + 1
+    num = int(np.round((n / rate - block_s) / (block_s * step))) + 1
     j = np.arange(num)
     lo = (block_s * (j * step) * rate).astype(np.int64)
     hi = np.minimum((block_s * (j * step + 1) * rate).astype(np.int64), n)

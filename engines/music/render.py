@@ -22,11 +22,11 @@ import numpy as np
 from core.audio import Audio
 from core.errors import BackendUnavailable
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.music.types import SAMPLE_RATE
 from engines.registry import MODELS
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
 PREFERRED_SOUNDFONT = "/usr/share/sounds/sf3/MuseScore_General.sf3"
 # Where General MIDI soundfonts are installed by Debian packages, searched in this order.
 SOUNDFONT_GLOBS = ("/usr/share/sounds/sf3/*.sf3", "/usr/share/sounds/sf2/*.sf2", "/usr/share/soundfonts/*.sf[23]")
@@ -92,7 +92,7 @@ def _load_synth(path: str) -> Synth:
     return Synth(fs, sfid, path, threading.Lock())
 
 
-def _lib():  # noqa: ANN202
+def _lib():
     """libfluidsynth's functions for multi-output float rendering and channel types."""
     import fluidsynth
 
@@ -206,7 +206,7 @@ def _render(synth: Synth, groups: list[list], n_samples: int, cancel: CancelToke
     return y
 
 
-def render_stems(composition, soundfont: str | None = None, progress: ProgressFn = no_progress,  # noqa: ANN001
+def render_stems(composition, soundfont: str | None = None, progress: ProgressFn = no_progress,
                  cancel: CancelToken | None = None) -> dict[str, Audio]:
     """One stereo 44.1 kHz Audio per stem of a Composition, each exactly `composition.length_s` long.
 
@@ -223,7 +223,7 @@ def render_stems(composition, soundfont: str | None = None, progress: ProgressFn
             if any(len(g) > per_group for g in groups):
                 raise ValueError(f"a stem has more than {per_group} instruments")
 
-            def report(done: int, total: int, message: str = "", first: int = first) -> None:
+            def report(done: int, total: int, message: str = "", first: int = first, batch: list = batch) -> None:
                 progress(first + len(batch) * done / (total or 1), len(items), message)
 
             if cancel is not None:
@@ -235,7 +235,7 @@ def render_stems(composition, soundfont: str | None = None, progress: ProgressFn
     return out
 
 
-def render_floor(midi, soundfont: str | None = None) -> Audio:  # noqa: ANN001
+def render_floor(midi, soundfont: str | None = None) -> Audio:
     """The whole MIDI (every instrument, the vocal line too) rendered plainly into one output: the floor
     of what rendering costs."""
     synth = get_synth(soundfont)

@@ -284,7 +284,7 @@ class _Source:
     segments: list[tuple[int, int, int, int]]
 
 
-def _speak(words: list[tuple[str, int]], voice: str, pitch: int, model) -> Audio:  # noqa: ANN001
+def _speak(words: list[tuple[str, int]], voice: str, pitch: int, model) -> Audio:
     text = " ".join(w for w, _ in words)
     if model is None:
         return espeak.synthesize(text, voice, speed=ESPEAK_SPEED, pitch=pitch, word_gap_10ms=WORD_GAP_10MS)
@@ -362,7 +362,7 @@ def _syllable_segments(sonority: np.ndarray, voiced: np.ndarray, span: tuple[int
     return segments
 
 
-def _analyse(words: list[tuple[str, int]], voice: str, pitch: int, model) -> _Source:  # noqa: ANN001
+def _analyse(words: list[tuple[str, int]], voice: str, pitch: int, model) -> _Source:
     audio = _speak(words, voice, pitch, model)
     x = np.ascontiguousarray(np.nan_to_num(audio.mono().samples.astype(np.float64)))
     rate = audio.sample_rate

@@ -15,22 +15,21 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
 from core.audio import Audio
 from core.errors import InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
-from engines.music.types import Singer
+from engines.music.types import SAMPLE_RATE, Singer
 
 log = logging.getLogger(__name__)
 
 DURATION_RANGE_S = (10.0, 600.0)
 BPM_RANGE = (40.0, 240.0)
-SAMPLE_RATE = 44100
 DEFAULT_VOCAL_STYLES = ("heroic_male", "soprano", "choir", "whisper")
 STAGE_WEIGHTS = {"lyrics": 1, "compose": 1, "render and sing": 9, "mix": 2}
 # Shares of the "render and sing" stage (they run at the same time).
@@ -155,7 +154,7 @@ def _fit(audio: Audio, length_s: float) -> Audio:
     return Audio(y, SAMPLE_RATE)
 
 
-def _midi_bytes(midi) -> bytes:  # noqa: ANN001
+def _midi_bytes(midi) -> bytes:
     buf = io.BytesIO()
     midi.write(buf)
     return buf.getvalue()

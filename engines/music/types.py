@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The rate every part of a song is rendered and mixed at, in Hz.
+SAMPLE_RATE = 44100
+
 
 @dataclass(frozen=True)
 class SungNote:

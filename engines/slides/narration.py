@@ -5,9 +5,9 @@ and the timeline a slideshow video needs (how long each slide stays on screen).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from core.errors import InputError
 from engines.slides.deck import CHART_KINDS, MAX_SLIDES, Bullet, ChartSpec, Deck, Slide
@@ -173,7 +173,7 @@ def _parse_block(block: _Block, number: int, resolve_image: ImageResolver) -> Sl
     fence: list[str] | None = None
     fence_is_chart = False
 
-    for no, line in block.lines:
+    for _no, line in block.lines:
         stripped = line.strip()
         if fence is not None:
             if stripped.startswith("```"):

@@ -63,7 +63,7 @@ def check_pptx_file(path: Path) -> int:
     return count
 
 
-def _paragraphs(text_frame) -> list[Bullet]:  # noqa: ANN001
+def _paragraphs(text_frame) -> list[Bullet]:
     out = []
     for p in text_frame.paragraphs:
         text = re.sub(r"\s+", " ", "".join(r.text for r in p.runs) or p.text or "").strip()
@@ -72,7 +72,7 @@ def _paragraphs(text_frame) -> list[Bullet]:  # noqa: ANN001
     return out
 
 
-def _is_title(shape) -> bool:  # noqa: ANN001
+def _is_title(shape) -> bool:
     if not shape.is_placeholder:
         return False
     from pptx.enum.shapes import PP_PLACEHOLDER
@@ -81,7 +81,7 @@ def _is_title(shape) -> bool:  # noqa: ANN001
                                              PP_PLACEHOLDER.VERTICAL_TITLE)
 
 
-def _is_subtitle(shape) -> bool:  # noqa: ANN001
+def _is_subtitle(shape) -> bool:
     if not shape.is_placeholder:
         return False
     from pptx.enum.shapes import PP_PLACEHOLDER
@@ -89,7 +89,7 @@ def _is_subtitle(shape) -> bool:  # noqa: ANN001
     return shape.placeholder_format.type == PP_PLACEHOLDER.SUBTITLE
 
 
-def _walk(shapes):  # noqa: ANN001
+def _walk(shapes):
     """Shapes in reading order (top to bottom, then left to right), groups flattened."""
     from pptx.enum.shapes import MSO_SHAPE_TYPE
 

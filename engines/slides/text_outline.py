@@ -12,8 +12,8 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from core.errors import BackendUnavailable, EngineError, InputError
 from engines.slides.deck import MAX_SLIDES, Deck
@@ -28,11 +28,15 @@ MAX_SENTENCES_PER_SLIDE = 10
 # Longest slide title made from a sentence, in words.
 TITLE_WORDS = 7
 
-_STOP = set("""a an the and or but if then so of to in on at by for with from as is are was were be been being it its
-this that these those there here we you he she they i our your their his her them us me my not no do does did have has
-had will would can could should may might must shall than too very just also into over under about after before such
-which who whom whose what when where why how all any each few more most other some own same only both while because
-until again further once out up down off per via""".split())
+_STOP = set(["a", "an", "the", "and", "or", "but", "if", "then", "so", "of", "to", "in", "on", "at", "by", "for",
+             "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that",
+             "these", "those", "there", "here", "we", "you", "he", "she", "they", "i", "our", "your", "their",
+             "his", "her", "them", "us", "me", "my", "not", "no", "do", "does", "did", "have", "has", "had",
+             "will", "would", "can", "could", "should", "may", "might", "must", "shall", "than", "too", "very",
+             "just", "also", "into", "over", "under", "about", "after", "before", "such", "which", "who", "whom",
+             "whose", "what", "when", "where", "why", "how", "all", "any", "each", "few", "more", "most", "other",
+             "some", "own", "same", "only", "both", "while", "because", "until", "again", "further", "once",
+             "out", "up", "down", "off", "per", "via"])
 
 LlmFn = Callable[..., str]
 
@@ -190,7 +194,7 @@ SYSTEM_PROMPT = (
     "and rows of numbers). Use real facts only. Output only the outline.")
 
 
-def outline_from_topic(topic: str, settings, llm: LlmFn | None = None, slides: int = 8) -> str:  # noqa: ANN001
+def outline_from_topic(topic: str, settings, llm: LlmFn | None = None, slides: int = 8) -> str:
     """An outline about `topic` written by `llm(settings, system, user) -> str`.
 
     Without an LLM a topic is not enough to make a deck: BackendUnavailable says what to do."""

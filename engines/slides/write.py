@@ -489,7 +489,7 @@ def write_pptx(deck: Deck, out_path: str | Path, narrations: dict[int, Path] | N
 
 
 
-def _remove_shape(slide, shape) -> None:  # noqa: ANN001
+def _remove_shape(slide, shape) -> None:
     """Take a shape off a slide, with the relationships (media, poster) only it used."""
     rids = set(shape._element.xpath(".//@r:embed | .//@r:link | .//@r:id"))
     shape._element.getparent().remove(shape._element)

@@ -5,17 +5,15 @@
 
 The embedded engine (default, CPU, nothing downloaded) finds the face with MediaPipe FaceMesh and
 animates the photo by warping it: jaw and lips from the speech, blinks, small head motion and
-breathing. Neural SadTalker-class backends plug in behind `backends.NeuralBackend`.
+breathing. Other backends (neural models with local weights) are `backends.TalkingHeadBackend`s,
+chosen by name among those the catalogue offers with `backends.render_with`.
 Importing this package is cheap: MediaPipe and OpenCV load on the first render.
 """
 
-from engines.talking_head.backends import (
-    AUTO_ORDER, EmbeddedBackend, NeuralBackend, SadTalkerBackend, TalkingHeadBackend, get, names, register_all,
-    render_talking_head,
-)
+from engines.talking_head.backends import EmbeddedBackend, TalkingHeadBackend, render_talking_head, render_with
 from engines.talking_head.types import FaceBox, TalkingHeadRequest, TalkingHeadResult
 
 __all__ = [
-    "AUTO_ORDER", "EmbeddedBackend", "FaceBox", "NeuralBackend", "SadTalkerBackend", "TalkingHeadBackend",
-    "TalkingHeadRequest", "TalkingHeadResult", "get", "names", "register_all", "render_talking_head",
+    "EmbeddedBackend", "FaceBox", "TalkingHeadBackend", "TalkingHeadRequest", "TalkingHeadResult",
+    "render_talking_head", "render_with",
 ]

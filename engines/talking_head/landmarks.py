@@ -66,7 +66,7 @@ class Face:
 class _Model:
     """A MediaPipe solution object with the lock that serialises calls on it (it is not thread-safe)."""
 
-    def __init__(self, solution) -> None:  # noqa: ANN001
+    def __init__(self, solution) -> None:
         self.solution = solution
         self.lock = threading.Lock()
 
@@ -74,14 +74,15 @@ class _Model:
         self.solution.close()
 
 
-def _import_mediapipe():  # noqa: ANN202
+def _import_mediapipe():
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import mediapipe as mp
     except ImportError as e:
-        raise BackendUnavailable(f"mediapipe is not installed ({e}); pip install -r requirements-talking-head.txt") from None
+        raise BackendUnavailable(f"mediapipe is not installed ({e}); "
+                                 "pip install -r requirements-talking-head.txt") from None
     return mp
 
 

@@ -18,9 +18,9 @@ from core.audio import Audio
 
 log = logging.getLogger(__name__)
 
-RATE = 16_000  # analysis rate, Hz
+SAMPLE_RATE = 16_000  # analysis rate, Hz
 HOP_S = 0.010  # analysis hop, seconds
-WIN = 512  # STFT window, samples at RATE (32 ms)
+WIN = 512  # STFT window, samples at SAMPLE_RATE (32 ms)
 LEAD_S = 0.035  # lips move slightly before the sound they make
 SILENT_PEAK_DBFS = -55.0  # audio whose loudest 10 ms stays below this counts as silent
 CLOSURE_HOPS = 3  # pauses at least this many hops long (30 ms after the window's smear) close the lips
@@ -115,15 +115,15 @@ def analyse_speech(audio: Audio, fps: int, n_frames: int) -> MouthTrack:
 
     mono = audio.mono()
     x = mono.samples.astype(np.float64)
-    if mono.sample_rate != RATE:
-        g = np.gcd(RATE, mono.sample_rate)
-        x = resample_poly(x, RATE // g, mono.sample_rate // g)
-    hop = int(RATE * HOP_S)
+    if mono.sample_rate != SAMPLE_RATE:
+        g = np.gcd(SAMPLE_RATE, mono.sample_rate)
+        x = resample_poly(x, SAMPLE_RATE // g, mono.sample_rate // g)
+    hop = int(SAMPLE_RATE * HOP_S)
     frames = _frames(x, hop, WIN)
     n = frames.shape[0]
     window = np.hanning(WIN)
     spec = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-    freqs = np.fft.rfftfreq(WIN, 1.0 / RATE)
+    freqs = np.fft.rfftfreq(WIN, 1.0 / SAMPLE_RATE)
 
     def band(lo: float, hi: float) -> np.ndarray:
         sel = (freqs >= lo) & (freqs < hi)
@@ -161,7 +161,7 @@ def analyse_speech(audio: Audio, fps: int, n_frames: int) -> MouthTrack:
     # ---- opening: loudness above the gate, shaped by F1, damped on fricatives and nasal murmurs
     span = max(loud - thr, 6.0)
     level = np.clip((db - thr) / span, 0.0, 1.0)
-    f1, f2 = _formants(frames * np.hamming(WIN), RATE)
+    f1, f2 = _formants(frames * np.hamming(WIN), SAMPLE_RATE)
     f1 = _fill(f1, active, 500.0)
     f2 = _fill(f2, active, 1500.0)
     f1n = np.clip((f1 - 250.0) / 450.0, 0.0, 1.0)

@@ -13,7 +13,7 @@ GOLD = (212, 175, 55)
 RED = (230, 80, 80)
 
 
-def preview(portrait, max_pixels: int = 50_000_000, max_side: int = 768) -> tuple[np.ndarray, list[str]]:  # noqa: ANN001
+def preview(portrait, max_pixels: int = 50_000_000, max_side: int = 768) -> tuple[np.ndarray, list[str]]:
     """RGB image with the face box and lip/eye contours, and notes (several faces, small face)."""
     import cv2
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,16 @@ from core.audio import Audio
 from core.errors import InputError
 from core.image import load_image
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
+from engines.checked import Checked
 from engines.talking_head import landmarks as L
 from engines.talking_head.types import (
-    AMOUNT_RANGE, FPS_CHOICES, MAX_AUDIO_SECONDS, MAX_OUTPUT_SIDE, MIN_PORTRAIT_SIDE_PX, FaceBox, TalkingHeadRequest,
+    AMOUNT_RANGE,
+    FPS_CHOICES,
+    MAX_AUDIO_SECONDS,
+    MAX_OUTPUT_SIDE,
+    MIN_PORTRAIT_SIDE_PX,
+    FaceBox,
+    TalkingHeadRequest,
     TalkingHeadResult,
 )
 
@@ -36,7 +44,7 @@ CROP_FACES = 2.1
 MIN_AUDIO_SECONDS = 0.1
 
 
-def _size(value) -> int | str:  # noqa: ANN001
+def _size(value) -> int | str:
     if isinstance(value, str):
         v = value.strip().lower()
         if v == "original":
@@ -48,7 +56,15 @@ def _size(value) -> int | str:  # noqa: ANN001
     raise InputError(f"size must be 256, 512 or 'original', got {value!r}")
 
 
-def check_request(req: TalkingHeadRequest) -> tuple[int | str, Audio]:
+@dataclass(frozen=True)
+class HeadPlan:
+    # 256, 512 or "original".
+    size: int | str
+    # The speech, mono, finite and within -1..1.
+    audio: Audio
+
+
+def check_request(req: TalkingHeadRequest) -> Checked[TalkingHeadRequest, HeadPlan]:
     size = _size(req.size)
     if req.fps not in FPS_CHOICES:
         raise InputError(f"fps must be 25 or 30, got {req.fps!r}")
@@ -64,9 +80,10 @@ def check_request(req: TalkingHeadRequest) -> tuple[int | str, Audio]:
     if audio.duration_s < MIN_AUDIO_SECONDS:
         raise InputError(f"the audio is too short ({audio.duration_s:.2f} s); at least {MIN_AUDIO_SECONDS} s is needed")
     if audio.duration_s > MAX_AUDIO_SECONDS:
-        raise InputError(f"the audio is too long ({audio.duration_s:.0f} s); at most {MAX_AUDIO_SECONDS:.0f} s per video")
+        raise InputError(f"the audio is too long ({audio.duration_s:.0f} s); "
+                         f"at most {MAX_AUDIO_SECONDS:.0f} s per video")
     samples = np.clip(np.nan_to_num(audio.samples.astype(np.float32)), -1.0, 1.0)
-    return size, Audio(samples, audio.sample_rate)
+    return Checked(req, HeadPlan(size, Audio(samples, audio.sample_rate)))
 
 
 def _even(x: float) -> int:
@@ -144,7 +161,8 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
     notes: list[str] = []
     t0 = time.perf_counter()
 
-    size, audio = check_request(req)
+    plan = check_request(req).plan
+    size, audio = plan.size, plan.audio
     stages.report("face", 0.0, "finding the face")
     rgb = load_image(req.portrait, req.max_image_pixels, MIN_PORTRAIT_SIDE_PX)
     faces = L.find_faces(rgb)
@@ -204,6 +222,5 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
 
 
 def _temp_path() -> Path:
-    handle = tempfile.NamedTemporaryFile(prefix="talking_head_", suffix=".mp4", delete=False)
-    handle.close()
-    return Path(handle.name)
+    with tempfile.NamedTemporaryFile(prefix="talking_head_", suffix=".mp4", delete=False) as handle:
+        return Path(handle.name)

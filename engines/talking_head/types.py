@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -23,13 +22,13 @@ MAX_AUDIO_SECONDS = 600.0
 # Smallest portrait side worth animating, in pixels.
 MIN_PORTRAIT_SIDE_PX = 64
 
-Size = Union[int, str]
+Size = int | str
 
 
 @dataclass(frozen=True)
 class TalkingHeadRequest:
     # The photo: a file path (PNG/JPEG/WebP...) or an RGB uint8 array of shape (height, width, 3).
-    portrait: Union[str, Path, np.ndarray]
+    portrait: str | Path | np.ndarray
     # The speech that drives the mouth; the video is exactly as long as this audio.
     audio: Audio
     # What is said, when known (reserved for phoneme timings; the embedded engine reads the audio).
@@ -51,7 +50,7 @@ class TalkingHeadRequest:
     # Seed for blink times and head motion, so a render can be repeated exactly.
     seed: int = 0
     # Where to write the MP4; None = a new file in the system temp folder.
-    output_path: Union[str, Path, None] = None
+    output_path: str | Path | None = None
     # Largest accepted photo in pixels (width * height); bigger is refused as a decompression bomb.
     max_image_pixels: int = 50_000_000
 
@@ -79,9 +78,12 @@ class TalkingHeadResult:
     height: int
     # The animated face, in source-photo pixels.
     face_box: FaceBox
-    # Which backend rendered it ("embedded", "sadtalker", ...).
+    # Which backend rendered it ("embedded", or a neural backend's name).
     backend: str = "embedded"
     # Things the user should know: several faces found, silent audio, downscaling, fallbacks.
     notes: list[str] = field(default_factory=list)
     # Seconds spent, by stage ("analyse", "render"), for benchmarks and logs.
     timings: dict[str, float] = field(default_factory=dict)
+    # The model and licence the backend that rendered it reports (set by backends.render_with).
+    model: str = ""
+    licence: str = ""

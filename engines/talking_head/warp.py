@@ -33,7 +33,7 @@ class Frame2D:
     ev: np.ndarray
 
     @classmethod
-    def from_corners(cls, left: np.ndarray, right: np.ndarray) -> "Frame2D":
+    def from_corners(cls, left: np.ndarray, right: np.ndarray) -> Frame2D:
         d = (right - left).astype(np.float64)
         eu = d / max(np.linalg.norm(d), 1e-6)
         ev = np.array([-eu[1], eu[0]])
@@ -169,7 +169,8 @@ class MouthRig:
             "JLAT": (1.0 - smoothstep(1.1 * a, 2.4 * a, np.abs(U))).astype(np.float32),  # jaw's width
         }
 
-    def _motion(self, opening: float, shape: float, expression: float) -> tuple[float, float, float, float, float, float]:
+    def _motion(self, opening: float, shape: float,
+                expression: float) -> tuple[float, float, float, float, float, float]:
         a = self.a
         rnd, spr = max(-shape, 0.0), max(shape, 0.0)
         D = opening * self.MAX_OPEN * 2 * a * expression * (1.0 - 0.3 * spr + 0.05 * rnd)
@@ -213,8 +214,8 @@ class MouthRig:
             d_low = (Dl * p + (Dj * F["JLAT"] - Dl * p) * r) * fall
             v_lo = V - d_low
             # In the opening itself the lip edges are sampled (the painter covers them).
-            v_gap = np.where(V < 0.5 * (up_edge + lo_edge), TOP - 0.5, BOT + 0.5)
-            vs = np.where(V <= up_edge, v_up, np.where(V >= lo_edge, v_lo, v_gap))
+            v_gap = np.where(0.5 * (up_edge + lo_edge) > V, TOP - 0.5, BOT + 0.5)
+            vs = np.where(up_edge >= V, v_up, np.where(lo_edge <= V, v_lo, v_gap))
         else:
             vs = V.copy()
         if spr > 0:
@@ -311,8 +312,8 @@ class EyeRig:
         v_a = base_top + (V - base_top) * (self.K_up / (self.K_up + down))
         base_low = BOT + self.K_low
         v_c = base_low - (base_low - V) * (self.K_low / (self.K_low + up))
-        vs = np.where((V >= base_top) & (V <= edge), v_a,
-                      np.where((V >= low_edge) & (V <= base_low), v_c, V))
+        vs = np.where((base_top <= V) & (edge >= V), v_a,
+                      np.where((low_edge <= V) & (base_low >= V), v_c, V))
         return self.frame.to_xy(self.U, vs)
 
 

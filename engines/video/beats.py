@@ -17,13 +17,13 @@ from core.errors import InputError
 log = logging.getLogger(__name__)
 
 # Rate the analysis runs at (librosa's usual rate; keeps 5 kHz content and halves the work of 44.1 kHz).
-ANALYSIS_RATE_HZ = 22050
-# librosa hop between onset-envelope frames, in samples at ANALYSIS_RATE_HZ (~23 ms).
+SAMPLE_RATE = 22050
+# librosa hop between onset-envelope frames, in samples at SAMPLE_RATE (~23 ms).
 HOP = 512
 # Onset envelopes are computed over chunks of this many seconds (bounded memory for hour-long audio),
 # each with this much context on both sides so chunk edges do not create false onsets.
 CHUNK_S, CONTEXT_S = 30.0, 1.0
-# Window of the per-frame spectrum (samples at ANALYSIS_RATE_HZ): ~93 ms, 10.8 Hz per bin.
+# Window of the per-frame spectrum (samples at SAMPLE_RATE): ~93 ms, 10.8 Hz per bin.
 FFT_SIZE = 2048
 # Band edges in Hz for the three energies scenes and visualisers use.
 BANDS_HZ = {"low": (20.0, 250.0), "mid": (250.0, 4000.0), "high": (4000.0, 11000.0)}
@@ -182,9 +182,9 @@ def analyse_audio(audio: Audio, fps: int) -> AudioFeatures:
     if audio is None or len(audio.samples) == 0:
         raise InputError("the audio is empty: give a sound file with at least a fraction of a second of sound")
     fps = int(fps)
-    mono = audio.mono().resampled(ANALYSIS_RATE_HZ) if audio.sample_rate != ANALYSIS_RATE_HZ else audio.mono()
+    mono = audio.mono().resampled(SAMPLE_RATE) if audio.sample_rate != SAMPLE_RATE else audio.mono()
     y = np.nan_to_num(np.asarray(mono.samples, dtype=np.float32))
-    sr = ANALYSIS_RATE_HZ
+    sr = SAMPLE_RATE
     duration_s = audio.duration_s
     n = frame_count(duration_s, fps)
     # Sample index at the middle of each video frame.

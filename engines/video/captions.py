@@ -279,7 +279,7 @@ class CaptionRenderer:
     # Lines kept rasterised at once (drawing moves forward through time, so a few are enough).
     CACHE_LINES = 12
 
-    def __init__(self, size, style: CaptionStyle | None = None,  # noqa: ANN001
+    def __init__(self, size, style: CaptionStyle | None = None,
                  lines: list[CaptionLine] | None = None) -> None:
         if hasattr(size, "width_px"):
             size = (size.width_px, size.height_px)
@@ -329,7 +329,7 @@ class CaptionRenderer:
         r = self._raster(k)
         return r.x, r.y, r.base_rgb.shape[1], r.base_rgb.shape[0]
 
-    def _font(self, px: int):  # noqa: ANN202
+    def _font(self, px: int):
         from PIL import ImageFont
 
         if px not in self._fonts:
@@ -340,7 +340,7 @@ class CaptionRenderer:
                 self._fonts[px] = ImageFont.load_default(size=px)
         return self._fonts[px]
 
-    def _layout(self, words: list[str]):  # noqa: ANN202
+    def _layout(self, words: list[str]):
         """Rows of word indices and the font, shrinking the font until the text fits max_rows."""
         st = self.style
         max_w = st.max_width_frac * self.width_px

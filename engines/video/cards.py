@@ -22,7 +22,7 @@ BACKGROUND_EDGE = (10, 10, 12)
 SUBTITLE = (0xB9, 0xB4, 0xA5)
 
 
-def _font(path: Path, px: int):  # noqa: ANN202
+def _font(path: Path, px: int):
     from PIL import ImageFont
 
     try:
@@ -31,7 +31,7 @@ def _font(path: Path, px: int):  # noqa: ANN202
         return ImageFont.load_default(size=px)
 
 
-def _fit_font(draw, text: str, path: Path, px: int, max_w: float):  # noqa: ANN001, ANN202
+def _fit_font(draw, text: str, path: Path, px: int, max_w: float):
     while px > 10:
         font = _font(path, px)
         if draw.textlength(text, font=font) <= max_w:

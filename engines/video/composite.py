@@ -8,8 +8,8 @@ import logging
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -19,8 +19,8 @@ from core.image import DEFAULT_MAX_PIXELS, load_image
 from core.probe import ffmpeg_binary, probe_media
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.video import frames as F
-from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.decode import read_frames
+from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class HeadOverlay:
     Past the end of the head video its last frame stays. Decoding streams through an ffmpeg pipe;
     call close() (or use `with`) to end it early."""
 
-    def __init__(self, path: str | Path, frame_size, fps: int, position: str = "bottom-right",  # noqa: ANN001
+    def __init__(self, path: str | Path, frame_size, fps: int, position: str = "bottom-right",
                  scale: float = 0.3, border_rgb: tuple[int, int, int] = GOLD, info: dict | None = None) -> None:
         if hasattr(frame_size, "width_px"):
             frame_size = (frame_size.width_px, frame_size.height_px)
@@ -158,10 +158,10 @@ class HeadOverlay:
             self._reader.close()
             self._reader = None
 
-    def __enter__(self) -> "HeadOverlay":
+    def __enter__(self) -> HeadOverlay:
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.close()
 
 
@@ -217,7 +217,7 @@ def composite_talking_head(background: Background, head_video_path: str | Path, 
         focus = F.find_focus(img)
         still = F.cover(img, W, H, (focus.x, focus.y))
 
-        def draw_background(t_s: float) -> np.ndarray:  # noqa: ARG001
+        def draw_background(t_s: float) -> np.ndarray:
             return still
 
     head_s = info["video_duration_s"] or info["duration_s"] or 0.0

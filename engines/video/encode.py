@@ -152,7 +152,7 @@ def queue_frames(width: int, height: int) -> int:
     return int(min(hi, max(lo, QUEUE_BYTES // max(1, width * height * 3 // 2))))
 
 
-def _widen_pipe(stdin) -> None:  # noqa: ANN001
+def _widen_pipe(stdin) -> None:
     import fcntl
 
     op = getattr(fcntl, "F_SETPIPE_SZ", None)
@@ -213,7 +213,7 @@ class VideoWriter:
         """Length of the finished video in seconds when it is known up front (with audio)."""
         return None if self.n_frames is None else self.n_frames / float(self.fps)
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         audio_path = None
         rate = None
         if self.audio is not None:
@@ -347,7 +347,7 @@ class VideoWriter:
         self._proc = None
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
         else:

@@ -74,10 +74,10 @@ class Focus:
     source: str
 
 
-def _face_cascade():  # noqa: ANN202
+def _face_cascade():
     import cv2
 
-    def load():  # noqa: ANN202
+    def load():
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():

@@ -34,7 +34,7 @@ class Grade:
     saturation: float = 1.0
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Grade":
+    def from_dict(cls, d: dict | None) -> Grade:
         d = d or {}
 
         def rgb(key: str, default: float) -> tuple[float, float, float]:

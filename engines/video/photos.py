@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from core.audio import Audio
 from core.errors import InputError
 from core.image import DEFAULT_MAX_PIXELS, load_image, open_image
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.checked import Checked
 from engines.video import frames as F
 from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
@@ -63,7 +64,7 @@ class ImageToVideoRequest:
 
 
 @dataclass(frozen=True)
-class CheckedRequest:
+class PhotoPlan:
     # The output size after rounding to even edges.
     size: VideoSize
     fps: int
@@ -73,11 +74,9 @@ class CheckedRequest:
     starts_s: list[float]
     # Transition length actually used, seconds.
     transition_s: float
-    # Things the user should know (rounded sizes, shortened transitions).
-    notes: list[str] = field(default_factory=list)
 
 
-def _number(value, name: str, lo: float, hi: float, unit: str = "s") -> float:  # noqa: ANN001
+def _number(value, name: str, lo: float, hi: float, unit: str = "s") -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -98,7 +97,7 @@ def check_audio(audio: Audio | None, what: str = "the audio") -> None:
                          "(1 hour) per video")
 
 
-def check_request(req: ImageToVideoRequest, validate_files: bool = True) -> CheckedRequest:
+def check_request(req: ImageToVideoRequest, validate_files: bool = True) -> Checked[ImageToVideoRequest, PhotoPlan]:
     """Validate everything before any frame is drawn. With `validate_files`, each photo's header is
     read so a bad file is named now rather than halfway through the render."""
     images = list(req.images or [])
@@ -130,7 +129,7 @@ def check_request(req: ImageToVideoRequest, validate_files: bool = True) -> Chec
     if validate_files:
         for path in images:  # headers only: a missing, unreadable or oversized photo is refused before any frame
             open_image(path, req.max_image_pixels).close()
-    return CheckedRequest(size, fps, duration, [i * per for i in range(n)], transition_s, notes)
+    return Checked(req, PhotoPlan(size, fps, duration, [i * per for i in range(n)], transition_s), notes)
 
 
 @dataclass
@@ -210,7 +209,8 @@ def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: Pro
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
-    checked = check_request(req)
+    result = check_request(req)
+    checked = result.plan
     size, fps = checked.size, checked.fps
     out_path = Path(out_path)
     poster_path = out_path.with_suffix(".jpg")
@@ -263,7 +263,7 @@ def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: Pro
     except BaseException:
         poster_path.unlink(missing_ok=True)
         raise
-    notes = list(checked.notes)
+    notes = list(result.notes)
     found = sum(1 for s in sources if s == "face")
     notes.append(f"faces found in {found} of {n} photos: those pan and zoom on the face")
     return VideoResult(out_path, size.width_px, size.height_px, fps, n_frames / fps, n_frames,

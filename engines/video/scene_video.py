@@ -20,8 +20,9 @@ import numpy as np
 from core.audio import Audio
 from core.errors import InputError
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.checked import Checked
 from engines.video.captions import CaptionLine
-from engines.video.types import VideoResult, VideoSize, check_fps, parse_size
+from engines.video.types import VideoPlan, VideoResult, VideoSize, check_fps, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,9 @@ def _check_audio(audio: Audio | None) -> None:
                          f"{MAX_AUDIO_S / 60:.0f} minutes")
 
 
-def check_request(req: SceneVideoRequest | MusicVideoRequest) -> tuple[VideoSize, int, list[str]]:
-    """Validate everything but the files' contents: (size, fps, notes). InputError on a bad field."""
+def check_request(req: SceneVideoRequest | MusicVideoRequest
+                  ) -> Checked[SceneVideoRequest | MusicVideoRequest, VideoPlan]:
+    """Validate everything but the files' contents. InputError on a bad field."""
     from engines.video.scenes import get_template
     from engines.video.visualiser import check_kind
 
@@ -132,7 +134,7 @@ def check_request(req: SceneVideoRequest | MusicVideoRequest) -> tuple[VideoSize
         raise InputError("give captions as text or as timed lines, not both")
     if isinstance(req, MusicVideoRequest) and not (0.0 <= float(req.title_s) <= 30.0):
         raise InputError(f"the title card lasts {req.title_s:g} s; use 0 to 30 s")
-    return size, fps, notes
+    return Checked(req, VideoPlan(size, fps), notes)
 
 
 class _TitleOverlay:
@@ -147,7 +149,7 @@ class _TitleOverlay:
         self.duration_s = duration_s
         px = max(14, int(h * 0.08))
 
-        def load(size_px: int):  # noqa: ANN202
+        def load(size_px: int):
             try:
                 return ImageFont.truetype(str(BOLD_FONT), size_px)
             except OSError:
@@ -183,7 +185,7 @@ class _TitleOverlay:
         return frame
 
 
-def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, card, head, overlay,  # noqa: ANN001
+def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, card, head, overlay,
               captions) -> np.ndarray:
     """Frame i drawn in RGB (title cards, presenters and title overlays draw there), without grain."""
     frame = buf
@@ -208,7 +210,7 @@ def _draw_rgb(i: int, t: float, card_alpha: float, buf: np.ndarray, scene, vis, 
     return frame
 
 
-def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,  # noqa: ANN001, C901
+def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,
             visualiser: str | None, captions_text: str, title: str, title_card_s: float, seed: int,
             out_path: Path, notes: list[str], progress: ProgressFn | None,
             cancel: CancelToken | None, presenter: tuple[Path, str] | None = None,
@@ -312,7 +314,8 @@ def render_scene_video(req: SceneVideoRequest, out_path: str | Path, progress: P
     optional visualiser, captions and title; an MP4 at `out_path` plus a JPEG poster next to it."""
     if req.audio is None:
         raise InputError("give the audio the scene moves to")
-    size, fps, notes = check_request(req)
+    checked = check_request(req)
+    size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     presenter = (Path(req.presenter_video), req.presenter_position) if req.presenter_video else None
     return _render(req.audio, req.template, req.images, size, fps, req.visualiser, req.captions, req.title, 0.0,
                    int(req.seed), Path(out_path), notes, progress, cancel, presenter, req.caption_lines)
@@ -324,7 +327,8 @@ def render_music_video(req: MusicVideoRequest, out_path: str | Path, progress: P
     and the lyrics as karaoke captions in time with the song."""
     if req.audio is None:
         raise InputError("give the song to make the video for")
-    size, fps, notes = check_request(req)
+    checked = check_request(req)
+    size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     title_s = min(float(req.title_s), req.audio.duration_s / 2) if (req.title or "").strip() else 0.0
     return _render(req.audio, req.template, req.images, size, fps, req.visualiser, req.lrc, (req.title or "").strip(),
                    title_s, int(req.seed), Path(out_path), notes, progress, cancel)

@@ -26,8 +26,7 @@ import numpy as np
 
 from core.errors import InputError
 from engines.video.beats import AudioFeatures
-from engines.video.grade import (Grade, Grain, apply_grade, apply_letterbox, letterbox_bar_px, saturate,
-                                 vignette_mask)
+from engines.video.grade import Grade, Grain, apply_grade, apply_letterbox, letterbox_bar_px, saturate, vignette_mask
 from engines.video.types import VideoSize, parse_size
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ def get_template(name: str | SceneTemplate) -> SceneTemplate:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _rgb(v, default=(255, 255, 255)) -> np.ndarray:  # noqa: ANN001
+def _rgb(v, default=(255, 255, 255)) -> np.ndarray:
     return np.asarray(v if v is not None else default, np.float32).reshape(3)
 
 
@@ -506,7 +505,7 @@ def prepare_photo(img: np.ndarray, template: SceneTemplate, width_px: int, heigh
 # ----------------------------------------------------------------------------- the renderer
 
 
-def _copy(src, dst) -> None:  # noqa: ANN001
+def _copy(src, dst) -> None:
     """Copy an RGB array, or a tuple of planes, into its like."""
     if isinstance(dst, tuple):
         for a, b in zip(src, dst):
@@ -515,7 +514,7 @@ def _copy(src, dst) -> None:  # noqa: ANN001
         dst[...] = src
 
 
-def _mix(out, other, w_other: float) -> None:  # noqa: ANN001
+def _mix(out, other, w_other: float) -> None:
     """out = (1 - w_other) * out + w_other * other, for an RGB array or a tuple of I420 planes."""
     import cv2
 
@@ -530,7 +529,7 @@ class SceneRenderer:
     VideoSize; fps: frames per second; features: the soundtrack's AudioFeatures (None: no audio
     reaction); images: photo paths or RGB arrays shown in turn (None: the procedural background)."""
 
-    def __init__(self, template: str | SceneTemplate, size, fps: int, features: AudioFeatures | None,  # noqa: ANN001
+    def __init__(self, template: str | SceneTemplate, size, fps: int, features: AudioFeatures | None,
                  images: list | None = None, seed: int = 0, letterbox: bool | None = None) -> None:
         import cv2
 
@@ -658,7 +657,7 @@ class SceneRenderer:
         return np.array([[a, b, (1.0 - a) * cx - b * cy + dx],
                          [-b, a, b * cx + (1.0 - a) * cy + dy]])
 
-    def _base_into(self, k: int, i: int, local_t_s: float, out) -> None:  # noqa: ANN001
+    def _base_into(self, k: int, i: int, local_t_s: float, out) -> None:
         """Picture k through the camera of frame i into `out`: an RGB array, or a tuple of I420 planes."""
         cv2 = self._cv2
         yuv = isinstance(out, tuple)
@@ -686,7 +685,7 @@ class SceneRenderer:
             self._still = None
         self._last_warp_key = key
 
-    def _view(self, k: int, yuv: bool = False):  # noqa: ANN202
+    def _view(self, k: int, yuv: bool = False):
         """PanZoom (RGB) or PanZoomYuv of picture k; views of pictures other than k's neighbours are
         dropped (memory)."""
         views = self._views_yuv if yuv else self._views
@@ -700,7 +699,7 @@ class SceneRenderer:
             view = views[k] = PanZoomYuv(self.bases[k]) if yuv else PanZoom(self.bases[k])
         return view
 
-    def _base(self, i: int, out) -> None:  # noqa: ANN001
+    def _base(self, i: int, out) -> None:
         t = i / self.fps
         n = len(self.bases)
         k = min(n - 1, int(t // self.segment_s)) if n > 1 else 0

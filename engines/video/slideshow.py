@@ -15,11 +15,12 @@ from core.audio import Audio
 from core.errors import InputError
 from core.image import DEFAULT_MAX_PIXELS, load_image
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines.checked import Checked
 from engines.video import frames as F
 from engines.video.composite import POSITIONS, HeadOverlay, check_head_video
 from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.photos import check_audio
-from engines.video.types import Chapter, VideoResult, check_fps, parse_size
+from engines.video.types import Chapter, VideoPlan, VideoResult, check_fps, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ class SlideshowRequest:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
 
 
-def check_request(req: SlideshowRequest) -> tuple:
-    """(VideoSize, fps, notes) after validating everything that can be checked before rendering."""
+def check_request(req: SlideshowRequest) -> Checked[SlideshowRequest, VideoPlan]:
+    """Validate everything that can be checked before rendering."""
     slides = list(req.slides or [])
     if not slides:
         raise InputError("no slides given: give at least one slide")
@@ -101,7 +102,7 @@ def check_request(req: SlideshowRequest) -> tuple:
             raise InputError(f"presenter position {req.presenter_position!r} is not offered: use one of "
                              f"{', '.join(POSITIONS)}")
         check_head_video(req.presenter_video)
-    return size, fps, notes
+    return Checked(req, VideoPlan(size, fps), notes)
 
 
 def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: ProgressFn | None = None,
@@ -111,7 +112,8 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
-    size, fps, notes = check_request(req)
+    checked = check_request(req)
+    size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     W, H = size.width_px, size.height_px
     slides = list(req.slides)
     n_frames = frames_for(req.audio.duration_s, fps)

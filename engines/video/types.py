@@ -30,6 +30,14 @@ class VideoSize:
         return f"{self.width_px}x{self.height_px}"
 
 
+@dataclass(frozen=True)
+class VideoPlan:
+    """What a video request's checks worked out: the size (even edges) and the frame rate."""
+
+    size: VideoSize
+    fps: int
+
+
 def parse_size(value: str | tuple[int, int] | VideoSize) -> tuple[VideoSize, list[str]]:
     """A size from "1280x720", "720p", "square", "vertical" or a (w, h) pair, plus notes for the user.
 

@@ -44,7 +44,7 @@ class Visualiser:
     the lower part; circle: spectrum bars radiating from a ring in the middle. Levels come from the
     features' absolute dBFS scale, so a louder band draws taller bars."""
 
-    def __init__(self, kind: str, size, features: AudioFeatures, colour: tuple[int, int, int] = GOLD,  # noqa: ANN001
+    def __init__(self, kind: str, size, features: AudioFeatures, colour: tuple[int, int, int] = GOLD,
                  bars: int = 48, height_frac: float = 0.26) -> None:
         self.kind = check_kind(kind) or "bars"
         if hasattr(size, "width_px"):
@@ -102,7 +102,7 @@ class Visualiser:
                     (v, int(round(fg[2])), int(round(sh[2])), 1, 2)], i)
         return yuv
 
-    def _draw(self, canvases: list, i: int) -> None:  # noqa: C901
+    def _draw(self, canvases: list, i: int) -> None:
         """The shapes of frame i on each (image, colour, shadow colour, shift, thickness divisor):
         coordinates are full-frame pixels, read as 2^-shift pixels of that image."""
         import cv2
@@ -150,7 +150,7 @@ class Visualiser:
                            cv2.LINE_AA, shift)
 
 
-def _preview_size(size) -> tuple[int, int]:  # noqa: ANN001
+def _preview_size(size) -> tuple[int, int]:
     if hasattr(size, "width_px"):
         return int(size.width_px), int(size.height_px)
     if isinstance(size, str):
@@ -166,7 +166,7 @@ def _preview_size(size) -> tuple[int, int]:  # noqa: ANN001
     return w, h
 
 
-def preview_image(audio: Audio, kind: str = "waveform", size=(800, 200)):  # noqa: ANN001, ANN201
+def preview_image(audio: Audio, kind: str = "waveform", size=(800, 200)):
     """A still picture of the sound as a PIL.Image of exactly `size` (w, h) pixels: "waveform" (the
     peak envelope over time) or "spectrogram" (log-frequency energy over time, dB)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

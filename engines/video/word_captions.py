@@ -51,8 +51,9 @@ _CLAUSE_END = re.compile(r"[,;:—–-][\"'”’»)\]]*$")
 # Punctuation-only tokens (kept on the previous word); other wordless tokens (♪, #) are dropped.
 _PUNCTUATION = re.compile(r"^[.,!?;:…\"'”’»)\]—–-]+$")
 # Words a line should not end on (they belong with the next word).
-_LEADING_WORDS = frozenset("a an the of to in on at by for from with and or but nor as if my your his her its our "
-                           "their this that these those".split())
+_LEADING_WORDS = frozenset(["a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "and",
+                           "or", "but", "nor", "as", "if", "my", "your", "his", "her", "its", "our", "their",
+                           "this", "that", "these", "those"])
 
 
 def _clean(words: Iterable[TimedWord], duration_s: float | None) -> list[CaptionWord]:

@@ -35,7 +35,6 @@ import functools
 import io
 import json
 import logging
-import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -162,7 +161,7 @@ class VoiceModel:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "VoiceModel":
+    def from_bytes(cls, data: bytes) -> VoiceModel:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 meta = json.loads(z["meta"].tobytes().decode("utf-8"))
@@ -299,7 +298,7 @@ class _SourceStats:
     f0_quantiles: np.ndarray
 
 
-def _piper_voice():  # noqa: ANN202
+def _piper_voice():
     from engines.voice import piper
 
     voice = piper.find_voice()
@@ -437,7 +436,8 @@ def speak_as(text: str, model: VoiceModel, *, speed: float = 1.0, pitch_semitone
                    model.loudness_lufs)
 
 
-def convert(source: Audio, model: VoiceModel, pitch_semitones: float = 0.0, *, source_voice: str | None = None) -> Audio:
+def convert(source: Audio, model: VoiceModel, pitch_semitones: float = 0.0, *,
+            source_voice: str | None = None) -> Audio:
     """Convert speech spoken by the base voice `source_voice` (an espeak voice such as "en-us+m3";
     default: the model's espeak stand-in) to the model's voice; 16 kHz mono."""
     x = _as_signal(source)
@@ -561,7 +561,8 @@ def analyse(clips: list[Audio], progress: ProgressFn | None = None, *,
     reference_embedding = mean_embedding([speaker_embedding(Audio(p.astype(np.float32), SAMPLE_RATE))
                                           for p in pieces])
     model = VoiceModel(base_voice=base, language=language, rate=1.0, stats={"f0_median_hz": round(f0_median, 1)},
-                       warp=1.0, ltas=ltas.astype(np.float32), f0_quantiles=_log_f0_quantiles(f0_all).astype(np.float32),
+                       warp=1.0, ltas=ltas.astype(np.float32),
+                       f0_quantiles=_log_f0_quantiles(f0_all).astype(np.float32),
                        aperiodicity=aperiodicity.astype(np.float32),
                        reference_embedding=reference_embedding.astype(np.float32),
                        loudness_lufs=loudness)

@@ -33,7 +33,7 @@ class EffectSettings:
     loudness_lufs: float | None = SPEECH_LUFS
 
     @classmethod
-    def from_dict(cls, d: dict | None, **overrides) -> "EffectSettings":  # noqa: ANN003
+    def from_dict(cls, d: dict | None, **overrides) -> EffectSettings:
         d = {**(d or {}), **{k: v for k, v in overrides.items() if v is not None}}
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -18,8 +18,10 @@ import numpy as np
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
-from engines.voice import backends, styles
-from engines.voice.backends.base import SpeechRequest
+from engines.backend import Backends
+from engines.checked import Checked
+from engines.voice import styles
+from engines.voice.backends.base import SpeechBackend, SpeechRequest
 from engines.voice.evaluate import evaluate, listen, unchecked, words_figures
 from engines.voice.text import Chunk, check_text, split_text
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 SPEED_RANGE = (0.5, 2.0)
 PITCH_RANGE = (-12.0, 12.0)
 # Every take is brought to this rate before joining.
-OUTPUT_RATE = 24_000
+SAMPLE_RATE = 24_000
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class SpeakResult:
     metrics: dict = field(default_factory=dict)
 
 
-def check_request(req: SpeakRequest) -> SpeakRequest:
+def check_request(req: SpeakRequest) -> Checked[SpeakRequest, None]:
     check_text(req.text)
     styles.get_style(req.style)
     lo, hi = SPEED_RANGE
@@ -96,10 +98,10 @@ def check_request(req: SpeakRequest) -> SpeakRequest:
     lo, hi = PITCH_RANGE
     if not (lo <= float(req.pitch_semitones) <= hi):
         raise InputError(f"pitch_semitones must be between {lo:.0f} and {hi:.0f}; got {req.pitch_semitones}")
-    return req
+    return Checked(req, None)
 
 
-def choose_backend(req: SpeakRequest, settings) -> tuple[str, list[str]]:  # noqa: ANN001
+def choose_backend(req: SpeakRequest, settings, backends: Backends) -> tuple[str, list[str]]:
     """The backend to use and notes about the choice. Cloned voices always use the embedded engine."""
     notes: list[str] = []
     wanted = (req.backend or "auto").strip().lower()
@@ -111,28 +113,25 @@ def choose_backend(req: SpeakRequest, settings) -> tuple[str, list[str]]:  # noq
         if req.voice.backend:
             wanted = req.voice.backend
         else:
-            return _first_available(backends.AUTO_ORDER, req, settings), notes
-    if wanted not in backends.names():
-        backends.get(wanted)  # raises InputError naming the choices
-    avail = backends.availability(wanted, settings)
+            return _first_available(req, settings, backends), notes
+    avail = backends.availability("voice", wanted, settings)  # an unknown name is an InputError
     if not avail.available:
-        fallback = local_backend(req, settings)
+        fallback = local_backend(req, settings, backends)
         notes.append(f"{wanted} is not available ({avail.reason}); used {fallback} instead")
         return fallback, notes
     return wanted, notes
 
 
-def _first_available(names, req: SpeakRequest, settings) -> str:  # noqa: ANN001
-    for name in names:
-        if backends.availability(name, settings).available and backends.get(name).supports(req.voice.language):
-            return name
-    return "embedded"
+def _first_available(req: SpeakRequest, settings, backends: Backends, names=None) -> str:
+    found = backends.first_available("voice", settings, lambda b: b.supports(req.voice.language), names)
+    return found.name if found is not None else "embedded"
 
 
-def local_backend(req: SpeakRequest, settings) -> str:  # noqa: ANN001
+def local_backend(req: SpeakRequest, settings, backends: Backends) -> str:
     """The backend that needs nothing downloaded for the request's language: Piper for English,
     else espeak-ng ("embedded")."""
-    return _first_available(("piper", "embedded"), req, settings)
+    local = [b.name for b in backends.of("voice") if b.tier == "embedded"]
+    return _first_available(req, settings, backends, local)
 
 
 def _trim_edges(audio: Audio, floor_db: float = -45.0) -> Audio:
@@ -148,19 +147,18 @@ def _trim_edges(audio: Audio, floor_db: float = -45.0) -> Audio:
     return Audio(y[start:end], audio.sample_rate)
 
 
-def _synthesize_take(chunk: Chunk, req: SpeakRequest, backend_name: str, settings, rate: float) -> Audio:  # noqa: ANN001
+def _synthesize_take(chunk: Chunk, req: SpeakRequest, backend: SpeechBackend, settings, rate: float) -> Audio:
     if req.voice.model is not None:
         from engines.voice import clone
 
         audio = clone.speak_as(chunk.text, req.voice.model, speed=rate, language=req.voice.language)
     else:
-        backend = backends.get(backend_name)
-        preset = req.voice.preset if (req.voice.backend in ("", backend_name)) else ""
+        preset = req.voice.preset if (req.voice.backend in ("", backend.name)) else ""
         audio = backend.synthesize(
             SpeechRequest(chunk.text, language=req.voice.language, preset=preset, speed=rate), settings)
-    audio = _trim_edges(audio.mono()).resampled(OUTPUT_RATE)
+    audio = _trim_edges(audio.mono()).resampled(SAMPLE_RATE)
     if audio.duration_s <= 0.01:
-        raise BackendUnavailable(f"{backend_name} returned no audio for: {chunk.text[:60]!r}")
+        raise BackendUnavailable(f"{backend.name} returned no audio for: {chunk.text[:60]!r}")
     return audio
 
 
@@ -169,13 +167,13 @@ def join_takes(takes: list[Take]) -> Audio:
     for i, t in enumerate(takes):
         parts.append(t.audio)
         if i < len(takes) - 1:
-            parts.append(Audio.silence(Chunk(t.text, t.pause).pause_s, OUTPUT_RATE))
+            parts.append(Audio.silence(Chunk(t.text, t.pause).pause_s, SAMPLE_RATE))
     # A short breath of silence at both ends so players do not clip the first syllable.
-    edge = Audio.silence(0.12, OUTPUT_RATE)
+    edge = Audio.silence(0.12, SAMPLE_RATE)
     return Audio.concat([edge, *parts, edge])
 
 
-def finish(takes: list[Take], req: SpeakRequest, settings=None) -> tuple[Audio, dict]:  # noqa: ANN001
+def finish(takes: list[Take], req: SpeakRequest, settings=None) -> tuple[Audio, dict]:
     style = styles.get_style(req.style)
     audio = styles.apply_style(join_takes(takes), style, extra_semitones=float(req.pitch_semitones),
                                effect_overrides=req.effects)
@@ -192,11 +190,12 @@ def _language_code(req: SpeakRequest) -> str:
     return (req.voice.language or "en").split("-")[0].split("+")[0]
 
 
-def _model_label(req: SpeakRequest, backend) -> tuple[str, str]:  # noqa: ANN001
-    """(model, licence) as stored with the generation."""
+def _model_label(req: SpeakRequest, backend: SpeechBackend, settings) -> tuple[str, str]:
+    """(model, licence) as stored with the generation: what the backend reports."""
     model = req.voice.model
     if model is None:
-        return backend.model, backend.licence
+        made_by = backend.provenance(settings)
+        return made_by.model, made_by.licence
     from engines.voice import clone
 
     source = clone.source_for(model, req.voice.language)
@@ -207,36 +206,38 @@ def _model_label(req: SpeakRequest, backend) -> tuple[str, str]:  # noqa: ANN001
         name = voice.name if voice else piper.DEFAULT_VOICE
         return (f"Piper {name} + WORLD voice conversion",
                 piper.LICENCES.get(name, "see the voice's MODEL_CARD"))
-    return f"espeak-ng ({source}) + WORLD voice conversion", backend.licence
+    return f"espeak-ng ({source}) + WORLD voice conversion", backend.provenance(settings).licence
 
 
-def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,  # noqa: ANN001
-          cancel: CancelToken | None = None) -> SpeakResult:
-    """Speak the whole text. Falls back to the embedded engine when a backend cannot run."""
+def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,
+          cancel: CancelToken | None = None, *, backends: Backends) -> SpeakResult:
+    """Speak the whole text with a backend of `backends`. Falls back to the embedded engine when
+    a backend cannot run."""
     check_request(req)
     cancel = cancel or CancelToken()
     chunks = split_text(req.text)
-    backend_name, notes = choose_backend(req, settings)
+    backend_name, notes = choose_backend(req, settings, backends)
     style = styles.get_style(req.style)
     rate = float(req.speed) * style.rate
     t0 = time.perf_counter()
     total = len(chunks) + 1
     try:
-        takes = _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total)
+        takes = _all_takes(chunks, req, backends.get("voice", backend_name), settings, rate, progress, cancel, total)
     except BackendUnavailable as e:
-        fallback = local_backend(req, settings)
+        fallback = local_backend(req, settings, backends)
         if fallback == backend_name:
             fallback = "embedded"
         if backend_name == "embedded":
             raise
         notes.append(f"{backend_name} failed ({e}); used {fallback} instead")
         backend_name = fallback
-        takes = _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total)
+        takes = _all_takes(chunks, req, backends.get("voice", backend_name), settings, rate, progress, cancel, total)
     words, listening_s = {}, 0.0
     if req.check_words:
         progress(len(chunks), total, "listening to the words")
         cancel.raise_if_set()
-        takes, words, listening_s = _listen_and_retake(takes, req, backend_name, settings, rate, cancel)
+        takes, words, listening_s = _listen_and_retake(takes, req, backends.get("voice", backend_name), settings,
+                                                       rate, cancel)
     progress(len(chunks) + 0.5, total, "style, effects and loudness")
     cancel.raise_if_set()
     audio, metrics = finish(takes, replace(req, check_words=False))
@@ -245,8 +246,7 @@ def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,  # no
     metrics["sentences"] = len(takes)
     metrics.update(words)
     progress(total, total, "done")
-    b = backends.get(backend_name)
-    model, licence = _model_label(req, b)
+    model, licence = _model_label(req, backends.get("voice", backend_name), settings)
     return SpeakResult(audio, takes, backend_name, model, licence, [*req.voice.notes, *notes], metrics)
 
 
@@ -257,15 +257,15 @@ RETAKE_WER = 0.2
 RETAKES = 2
 
 
-def _takes_vary(req: SpeakRequest, backend_name: str) -> bool:
+def _takes_vary(req: SpeakRequest, backend: SpeechBackend) -> bool:
     if req.voice.model is not None:
         from engines.voice import clone
 
         return clone.source_for(req.voice.model, req.voice.language) == clone.PIPER_SOURCE
-    return bool(getattr(backends.get(backend_name), "varies", False))
+    return backend.varies
 
 
-def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend_name: str, settings, rate: float,  # noqa: ANN001
+def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend: SpeechBackend, settings, rate: float,
                        cancel: CancelToken) -> tuple[list[Take], dict, float]:
     """Check the words of the first sentences; speak again those heard wrongly (when another take
     can differ). Returns the takes, the word figures, and the seconds spent listening."""
@@ -277,7 +277,7 @@ def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend_name: str, 
         return takes, unchecked(e), time.perf_counter() - t0
     listening = time.perf_counter() - t0
     rates = heard.take_error_rates()
-    if not any(r > RETAKE_WER for r in rates) or not _takes_vary(req, backend_name):
+    if not any(r > RETAKE_WER for r in rates) or not _takes_vary(req, backend):
         return takes, heard.figures(), listening
     takes, retakes = list(takes), 0
     for _ in range(RETAKES):
@@ -286,7 +286,7 @@ def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend_name: str, 
             break
         cancel.raise_if_set()
         again = [Take(takes[i].text, takes[i].pause,
-                      _synthesize_take(Chunk(takes[i].text, takes[i].pause), req, backend_name, settings, rate))
+                      _synthesize_take(Chunk(takes[i].text, takes[i].pause), req, backend, settings, rate))
                  for i in bad]
         retakes += len(again)
         cancel.raise_if_set()
@@ -299,35 +299,35 @@ def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend_name: str, 
     return takes, {**heard.figures(), "retakes": retakes}, listening
 
 
-def _all_takes(chunks, req, backend_name, settings, rate, progress, cancel, total) -> list[Take]:  # noqa: ANN001
+def _all_takes(chunks, req, backend, settings, rate, progress, cancel, total) -> list[Take]:
     takes = []
     for i, chunk in enumerate(chunks):
         cancel.raise_if_set()
         progress(i, total, f"sentence {i + 1} of {len(chunks)}")
-        takes.append(Take(chunk.text, chunk.pause, _synthesize_take(chunk, req, backend_name, settings, rate)))
+        takes.append(Take(chunk.text, chunk.pause, _synthesize_take(chunk, req, backend, settings, rate)))
     return takes
 
 
-def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_text: str | None = None,  # noqa: ANN001
-               progress: ProgressFn = no_progress) -> SpeakResult:
+def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_text: str | None = None,
+               progress: ProgressFn = no_progress, *, backends: Backends) -> SpeakResult:
     """Synthesise sentence `index` again (with `new_text` if given); the other takes are reused."""
     if not 0 <= index < len(takes):
         raise InputError(f"there is no sentence {index + 1}; this speech has {len(takes)} sentences")
     text = (new_text if new_text is not None else takes[index].text).strip()
     check_text(text)
-    req = check_request(replace(req, text=" ".join(t.text for t in takes)))
-    backend_name, notes = choose_backend(req, settings)
+    req = check_request(replace(req, text=" ".join(t.text for t in takes))).request
+    backend_name, notes = choose_backend(req, settings, backends)
+    backend = backends.get("voice", backend_name)
     rate = float(req.speed) * styles.get_style(req.style).rate
     progress(0, 2, f"sentence {index + 1}")
     new = list(takes)
     new[index] = Take(text, takes[index].pause,
-                      _synthesize_take(Chunk(text, takes[index].pause), req, backend_name, settings, rate))
+                      _synthesize_take(Chunk(text, takes[index].pause), req, backend, settings, rate))
     progress(1, 2, "style, effects and loudness")
     audio, metrics = finish(new, replace(req, text=" ".join(t.text for t in new)), settings)
     metrics["sentences"] = len(new)
     progress(2, 2, "done")
-    b = backends.get(backend_name)
-    model, licence = _model_label(req, b)
+    model, licence = _model_label(req, backend, settings)
     return SpeakResult(audio, new, backend_name, model, licence, [*req.voice.notes, *notes], metrics)
 
 

@@ -71,7 +71,7 @@ class Heard:
                 "words_heard": heard[:500], "words_checked_s": round(self.checked_s, 2)}
 
 
-def listen(takes, language: str, settings, limit_s: float = WORDS_CHECK_S) -> Heard:  # noqa: ANN001
+def listen(takes, language: str, settings, limit_s: float = WORDS_CHECK_S) -> Heard:
     """Recognise the words of the takes (objects with `.text` and `.audio`) that fit in `limit_s`
     seconds, in one pass: the takes are joined with short silences and each recognised word goes
     to the take it falls in. Raises BackendUnavailable, or ValueError for an unknown language."""
@@ -99,7 +99,7 @@ def listen(takes, language: str, settings, limit_s: float = WORDS_CHECK_S) -> He
     return Heard(texts, [" ".join(h).strip() for h in heard], sum(b - a for a, b in spans))
 
 
-def words_figures(takes, language: str, settings) -> dict:  # noqa: ANN001
+def words_figures(takes, language: str, settings) -> dict:
     """Word error rate of the first WORDS_CHECK_S seconds of sentences (`takes`: objects with
     `.text` and `.audio`), as heard by the speech recogniser; a note instead when it cannot run."""
     try:

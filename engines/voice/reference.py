@@ -14,7 +14,7 @@ from core.errors import InputError
 
 log = logging.getLogger(__name__)
 
-WORK_RATE = 16_000
+SAMPLE_RATE = 16_000
 # One clip: at least this long before cleaning, and at most this long (seconds).
 MIN_CLIP_S = 1.0
 MAX_CLIP_S = 120.0
@@ -61,7 +61,7 @@ def _voiced_fraction(y: np.ndarray) -> float:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f0, _ = pyworld.dio(y.astype(np.float64), WORK_RATE, frame_period=10.0)
+        f0, _ = pyworld.dio(y.astype(np.float64), SAMPLE_RATE, frame_period=10.0)
     db = _frame_db(y)
     active = max(int(np.sum(db > db.max() - 40)), 1)
     return min(float((f0[: len(db)] > 0).sum() / active), 1.0) if len(db) else 0.0
@@ -73,7 +73,7 @@ def _high_band_db(y: np.ndarray) -> float:
         return 0.0
     frames = np.lib.stride_tricks.sliding_window_view(y, 512)[::256] * np.hanning(512)
     spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    f = np.fft.rfftfreq(512, 1 / WORK_RATE)
+    f = np.fft.rfftfreq(512, 1 / SAMPLE_RATE)
     power = spec.sum(axis=1)
     loud = power > np.percentile(power, 50)
     low = spec[loud][:, (f >= 300) & (f <= 3400)].sum()
@@ -89,9 +89,9 @@ def prepare(clip: Audio, name: str = "reference") -> tuple[Audio, ClipReport]:
             f"would sound muffled. Record at {MIN_SAMPLE_RATE // 1000} kHz or more (any phone or computer "
             "recording app does) and upload that file."
         )
-    audio = clip.mono().resampled(WORK_RATE)
+    audio = clip.mono().resampled(SAMPLE_RATE)
     y = np.nan_to_num(audio.samples.astype(np.float32))
-    seconds = len(y) / WORK_RATE
+    seconds = len(y) / SAMPLE_RATE
     if seconds < MIN_CLIP_S:
         raise InputError(
             f"'{name}' is {seconds:.1f} s long; a reference needs at least {MIN_SPEECH_S:.0f} s of speech "
@@ -118,7 +118,7 @@ def prepare(clip: Audio, name: str = "reference") -> tuple[Audio, ClipReport]:
         raise InputError(f"'{name}' has no voiced speech (it sounds like noise); record the person speaking")
     from engines.voice.speechcheck import classify
 
-    check = classify(y, WORK_RATE)
+    check = classify(y, SAMPLE_RATE)
     if not check["speech"]:
         raise InputError(
             f"'{name}' {check['reason']}. Upload the person speaking, without music; if this is speech, "
@@ -131,10 +131,10 @@ def prepare(clip: Audio, name: str = "reference") -> tuple[Audio, ClipReport]:
         y = _denoise(y)
     y = _shorten_pauses(y)
     y = _normalise(y)
-    speech_s = len(y) / WORK_RATE
+    speech_s = len(y) / SAMPLE_RATE
     report = ClipReport(name, round(seconds, 2), round(speech_s, 2), round(voiced_fraction, 3), round(snr, 1), denoised,
                         {k: v for k, v in check.items() if k != "reason"})
-    return Audio(y.astype(np.float32), WORK_RATE), report
+    return Audio(y.astype(np.float32), SAMPLE_RATE), report
 
 
 def prepare_all(clips: list[tuple[Audio, str]]) -> tuple[list[Audio], list[ClipReport]]:
@@ -159,8 +159,8 @@ def _trim(y: np.ndarray) -> np.ndarray:
     on = np.flatnonzero(db > db.max() - 40)
     if len(on) == 0:
         return y
-    start = max(0, on[0] * _HOP - int(0.05 * WORK_RATE))
-    end = min(len(y), on[-1] * _HOP + 400 + int(0.1 * WORK_RATE))
+    start = max(0, on[0] * _HOP - int(0.05 * SAMPLE_RATE))
+    end = min(len(y), on[-1] * _HOP + 400 + int(0.1 * SAMPLE_RATE))
     return y[start:end]
 
 
@@ -172,7 +172,7 @@ def _snr_db(y: np.ndarray) -> float:
 def _denoise(y: np.ndarray) -> np.ndarray:
     import noisereduce
 
-    return noisereduce.reduce_noise(y=y, sr=WORK_RATE, stationary=True, prop_decrease=0.8).astype(np.float32)
+    return noisereduce.reduce_noise(y=y, sr=SAMPLE_RATE, stationary=True, prop_decrease=0.8).astype(np.float32)
 
 
 def _shorten_pauses(y: np.ndarray, longest_s: float = 0.4, keep_s: float = 0.25) -> np.ndarray:
@@ -183,8 +183,8 @@ def _shorten_pauses(y: np.ndarray, longest_s: float = 0.4, keep_s: float = 0.25)
     edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
     for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
         if (e - s) * 0.01 > longest_s:
-            cut_from = s * _HOP + int(keep_s / 2 * WORK_RATE)
-            cut_to = e * _HOP - int(keep_s / 2 * WORK_RATE)
+            cut_from = s * _HOP + int(keep_s / 2 * SAMPLE_RATE)
+            cut_to = e * _HOP - int(keep_s / 2 * SAMPLE_RATE)
             keep[cut_from:cut_to] = False
     return y[keep]
 
@@ -192,7 +192,7 @@ def _shorten_pauses(y: np.ndarray, longest_s: float = 0.4, keep_s: float = 0.25)
 def _normalise(y: np.ndarray) -> np.ndarray:
     import pyloudnorm
 
-    meter = pyloudnorm.Meter(WORK_RATE)
+    meter = pyloudnorm.Meter(SAMPLE_RATE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loudness = meter.integrated_loudness(y.astype(np.float64))

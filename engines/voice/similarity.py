@@ -20,7 +20,7 @@ from engines.registry import MODELS
 log = logging.getLogger(__name__)
 
 # resemblyzer works on 16 kHz audio.
-ENCODER_RATE_HZ = 16_000
+SAMPLE_RATE = 16_000
 # Below this much audio after resemblyzer's silence trimming, embed the untrimmed signal instead.
 _MIN_TRIMMED_S = 0.5
 
@@ -45,12 +45,12 @@ def speaker_embedding(audio: Audio) -> np.ndarray:
     enc = encoder()
     from resemblyzer import preprocess_wav
 
-    mono = audio.mono().resampled(ENCODER_RATE_HZ)
+    mono = audio.mono().resampled(SAMPLE_RATE)
     wav = np.asarray(mono.samples, dtype=np.float32)
-    if wav.size < ENCODER_RATE_HZ // 10:
+    if wav.size < SAMPLE_RATE // 10:
         raise InputError("the audio is too short to measure a voice (under 0.1 s)")
     trimmed = preprocess_wav(wav)  # volume normalisation and silence trimming (16 kHz in and out)
-    if trimmed.size >= _MIN_TRIMMED_S * ENCODER_RATE_HZ:
+    if trimmed.size >= _MIN_TRIMMED_S * SAMPLE_RATE:
         wav = trimmed
     emb = np.asarray(enc.embed_utterance(wav), dtype=np.float64)
     return emb / (np.linalg.norm(emb) + 1e-12)

@@ -39,7 +39,7 @@ from math import gcd
 
 import numpy as np
 
-RATE = 16_000
+SAMPLE_RATE = 16_000
 HOP = 160  # 10 ms frames
 WIN = 512  # 32 ms spectrum window
 # Sound shorter than this (after trimming silence) is not judged.
@@ -60,7 +60,7 @@ def classify(y: np.ndarray, sample_rate: int) -> dict:
     """Speech or not.  Returns {"speech": bool, "judged": bool, "reason": str, <figures>}."""
     y = _mono16k(y, sample_rate)
     spec = _power_spectrogram(y)
-    freqs = np.fft.rfftfreq(WIN, 1 / RATE)
+    freqs = np.fft.rfftfreq(WIN, 1 / SAMPLE_RATE)
     db = 10 * np.log10(spec[:, (freqs >= 80) & (freqs <= 7600)].sum(1) + 1e-12)
     ref = float(np.percentile(db, 95))
     active = db > ref - 35
@@ -71,7 +71,8 @@ def classify(y: np.ndarray, sample_rate: int) -> dict:
         out["reason"] = "not judged: the clip is silent"
         return out
     if sound_s < MIN_JUDGED_S:
-        out["reason"] = f"not judged: only {sound_s:.1f} s of sound (at least {MIN_JUDGED_S:.0f} s is needed to tell speech from music)"
+        out["reason"] = (f"not judged: only {sound_s:.1f} s of sound "
+                         f"(at least {MIN_JUDGED_S:.0f} s is needed to tell speech from music)")
         return out
     seg = slice(on[0], on[-1] + 1)
     f0, ap = _yin(y)
@@ -118,9 +119,9 @@ def _mono16k(y: np.ndarray, sr: int) -> np.ndarray:
     if y.ndim == 2:  # (samples, channels) as soundfile gives, or (channels, samples)
         y = y.mean(axis=1) if y.shape[0] >= y.shape[1] else y.mean(axis=0)
     y = np.nan_to_num(y)
-    if sr != RATE:
-        g = gcd(int(sr), RATE)
-        y = resample_poly(y, RATE // g, int(sr) // g)
+    if sr != SAMPLE_RATE:
+        g = gcd(int(sr), SAMPLE_RATE)
+        y = resample_poly(y, SAMPLE_RATE // g, int(sr) // g)
     return y
 
 

@@ -53,7 +53,7 @@ def get_style(name: str | None) -> VoiceStyle:
         raise InputError(f"unknown voice style {name!r}; choose one of: {', '.join(styles())}") from None
 
 
-def _world_analyse(y: np.ndarray, sr: int):  # noqa: ANN202
+def _world_analyse(y: np.ndarray, sr: int):
     import pyworld
 
     x = y.astype(np.float64)
@@ -108,7 +108,7 @@ def apply_style(speech: Audio, style: VoiceStyle, extra_semitones: float = 0.0,
     return effects.apply(Audio(np.asarray(y, np.float32), sr), fx)
 
 
-def _layer(lead: np.ndarray, f0, sp, ap, sr: int, n: int, layers: tuple[dict, ...]) -> np.ndarray:  # noqa: ANN001
+def _layer(lead: np.ndarray, f0, sp, ap, sr: int, n: int, layers: tuple[dict, ...]) -> np.ndarray:
     """Lead in the centre plus detuned, delayed copies panned across the stereo field."""
     out = np.zeros((n + int(0.1 * sr), 2), np.float32)
     out[:n, 0] += lead * 0.8

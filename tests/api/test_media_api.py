@@ -28,7 +28,7 @@ CONTRACT = {
 }
 
 
-def ffprobe(path) -> dict:  # noqa: ANN001
+def ffprobe(path) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-show_streams", "-show_format", "-of", "json",
                           str(path)], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
@@ -109,7 +109,7 @@ def test_deck_from_outline_and_narrated_upload(client, tmp_path):
         client.predict(outline="", api_name="/make_deck")
 
 
-def _once_running(client, project_id: int, kind: str, past: float) -> dict:  # noqa: ANN001
+def _once_running(client, project_id: int, kind: str, past: float) -> dict:
     """The project's generation of `kind` once it runs and has done `past` of its work."""
     import time
 

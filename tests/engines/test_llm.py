@@ -16,7 +16,6 @@ import pytest
 
 from core.errors import BackendUnavailable, InputError
 from engines import llm
-from engines.capabilities import backends
 from settings import Settings
 
 pytest.importorskip("openai")
@@ -41,7 +40,7 @@ class FakeChatAPI(BaseHTTPRequestHandler):
         self._reply(status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
                                        "code": code}})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         auth = self.headers.get("Authorization", "")
         self.server.received.append({"path": self.path, "auth": auth, **body})
@@ -155,16 +154,15 @@ def test_server_down_is_reported():
         llm.complete(_settings(port), SYSTEM, USER, timeout_s=5)
 
 
-def test_not_configured_sends_nothing_and_is_registered():
+def test_not_configured_sends_nothing_and_is_offered(backends):
     for settings in (Settings(), Settings(openai_base_url="https://api.openai.com/v1")):
         a = llm.available(settings)
         assert not a.available and a.reason == llm.NOT_CONFIGURED
         with pytest.raises(BackendUnavailable, match="no language model configured: set OPENAI_API_KEY"):
             llm.complete(settings, SYSTEM, USER)
-    info = next(b for b in backends("text") if b.backend == "openai-compatible")
-    assert info.tier == "cloud"
-    assert not info.check(Settings()).available
-    assert info.check(Settings(openai_api_key=KEY)).available
+    assert backends.get("text", "openai-compatible").tier == "cloud"
+    assert not backends.availability("text", "openai-compatible", Settings()).available
+    assert backends.availability("text", "openai-compatible", Settings(openai_api_key=KEY)).available
 
 
 def test_bad_requests_are_input_errors():

@@ -84,19 +84,26 @@ def test_registry_failed_load_is_not_cached():
 
 
 def test_capabilities_report_says_why_not(settings):
-    def no_weights(_settings):
-        return capabilities.Availability(False, "weights not found: put them in models/tiny or the HF cache")
+    from engines.backend import Backend, Backends
 
-    info = capabilities.BackendInfo("test_engine", "neural", "neural", "MIT", no_weights)
-    capabilities.register(info)
-    try:
-        rep = capabilities.report(settings)
-        (entry,) = rep["engines"]["test_engine"]
-        assert entry["available"] is False and "weights not found" in entry["reason"]
-        assert rep["llm"]["available"] is False and "OPENAI_API_KEY" in rep["llm"]["reason"]
-        assert set(rep["tools"]) >= {"ffmpeg", "ffprobe", "espeak-ng", "soundfont"}
-    finally:
-        capabilities._BACKENDS.remove(info)
+    class NoWeights(Backend):
+        kind, name, tier, licence, model = "test_engine", "tiny", "neural", "MIT", "tiny/model"
+        local_dirs, weight_files = ("tiny",), ("weights.bin",)
+
+    class Broken(Backend):
+        kind, name, tier = "test_engine", "broken", "embedded"
+
+        def availability(self, settings):
+            raise RuntimeError("the check itself failed")
+
+    rep = capabilities.report(settings, Backends([NoWeights(), Broken()]))
+    tiny, broken = rep["engines"]["test_engine"]
+    assert tiny["available"] is False and "tiny weights not found" in tiny["reason"]
+    assert str(settings.models_dir / "tiny") in tiny["reason"] and "weights.bin" in tiny["reason"]
+    assert (tiny["backend"], tiny["tier"], tiny["model"], tiny["licence"]) == ("tiny", "neural", "tiny/model", "MIT")
+    assert broken["available"] is False and "the check itself failed" in broken["reason"]  # the report survives
+    assert rep["llm"]["available"] is False and "OPENAI_API_KEY" in rep["llm"]["reason"]
+    assert set(rep["tools"]) >= {"ffmpeg", "ffprobe", "espeak-ng", "soundfont"}
 
 
 def test_tab_helpers_turn_engine_errors_into_messages_and_progress_into_a_bar():
@@ -132,7 +139,7 @@ def test_housekeeping_drops_idle_models(services):
     services.models.idle_seconds = 0.05
     services.models.get("tiny", lambda: object())
     thread = services.start_housekeeping(every_s=0.02)
-    deadline = _time.monotonic() + 5
+    deadline = _time.monotonic() + 60  # a guard against hanging, not a speed bound
     while services.models.is_loaded("tiny") and _time.monotonic() < deadline:
         _time.sleep(0.02)
     services.stop()

@@ -354,7 +354,7 @@ def test_mpeg4_avi_is_transcoded_to_h264(work: Path, tmp_path: Path):
 ])
 def test_utf8_text_is_accepted(work: Path, tmp_path: Path, name, ext, mime):
     src = tmp_path / name
-    src.write_bytes("# Grüße\r\nDigital clone — 你好, ça va?\r\nline three\n".encode("utf-8"))
+    src.write_bytes("# Grüße\r\nDigital clone — 你好, ça va?\r\nline three\n".encode())
     p = probe_upload(src, name, DEFAULT, work)
     assert p.kind is MediaKind.text
     assert (p.ext, p.mime, p.path.suffix) == (ext, mime, ext)

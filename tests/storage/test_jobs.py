@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,7 +67,8 @@ def test_job_without_project_goes_to_default_project(services):
 @pytest.mark.parametrize(
     "error, status, message",
     [
-        (InputError("the text is empty; type something to say"), JobStatus.failed, "the text is empty; type something to say"),
+        (InputError("the text is empty; type something to say"), JobStatus.failed,
+         "the text is empty; type something to say"),
         (ZeroDivisionError("boom"), JobStatus.failed, "internal error: ZeroDivisionError: boom"),
         (Cancelled(), JobStatus.cancelled, "cancelled by the user"),
     ],
@@ -123,13 +123,13 @@ def test_a_running_job_is_cancelled_by_id_or_by_its_stop_key(services):
         token = jobs.token("session-1:compose") if how == "key" else None
         errors = []
 
-        def run():
+        def run(how, token, errors):
             try:
                 jobs.run(kind="tone", params={"how": how}, work=slow, cancel=token)
             except Cancelled as e:
                 errors.append(e)
 
-        worker = threading.Thread(target=run)
+        worker = threading.Thread(target=run, args=(how, token, errors))
         worker.start()
         assert started.wait(30)
         (gid,) = jobs.running()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from core.errors import InputError
@@ -41,7 +42,7 @@ def test_foreign_keys_are_enforced(library):
     with library.session() as s:
         s.add(Asset(project_id=p.id + 999, kind="text", name="x", sha256="0" * 64, ext=".txt",
                     mime="text/plain", size_bytes=1))
-        with pytest.raises(Exception):
+        with pytest.raises(IntegrityError):
             s.commit()
 
 

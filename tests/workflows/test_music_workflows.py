@@ -20,7 +20,7 @@ Sail on, sail on across the sea
 """
 
 
-def loudness(path) -> float:  # noqa: ANN001
+def loudness(path) -> float:
     import pyloudnorm
 
     y, sr = sf.read(str(path))
@@ -162,7 +162,7 @@ def test_a_long_song_stops_when_cancelled(song_services):
     under_way = threading.Event()
     seen: list[float] = []
 
-    def progress(done, total, message=""):  # noqa: ANN001
+    def progress(done, total, message=""):
         seen.append(done / total if total else 0.0)
         if seen[-1] > 0.3:  # past the lyrics and composition: rendering and singing
             under_way.set()

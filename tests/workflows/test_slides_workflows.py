@@ -27,20 +27,20 @@ Notes: A short summary of the quarter.
 """
 
 
-def ffprobe(path) -> dict:  # noqa: ANN001
+def ffprobe(path) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-show_streams", "-show_format", "-of", "json",
                           str(path)], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
 
-def outputs_by_kind(done) -> dict:  # noqa: ANN001
+def outputs_by_kind(done) -> dict:
     out: dict = {}
     for a in done.outputs:
         out.setdefault(a.kind.value, []).append(a)
     return out
 
 
-def check_deck_and_video(services, done, titles: list[str]) -> dict:  # noqa: ANN001
+def check_deck_and_video(services, done, titles: list[str]) -> dict:
     from pptx import Presentation
 
     lib = services.library
@@ -85,7 +85,7 @@ def test_a_presenter_speaks_the_deck_in_a_corner(sqlite_services, samples):
     presented = sqlite_services.slides.make_deck(outline, presenter=(samples / "portraits" / "art_1.png", "me.png"))
     lib = sqlite_services.library
 
-    def frame(done, t):  # noqa: ANN001, ANN202
+    def frame(done, t):
         vid = outputs_by_kind(done)["video"][0]
         raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", str(t), "-i", str(lib.asset_path(vid)), "-frames:v", "1",
                               "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
@@ -108,7 +108,7 @@ def test_an_uploaded_deck_is_narrated_with_its_design_kept(sqlite_services, tmp_
     check_deck_and_video(sqlite_services, done, ["Old deck", "Plans", "Risks"])
 
 
-def _count(services) -> tuple[int, int]:  # noqa: ANN001
+def _count(services) -> tuple[int, int]:
     lib = services.library
     projects = lib.list_projects()
     return (sum(len(lib.list_assets(p.id)) for p, _ in projects),
@@ -158,7 +158,7 @@ def test_a_topic_alone_needs_a_language_model(services, monkeypatch):
 
     asked = []
 
-    def fake_complete(settings, system, user, **kw):  # noqa: ANN001, ANN003, ANN202
+    def fake_complete(settings, system, user, **kw):
         asked.append(user)
         return "# Solar panels\n\n## Light in\n- Photons free electrons\n\n## Power out\n- An inverter makes AC\n"
 

@@ -12,7 +12,7 @@ import soundfile as sf
 from core.errors import InputError
 
 
-def probe(path) -> dict:  # noqa: ANN001
+def probe(path) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name,pix_fmt",
                           "-of", "json", str(path)], capture_output=True, text=True, check=True).stdout
     return json.loads(out)

@@ -11,7 +11,7 @@ from core.errors import InputError
 from core.probe import probe_media
 
 
-def speech(samples, tmp_path, seconds: float):  # noqa: ANN001, ANN201
+def speech(samples, tmp_path, seconds: float):
     src = sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[0]
     y, sr = sf.read(str(src))
     out = tmp_path / "speech.wav"
@@ -19,7 +19,7 @@ def speech(samples, tmp_path, seconds: float):  # noqa: ANN001, ANN201
     return out
 
 
-def counts(services) -> tuple[int, int]:  # noqa: ANN001
+def counts(services) -> tuple[int, int]:
     lib = services.library
     projects = lib.list_projects()
     return (sum(len(lib.list_assets(p.id)) for p, _ in projects),
@@ -142,7 +142,7 @@ def test_one_bad_upload_stores_none_of_the_request(services, samples, tmp_path):
 SPOKEN = "The keeper climbed the stairs at dusk. He lit the lamp, and the ships came home."
 
 
-def _outputs(done, suffix: str):  # noqa: ANN001, ANN202
+def _outputs(done, suffix: str):
     return [a for a in done.outputs if a.name.endswith(suffix)]
 
 
@@ -151,8 +151,14 @@ def test_scene_video_captions_from_the_audio(sqlite_services, tmp_path):
     captions are the spoken words, at their times, drawn in the frames, and kept as LRC, SRT and VTT."""
     from engines.asr import word_error_rate
     from engines.video.captions import CaptionRenderer, parse_lrc
-    from tests.engines.video.conftest import (caption_area_changes, decode_frames, gold_pixels, piper_speech,
-                                              recogniser_settings, white_pixels)
+    from tests.engines.video.conftest import (
+        caption_area_changes,
+        decode_frames,
+        gold_pixels,
+        piper_speech,
+        recogniser_settings,
+        white_pixels,
+    )
 
     recogniser_settings(sqlite_services.settings.data_dir)  # skips, saying why, if Whisper cannot run here
     audio = piper_speech(SPOKEN)

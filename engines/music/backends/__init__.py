@@ -1,17 +1,29 @@
-"""Neural music backends, imported only when asked for.
+"""What a music backend adds to the backend contract: instrumental music from a text prompt.
 
-The embedded engine (composition to MIDI, rendered with FluidSynth) always works; these make
-instrumentals from a text prompt where their weights are present, and say why not otherwise.
+The embedded composer (composition to MIDI, rendered with FluidSynth) always plays; a music
+backend makes the instrumental instead where it can run (MusicGen: `musicgen.py`), and says why
+not otherwise.
 """
 
 from __future__ import annotations
 
-from engines.backends import LazyBackends
+from abc import abstractmethod
 
-_BACKENDS = LazyBackends("music", {
-    "musicgen": "engines.music.backends.musicgen:MusicGenBackend",
-})
-names, get, availability, register_all = (_BACKENDS.names, _BACKENDS.get, _BACKENDS.availability,
-                                          _BACKENDS.register_all)
+from core.audio import Audio
+from core.progress import CancelToken, ProgressFn, no_progress
+from engines.backend import Backend
 
-__all__ = ["availability", "get", "names", "register_all"]
+
+class MusicBackend(Backend):
+    """Instrumental music from a description."""
+
+    kind = "music"
+
+    @abstractmethod
+    def generate(self, prompt: str, duration_s: float, *, seed: int = 0, guidance_scale: float = 3.0,
+                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:
+        """`duration_s` seconds of music for `prompt`, exactly that long; the same seed repeats it.
+        Raises InputError for a bad request, BackendUnavailable when it cannot run."""
+
+
+__all__ = ["MusicBackend"]

@@ -18,7 +18,6 @@ last second, so the piece runs on without a seam. Up to `MAX_DURATION_S` is acce
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import threading
@@ -31,8 +30,9 @@ import numpy as np
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
-from engines.capabilities import Availability, BackendInfo, register
-from engines.registry import MODELS
+from engines.backend import Availability
+from engines.music.backends import MusicBackend
+from engines.weights import TRANSFORMERS_WEIGHTS, is_repo_id, load_pretrained, locate_weights
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ DEFAULT_MODEL = "facebook/musicgen-small"
 HUB_REPOS = ("facebook/musicgen-small",)
 # Folder names searched under settings.models_dir.
 LOCAL_DIRS = ("musicgen-small", "musicgen")
-# Any one of these next to config.json counts as "weights present".
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 LICENCE = "CC-BY-NC 4.0 (weights: non-commercial use only); MIT (code)"
 # Longest stretch one generation covers: MusicGen's training clips were 30 s.
 MAX_WINDOW_S = 30.0
@@ -77,45 +75,12 @@ class LoadedMusicGen:
         return int(round(self.sample_rate / self.frame_rate_hz))
 
 
-def _has_weights(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and any((folder / f).is_file() for f in WEIGHT_FILES)
-
-
-def _hub_snapshot(repo: str) -> Path | None:
-    """The local snapshot folder of `repo` in the Hugging Face cache, or None. Never touches the network."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    try:
-        found = try_to_load_from_cache(repo, "config.json")
-    except Exception:  # a damaged cache or a malformed id must not break the capabilities report
-        log.debug("looking up %s in the Hugging Face cache failed", repo, exc_info=True)
-        return None
-    if not isinstance(found, str):
-        return None
-    folder = Path(found).parent
-    return folder if _has_weights(folder) else None
-
-
-def _looks_like_repo_id(value: str) -> bool:
-    parts = value.split("/")
-    return len(parts) == 2 and all(parts) and not value.startswith((".", "~")) and not Path(value).exists()
-
-
 def load_musicgen(folder: Path, device: str) -> LoadedMusicGen:
     """Load the model and its processor from `folder` (offline) onto `device`. Heavy: call through MODELS."""
-    import torch
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    try:
-        processor = AutoProcessor.from_pretrained(str(folder), local_files_only=True)
-        model = MusicgenForConditionalGeneration.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise BackendUnavailable(f"the MusicGen files in {folder} could not be loaded ({e}); "
-                                 "replace them with a complete copy of the model") from e
-    model = model.to(device).eval()
+    processor, model, dtype = load_pretrained(folder, device, AutoProcessor, MusicgenForConditionalGeneration,
+                                              "MusicGen")
     codec = model.config.audio_encoder
     loaded = LoadedMusicGen(model=model, processor=processor, device=device, sample_rate=int(codec.sampling_rate),
                             frame_rate_hz=int(codec.frame_rate), num_codebooks=int(model.decoder.num_codebooks),
@@ -136,7 +101,7 @@ class _StepWatch:
         self.steps = 0
         self._every = max(1, total // 200)  # at most ~200 progress updates per piece
 
-    def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001, ANN003, ANN204
+    def __call__(self, input_ids, scores, **kwargs):
         import torch
 
         self.steps += 1
@@ -147,10 +112,16 @@ class _StepWatch:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
-class MusicGenBackend:
+class MusicGenBackend(MusicBackend):
     name = "musicgen"
+    title = "MusicGen"
     tier = "neural"
     licence = LICENCE
+    model = DEFAULT_MODEL
+    requires = ("torch", "transformers")
+    local_dirs = LOCAL_DIRS
+    hub_repos = HUB_REPOS
+    weight_files = ("config.json", TRANSFORMERS_WEIGHTS)
 
     def __init__(self, folder: Path | str | None = None, max_window_s: float = MAX_WINDOW_S,
                  context_s: float = CONTEXT_S, crossfade_s: float = CROSSFADE_S) -> None:
@@ -167,32 +138,24 @@ class MusicGenBackend:
 
     # ------------------------------------------------------------------ where the weights are
 
-    def _configured(self, settings) -> str:  # noqa: ANN001
+    def _configured(self, settings) -> str:
         if self.folder is not None:
             return str(self.folder)
         return str(getattr(settings, "musicgen_model", "") or "").strip()
 
-    def locate(self, settings) -> Path | None:  # noqa: ANN001
+    def weights(self, settings) -> Path | None:
         """The folder holding MusicGen's config and weights, or None. Cheap: no model is loaded."""
         configured = self._configured(settings)
-        if configured:  # an explicit choice is used or reported, never silently replaced
-            if _looks_like_repo_id(configured):
-                return _hub_snapshot(configured)
-            folder = Path(configured).expanduser()
-            return folder if _has_weights(folder) else None
-        for name in LOCAL_DIRS:
-            folder = Path(settings.models_dir) / name
-            if _has_weights(folder):
-                return folder
-        for repo in HUB_REPOS:
-            snap = _hub_snapshot(repo)
-            if snap is not None:
-                return snap
-        return None
+        if not configured:
+            return super().weights(settings)
+        # An explicit choice is used or reported, never silently replaced.
+        if is_repo_id(configured):
+            return locate_weights(settings, (), (configured,), self.weight_files)
+        return locate_weights(settings, (str(Path(configured).expanduser().absolute()),), (), self.weight_files)
 
-    def _missing_message(self, settings) -> str:  # noqa: ANN001
+    def missing_weights(self, settings) -> str:
         configured = self._configured(settings)
-        if configured and _looks_like_repo_id(configured):
+        if configured and is_repo_id(configured):
             return (f"missing weights: MusicGen {configured} is not in the Hugging Face cache; download it "
                     f"(huggingface-cli download {configured}) on a machine that can reach the Hub")
         if configured:
@@ -203,19 +166,14 @@ class MusicGenBackend:
                 f"point MUSICGEN_MODEL at a folder, or download {DEFAULT_MODEL} into the Hugging Face cache "
                 f"(huggingface-cli download {DEFAULT_MODEL}) on a machine that can reach the Hub")
 
-    # ------------------------------------------------------------------ interface
-
-    def availability(self, settings) -> Availability:  # noqa: ANN001
-        for module in ("torch", "transformers"):
-            if importlib.util.find_spec(module) is None:
-                return Availability(False, f"{module} is not installed (pip install -r requirements.txt)")
-        folder = self.locate(settings)
-        if folder is None:
-            return Availability(False, self._missing_message(settings))
-        return Availability(True, f"weights in {folder} (CC-BY-NC 4.0: non-commercial use only)")
+    def availability(self, settings) -> Availability:
+        found = super().availability(settings)
+        if found.available:
+            return Availability(True, f"{found.reason}; licence: {self.provenance(settings).licence}")
+        return found
 
     def generate(self, prompt: str, duration_s: float, *, seed: int = 0, guidance_scale: float = 3.0,
-                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:  # noqa: ANN001
+                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None, settings) -> Audio:
         """Instrumental music for `prompt` ("lofi hip hop with a calm piano"), `duration_s` seconds long.
 
         Returns float32 audio at the model's rate (32 kHz; mono, or (n, 2) for stereo checkpoints),
@@ -239,7 +197,7 @@ class MusicGenBackend:
         if cancel is not None:
             cancel.raise_if_set()
 
-        mg = self._load(settings)
+        mg: LoadedMusicGen = self.load(settings)
         n_tokens = len(mg.processor.tokenizer(text)["input_ids"])
         if n_tokens > MAX_PROMPT_TOKENS:
             raise InputError(f"the description is too long for MusicGen ({n_tokens} tokens, at most "
@@ -249,14 +207,8 @@ class MusicGenBackend:
 
     # ------------------------------------------------------------------ loading and generation
 
-    def _load(self, settings) -> LoadedMusicGen:  # noqa: ANN001
-        folder = self.locate(settings)
-        if folder is None:
-            raise BackendUnavailable(self._missing_message(settings))
-        from engines.device import pick_device
-
-        device = pick_device(settings.device)
-        return MODELS.get(f"musicgen:{folder}:{device}", lambda: load_musicgen(folder, device))
+    def load_model(self, folder: Path, device: str) -> LoadedMusicGen:
+        return load_musicgen(folder, device)
 
     def _plan(self, mg: LoadedMusicGen, duration_s: float) -> tuple[int, list[int]]:
         """Frames of context and the new frames each window generates (their sum covers duration_s)."""
@@ -340,7 +292,3 @@ def _join(piece: np.ndarray, window: np.ndarray, context_samples: int, xfade: in
     fade_in = np.linspace(0.0, 1.0, xfade, dtype=np.float32)
     overlap = piece[:, -xfade:] * (1.0 - fade_in) + window[:, context_samples - xfade:context_samples] * fade_in
     return np.concatenate([head, overlap, window[:, context_samples:]], axis=1)
-
-
-register(BackendInfo(engine="music", backend=MusicGenBackend.name, tier=MusicGenBackend.tier,
-                     licence=MusicGenBackend.licence, check=lambda s: MusicGenBackend().availability(s)))

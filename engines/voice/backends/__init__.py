@@ -1,24 +1,12 @@
-"""Speech backends behind one interface, imported only when asked for.
+"""Speech backends: embedded espeak-ng, Piper (the embedded neural English voice), Bark (local
+weights), OpenAI-compatible speech and gTTS (online), each a `SpeechBackend`.
 
-`backend="auto"` takes the best available that speaks the language: Bark (local weights) >
-OpenAI (API key) > Piper (the embedded neural English voice) > embedded espeak-ng (every language).
-gTTS runs only when named (it sends the text to Google).
+Which of them the app offers, and the order `backend="auto"` tries them in, is the catalogue
+`services.make_backends()` builds; gTTS runs only when named (it sends the text to Google).
 """
 
 from __future__ import annotations
 
-from engines.backends import LazyBackends
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
-_BACKENDS = LazyBackends("speech", {
-    "embedded": "engines.voice.backends.embedded:EmbeddedBackend",
-    "piper": "engines.voice.backends.piper_backend:PiperBackend",
-    "bark": "engines.voice.backends.bark:BarkBackend",
-    "openai": "engines.voice.backends.openai_tts:OpenAIBackend",
-    "gtts": "engines.voice.backends.gtts_backend:GTTSBackend",
-}, extra_choices=("auto",))
-AUTO_ORDER = ["bark", "openai", "piper", "embedded"]
-names, get, availability, register_all = (_BACKENDS.names, _BACKENDS.get, _BACKENDS.availability,
-                                          _BACKENDS.register_all)
-
-__all__ = ["AUTO_ORDER", "SpeechBackend", "SpeechRequest", "availability", "get", "names", "register_all"]
+__all__ = ["SpeechBackend", "SpeechRequest"]

@@ -8,7 +8,6 @@ imported on first use, and the model is loaded once through the model registry.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 import threading
@@ -20,9 +19,8 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
-from engines.capabilities import Availability, BackendInfo, register
-from engines.registry import MODELS
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
+from engines.weights import TRANSFORMERS_WEIGHTS, load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +29,6 @@ DEFAULT_MODEL = "suno/bark-small"
 HUB_REPOS = ("suno/bark-small", "suno/bark")
 # Folder names searched under settings.models_dir.
 LOCAL_DIRS = ("bark", "bark-small")
-# Any one of these next to config.json counts as "weights present".
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # Languages Bark's v2 voice presets cover (ten speakers each).
 LANGUAGES = ("en", "de", "es", "fr", "hi", "it", "ja", "ko", "pl", "pt", "ru", "tr", "zh")
 # The preset used when a request names none; speaker 6 is the usual English demo voice.
@@ -53,27 +49,6 @@ class _LoadedBark:
     lock: threading.Lock
 
 
-def _has_weights(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and any((folder / f).is_file() for f in WEIGHT_FILES)
-
-
-def _hub_snapshot(repo: str) -> Path | None:
-    """The local snapshot folder of `repo` in the Hugging Face cache, or None. Never touches the network."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    try:
-        found = try_to_load_from_cache(repo, "config.json")
-    except Exception:  # a damaged cache must not break the capabilities report
-        log.debug("looking up %s in the Hugging Face cache failed", repo, exc_info=True)
-        return None
-    if not isinstance(found, str):
-        return None
-    folder = Path(found).parent
-    return folder if _has_weights(folder) else None
-
-
 def _normalise_language(language: str) -> str:
     return (language or "en").strip().lower().replace("_", "-").split("-")[0]
 
@@ -82,36 +57,21 @@ class BarkBackend(SpeechBackend):
     name = "bark"
     tier = "neural"
     licence = "MIT"
+    requires = ("torch", "transformers")
+    local_dirs = LOCAL_DIRS
+    weight_files = ("config.json", TRANSFORMERS_WEIGHTS)
 
     def __init__(self, model: str = DEFAULT_MODEL, max_semantic_tokens: int | None = None,
                  seed: int | None = None) -> None:
         # Preferred Hugging Face repository (searched first in the cache).
         self.model = model
+        self.hub_repos = (model, *(r for r in HUB_REPOS if r != model))
         # Cap on semantic tokens per chunk (~50 per second of speech); None = the model's own limit (768, ~15 s).
         self.max_semantic_tokens = max_semantic_tokens
         # Fixed seed for reproducible output; None = a fresh random voice take each time.
         self.seed = seed
 
-    # ------------------------------------------------------------------ where the weights are
-
-    def _candidates(self, settings) -> list[Path]:  # noqa: ANN001
-        return [Path(settings.models_dir) / d for d in LOCAL_DIRS]
-
-    def _repos(self) -> list[str]:
-        return [self.model, *(r for r in HUB_REPOS if r != self.model)]
-
-    def locate(self, settings) -> Path | None:  # noqa: ANN001
-        """The folder holding Bark's config and weights, or None. Cheap: no model is loaded."""
-        for folder in self._candidates(settings):
-            if _has_weights(folder):
-                return folder
-        for repo in self._repos():
-            snap = _hub_snapshot(repo)
-            if snap is not None:
-                return snap
-        return None
-
-    def _missing_message(self, settings) -> str:  # noqa: ANN001
+    def missing_weights(self, settings) -> str:
         return (
             f"Bark weights ({self.model}) not found: put a saved copy (config.json, model.safetensors, "
             f"tokenizer and speaker_embeddings) in {Path(settings.models_dir) / LOCAL_DIRS[0]}, "
@@ -119,21 +79,10 @@ class BarkBackend(SpeechBackend):
             "on a machine that can reach the Hub"
         )
 
-    # ------------------------------------------------------------------ interface
-
-    def availability(self, settings) -> Availability:  # noqa: ANN001
-        for module in ("torch", "transformers"):
-            if importlib.util.find_spec(module) is None:
-                return Availability(False, f"{module} is not installed (pip install -r requirements.txt)")
-        folder = self.locate(settings)
-        if folder is None:
-            return Availability(False, self._missing_message(settings))
-        return Availability(True, f"weights in {folder}")
-
     def presets(self) -> list[str]:
         return [f"v2/{lang}_speaker_{i}" for lang in LANGUAGES for i in range(10)]
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         text = " ".join(request.text.split())
         if not text:
             raise InputError("there is no text to speak")
@@ -146,7 +95,7 @@ class BarkBackend(SpeechBackend):
         if request.speed != 1.0:
             log.info("Bark has no speaking-rate control; speed %.2f is ignored", request.speed)
 
-        bark = self._load(settings)
+        bark: _LoadedBark = self.load(settings)
         history = self._voice_preset(bark, preset or DEFAULT_PRESETS[language], explicit=bool(preset))
         n_tokens = len(bark.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
         if n_tokens > MAX_TEXT_TOKENS:
@@ -156,14 +105,8 @@ class BarkBackend(SpeechBackend):
 
     # ------------------------------------------------------------------ loading and generation
 
-    def _load(self, settings) -> _LoadedBark:  # noqa: ANN001
-        folder = self.locate(settings)
-        if folder is None:
-            raise BackendUnavailable(self._missing_message(settings))
-        from engines.device import pick_device
-
-        device = pick_device(settings.device)
-        return MODELS.get(f"bark:{folder}", lambda: _load_bark(folder, device))
+    def load_model(self, folder: Path, device: str) -> _LoadedBark:
+        return _load_bark(folder, device)
 
     def _voice_preset(self, bark: _LoadedBark, preset: str, explicit: bool) -> str | None:
         """The preset name the processor can load from local files, or None to let Bark pick a voice."""
@@ -196,24 +139,12 @@ class BarkBackend(SpeechBackend):
 
 
 def _load_bark(folder: Path, device: str) -> _LoadedBark:
-    import torch
     from transformers import BarkModel, BarkProcessor
 
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    try:
-        processor = BarkProcessor.from_pretrained(str(folder), local_files_only=True)
-        model = BarkModel.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise BackendUnavailable(f"the Bark files in {folder} could not be loaded ({e}); "
-                                 "replace them with a complete copy of the model") from e
+    processor, model, dtype = load_pretrained(folder, device, BarkProcessor, BarkModel, "Bark")
     if processor.speaker_embeddings is not None:
         # Voice presets are paths relative to the model folder: keep them there, never on the Hub.
         processor.speaker_embeddings["repo_or_path"] = str(folder)
-    model = model.to(device).eval()
     rate = int(getattr(model.generation_config, "sample_rate", 0) or model.config.codec_config.sampling_rate)
     log.info("Bark loaded from %s on %s (%s), %d Hz", folder, device, dtype, rate)
     return _LoadedBark(model, processor, device, rate, folder, threading.Lock())
-
-
-register(BackendInfo(engine="voice", backend=BarkBackend.name, tier=BarkBackend.tier, licence=BarkBackend.licence,
-                     check=lambda s: BarkBackend().availability(s)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.audio import Audio
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability
 from engines.voice import espeak
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
@@ -17,19 +17,15 @@ class EmbeddedBackend(SpeechBackend):
     licence = "GPL-3.0-or-later (espeak-ng)"
     model = "espeak-ng"
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         if not espeak.available():
             return Availability(False, "espeak-ng is not installed (Debian package espeak-ng)")
         return Availability(True, f"espeak-ng, {len(espeak.voices())} languages")
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         voice = request.preset or request.language or "en-us"
         return espeak.synthesize(request.text, voice=voice, speed=request.speed)
 
     def presets(self) -> list[str]:
         have = espeak.voices()
         return [v for v in COMMON if v in have] + sorted(v for v in have if v not in COMMON)
-
-
-register(BackendInfo("voice", "embedded", "embedded", EmbeddedBackend.licence,
-                     lambda s: EmbeddedBackend().availability(s)))

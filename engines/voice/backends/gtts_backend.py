@@ -2,9 +2,9 @@
 
 gTTS posts the text to translate.google.<tld> in parts of at most 100 characters and gets one MP3
 per part. Each part is decoded on its own with soundfile (libsndfile 1.1+ reads MP3), else with
-ffmpeg: libsndfile stops at the first part's end when MP3 streams are simply joined. The pinned gTTS (2.2.4, see requirements) has no
-timeout, so each call runs in a worker thread with a deadline: a closed or black-holed network
-gives a clear BackendUnavailable instead of a hung job.
+ffmpeg: libsndfile stops at the first part's end when MP3 streams are simply joined. The pinned gTTS
+(2.2.4, see requirements) has no timeout, so each call runs in a worker thread with a deadline: a
+closed or black-holed network gives a clear BackendUnavailable instead of a hung job.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ LANGUAGE_ALIASES = {"he": "iw", "jv": "jw", "nb": "no", "fil": "tl", "zh-hans": 
 # gTTS only has "normal" and "slow"; slow is used below this speed.
 SLOW_BELOW = 0.75
 # MP3 from Google is 24 kHz mono; used when ffmpeg decodes it.
-GTTS_RATE = 24_000
+SAMPLE_RATE = 24_000
 
 
 class GTTSBackend(SpeechBackend):
@@ -48,12 +48,14 @@ class GTTSBackend(SpeechBackend):
     tier = "cloud"
     licence = "Google Translate TTS terms"
     model = "Google Translate TTS"
+    # It sends the text to Google: used only when named.
+    auto = False
 
     def __init__(self, timeout_s: float = 30.0) -> None:
         # Longest wait for Google's answer (the whole chunk, all its parts), in seconds.
         self.timeout_s = timeout_s
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001, ARG002
+    def availability(self, settings) -> Availability:
         if importlib.util.find_spec("gtts") is None:
             return Availability(False, "the gTTS package is not installed (pip install -r requirements.txt)")
         return Availability(True, f"online only: {ONLINE_NOTE}; the connection is not checked until used")
@@ -61,7 +63,7 @@ class GTTSBackend(SpeechBackend):
     def presets(self) -> list[str]:
         return list(ACCENT_TLDS)
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001, ARG002
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         text = " ".join(request.text.split())
         if not text:
             raise InputError("there is no text to speak")
@@ -88,13 +90,14 @@ class GTTSBackend(SpeechBackend):
         alias = LANGUAGE_ALIASES.get(code) or LANGUAGE_ALIASES.get(base)
         lang = langs.get(code) or alias or langs.get(base)
         if lang is None:
-            raise InputError(f"gTTS does not speak {request.language!r}; it speaks e.g. {', '.join(sorted(langs)[:12])} ...")
+            raise InputError(f"gTTS does not speak {request.language!r}; "
+                             f"it speaks e.g. {', '.join(sorted(langs)[:12])} ...")
         preset = (request.preset or "").strip().lower()
         if preset and preset not in ACCENT_TLDS:
             raise InputError(f"unknown gTTS accent {request.preset!r}: use one of {', '.join(ACCENT_TLDS)}")
         return lang, preset or REGION_TLDS.get(code, "com")
 
-    def _fetch(self, tts, tld: str) -> list[bytes]:  # noqa: ANN001
+    def _fetch(self, tts, tld: str) -> list[bytes]:
         """The MP3 of each text part. Runs gTTS in a worker thread and gives up after timeout_s
         (the abandoned thread ends when its socket does)."""
         outcome: dict = {}
@@ -134,7 +137,7 @@ def decode_mp3(data: bytes) -> Audio:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         log.info("soundfile cannot read this MP3 (%s); trying ffmpeg", e)
-        samples, rate = _ffmpeg_decode(data), GTTS_RATE
+        samples, rate = _ffmpeg_decode(data), SAMPLE_RATE
     if samples.ndim > 1:
         samples = samples.mean(axis=1)
     if samples.size == 0:
@@ -146,12 +149,9 @@ def _ffmpeg_decode(data: bytes) -> np.ndarray:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise BackendUnavailable("cannot decode gTTS's MP3: soundfile lacks MP3 support and ffmpeg is not installed")
-    r = subprocess.run([ffmpeg, "-v", "error", "-i", "pipe:0", "-f", "f32le", "-ac", "1", "-ar", str(GTTS_RATE),
+    r = subprocess.run([ffmpeg, "-v", "error", "-i", "pipe:0", "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE),
                         "pipe:1"], input=data, capture_output=True, timeout=60)
     if r.returncode != 0:
-        raise BackendUnavailable(f"gTTS returned audio ffmpeg cannot decode: {r.stderr.decode('utf-8', 'replace')[:200]}")
+        raise BackendUnavailable("gTTS returned audio ffmpeg cannot decode: "
+                                 f"{r.stderr.decode('utf-8', 'replace')[:200]}")
     return np.frombuffer(r.stdout, dtype="<f4").copy()
-
-
-register(BackendInfo(engine="voice", backend=GTTSBackend.name, tier=GTTSBackend.tier, licence=GTTSBackend.licence,
-                     check=lambda s: GTTSBackend().availability(s)))

@@ -7,7 +7,6 @@ BackendUnavailable with a message a user can act on; a request the server refuse
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 
@@ -15,14 +14,14 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability
+from engines.openai_api import base_url, translate_error
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
 log = logging.getLogger(__name__)
 
 # Speech model used when none is given (settings.openai_model is the chat model, not this one).
 DEFAULT_TTS_MODEL = "gpt-4o-mini-tts"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Built-in voices that both tts-1 and gpt-4o-mini-tts offer; other names are passed through to
 # the server (OpenAI-compatible servers have their own voices).
 VOICES = ("alloy", "ash", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer")
@@ -33,21 +32,11 @@ MAX_INPUT_CHARS = 4096
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 
 
-def _server_message(error: Exception) -> str:
-    """The server's own explanation from an APIStatusError, shortened for display."""
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        msg = inner.get("message") if isinstance(inner, dict) else None
-        if msg:
-            return str(msg)[:300]
-    return str(getattr(error, "message", "") or error)[:300]
-
-
 class OpenAIBackend(SpeechBackend):
     name = "openai"
     tier = "cloud"
     licence = "OpenAI terms of use"
+    requires = ("openai",)
 
     def __init__(self, model: str = DEFAULT_TTS_MODEL, timeout_s: float = 60.0, max_retries: int = 2) -> None:
         # Speech model name sent to the server.
@@ -57,21 +46,18 @@ class OpenAIBackend(SpeechBackend):
         # Retries on connection errors, 429 and 5xx (with the client's back-off).
         self.max_retries = max_retries
 
-    @staticmethod
-    def _base_url(settings) -> str:  # noqa: ANN001
-        return (settings.openai_base_url or DEFAULT_BASE_URL).rstrip("/")
-
-    def availability(self, settings) -> Availability:  # noqa: ANN001
-        if importlib.util.find_spec("openai") is None:
-            return Availability(False, "the openai package is not installed (pip install -r requirements.txt)")
+    def availability(self, settings) -> Availability:
+        installed = super().availability(settings)
+        if not installed.available:
+            return installed
         if not settings.openai_api_key:
             return Availability(False, "OPENAI_API_KEY is not set")
-        return Availability(True, f"{self.model} at {self._base_url(settings)} (online; checked when used)")
+        return Availability(True, f"{self.model} at {base_url(settings)} (online; checked when used)")
 
     def presets(self) -> list[str]:
         return list(VOICES)
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         text = " ".join(request.text.split())
         if not text:
             raise InputError("there is no text to speak")
@@ -81,37 +67,19 @@ class OpenAIBackend(SpeechBackend):
             raise BackendUnavailable("OPENAI_API_KEY is not set: add a key to use OpenAI voices")
         voice = (request.preset or DEFAULT_VOICE).strip()
         speed = min(max(float(request.speed), MIN_SPEED), MAX_SPEED)
-        url = self._base_url(settings)
+        url, key = base_url(settings), settings.openai_api_key
 
         import openai
 
         try:
-            with openai.OpenAI(api_key=settings.openai_api_key, base_url=url,
+            with openai.OpenAI(api_key=key, base_url=url,
                                timeout=self.timeout_s, max_retries=self.max_retries) as client:
                 response = client.audio.speech.create(model=self.model, voice=voice, input=text,
                                                       response_format="wav", speed=speed)
                 data = response.content
-        except openai.AuthenticationError as e:
-            raise BackendUnavailable(f"the speech server at {url} rejected the API key (401): "
-                                     "check OPENAI_API_KEY") from e
-        except openai.PermissionDeniedError as e:
-            raise BackendUnavailable(f"the speech server at {url} refused access to {self.model} (403): "
-                                     f"{_server_message(e)}") from e
-        except openai.RateLimitError as e:
-            raise BackendUnavailable(f"rate limit or quota exceeded at {url} (429): {_server_message(e)}") from e
-        except openai.NotFoundError as e:
-            raise BackendUnavailable(f"{url} has no speech endpoint or no model {self.model!r} (404): "
-                                     "check OPENAI_BASE_URL") from e
-        except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
-            raise InputError(f"the speech server refused this request (voice {voice!r}): {_server_message(e)}") from e
-        except openai.APITimeoutError as e:
-            raise BackendUnavailable(f"the speech server at {url} did not answer within {self.timeout_s:g} s") from e
-        except openai.APIConnectionError as e:
-            raise BackendUnavailable(f"the speech server at {url} could not be reached: check the network "
-                                     "or OPENAI_BASE_URL") from e
-        except openai.APIStatusError as e:
-            raise BackendUnavailable(f"the speech server at {url} failed ({e.status_code}): "
-                                     f"{_server_message(e)}") from e
+        except openai.APIError as e:
+            raise translate_error(e, server="speech server", url=url, key=key, model=self.model, endpoint="speech",
+                                  timeout_s=self.timeout_s, refused=InputError) from None
         return _decode_wav(data, url)
 
 
@@ -128,7 +96,3 @@ def _decode_wav(data: bytes, url: str) -> Audio:
     if samples.size == 0:
         raise BackendUnavailable(f"the speech server at {url} returned empty audio")
     return Audio(np.ascontiguousarray(samples, dtype=np.float32), int(rate))
-
-
-register(BackendInfo(engine="voice", backend=OpenAIBackend.name, tier=OpenAIBackend.tier,
-                     licence=OpenAIBackend.licence, check=lambda s: OpenAIBackend().availability(s)))

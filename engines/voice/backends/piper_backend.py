@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.audio import Audio
 from core.errors import BackendUnavailable
-from engines.capabilities import Availability, BackendInfo, register
+from engines.backend import Availability
 from engines.voice import piper
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 
@@ -17,14 +17,14 @@ class PiperBackend(SpeechBackend):
     model = f"Piper {piper.DEFAULT_VOICE}"
     varies = True
 
-    def availability(self, settings) -> Availability:  # noqa: ANN001
+    def availability(self, settings) -> Availability:
         ok, reason = piper.available(getattr(settings, "models_dir", None))
         return Availability(ok, reason + ("; English only" if ok else ""))
 
     def supports(self, language: str) -> bool:
         return (language or "en").lower().split("-")[0] == "en"
 
-    def synthesize(self, request: SpeechRequest, settings) -> Audio:  # noqa: ANN001
+    def synthesize(self, request: SpeechRequest, settings) -> Audio:
         if not self.supports(request.language):
             raise BackendUnavailable(f"the Piper voice speaks English only, not {request.language!r}")
         voice = piper.find_voice(getattr(settings, "models_dir", None))
@@ -34,6 +34,3 @@ class PiperBackend(SpeechBackend):
 
     def presets(self) -> list[str]:
         return [piper.DEFAULT_VOICE]
-
-
-register(BackendInfo("voice", "piper", "embedded", PiperBackend.licence, lambda s: PiperBackend().availability(s)))

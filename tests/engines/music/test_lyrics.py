@@ -6,8 +6,15 @@ import pronouncing
 import pytest
 
 from core.errors import BackendUnavailable, InputError
-from engines.music.lyrics import (MAX_LYRICS_CHARS, count_syllables, line_syllable_count, parse_lyrics,
-                                  syllabify, words_of, write_lyrics)
+from engines.music.lyrics import (
+    MAX_LYRICS_CHARS,
+    count_syllables,
+    line_syllable_count,
+    parse_lyrics,
+    syllabify,
+    words_of,
+    write_lyrics,
+)
 from engines.music.styles import chord_pitch_classes, get_style, style_names
 
 STYLES = ["epic", "pop", "dark", "gregorian", "fantasy", "gladiator", "emotional"]
@@ -62,7 +69,8 @@ def test_parse_headers_and_round_trip():
 
 
 def test_plain_stanzas_repeated_one_is_chorus():
-    text = "one line here\nand another\n\nthe hook comes back\nhook again\n\nsecond verse now\n\nthe hook comes back\nhook again"
+    text = ("one line here\nand another\n\nthe hook comes back\nhook again\n\n"
+            "second verse now\n\nthe hook comes back\nhook again")
     lyr = parse_lyrics(text)
     assert [s.kind for s in lyr.sections] == ["verse", "chorus", "verse", "chorus"]
 

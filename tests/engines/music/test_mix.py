@@ -79,7 +79,8 @@ def test_quiet_target_and_mute_and_pan(stems):
     assert np.sqrt(np.mean(bass[:, 1] ** 2)) < 1e-3 * np.sqrt(np.mean(bass[:, 0] ** 2))
     # Muting the drums changes the mix: less energy in the kick's band at the beat.
     loud = mix(stems, base).audio.samples
-    assert not np.allclose(loud[:44100] / np.std(loud[:44100]), res.audio.samples[:44100] / np.std(res.audio.samples[:44100]))
+    assert not np.allclose(loud[:44100] / np.std(loud[:44100]),
+                           res.audio.samples[:44100] / np.std(res.audio.samples[:44100]))
 
 
 def test_settings_json_round_trip_and_errors():

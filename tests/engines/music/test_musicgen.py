@@ -19,14 +19,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from core.errors import BackendUnavailable, Cancelled, InputError  # noqa: E402
-from core.progress import CancelToken  # noqa: E402
-from engines.capabilities import backends  # noqa: E402
-from engines.music import backends as music_backends  # noqa: E402
-from engines.music.backends.musicgen import DEFAULT_MODEL, MusicGenBackend  # noqa: E402
-from engines.registry import MODELS  # noqa: E402
-from settings import Settings  # noqa: E402
-from tests.engines.music.tiny_musicgen import FRAME_RATE_HZ, HOP, NUM_CODEBOOKS, RATE_HZ, build_tiny_musicgen  # noqa: E402
+from core.errors import BackendUnavailable, Cancelled, InputError
+from core.progress import CancelToken
+from engines.backend import Provenance
+from engines.music.backends.musicgen import DEFAULT_MODEL, MusicGenBackend
+from engines.registry import MODELS
+from settings import Settings
+from tests.engines.music.tiny_musicgen import FRAME_RATE_HZ, HOP, NUM_CODEBOOKS, RATE_HZ, build_tiny_musicgen
 
 PROMPT = "lofi hip hop with a calm piano"
 
@@ -48,7 +47,7 @@ def models_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("musicgen") / "models"
     build_tiny_musicgen(root / "musicgen-small")
     yield root
-    for key in [m["key"] for m in MODELS.loaded() if m["key"].startswith("musicgen:")]:
+    for key in [m["key"] for m in MODELS.loaded() if m["key"].startswith("music:musicgen:")]:
         MODELS.unload(key)
     torch.set_num_threads(threads)
 
@@ -70,16 +69,15 @@ def settings(models_dir, empty_hub_cache) -> Settings:
     return Settings(models_dir=models_dir, device="cpu")
 
 
-def test_tiny_model_is_found_and_reported(settings, models_dir):
+def test_tiny_model_is_found_and_reported(settings, models_dir, backends):
     a = MusicGenBackend().availability(settings)
     assert a.available, a.reason
     assert str(models_dir / "musicgen-small") in a.reason and "non-commercial" in a.reason
-    info = next(b for b in backends("music") if b.backend == "musicgen")
-    assert info.tier == "neural" and "CC-BY-NC 4.0" in info.licence
-    assert info.check(settings).available
-    assert music_backends.names() == ["musicgen"] and music_backends.availability("musicgen", settings).available
+    offered = backends.get("music", "musicgen")
+    assert offered.tier == "neural" and "CC-BY-NC 4.0" in offered.licence
+    assert backends.names("music") == ["musicgen"] and backends.availability("music", "musicgen", settings).available
     with pytest.raises(InputError, match="unknown music backend"):
-        music_backends.get("jukebox")
+        backends.get("music", "jukebox")
 
 
 def test_generate_runs_the_real_model(settings, models_dir):
@@ -91,7 +89,8 @@ def test_generate_runs_the_real_model(settings, models_dir):
     assert abs(len(audio.samples) - RATE_HZ * 1.0) < HOP  # within one codec frame (exact, in fact)
     assert np.isfinite(audio.samples).all() and np.abs(audio.samples).max() <= 1.0
     assert np.sqrt(np.mean(audio.samples ** 2)) > 1e-3  # real decoded codes, not silence
-    assert MODELS.is_loaded(f"musicgen:{models_dir / 'musicgen-small'}:cpu")
+    assert MusicGenBackend().is_loaded(settings)
+    assert MusicGenBackend().model_key(settings) == f"music:musicgen:{models_dir / 'musicgen-small'}:cpu"
 
     # One call per decoder step: 50 frames plus the delay pattern's 3, then a final report.
     steps = FRAME_RATE_HZ + NUM_CODEBOOKS - 1
@@ -183,10 +182,10 @@ def test_explicit_folder_and_setting(models_dir, empty_hub_cache, tmp_path):
         for backend, settings in ((MusicGenBackend(folder=folder), Settings(models_dir=elsewhere, device="cpu")),
                                   (MusicGenBackend(), MusicSettings(models_dir=elsewhere, device="cpu",
                                                                     musicgen_model=str(folder)))):
-            assert backend.locate(settings) == folder
+            assert backend.weights(settings) == folder
             assert len(backend.generate("happy guitar", 0.3, settings=settings).samples) == round(0.3 * RATE_HZ)
     finally:
-        MODELS.unload(f"musicgen:{folder}:cpu")
+        MODELS.unload(f"music:musicgen:{folder}:cpu")
 
 
 def test_weights_found_in_the_hugging_face_cache(models_dir, empty_hub_cache, tmp_path):
@@ -196,11 +195,11 @@ def test_weights_found_in_the_hugging_face_cache(models_dir, empty_hub_cache, tm
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abcd")
     settings = Settings(models_dir=tmp_path / "no-models", device="cpu")
-    assert MusicGenBackend().locate(settings) == snapshot
+    assert MusicGenBackend().weights(settings) == snapshot
     assert MusicGenBackend().availability(settings).available
     # A repository id as the setting is looked up in the same cache.
     named = MusicSettings(models_dir=tmp_path / "no-models", musicgen_model="facebook/musicgen-small")
-    assert MusicGenBackend().locate(named) == snapshot
+    assert MusicGenBackend().weights(named) == snapshot
     medium = MusicSettings(models_dir=models_dir, musicgen_model="facebook/musicgen-medium")
     a = MusicGenBackend().availability(medium)  # named explicitly: the small model is not used instead
     assert not a.available and "facebook/musicgen-medium" in a.reason and "missing weights" in a.reason
@@ -256,4 +255,21 @@ def test_generate_on_the_gpu_in_half_precision(models_dir, empty_hub_cache):
         assert np.isfinite(audio.samples).all() and np.abs(audio.samples).max() > 0
         np.testing.assert_array_equal(audio.samples, again.samples)
     finally:
-        MODELS.unload(f"musicgen:{models_dir / 'musicgen-small'}:cuda")
+        MusicGenBackend().unload(settings)
+
+
+def test_a_generation_records_the_weights_in_use(models_dir, empty_hub_cache, tmp_path):
+    from engines.music.backends.musicgen import LICENCE
+
+    default = Settings(models_dir=models_dir, device="cpu")
+    assert MusicGenBackend().provenance(default) == Provenance(str(models_dir / "musicgen-small"), LICENCE)
+    # MUSICGEN_MODEL naming other weights: their repository and the licence their model card declares.
+    repo = empty_hub_cache / "models--someone--musicgen-lofi"
+    snapshot = repo / "snapshots" / "4567cdef"
+    shutil.copytree(models_dir / "musicgen-small", snapshot)
+    (snapshot / "README.md").write_text("---\nlicense: apache-2.0\npipeline_tag: text-to-audio\n---\n# lofi\n")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("4567cdef")
+    named = MusicSettings(models_dir=tmp_path / "no-models", device="cpu", musicgen_model="someone/musicgen-lofi")
+    assert MusicGenBackend().provenance(named) == Provenance("someone/musicgen-lofi", "apache-2.0")
+    assert "apache-2.0" in MusicGenBackend().availability(named).reason

@@ -27,7 +27,7 @@ def stems(comp):
 def test_one_stereo_stem_per_group_exactly_the_song_length(comp, stems):
     assert list(stems) == list(comp.stems) == ["strings", "brass", "choir", "bass", "timpani", "drums"]
     n = int(round(12.3 * 44100))
-    for name, a in stems.items():
+    for _name, a in stems.items():
         assert a.sample_rate == 44100 and a.samples.shape == (n, 2) and a.samples.dtype == np.float32
         assert np.max(np.abs(a.samples)) < 1.0
     # Stems that play in this short song are audible; the held last chord sounds to the end.

@@ -302,7 +302,8 @@ def test_cloned_voice_sings_closer_to_its_speaker_and_keeps_the_words(cloned, se
 
     line, length = lyric_notes("heroic_male")
     heard = {}
-    for name, singer in (("clone", Singer(model=model, label="clone")), ("plain", Singer(espeak_voice=model.espeak_voice))):
+    for name, singer in (("clone", Singer(model=model, label="clone")),
+                         ("plain", Singer(espeak_voice=model.espeak_voice))):
         stem = sing(line, singer, "heroic_male", length_s=length, sample_rate_hz=RATE)
         heard[name] = asr.word_error_rate(LYRIC_WORDS, asr.transcribe(stem, settings, language="en").text)
     assert heard["clone"] <= max(0.5, heard["plain"] + 0.15), heard

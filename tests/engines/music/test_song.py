@@ -48,7 +48,7 @@ def _lrc_times(lrc: str) -> list[tuple[float, str]]:
     return out
 
 
-def _song(style: str):  # noqa: ANN202
+def _song(style: str):
     return make_song(SongRequest(theme="a knight returning home", title="Homecoming", music_style=style,
                                  duration_s=60, seed=1))
 
@@ -63,7 +63,7 @@ def songs(request):
     pool = ThreadPoolExecutor(1)
     futures = {}
 
-    def get(style: str):  # noqa: ANN202
+    def get(style: str):
         if style not in futures:
             futures[style] = pool.submit(_song, style)
         if style in wanted and wanted.index(style) + 1 < len(wanted):

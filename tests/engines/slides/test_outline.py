@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from core.errors import BackendUnavailable, EngineError, InputError

@@ -9,7 +9,7 @@ from engines.slides import parse_outline, read_pptx, write_pptx
 from engines.slides.write import add_narration
 
 
-def tone(tmp_path, name: str, seconds: float, hz: float):  # noqa: ANN001, ANN201
+def tone(tmp_path, name: str, seconds: float, hz: float):
     t = np.arange(int(seconds * 16000)) / 16000
     return Audio((0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32), 16000).write(tmp_path / name)
 

@@ -23,7 +23,7 @@ from engines.slides.write import SLIDE_H_IN, SLIDE_W_IN, write_pptx
 from engines.voice.espeak import synthesize
 
 LONG = " ".join(["Every idea on this slide is written out in full so that the text needs many lines."] * 2)
-OUTLINE = f"""# Digital Clone Studio
+OUTLINE = """# Digital Clone Studio
 Turning a photo and a voice into media
 
 ## What it does

@@ -32,7 +32,7 @@ def decode(path: Path) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _haar():  # noqa: ANN202
+def _haar():
     import cv2
 
     return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
@@ -52,7 +52,7 @@ def haar_faces(rgb: np.ndarray) -> np.ndarray:
     return np.array(found).reshape(-1, 4) * scale
 
 
-def iou(a, b) -> float:  # noqa: ANN001
+def iou(a, b) -> float:
     ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
     ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))

@@ -44,7 +44,7 @@ def photos() -> dict[str, np.ndarray]:
     return out
 
 
-def _render(tmp_path: Path, portrait, audio: Audio, **kw):  # noqa: ANN001, ANN202
+def _render(tmp_path: Path, portrait, audio: Audio, **kw):
     return render_talking_head(TalkingHeadRequest(portrait, audio, output_path=tmp_path / "out.mp4", **kw))
 
 
@@ -121,7 +121,7 @@ def test_progress_reaches_the_end_and_cancel_stops_cleanly(tmp_path, speech, pho
     token = CancelToken()
     calls = []
 
-    def progress(done, total, message=""):  # noqa: ANN001
+    def progress(done, total, message=""):
         calls.append(done)
         if done / total > 0.3:
             token.cancel()

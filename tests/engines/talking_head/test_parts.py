@@ -1,5 +1,5 @@
 """The engine's parts on their own: speech analysis, blinks and head motion, the warp rigs, and the
-backend seam (SadTalker-class neural backends with the embedded engine as fallback)."""
+choice among talking-head backends (neural ones first, the embedded engine as fallback)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
-from engines.capabilities import backends as registered
-from engines.registry import MODELS
-from engines.talking_head import backends, landmarks as L
+from engines.backend import Backends
+from engines.talking_head import backends
+from engines.talking_head import landmarks as L
 from engines.talking_head.motion import blink_track, plan_motion
 from engines.talking_head.mouth import MouthTrack, analyse_speech
 from engines.talking_head.types import FaceBox, TalkingHeadRequest, TalkingHeadResult
@@ -85,8 +85,8 @@ def test_real_speech_track_is_smooth_and_bounded():
     a = Audio.read(path)
     n = int(round(a.duration_s * 25))
     t = analyse_speech(a, 25, n)
-    assert t.open.shape == (n,) and 0 <= t.open.min() and t.open.max() <= 1
-    assert -1 <= t.shape.min() and t.shape.max() <= 1
+    assert t.open.shape == (n,) and t.open.min() >= 0 and t.open.max() <= 1
+    assert t.shape.min() >= -1 and t.shape.max() <= 1
     assert 0.3 < t.active.mean() < 0.98
     assert np.abs(np.diff(t.open)).max() < 0.7  # no one-frame slams
 
@@ -98,7 +98,7 @@ def test_blinks_are_natural_in_rate_and_shape():
     b = blink_track(25 * 60, 25, np.random.default_rng(3))
     closes = int(((b[1:] >= 0.9) & (b[:-1] < 0.9)).sum())
     assert 8 <= closes <= 30, closes  # people blink ~15-20 times a minute
-    assert 0 <= b.min() and b.max() <= 1
+    assert b.min() >= 0 and b.max() <= 1
     assert (b > 0.05).mean() < 0.12  # eyes are open most of the time
 
 
@@ -133,7 +133,7 @@ def face():
     return rgb, faces[0].points
 
 
-def _grid(roi):  # noqa: ANN001, ANN202
+def _grid(roi):
     ys, xs = roi
     return np.meshgrid(np.arange(xs.start, xs.stop, dtype=np.float32), np.arange(ys.start, ys.stop, dtype=np.float32))
 
@@ -208,84 +208,79 @@ def _fake_result(path: Path) -> TalkingHeadResult:
     return TalkingHeadResult(path, 1, 25, 0.04, 2, 2, FaceBox(0, 0, 1, 1), "tiny")
 
 
-class TinyNeural(backends.NeuralBackend):
+class TinyNeural(backends.TalkingHeadBackend):
     """A stand-in neural backend: 'weights' are a file; loading counts calls."""
 
     name = "tiny"
+    tier = "neural"
     licence = "test"
     local_dirs = ("tiny",)
-    hub_repos = ()
-    required_files = ("weights.bin",)
-    loads = 0
-    fail = False
+    weight_files = ("weights.bin",)
 
-    def load(self, folder, device):  # noqa: ANN001, ANN201
+    def __init__(self) -> None:
+        self.loads, self.fail = 0, False
+
+    def load_model(self, folder, device):
         if self.fail:
             raise BackendUnavailable("tiny weights are corrupt")
-        type(self).loads += 1
+        self.loads += 1
         return {"folder": folder, "device": device}
 
-    def animate(self, model, request, progress, cancel):  # noqa: ANN001, ANN201
+    def render(self, request, settings, progress=None, cancel=None):
+        self.load(settings)
         return _fake_result(Path(request.output_path))
 
 
 @pytest.fixture
 def tiny(tmp_path):
-    backends.add(TinyNeural)
-    TinyNeural.loads, TinyNeural.fail = 0, False
-    yield Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models")
-    backends.remove("tiny")
-    for key in [e["key"] for e in MODELS.loaded() if e["key"].startswith("talking_head:tiny")]:
-        MODELS.unload(key)
+    settings = Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models", device="cpu")
+    backend = TinyNeural()
+    yield Backends([backend, backends.EmbeddedBackend()]), backend, settings
+    backend.unload(settings)
 
 
-def test_sadtalker_says_its_weights_are_missing(tmp_path):
-    s = Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models")
-    a = backends.get("sadtalker").availability(s)
-    assert not a.available
-    assert "weights not found" in a.reason and str(tmp_path / "models" / "sadtalker") in a.reason
-    assert "SadTalker_V0.0.2_256.safetensors" in a.reason
-    with pytest.raises(BackendUnavailable, match="weights not found"):
-        backends.render_talking_head(TalkingHeadRequest("x.png", Audio.silence(1, RATE)), s, backend="sadtalker")
-    # With the files in place it still says plainly that this build has no SadTalker inference.
-    folder = tmp_path / "models" / "sadtalker"
-    folder.mkdir(parents=True)
-    for f in backends.SadTalkerBackend.required_files:
-        (folder / f).write_bytes(b"0")
-    a = backends.get("sadtalker").availability(s)
-    assert not a.available and "weights found" in a.reason and "no SadTalker inference" in a.reason
+def _install_weights(settings: Settings) -> None:
+    (Path(settings.models_dir) / "tiny").mkdir(parents=True)
+    (Path(settings.models_dir) / "tiny" / "weights.bin").write_bytes(b"0")
 
 
 def test_auto_uses_an_available_neural_backend_loaded_once(tiny, tmp_path):
-    assert not backends.get("tiny").availability(tiny).available
-    (Path(tiny.models_dir) / "tiny").mkdir(parents=True)
-    (Path(tiny.models_dir) / "tiny" / "weights.bin").write_bytes(b"0")
-    assert backends.get("tiny").availability(tiny).available
+    offered, backend, settings = tiny
     req = TalkingHeadRequest("x.png", Audio.silence(1, RATE), output_path=tmp_path / "o.mp4")
+    a = backend.availability(settings)
+    assert not a.available and "tiny weights not found" in a.reason and str(tmp_path / "models" / "tiny") in a.reason
+    with pytest.raises(BackendUnavailable, match="tiny weights not found"):
+        backends.render_with(offered, req, settings, backend="tiny")  # named: no silent fallback
+    _install_weights(settings)
+    assert backend.availability(settings).available
     for _ in range(2):
-        r = backends.render_talking_head(req, tiny)
-        assert r.backend == "tiny"
-    assert TinyNeural.loads == 1  # through the model registry, once
+        r = backends.render_with(offered, req, settings)
+        assert (r.backend, r.model, r.licence) == ("tiny", str(tmp_path / "models" / "tiny"), "test")
+    assert backend.loads == 1 and backend.is_loaded(settings)  # through the model registry, once
 
 
 def test_auto_falls_back_to_the_embedded_engine_with_a_note(tiny, tmp_path):
     pytest.importorskip("mediapipe")
-    (Path(tiny.models_dir) / "tiny").mkdir(parents=True)
-    (Path(tiny.models_dir) / "tiny" / "weights.bin").write_bytes(b"0")
-    TinyNeural.fail = True
+    offered, backend, settings = tiny
+    _install_weights(settings)
+    backend.fail = True
     req = TalkingHeadRequest(SAMPLES / "portraits" / "art_1.png", Audio.silence(0.4, RATE), size=256, still=True,
                              output_path=tmp_path / "o.mp4")
-    r = backends.render_talking_head(req, tiny)
-    assert r.backend == "embedded"
+    r = backends.render_with(offered, req, settings)
+    assert (r.backend, r.model) == ("embedded", "MediaPipe FaceMesh + warping")
+    assert "Apache-2.0" in r.licence
     assert any("tiny could not run" in n and "embedded engine" in n for n in r.notes)
     with pytest.raises(BackendUnavailable):
-        backends.render_talking_head(req, tiny, backend="tiny")  # named: no silent fallback
+        backends.render_with(offered, req, settings, backend="tiny")  # named: no silent fallback
 
 
-def test_backend_names_and_capabilities():
-    with pytest.raises(InputError, match="unknown talking-head backend"):
-        backends.get("wav2lip")
-    assert backends.get("embedded").availability(None).available
-    names = {b.backend for b in registered("talking_head")}
-    assert {"embedded", "sadtalker"} <= names
-    assert backends.AUTO_ORDER[-1] == "embedded"
+def test_backend_names():
+    offered = Backends([backends.EmbeddedBackend()])
+    with pytest.raises(InputError, match="unknown talking-head backend 'wav2lip'; choose auto, embedded"):
+        backends.render_with(offered, TalkingHeadRequest("x.png", Audio.silence(1, RATE)), None, backend="wav2lip")
+    assert offered.get("talking_head", "embedded").availability(None).available
+    assert offered.names("talking_head") == ["embedded"]
+    offered.add(TinyNeural(), before="embedded")
+    assert offered.names("talking_head") == ["tiny", "embedded"]
+    with pytest.raises(ValueError, match="already offered"):
+        offered.add(TinyNeural())

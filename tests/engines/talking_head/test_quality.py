@@ -15,7 +15,15 @@ import pytest
 from core.audio import Audio
 from engines.talking_head import TalkingHeadRequest, render_talking_head
 from tests.engines.talking_head.measure import (
-    SAMPLES, MeshProbe, decode, haar_faces, iou, loudness, masked_ssim, probe, region_mask,
+    SAMPLES,
+    MeshProbe,
+    decode,
+    haar_faces,
+    iou,
+    loudness,
+    masked_ssim,
+    probe,
+    region_mask,
 )
 
 pytest.importorskip("mediapipe")
@@ -121,7 +129,8 @@ def test_still_frames_stay_close_to_the_photo_outside_mouth_and_eyes(rendered):
     pairs = [masked_ssim(ref, frames[i], keep) for i in picks]
     scores, whole = [p[0] for p in pairs], [p[1] for p in pairs]
     print(f"\n{rendered['name']}: still mode SSIM outside mouth/jaw and eyes min {min(scores):.4f} "
-          f"mean {np.mean(scores):.4f} ({keep.mean():.0%} of the frame, {len(picks)} frames); whole frame min {min(whole):.4f}")
+          f"mean {np.mean(scores):.4f} ({keep.mean():.0%} of the frame, {len(picks)} frames); "
+          f"whole frame min {min(whole):.4f}")
     assert min(scores) >= 0.9
 
 

@@ -151,7 +151,7 @@ def piper_speech(text: str) -> Audio:
     return piper.synthesize(text, piper.find_voice())
 
 
-def recogniser_settings(data_dir: Path):  # noqa: ANN201
+def recogniser_settings(data_dir: Path):
     """Settings for the speech recogniser (Whisper base from the installed packages), or a skip saying why
     it cannot run."""
     from engines import asr

@@ -53,7 +53,7 @@ def test_shapes_follow_the_video_frame_grid():
         assert arr.shape == (n,) and arr.dtype == np.float32
     assert f.bands.shape == (n, 3)
     assert f.spectrum.shape[0] == n and f.waveform.shape[0] == n
-    assert 0 <= f.onset.min() and f.onset.max() <= 1
+    assert f.onset.min() >= 0 and f.onset.max() <= 1
 
 
 def test_silence_has_no_beats_and_no_level():

@@ -12,7 +12,13 @@ from core.errors import InputError
 from engines.video.cards import end_card, render_card, title_card
 from engines.video.composite import HeadOverlay, composite_talking_head
 from tests.engines.video.conftest import (
-    GOLD_RGB, assert_mp4_basics, decode_frames, ffprobe, make_head_video, portrait, stream,
+    GOLD_RGB,
+    assert_mp4_basics,
+    decode_frames,
+    ffprobe,
+    make_head_video,
+    portrait,
+    stream,
 )
 
 FPS = 25

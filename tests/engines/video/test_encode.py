@@ -13,8 +13,8 @@ from PIL import Image
 from core.audio import Audio
 from core.errors import InputError
 from core.probe import probe_media, top_level_atoms
-from engines.video.encode import VideoWriter, chapters_metadata, fit_audio_to_frames, frames_for, write_poster
 from engines.video.decode import read_frames
+from engines.video.encode import VideoWriter, chapters_metadata, fit_audio_to_frames, frames_for, write_poster
 from engines.video.types import Chapter
 from tests.engines.video.conftest import assert_mp4_basics, atoms, decode_frames, ffprobe, speech, stream
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.video.grade import (Grade, Grain, apply_grade, apply_letterbox, apply_vignette, letterbox_bar_px,
-                                 vignette_mask)
+from engines.video.grade import (
+    Grade,
+    Grain,
+    apply_grade,
+    apply_letterbox,
+    apply_vignette,
+    letterbox_bar_px,
+    vignette_mask,
+)
 
 
 def grey(w: int = 320, h: int = 180, level: int = 128) -> np.ndarray:

@@ -14,7 +14,14 @@ from core.errors import Cancelled, InputError
 from core.progress import CancelToken
 from engines.video.photos import ImageToVideoRequest, image_to_video
 from tests.engines.video.conftest import (
-    assert_mp4_basics, decode_frames, ffprobe, pattern_image, portrait, solid_image, speech, stream,
+    assert_mp4_basics,
+    decode_frames,
+    ffprobe,
+    pattern_image,
+    portrait,
+    solid_image,
+    speech,
+    stream,
 )
 
 FPS = 30
@@ -176,7 +183,7 @@ def test_cancel_removes_the_partial_file(tmp_path: Path):
     img = solid_image(tmp_path / "ok.png", 64, 64, (10, 200, 10))
     token = CancelToken()
 
-    def progress(done, total, message=""):  # noqa: ANN001
+    def progress(done, total, message=""):
         if done > 10:
             token.cancel()
 

@@ -12,8 +12,13 @@ from core.errors import Cancelled, InputError
 from core.probe import probe_media
 from core.progress import CancelToken
 from engines.video.decode import read_frames
-from engines.video.scene_video import (MusicVideoRequest, SceneVideoRequest, check_request, render_music_video,
-                                       render_scene_video)
+from engines.video.scene_video import (
+    MusicVideoRequest,
+    SceneVideoRequest,
+    check_request,
+    render_music_video,
+    render_scene_video,
+)
 from tests.engines.video.test_beats import click_track
 
 FPS = 30
@@ -164,7 +169,8 @@ def test_bad_requests_are_input_errors(tmp_path, samples):
     with pytest.raises(InputError):
         render_music_video(MusicVideoRequest(audio=None, lrc="", title=""), tmp_path / "bad.mp4")
     # A workflow checks a request before loading its audio.
-    size, fps, notes = check_request(SceneVideoRequest(audio=None, size="321x180"))
+    checked = check_request(SceneVideoRequest(audio=None, size="321x180"))
+    size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     assert (size.width_px, fps) == (320, 30) and notes
 
 

@@ -12,7 +12,12 @@ from core.audio import Audio
 from core.errors import InputError
 from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
 from tests.engines.video.conftest import (
-    assert_mp4_basics, decode_frames, ffprobe, make_head_video, solid_image, speech,
+    assert_mp4_basics,
+    decode_frames,
+    ffprobe,
+    make_head_video,
+    solid_image,
+    speech,
 )
 
 FPS = 25

@@ -12,8 +12,14 @@ from engines.asr import Word
 from engines.video.captions import CaptionLine, CaptionRenderer, CaptionWord, parse_lrc, to_lrc, to_srt
 from engines.video.scene_video import SceneVideoRequest, check_request, render_scene_video
 from engines.video.word_captions import LineBreaking, lines_from_words
-from tests.engines.video.conftest import (caption_area_changes, decode_frames, gold_pixels, piper_speech,
-                                          recogniser_settings, white_pixels)
+from tests.engines.video.conftest import (
+    caption_area_changes,
+    decode_frames,
+    gold_pixels,
+    piper_speech,
+    recogniser_settings,
+    white_pixels,
+)
 
 
 def timed(text: str, start_s: float = 0.0, word_s: float = 0.3, gap_s: float = 0.05,

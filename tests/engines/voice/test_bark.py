@@ -16,12 +16,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from core.errors import BackendUnavailable, InputError  # noqa: E402
-from engines.capabilities import backends  # noqa: E402
-from engines.registry import MODELS  # noqa: E402
-from engines.voice.backends.bark import BarkBackend  # noqa: E402
-from engines.voice.backends.base import SpeechRequest  # noqa: E402
-from settings import Settings  # noqa: E402
+from core.errors import BackendUnavailable, InputError
+from engines.backend import Provenance
+from engines.voice.backends.bark import BarkBackend
+from engines.voice.backends.base import SpeechRequest
+from settings import Settings
 
 RATE = 24_000
 SAMPLES_PER_COARSE_FRAME = RATE // 75  # EnCodec at 24 kHz: 75 frames a second
@@ -107,7 +106,7 @@ def models_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bark") / "models"
     _build_tiny_bark(root / "bark")
     yield root
-    MODELS.unload(f"bark:{root / 'bark'}")
+    BarkBackend().unload(Settings(models_dir=root))
     torch.set_num_threads(threads)
 
 
@@ -128,14 +127,16 @@ def _max_samples(semantic_tokens: int) -> int:
     return (math.ceil(semantic_tokens * 75 / SEMANTIC_HZ) + 1) * SAMPLES_PER_COARSE_FRAME
 
 
-def test_tiny_model_is_found_and_reported(models_dir, empty_hub_cache):
+def test_tiny_model_is_found_and_reported(models_dir, empty_hub_cache, backends):
     settings = Settings(models_dir=models_dir)
     a = BarkBackend().availability(settings)
     assert a.available, a.reason
     assert str(models_dir / "bark") in a.reason
-    info = next(b for b in backends("voice") if b.backend == "bark")
-    assert (info.tier, info.licence) == ("neural", "MIT")
-    assert info.check(settings).available
+    offered = backends.get("voice", "bark")
+    assert (offered.tier, offered.licence) == ("neural", "MIT")
+    assert backends.availability("voice", "bark", settings).available
+    # A saved copy that does not say which Bark it is is recorded as its folder, under Bark's licence.
+    assert offered.provenance(settings) == Provenance(str(models_dir / "bark"), "MIT")
 
 
 def test_synthesize_runs_the_real_model(models_dir, empty_hub_cache):
@@ -146,7 +147,7 @@ def test_synthesize_runs_the_real_model(models_dir, empty_hub_cache):
     assert 0 < len(audio.samples) <= _max_samples(16)
     assert np.isfinite(audio.samples).all()
     assert np.abs(audio.samples).max() <= 1.0
-    assert MODELS.is_loaded(f"bark:{models_dir / 'bark'}")
+    assert backend.is_loaded(Settings(models_dir=models_dir))
 
 
 def test_semantic_cap_bounds_the_length_and_seed_repeats(models_dir, empty_hub_cache):
@@ -192,13 +193,14 @@ def test_weights_found_in_the_hugging_face_cache(models_dir, empty_hub_cache, tm
     (empty_hub_cache / "models--suno--bark-small" / "refs" / "main").write_text("0123abcd")
     settings = Settings(models_dir=tmp_path / "no-models")
     backend = BarkBackend(max_semantic_tokens=8, seed=0)
-    assert backend.locate(settings) == snapshot
+    assert backend.weights(settings) == snapshot
+    assert backend.provenance(settings) == Provenance("suno/bark-small", "MIT")
     assert backend.availability(settings).available
     try:
         audio = backend.synthesize(SpeechRequest("hello world"), settings)
         assert audio.sample_rate == RATE and len(audio.samples) > 0
     finally:
-        MODELS.unload(f"bark:{snapshot}")
+        assert backend.unload(settings)
 
 
 def test_missing_weights_are_reported_not_faked(tmp_path, empty_hub_cache):

@@ -28,7 +28,7 @@ def clips(speaker: str) -> list[Audio]:
     return [Audio.read(p) for p in voice_clips(speaker)]
 
 
-def transcriber(settings):  # noqa: ANN001, ANN201
+def transcriber(settings):
     return lambda audio, language: asr.transcribe(audio, settings, language=language, word_timestamps=True,
                                                   beam_size=1)
 
@@ -49,7 +49,7 @@ def voices(settings) -> dict:
     return _VOICES
 
 
-def test_clones_say_the_words_and_sound_like_their_speakers(voices, settings):
+def test_clones_say_the_words_and_sound_like_their_speakers(voices, settings, backends):
     base = piper.find_voice()
     rows, wers = [], []
     for speaker in SPEAKERS:
@@ -58,7 +58,8 @@ def test_clones_say_the_words_and_sound_like_their_speakers(voices, settings):
         assert len(model.stats["transcripts"]) == 3 and all(len(t.split()) >= 3 for t in model.stats["transcripts"])
         others = [s for s in SPEAKERS if s != speaker]
         # Through the speech engine, as users get it: sentences heard wrongly get one more take.
-        spoken = speak(SpeakRequest(" ".join(SENTENCES), VoiceChoice(speaker, language="en", model=model)), settings)
+        spoken = speak(SpeakRequest(" ".join(SENTENCES), VoiceChoice(speaker, language="en", model=model)), settings,
+                       backends=backends)
         wers.append(spoken.metrics["word_error_rate"])
         # Babble (the old cloner) scored 0.7-1.4; one wrong word in a sentence is 0.08.
         assert wers[-1] <= 0.2, (speaker, spoken.metrics["words_heard"])

@@ -9,7 +9,13 @@ import pytest
 from core.errors import InputError
 from engines.voice import espeak
 from engines.voice.engine import (
-    OUTPUT_RATE, SpeakRequest, VoiceChoice, regenerate, speak, takes_from_bytes, takes_to_bytes,
+    SAMPLE_RATE,
+    SpeakRequest,
+    VoiceChoice,
+    regenerate,
+    speak,
+    takes_from_bytes,
+    takes_to_bytes,
 )
 from engines.voice.text import PAUSE_S
 from settings import Settings
@@ -19,10 +25,10 @@ TEXT = ("Welcome to the studio. Today we will clone a voice, and then we will ma
 
 
 @pytest.fixture(scope="module")
-def result():
+def result(backends):
     seen = []
     r = speak(SpeakRequest(TEXT, VoiceChoice("default")), Settings(),
-              progress=lambda d, t, m="": seen.append((d / t, m)))
+              progress=lambda d, t, m="": seen.append((d / t, m)), backends=backends)
     return r, seen
 
 
@@ -34,7 +40,7 @@ def test_speech_is_joined_sentences_with_pauses(result):
     assert [t.text for t in r.takes] == ["Welcome to the studio.",
                                          "Today we will clone a voice, and then we will make it sing!",
                                          "Is that not wonderful?"]
-    assert r.audio.sample_rate == OUTPUT_RATE
+    assert r.audio.sample_rate == SAMPLE_RATE
     takes_s = sum(t.audio.duration_s for t in r.takes)
     pauses_s = PAUSE_S["sentence"] + PAUSE_S["paragraph"]
     assert r.audio.duration_s == pytest.approx(takes_s + pauses_s + 0.24, abs=0.02)
@@ -48,15 +54,15 @@ def test_speech_is_joined_sentences_with_pauses(result):
 def test_pause_between_sentences_is_silent(result):
     r, _ = result
     y = r.audio.samples
-    first = int((0.12 + r.takes[0].audio.duration_s) * OUTPUT_RATE)
-    gap = y[first + 400: first + int(PAUSE_S["sentence"] * OUTPUT_RATE) - 400]
+    first = int((0.12 + r.takes[0].audio.duration_s) * SAMPLE_RATE)
+    gap = y[first + 400: first + int(PAUSE_S["sentence"] * SAMPLE_RATE) - 400]
     assert 20 * np.log10(np.sqrt(np.mean(gap ** 2)) + 1e-9) < -50
 
 
-def test_regenerating_one_sentence_keeps_the_others(result):
+def test_regenerating_one_sentence_keeps_the_others(result, backends):
     r, _ = result
     r2 = regenerate(r.takes, 1, SpeakRequest(TEXT, VoiceChoice("default")), Settings(),
-                    new_text="Today we will write a song.")
+                    new_text="Today we will write a song.", backends=backends)
     assert [t.text for t in r2.takes][1] == "Today we will write a song."
     for i in (0, 2):
         assert np.array_equal(r2.takes[i].audio.samples, r.takes[i].audio.samples)
@@ -65,28 +71,32 @@ def test_regenerating_one_sentence_keeps_the_others(result):
     assert [t.text for t in again] == [t.text for t in r2.takes]
     assert np.array_equal(again[1].audio.samples, r2.takes[1].audio.samples)
     with pytest.raises(InputError, match="no sentence 9"):
-        regenerate(r.takes, 8, SpeakRequest(TEXT, VoiceChoice("default")), Settings())
+        regenerate(r.takes, 8, SpeakRequest(TEXT, VoiceChoice("default")), Settings(), backends=backends)
 
 
-def test_speed_and_language_change_the_speech():
+def test_speed_and_language_change_the_speech(backends):
     s = Settings()
-    slow = speak(SpeakRequest("One two three four five six seven eight.", VoiceChoice("d")), s, )
-    fast = speak(SpeakRequest("One two three four five six seven eight.", VoiceChoice("d"), speed=1.8), s)
+    slow = speak(SpeakRequest("One two three four five six seven eight.", VoiceChoice("d")), s, backends=backends)
+    fast = speak(SpeakRequest("One two three four five six seven eight.", VoiceChoice("d"), speed=1.8), s,
+                 backends=backends)
     assert fast.audio.duration_s < 0.75 * slow.audio.duration_s
     german = speak(SpeakRequest("Guten Morgen, wie geht es dir?", VoiceChoice("de", preset="de", backend="embedded",
-                                                                             language="de")), s)
+                                                                             language="de")), s,
+                   backends=backends)
     assert german.backend == "embedded" and german.audio.duration_s > 1.0
 
 
-def test_missing_backend_falls_back_with_a_note(tmp_path):
+def test_missing_backend_falls_back_with_a_note(tmp_path, backends):
     s = Settings(models_dir=tmp_path / "no-models", openai_api_key="")
     for name in ("bark", "openai"):
-        r = speak(SpeakRequest("Hello there.", VoiceChoice("default"), backend=name, check_words=False), s)
+        r = speak(SpeakRequest("Hello there.", VoiceChoice("default"), backend=name, check_words=False), s,
+                  backends=backends)
         assert r.backend == "piper"
         assert len(r.notes) == 1 and r.notes[0].startswith(f"{name} is not available")
         assert r.audio.duration_s > 0.5
     # Piper speaks English only: German asked of it is spoken by espeak-ng, with a note.
-    r = speak(SpeakRequest("Guten Morgen.", VoiceChoice("de", language="de"), backend="piper", check_words=False), s)
+    r = speak(SpeakRequest("Guten Morgen.", VoiceChoice("de", language="de"), backend="piper", check_words=False), s,
+              backends=backends)
     assert r.backend == "embedded" and "English only" in r.notes[0]
 
 
@@ -98,10 +108,10 @@ def test_missing_backend_falls_back_with_a_note(tmp_path):
     ({"style": "opera"}, "unknown voice style"),
     ({"backend": "playht"}, "unknown speech backend"),
 ])
-def test_bad_requests_are_clear(kwargs, message):
+def test_bad_requests_are_clear(kwargs, message, backends):
     req = SpeakRequest(**{"text": "Hello.", "voice": VoiceChoice("default"), **kwargs})
     with pytest.raises(InputError, match=message):
-        speak(req, Settings())
+        speak(req, Settings(), backends=backends)
 
 
 def test_unsupported_language_is_named():
@@ -111,7 +121,7 @@ def test_unsupported_language_is_named():
         espeak.check_voice("en-us+nosuchvoice")
 
 
-def test_each_sentence_is_heard_and_one_heard_wrongly_is_spoken_again(settings):
+def test_each_sentence_is_heard_and_one_heard_wrongly_is_spoken_again(settings, backends):
     from core.progress import CancelToken
     from engines.voice import engine, piper
     from engines.voice.evaluate import listen
@@ -124,9 +134,11 @@ def test_each_sentence_is_heard_and_one_heard_wrongly_is_spoken_again(settings):
     rates = listen(takes, "en", settings).take_error_rates()
     assert rates[0] <= 0.2 and rates[1] >= 0.6, rates  # each recognised word went to its own sentence
     req = SpeakRequest(" ".join(texts), VoiceChoice("default"))
-    new, figures, _ = engine._listen_and_retake(takes, req, "piper", settings, 1.0, CancelToken())
+    new, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "piper"), settings, 1.0,
+                                                CancelToken())
     assert new[0] is takes[0] and new[1] is not takes[1] and new[1].text == texts[1]
     assert 1 <= figures["retakes"] <= engine.RETAKES and figures["word_error_rate"] <= 0.2, figures
     # espeak says a sentence the same way every time: nothing to gain from another take
-    same, figures, _ = engine._listen_and_retake(takes, req, "embedded", settings, 1.0, CancelToken())
+    same, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "embedded"), settings, 1.0,
+                                                 CancelToken())
     assert same == takes and "retakes" not in figures and figures["word_error_rate"] >= 0.3

@@ -17,12 +17,11 @@ import soundfile as sf
 
 pytest.importorskip("gtts")
 
-from core.errors import BackendUnavailable, InputError  # noqa: E402
-from engines.capabilities import backends  # noqa: E402
-from engines.voice import espeak  # noqa: E402
-from engines.voice.backends.base import SpeechRequest  # noqa: E402
-from engines.voice.backends.gtts_backend import GTTSBackend, decode_mp3  # noqa: E402
-from settings import Settings  # noqa: E402
+from core.errors import BackendUnavailable, InputError
+from engines.voice import espeak
+from engines.voice.backends.base import SpeechRequest
+from engines.voice.backends.gtts_backend import GTTSBackend, decode_mp3
+from settings import Settings
 
 
 class Proxy:
@@ -71,13 +70,14 @@ def proxy(request, monkeypatch):
     p.close()
 
 
-def test_availability_says_online_only(settings: Settings):
+def test_availability_says_online_only(settings: Settings, backends):
     a = GTTSBackend().availability(settings)
     assert a.available
     assert "online only" in a.reason and "internet access to Google's servers" in a.reason
-    info = next(b for b in backends("voice") if b.backend == "gtts")
-    assert (info.tier, info.licence) == ("cloud", "Google Translate TTS terms")
-    assert info.check(settings).available
+    offered = backends.get("voice", "gtts")
+    assert (offered.tier, offered.licence) == ("cloud", "Google Translate TTS terms")
+    assert backends.availability("voice", "gtts", settings).available
+    assert not offered.auto  # it sends the text to Google: only when named
 
 
 @pytest.mark.parametrize("proxy", ["refuse"], indirect=True)

@@ -18,7 +18,6 @@ import pytest
 import soundfile as sf
 
 from core.errors import BackendUnavailable, InputError
-from engines.capabilities import backends
 from engines.voice import espeak
 from engines.voice.backends.base import SpeechRequest
 from engines.voice.backends.openai_tts import DEFAULT_TTS_MODEL, OpenAIBackend
@@ -58,13 +57,15 @@ class FakeSpeechAPI(BaseHTTPRequestHandler):
         body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
         self._reply(status, json.dumps(body).encode(), "application/json")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         self.server.received.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
         if self.path != "/v1/audio/speech":
             return self._error(404, f"no route {self.path}", "not_found")
         if self.headers.get("Authorization") != f"Bearer {KEY}":
-            return self._error(401, "Incorrect API key provided: sk-wr***", "invalid_api_key")
+            # Like some servers, quote the key that was sent: the backend must not pass it on.
+            sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            return self._error(401, f"Incorrect API key provided: {sent}", "invalid_api_key")
         if body.get("voice") not in {"alloy", "ash", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer"}:
             return self._error(400, f"Invalid voice {body.get('voice')!r}", "invalid_value")
         if body.get("response_format") != "wav":
@@ -129,7 +130,8 @@ def test_wrong_key_is_reported_without_leaking_it(server):
     settings = _settings(server.server_port, key="sk-wrong-secret")
     with pytest.raises(BackendUnavailable, match="rejected the API key .*OPENAI_API_KEY") as caught:
         OpenAIBackend().synthesize(SpeechRequest(SHORT), settings)
-    assert "sk-wrong" not in str(caught.value)
+    assert "sk-wrong" not in str(caught.value) and "secret" not in str(caught.value)
+    assert "Incorrect API key provided: [key hidden]" in str(caught.value)
     assert len(server.received) == 1  # a 401 is not retried
 
 
@@ -152,15 +154,15 @@ def test_server_down_is_reported_quickly():
         OpenAIBackend().synthesize(SpeechRequest(SHORT), _settings(port))
 
 
-def test_no_key_means_unavailable_and_nothing_is_sent():
+def test_no_key_means_unavailable_and_nothing_is_sent(backends):
     settings = Settings(openai_api_key="", openai_base_url="http://127.0.0.1:9/v1")
     a = OpenAIBackend().availability(settings)
     assert not a.available and a.reason == "OPENAI_API_KEY is not set"
     with pytest.raises(BackendUnavailable, match="OPENAI_API_KEY is not set"):
         OpenAIBackend().synthesize(SpeechRequest(SHORT), settings)
-    info = next(b for b in backends("voice") if b.backend == "openai")
-    assert (info.tier, info.licence) == ("cloud", "OpenAI terms of use")
-    assert not info.check(settings).available
+    offered = backends.get("voice", "openai")
+    assert (offered.tier, offered.licence) == ("cloud", "OpenAI terms of use")
+    assert not backends.availability("voice", "openai", settings).available
     assert "alloy" in OpenAIBackend().presets()
 
 

@@ -8,7 +8,7 @@ import pytest
 from core.audio import Audio
 from core.errors import InputError
 from engines.voice.effects import integrated_loudness
-from engines.voice.reference import REFERENCE_LUFS, WORK_RATE, prepare, prepare_all
+from engines.voice.reference import REFERENCE_LUFS, SAMPLE_RATE, prepare, prepare_all
 from tests.conftest import SAMPLES
 
 
@@ -26,7 +26,7 @@ def test_every_real_utterance_is_accepted_and_normalised(samples):
         for path in speaker_clips(samples, speaker):
             src = Audio.read(path)
             out, report = prepare(src, path.name)
-            assert out.sample_rate == WORK_RATE and out.channels == 1
+            assert out.sample_rate == SAMPLE_RATE and out.channels == 1
             assert 0.5 * src.duration_s <= out.duration_s <= src.duration_s + 0.01
             assert integrated_loudness(out) == pytest.approx(REFERENCE_LUFS, abs=1.0)
             assert report.speech_check["speech"], (path.name, report.speech_check)
@@ -45,12 +45,12 @@ def test_telephone_quality_is_refused_with_what_to_do(samples):
         prepare(Audio(np.tile(one.samples, 4), 8000), "digits.wav")
     parts = []
     for path in digits[::3]:
-        a = Audio.read(path).resampled(WORK_RATE)
-        parts += [a.samples, np.zeros(int(0.3 * WORK_RATE), np.float32)]
+        a = Audio.read(path).resampled(SAMPLE_RATE)
+        parts += [a.samples, np.zeros(int(0.3 * SAMPLE_RATE), np.float32)]
     joined = np.concatenate(parts)
     with pytest.raises(InputError, match="no sound above 4 kHz"):
-        prepare(Audio(joined, WORK_RATE), "digits-16k.wav")
-    check = classify(joined, WORK_RATE)
+        prepare(Audio(joined, SAMPLE_RATE), "digits-16k.wav")
+    check = classify(joined, SAMPLE_RATE)
     assert check["judged"] and check["speech"], check
 
 
@@ -73,7 +73,7 @@ def test_long_pauses_are_shortened(samples):
     assert out.duration_s < padded.duration_s - 1.5
 
 
-def music(seconds: float = 10.0, sr: int = WORK_RATE) -> np.ndarray:
+def music(seconds: float = 10.0, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Chords with a melody: sustained harmonic tones, as in music."""
     notes = [220, 247, 262, 294, 330, 349, 392, 440]
     out = []
@@ -87,20 +87,20 @@ def music(seconds: float = 10.0, sr: int = WORK_RATE) -> np.ndarray:
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda s: np.zeros(WORK_RATE * 5, np.float32), "is silent"),
-    (lambda s: Audio.read(speaker_clips(s, "librispeech-1688")[0]).samples[:WORK_RATE // 2], "0.5 s long"),
+    (lambda s: np.zeros(SAMPLE_RATE * 5, np.float32), "is silent"),
+    (lambda s: Audio.read(speaker_clips(s, "librispeech-1688")[0]).samples[:SAMPLE_RATE // 2], "0.5 s long"),
     (lambda s: np.tile(Audio.read(speaker_clips(s, "librispeech-1688")[0]).samples, 240), "at most 2 min"),
     (lambda s: music(), "does not sound like speech"),
-    (lambda s: np.random.default_rng(0).normal(0, 0.1, WORK_RATE * 5).astype(np.float32), "no voiced speech"),
+    (lambda s: np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE * 5).astype(np.float32), "no voiced speech"),
 ])
 def test_bad_references_are_refused(samples, make, message):
     with pytest.raises(InputError, match=message):
-        prepare(Audio(make(samples), WORK_RATE), "clip.wav")
+        prepare(Audio(make(samples), SAMPLE_RATE), "clip.wav")
 
 
 def test_too_little_speech_in_all_clips(samples):
-    y = Audio.read(speaker_clips(samples, "librispeech-1688")[0]).samples[: int(1.5 * WORK_RATE)]
+    y = Audio.read(speaker_clips(samples, "librispeech-1688")[0]).samples[: int(1.5 * SAMPLE_RATE)]
     with pytest.raises(InputError, match="at least 3 s"):
-        prepare_all([(Audio(y, WORK_RATE), "short.wav")])
+        prepare_all([(Audio(y, SAMPLE_RATE), "short.wav")])
     with pytest.raises(InputError, match="no reference audio"):
         prepare_all([])
