@@ -221,6 +221,10 @@ class Accounts:
             self.lib.log_event(event, actor, target=u.username)
         return u
 
+    def disabled_usernames(self) -> set[str]:
+        with self.lib.session() as s:
+            return set(s.exec(select(User.username).where(User.disabled == True)).all())  # noqa: E712
+
     def first_admin(self) -> User | None:
         """The longest-standing admin who can sign in (has a password)."""
         with self.lib.session() as s:

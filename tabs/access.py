@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ COPY_FOLDER = re.compile(r"^dl-u(\d+)-")
 # The same, anywhere in a text (the random part is 16 bytes in URL-safe base64).
 COPY_NAME = re.compile(r"dl-u(\d+)-[A-Za-z0-9_-]{22}")
 _FILE_ROUTE = re.compile(r"/file[=/](.+)$")
+# How often the access middleware reads which accounts are disabled, in seconds.
+DISABLED_TTL_S = 2.0
 
 
 def login_check(services) -> Callable[[str, str], Awaitable[bool]]:
@@ -61,8 +64,8 @@ def login_check(services) -> Callable[[str, str], Awaitable[bool]]:
     return check
 
 
-def _username(scope: dict) -> str | None:
-    """The signed-in user of a request, from Gradio's session cookie."""
+def _session_token(scope: dict) -> tuple[str, str, dict] | None:
+    """(token, user name, Gradio's token table) of a request with a valid session cookie."""
     app = scope.get("app")
     tokens = getattr(app, "tokens", None)
     cookie_id = getattr(app, "cookie_id", None)
@@ -70,7 +73,14 @@ def _username(scope: dict) -> str | None:
         return None
     cookies = Request(scope).cookies
     token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
-    return tokens.get(token) if token else None
+    username = tokens.get(token) if token else None
+    return (token, username, tokens) if username else None
+
+
+def _username(scope: dict) -> str | None:
+    """The signed-in user of a request, from Gradio's session cookie."""
+    session = _session_token(scope)
+    return session[1] if session else None
 
 
 def copy_owner(path: str | Path) -> int | None:
@@ -88,6 +98,8 @@ class AccessMiddleware:
 
     def __init__(self, app, services) -> None:
         self.app, self.services = app, services
+        self._disabled: set[str] = set()
+        self._disabled_at = float("-inf")
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -96,6 +108,8 @@ class AccessMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         token = _REQUEST.set(RequestMeta(client[0] if client else "", headers.get("user-agent", "")[:512]))
         try:
+            if self.services.sign_in:
+                await self._end_disabled_session(scope)
             if self.services.sign_in and scope.get("method") in ("GET", "HEAD") and not await self._may_fetch(scope):
                 # The same answer Gradio gives for a file that does not exist.
                 m = _FILE_ROUTE.search(scope.get("path", ""))
@@ -111,6 +125,27 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
         finally:
             _REQUEST.reset(token)
+
+    async def _end_disabled_session(self, scope: dict) -> None:
+        """A disabled account's session token is dropped, so Gradio answers its requests as it does
+        for someone signed out (the login page, 401 for calls). The set of disabled accounts is read
+        at most every DISABLED_TTL_S seconds; a hit is confirmed in the database, so an account
+        enabled again signs in at once."""
+        session = _session_token(scope)
+        if session is None:
+            return
+        now = time.monotonic()
+        if now - self._disabled_at > DISABLED_TTL_S:
+            self._disabled = await asyncio.to_thread(self.services.accounts.disabled_usernames)
+            self._disabled_at = now
+        token, username, tokens = session
+        if username in self._disabled:
+            user = await asyncio.to_thread(self.services.accounts.get, username)  # enabled again since?
+            if user is None or user.disabled:
+                tokens.pop(token, None)
+                log.info("session of disabled account %r ended", username)
+            else:
+                self._disabled.discard(username)
 
     async def _foreign_copy(self, scope: dict, body: bytes) -> str | None:
         """A download copy of another user's that a call names as an input (UI events pass file

@@ -273,11 +273,19 @@ def test_the_admin_sees_the_failed_sign_ins_and_manages_accounts(app, alice, bob
     users = {u["username"]: u for u in alice.predict(api_name="/list_users")}
     assert users["alice"]["is_admin"] and users["alice"]["stored_bytes"] > 0 and not users["bob"]["is_admin"]
 
+    browser = httpx.Client()
+    browser.post(app.url + "login", data={"username": "bob", "password": USERS["bob"]})
+    assert browser.get(app.url + "gradio_api/info").status_code == 200
     assert alice.predict(username="bob", disabled=True, api_name="/set_user_disabled")["disabled"] is True
-    with pytest.raises(Exception, match="sign in first"):
-        bob.predict(api_name="/list_projects")  # his open session ends
+    time.sleep(2.5)  # the middleware reads the disabled accounts every 2 s
+    assert browser.get(app.url + "gradio_api/info").status_code == 401  # his open sessions end
+    with pytest.raises(Exception):  # noqa: B017
+        bob.predict(api_name="/list_projects")
+    with pytest.raises(Exception, match="(?i)login|credentials"):
+        Client(app.url, auth=("bob", USERS["bob"]), verbose=False)  # and he cannot sign in again
     alice.predict(username="bob", disabled=False, api_name="/set_user_disabled")
-    assert isinstance(bob.predict(api_name="/list_projects"), list)
+    again = Client(app.url, auth=("bob", USERS["bob"]), verbose=False)
+    assert isinstance(again.predict(api_name="/list_projects"), list)
     types = [e["type"] for e in alice.predict(type="user_", api_name="/security_events")]
     assert types[:2] == ["user_enabled", "user_disabled"]
 
@@ -286,6 +294,6 @@ def test_the_admin_sees_the_failed_sign_ins_and_manages_accounts(app, alice, bob
     with pytest.raises(Exception, match="too short"):
         alice.predict(username="erin", password="short", api_name="/create_user")
     with pytest.raises(Exception, match="only an admin"):
-        bob.predict(username="mallory", password="a long password", api_name="/create_user")
+        again.predict(username="mallory", password="a long password", api_name="/create_user")
     dave = Client(app.url, auth=("dave", "dave-password"), verbose=False)
     assert dave.predict(api_name="/list_projects") == []
