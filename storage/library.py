@@ -6,10 +6,8 @@ if the row cannot be written, files this call added are removed again.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from core.errors import InputError
-from storage.intake import Limits, Probed, check_zip, probe_upload
-from storage.media import MediaStore, sha256_file
+from storage.intake import Limits, Probed, probe_upload
+from storage.media import MediaStore
 from storage.models import (
     Asset,
     Generation,
@@ -39,7 +37,6 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "digital-clone-studio/project/1"
 MAX_NAME = 200
 DEFAULT_PROJECT_NAME = "Unsorted"
 
@@ -510,112 +507,3 @@ class Library:
         return {"interrupted": interrupted, "orphan_files_removed": removed}
 
     # ------------------------------------------------------------ export / import
-
-    def export_project(self, project_id, dest_dir: Path, actor: Actor = ANONYMOUS) -> Path:
-        """Write the project as a zip: media/<sha><ext> files plus manifest.json."""
-        p = self.get_project(project_id, actor, "viewer")
-        assets = self.list_assets(p.id, actor)
-        manifest = {
-            "format": EXPORT_FORMAT,
-            "exported_at": utcnow().isoformat(timespec="seconds"),
-            "project": {"name": p.name, "created_at": p.created_at.isoformat(timespec="seconds")},
-            "assets": [{**asset_json(a), "file": f"media/{a.sha256}{a.ext}"} for a in assets],
-            "generations": self.list_generations(p.id, actor),
-        }
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in p.name)[:60].strip("_") or "project"
-        out = Path(dest_dir) / f"{safe}-{p.id}.zip"
-        tmp = out.with_suffix(".zip.part")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-            written = set()
-            for a in assets:
-                arc = f"media/{a.sha256}{a.ext}"
-                if arc not in written:
-                    # Already-compressed media is stored, not deflated again.
-                    kind = zipfile.ZIP_DEFLATED if a.kind in (MediaKind.text, MediaKind.other) else zipfile.ZIP_STORED
-                    zf.write(self.asset_path(a), arc, compress_type=kind)
-                    written.add(arc)
-        tmp.replace(out)
-        return out
-
-    def import_project(self, src: Path, original_name: str = "", actor: Actor = ANONYMOUS) -> Project:
-        """Re-create an exported project (new ids). All or nothing."""
-        name = Path(original_name or Path(src).name).name
-        zf = check_zip(Path(src), name, self.limits)
-        work = self.store.new_scratch_dir("import-")
-        added: set[tuple[str, str]] = set()
-        try:
-            with zf:
-                try:
-                    manifest = json.loads(zf.read("manifest.json"))
-                except KeyError:
-                    raise InputError(f"'{name}' is not a project export: it has no manifest.json") from None
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    raise InputError(f"'{name}' has a damaged manifest.json ({e})") from None
-                if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
-                    raise InputError(f"'{name}' is not a project export of this app (format {EXPORT_FORMAT})")
-                try:
-                    return self._import_manifest(zf, manifest, name, work, added, actor)
-                except (KeyError, TypeError, ValueError, AttributeError) as e:
-                    raise InputError(f"'{name}' has an incomplete or damaged manifest "
-                                     f"({type(e).__name__}: {e})") from None
-        except Exception:
-            self.drop_unreferenced(added)
-            raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-    def _import_manifest(self, zf: zipfile.ZipFile, manifest: dict, name: str, work: Path,
-                         added: set, actor: Actor) -> Project:
-        members = set(zf.namelist())
-        with self.session() as s:
-            project = Project(name=clean_name(manifest["project"]["name"]), owner_id=actor.user_id)
-            s.add(project)
-            s.flush()
-            id_map: dict[int, int] = {}
-            for i, a in enumerate(manifest["assets"]):
-                arc = a["file"]
-                if arc not in members:
-                    raise InputError(f"'{name}' is missing {arc}, listed in its manifest")
-                kind = MediaKind(a["kind"])
-                ext = Path(arc).suffix
-                tmp = work / f"{i}{ext}"
-                with zf.open(arc) as fin, open(tmp, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
-                if sha256_file(tmp) != a["sha256"]:
-                    raise InputError(f"'{name}': {arc} does not match its checksum; the archive is damaged")
-                probed = Probed(kind, tmp, ext, a["mime"], a.get("duration_s"), a.get("width"), a.get("height"),
-                                a.get("sample_rate"), a.get("channels"), dict(a.get("meta") or {}))
-                row = self.add_probed(project.id, probed, a["name"], origin=a.get("origin") or "import",
-                                      actor=actor, session=s, added=added)
-                id_map[int(a["id"])] = row.id
-            for g in manifest.get("generations", []):
-                gen = Generation(
-                    project_id=project.id, owner_id=actor.user_id, kind=str(g["kind"]), params=g.get("params") or {},
-                    status=JobStatus(g["status"]), progress=float(g.get("progress") or 0),
-                    progress_message=g.get("progress_message") or "", error=g.get("error") or "",
-                    backend=g.get("backend") or "", model=g.get("model") or "",
-                    model_licence=g.get("model_licence") or "", metrics=g.get("metrics") or {},
-                    created_at=_parse_time(g.get("created_at")) or utcnow(),
-                    started_at=_parse_time(g.get("started_at")), finished_at=_parse_time(g.get("finished_at")),
-                )
-                if not gen.status.finished:
-                    gen.status, gen.error = JobStatus.failed, "interrupted"
-                s.add(gen)
-                s.flush()
-                for role in ("input", "output"):
-                    for old in g.get(f"{role}s", []):
-                        if int(old) in id_map:
-                            s.add(GenerationAsset(generation_id=gen.id, asset_id=id_map[int(old)], role=role))
-            s.commit()
-            s.refresh(project)
-        return project
-
-
-def _parse_time(v) -> datetime | None:
-    if not v:
-        return None
-    try:
-        return datetime.fromisoformat(v)
-    except (TypeError, ValueError):
-        return None

@@ -18,6 +18,7 @@ import gradio as gr
 from gradio import FileData
 
 from services import Services
+from storage import archive
 from storage.library import Actor, asset_json, project_json
 from tabs.common import actor_from, download_copy, private_folder, uploaded_file, user_errors
 
@@ -58,7 +59,7 @@ def register(services: Services) -> None:
     def export_project(project_id: int, request: gr.Request = None) -> FileData:
         """The project as a zip: its media and a JSON manifest."""
         actor = actor_from(request, services)
-        out = lib.export_project(project_id, private_folder(actor), actor)
+        out = archive.export_project(lib, project_id, private_folder(actor), actor)
         return FileData(path=str(out), orig_name=out.name)
 
     @user_errors
@@ -66,7 +67,7 @@ def register(services: Services) -> None:
         """Re-create a project from an exported zip. Returns the new project."""
         actor = actor_from(request, services)
         path, name = uploaded_file(file, "project zip", actor)
-        p = lib.import_project(path, name, actor)
+        p = archive.import_project(lib, path, name, actor)
         return project_json(p, len(lib.list_assets(p.id, actor)))
 
     @user_errors

@@ -8,6 +8,7 @@ import json
 import gradio as gr
 
 from services import Services
+from storage import archive
 from storage.library import asset_json
 from storage.models import MediaKind
 from tabs.common import actor_from, download_copy, private_folder, user_errors
@@ -200,14 +201,14 @@ def build(services: Services) -> None:
         if not project_id:
             raise gr.Error("Choose a project to export.")
         actor = actor_from(request, services)
-        out = lib.export_project(project_id, private_folder(actor), actor)
+        out = archive.export_project(lib, project_id, private_folder(actor), actor)
         return str(out), f"Exported to **{out.name}**."
 
     @user_errors
     def on_import(path, request: gr.Request):
         if not path:
             raise gr.Error("Choose a project zip to import.")
-        p = lib.import_project(path, path.rsplit("/", 1)[-1], actor_from(request, services))
+        p = archive.import_project(lib, path, path.rsplit("/", 1)[-1], actor_from(request, services))
         return gr.update(choices=project_choices(request), value=p.id), None, f"Imported project **{p.name}**."
 
     @user_errors

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from core.errors import InputError
+from storage import archive
 from storage.accounts import (
     LOCAL_USERNAME,
     Accounts,
@@ -187,7 +188,7 @@ def test_another_users_ids_answer_like_ids_that_do_not_exist(services, samples, 
         (lambda i: lib.list_generations(i, bob), p.id),
         (lambda i: lib.rename_project(i, "Mine now", bob), p.id),
         (lambda i: lib.delete_project(i, bob), p.id),
-        (lambda i: lib.export_project(i, tmp_path, bob), p.id),
+        (lambda i: archive.export_project(lib, i, tmp_path, bob), p.id),
         (lambda i: lib.add_upload(i, samples / "portraits" / "art_1.png", "x.png", bob), p.id),
         (lambda i: lib.project_or_default(i, bob), p.id),
         (lambda i: lib.get_asset(i, bob), photo.id),

@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from core.errors import InputError
-from storage.library import EXPORT_FORMAT, NotFound
+from storage import archive
+from storage.archive import EXPORT_FORMAT
+from storage.library import NotFound
 from storage.models import Asset, Generation, GenerationAsset, JobStatus, Project
 
 
@@ -102,14 +104,14 @@ def test_export_then_import_round_trip(library, samples, tmp_path):
         s.add(GenerationAsset(generation_id=g.id, asset_id=a.id, role="output"))
         s.commit()
 
-    zpath = library.export_project(p.id, tmp_path)
+    zpath = archive.export_project(library, p.id, tmp_path)
     with zipfile.ZipFile(zpath) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         assert manifest["format"] == EXPORT_FORMAT
         assert {x["name"] for x in manifest["assets"]} == {"speech.flac", "face.png"}
         assert zf.read(f"media/{a.sha256}.flac") == library.asset_path(a).read_bytes()
 
-    q = library.import_project(zpath)
+    q = archive.import_project(library, zpath)
     assert q.id != p.id and q.name == "Round trip"
     got = {x.name: x for x in library.list_assets(q.id)}
     assert set(got) == {"speech.flac", "face.png"}
@@ -122,7 +124,7 @@ def test_export_then_import_round_trip(library, samples, tmp_path):
 def test_import_refuses_damaged_archives_and_stores_nothing(library, samples, tmp_path):
     p = library.create_project("Src")
     library.add_upload(p.id, voice(samples, 2), "v.flac")
-    good = library.export_project(p.id, tmp_path)
+    good = archive.export_project(library, p.id, tmp_path)
     library.delete_project(p.id)
     assert stored_files(library) == []
 
@@ -133,13 +135,13 @@ def test_import_refuses_damaged_archives_and_stores_nothing(library, samples, tm
             data = zin.read(info)
             zout.writestr(info, data[:-10] + b"0" * 10 if info.filename.startswith("media/") else data)
     with pytest.raises(InputError, match="checksum"):
-        library.import_project(bad)
+        archive.import_project(library, bad)
 
     no_manifest = tmp_path / "plain.zip"
     with zipfile.ZipFile(no_manifest, "w") as zf:
         zf.writestr("hello.txt", "hi")
     with pytest.raises(InputError, match="manifest"):
-        library.import_project(no_manifest)
+        archive.import_project(library, no_manifest)
 
     assert library.list_projects() == []
     assert stored_files(library) == []

@@ -6,6 +6,7 @@ import pytest
 from sqlmodel import select
 
 from core.errors import InputError
+from storage import archive
 from storage.library import Actor, Forbidden, NotFound
 from storage.models import Share, VoiceProfile
 from storage.voices import profile_json
@@ -44,7 +45,7 @@ def test_a_viewer_reads_but_cannot_change_and_loses_it_on_revoke(services, sampl
     assert [a.id for a in lib.list_assets(p.id, bob)] == [a.id for a in lib.list_assets(p.id, alice)]
     assert lib.get_asset(photo.id, bob).id == photo.id and lib.get_generation(g.id, None, bob)[0].id == g.id
     assert [x["id"] for x in lib.list_generations(p.id, bob)] == [g.id]
-    assert lib.export_project(p.id, tmp_path, bob).exists()
+    assert archive.export_project(lib, p.id, tmp_path, bob).exists()
     for change in (
         lambda: lib.add_upload(p.id, samples / "portraits" / "art_1.png", "x.png", bob),
         lambda: lib.delete_asset(photo.id, bob),
