@@ -145,6 +145,8 @@ class JobRunner:
         run `max_jobs_per_user` jobs."""
         lib = self.library
         project = lib.project_or_default(project_id, actor, "editor")
+        for aid in inputs:  # inputs the actor may not read are refused like missing ones
+            lib.get_asset(aid, actor)
         lib.check_room(actor)
         with self._slot(actor):
             return self._run(kind, params, work, project.id, inputs, progress, cancel, actor)

@@ -150,3 +150,12 @@ def test_list_of_shares_given_and_received(services):
     assert [(x["name"], x["user"], x["role"]) for x in got["given"]] == [("Film", "bob", "editor")]
     assert [(x["name"], x["owner"], x["role"]) for x in got["received"]] == [("Song", "bob", "viewer")]
     assert sharing.shares(carol) == {"given": [], "received": []}
+
+
+def test_a_job_cannot_read_another_users_asset_as_its_input(services, samples):
+    alice, bob, _ = people(services)
+    lib = services.library
+    theirs = lib.add_upload(lib.create_project("A", alice).id, samples / "portraits" / "art_0.png", "a.png", alice)
+    with pytest.raises(NotFound, match=f"no asset with id {theirs.id}"):
+        services.jobs.run(kind="speak", params={}, work=lambda ctx: None, inputs=[theirs.id], actor=bob)
+    assert lib.list_generations(lib.default_project(bob).id, bob) == []
