@@ -138,7 +138,8 @@ class Settings:
     @classmethod
     def from_args(cls, argv: list[str] | None = None, env: dict[str, str] | None = None) -> Settings:
         base = cls.from_env(env)
-        p = argparse.ArgumentParser(description="Digital Clone Studio")
+        p = argparse.ArgumentParser(description="Digital Clone Studio",
+                                    epilog="Accounts: python app.py users --help (add, list, disable, enable, passwd)")
         p.add_argument("--data-dir", type=Path, help="media, database and scratch files (DATA_DIR)")
         p.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql://... (DATABASE_URL)")
         p.add_argument("--max-upload-mb", type=int, help="largest upload in MB (MAX_UPLOAD_MB)")
