@@ -169,7 +169,11 @@ class AppProcess:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,
                                          stdout=log, stderr=subprocess.STDOUT)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # an app that never answered must not outlive the test run
+            raise
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
