@@ -9,12 +9,10 @@ import shutil
 import pytest
 
 from tests.conftest import AppProcess, free_port
+from tests.e2e import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 USERS = {"alice": "alice-password", "bob": "bob-password"}
 
 

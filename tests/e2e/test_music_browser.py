@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_projects_browser import ARGS, CHROMIUM
+from tests.e2e import ARGS, CHROMIUM, stop_once_running
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,6 @@ def test_lyrics_song_downloads_and_remix(app_server):
 def test_stop_ends_a_long_song(app_server, client):
     """Compose a 10-minute song, press Stop once it is under way: the browser stops waiting, and the
     song is recorded "cancelled" with nothing kept."""
-    import time
 
     sync_api = pytest.importorskip("playwright.sync_api")
     from playwright.sync_api import expect
@@ -67,14 +66,7 @@ def test_stop_ends_a_long_song(app_server, client):
             return [g for q in unsorted for g in client.predict(project_id=q["id"], api_name="/list_generations")
                     if g["kind"] == "song" and g["params"].get("theme") == "a voyage that never ends"]
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not [g for g in songs() if g["status"] == "running"]:
-            time.sleep(0.3)
-        page.click("#compose-stop")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and songs()[0]["status"] == "running":
-            time.sleep(0.3)
-        (song,) = songs()
+        song = stop_once_running(page, "#compose-stop", songs)
         assert song["status"] == "cancelled" and song["outputs"] == []
         expect(page.locator("#compose-button")).to_be_enabled()
         browser.close()

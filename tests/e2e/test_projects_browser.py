@@ -7,11 +7,10 @@ import shutil
 
 import pytest
 
+from tests.e2e import ARGS, CHROMIUM
+
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 def shown_name(name: str) -> re.Pattern:

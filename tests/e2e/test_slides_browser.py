@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.e2e.test_projects_browser import ARGS, CHROMIUM
+from tests.e2e import ARGS, CHROMIUM
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice not installed")]
 

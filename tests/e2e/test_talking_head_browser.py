@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_projects_browser import ARGS, CHROMIUM
+from tests.e2e import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import soundfile as sf
 
-from tests.e2e.test_projects_browser import ARGS, CHROMIUM
+from tests.e2e import ARGS, CHROMIUM, stop_once_running
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,6 @@ def test_scene_video_plays_at_its_size(app_server, samples, tmp_path):
 def test_stop_ends_a_long_scene_video(app_server, client, tmp_path):
     """A 4-minute scene video, stopped once it is under way: recorded "cancelled", nothing kept, and
     the button is ready again."""
-    import time
 
     import numpy as np
 
@@ -69,14 +68,7 @@ def test_stop_ends_a_long_scene_video(app_server, client, tmp_path):
         page.get_by_role("tab", name="Video", exact=True).click()
         page.set_input_files("#video-audio input[type=file]", str(wav))
         page.click("#scene-button")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not [g for g in videos() if g["status"] == "running"]:
-            time.sleep(0.3)
-        page.click("#scene-stop")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and videos()[0]["status"] == "running":
-            time.sleep(0.3)
-        (made,) = videos()
+        made = stop_once_running(page, "#scene-stop", videos)
         assert made["status"] == "cancelled" and made["outputs"] == []
         expect(page.locator("#scene-button")).to_be_enabled()
         browser.close()
