@@ -549,3 +549,22 @@ def test_an_older_database_gets_the_hugging_face_columns(settings, db_url):
     finally:
         engine.dispose()
 
+
+def test_hugging_face_sign_in_at_start(settings, db_url):
+    from services import build_services
+    from storage.accounts import HFProfile
+
+    space = replace(settings, database_url=db_url, space_id="someone/studio", oauth_missing=(), admin_users="ada")
+    svc = build_services(space)
+    try:
+        assert svc.sign_in and svc.sign_in_mode == "huggingface"  # auto, in a Space with OAuth
+        assert svc.accounts.hf_sign_in(HFProfile("sub-ada", "ada"), svc.settings.admin_names).user.is_admin
+    finally:
+        svc.library.engine.dispose()
+    svc = build_services(replace(space, admin_users="someone-else"))
+    try:
+        assert not svc.accounts.get("ada").is_admin  # off the list: no longer admin from the start
+    finally:
+        svc.library.engine.dispose()
+    with pytest.raises(SystemExit, match="SIGN_IN=huggingface works only in a Hugging Face Space"):
+        build_services(replace(settings, database_url=db_url, sign_in="huggingface"))
