@@ -566,5 +566,11 @@ def test_hugging_face_sign_in_at_start(settings, db_url):
         assert not svc.accounts.get("ada").is_admin  # off the list: no longer admin from the start
     finally:
         svc.library.engine.dispose()
+    from users_cli import main
+
+    out = io.StringIO()
+    assert main(["list"], {"DATA_DIR": str(settings.data_dir), "DATABASE_URL": db_url}, out=out) == 0
+    (line,) = [x for x in out.getvalue().splitlines() if " ada " in x]
+    assert line.rstrip().endswith("Hugging Face: ada")
     with pytest.raises(SystemExit, match="SIGN_IN=huggingface works only in a Hugging Face Space"):
         build_services(replace(settings, database_url=db_url, sign_in="huggingface"))
