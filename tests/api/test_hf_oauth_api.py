@@ -3,12 +3,13 @@ SPACE_ID and the OAUTH_* variables, so Gradio uses its real OAuth routes and aut
 small real OpenID provider on 127.0.0.1 (tests/openid_provider.py). People sign in the way a
 browser does, following the redirects with a cookie jar; their API calls carry the session cookie.
 
-The session cookie is set as on a Space, `Secure` (and SameSite=None). A loopback address is a
-"potentially trustworthy" origin (W3C Secure Contexts), for which RFC 6265bis lets a user agent keep
-and send Secure cookies over plain http; httpx's jar never does, so these tests browse through
-`LoopbackBrowser`, a transport that keeps cookies that way for 127.0.0.1 only. The app is not told
-anything: it sets the same Secure cookie it sets on a Space, and a client that keeps to https-only
-cookies cannot sign in over http (tested below).
+The session cookie is set as on a Space, `Secure` (and SameSite=None). Whether a connection counts
+as secure for cookies is the user agent's call: Chromium counts http://127.0.0.1 (a loopback address,
+"potentially trustworthy" in W3C Secure Contexts) and keeps the cookie there (the browser test
+shows it), httpx's jar never does. So these tests browse through `LoopbackBrowser`, a transport that
+keeps cookies as Chromium does for 127.0.0.1 only. The app is not told anything: it sets the same
+Secure cookie it sets on a Space, and a client that keeps Secure cookies for https only cannot sign
+in over http (tested below).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class _Headers:
 
 
 class LoopbackBrowser(httpx.BaseTransport):
-    """Keeps cookies as a browser may for http://127.0.0.1 (Secure ones too), for every request and
-    every redirect (httpx copies its own jar, and its policy, for each)."""
+    """Keeps cookies as Chromium does for http://127.0.0.1 (Secure ones too), for every request and
+    every redirect (a policy given to httpx's own jar is lost: httpx copies the jar for each request)."""
 
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
