@@ -24,7 +24,7 @@ def create(settings: Settings):
 
 
 def launch(demo, services, **overrides) -> None:
-    from tabs import access
+    from tabs import access, hf_oauth
     from tabs.theme import FORCE_DARK_JS, studio_css, studio_theme
 
     settings = services.settings
@@ -33,8 +33,10 @@ def launch(demo, services, **overrides) -> None:
         "server_port": settings.server_port,
         "share": settings.share,
         # Accounts in the database (AUTH pairs are seeded into it); failures slowed down and logged.
-        "auth": access.login_check(services) if services.sign_in else None,
-        "auth_message": "Sign in with your studio account." if services.sign_in else None,
+        "auth": access.login_check(services) if services.sign_in_mode == "accounts" else None,
+        "auth_message": "Sign in with your studio account." if services.sign_in_mode == "accounts" else None,
+        # Hugging Face sign-in: Gradio's OAuth session, turned into a studio account (401 without one).
+        "auth_dependency": hf_oauth.session_user(services) if services.sign_in_mode == "huggingface" else None,
         "app_kwargs": {"middleware": access.middleware(services)},
         "max_file_size": f"{settings.max_upload_mb}mb",
         # The data folder (database, media store) is never served; files leave through copies.

@@ -69,6 +69,8 @@ class Services:
     sharing: Sharing
     # True: every request needs a signed-in account; False: a local single-user run.
     sign_in: bool
+    # How people sign in: "accounts" (password), "huggingface" (Hugging Face OAuth) or "off".
+    sign_in_mode: str = "off"
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start_housekeeping(self, every_s: float = 60.0) -> threading.Thread:
@@ -111,7 +113,7 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     accounts = Accounts(library, LoginThrottle(free_failures=settings.login_free_failures,
                                                free_failures_per_ip=4 * settings.login_free_failures,
                                                max_wait_s=settings.login_max_wait_s))
-    sign_in = start_accounts(settings, accounts)
+    sign_in_mode = start_accounts(settings, accounts)
     library.expire_events(settings.security_log_days)
     MODELS.idle_seconds = settings.model_idle_seconds
     jobs = JobRunner(library, settings.max_jobs_per_user)
@@ -122,29 +124,44 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
                     talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices, backends), music=music,
                     video=VideoWorkflows(settings, library, jobs, music),
                     slides=SlidesWorkflows(settings, library, jobs, voices), accounts=accounts,
-                    sharing=Sharing(library, voices.profiles), sign_in=sign_in)
+                    sharing=Sharing(library, voices.profiles), sign_in=sign_in_mode != "off",
+                    sign_in_mode=sign_in_mode)
 
 
-def start_accounts(settings: Settings, accounts: Accounts) -> bool:
-    """Seed the AUTH accounts, decide whether sign-in is on, and give rows without an owner (an
-    earlier single-user install) to the first admin, or to the local user when sign-in is off."""
+def start_accounts(settings: Settings, accounts: Accounts) -> str:
+    """Seed the AUTH accounts, decide how people sign in ("accounts", "huggingface" or "off", see
+    `Settings.resolve_sign_in`), and give rows without an owner (an earlier single-user install) to the
+    first admin, or to the local user when sign-in is off."""
     try:
         accounts.seed(settings.auth_pairs)
     except InputError as e:
         raise SystemExit(f"AUTH: {e}") from None
-    on = settings.sign_in == "accounts" or (settings.sign_in == "auto" and accounts.has_sign_in_users())
-    if on and not accounts.has_sign_in_users():
+    mode = settings.resolve_sign_in(accounts.has_sign_in_users())
+    if mode == "accounts" and not accounts.has_sign_in_users():
         raise SystemExit("SIGN_IN=accounts but there are no accounts: set AUTH=user:password or run "
                          "`python app.py users add NAME --admin`")
-    owner = accounts.first_admin() if on else accounts.local_user()
+    if mode == "huggingface":
+        # Accounts are made as people sign in; only ADMIN_USERS makes admins (the first visitor of a
+        # public Space is anyone, so being first makes nobody an admin).
+        accounts.sync_hf_admins(settings.admin_names)
+        if settings.auth_pairs:
+            log.warning("AUTH accounts cannot sign in with SIGN_IN=huggingface (only Hugging Face users can)")
+        if not settings.admin_names:
+            log.warning("no admin: set ADMIN_USERS to the Hugging Face user names that may manage accounts")
+    elif settings.admin_names:
+        log.warning("ADMIN_USERS is used with SIGN_IN=huggingface only; here admins come from AUTH or "
+                    "`python app.py users add NAME --admin`")
+    owner = accounts.local_user() if mode == "off" else accounts.first_admin(mode)
     if owner is None:
-        log.warning("sign-in is on but no admin can sign in; earlier single-user data stays unowned "
-                    "(`python app.py users add NAME --admin` makes one)")
+        log.warning("sign-in is on but no admin can sign in; earlier single-user data stays unowned until one "
+                    "does (%s)", "ADMIN_USERS names them" if mode == "huggingface"
+                    else "`python app.py users add NAME --admin` makes one")
     else:
         accounts.adopt_unowned(owner)
-    log.info("sign-in %s", "on: local accounts" if on else "off: a local single-user run")
-    if not on and (settings.share or settings.server_name not in ("127.0.0.1", "localhost", "::1")):
+    log.info("sign-in %s", {"accounts": "on: local accounts", "huggingface": "on: Hugging Face accounts",
+                            "off": "off: a local single-user run"}[mode])
+    if mode == "off" and (settings.share or settings.server_name not in ("127.0.0.1", "localhost", "::1")):
         log.warning("sign-in is off but the app is reachable from other machines (%s): every visitor shares "
                     "one library and its cloned voices; set AUTH=user:password or SIGN_IN=accounts",
                     "share link" if settings.share else settings.server_name)
-    return on
+    return mode

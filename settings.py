@@ -22,7 +22,9 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
-SIGN_IN_MODES = ("auto", "accounts", "off")
+SIGN_IN_MODES = ("auto", "accounts", "huggingface", "off")
+# What Gradio's Hugging Face OAuth needs; a Space with `hf_oauth: true` in its README sets them all.
+OAUTH_VARS = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,15 @@ class Settings:
     # Login pairs "user:password,user2:password2", made accounts at start-up (the first is admin when
     # there is none); an existing account gets the listed password.
     auth: str = ""
-    # Sign-in: "auto" (on when AUTH is set or accounts with passwords exist), "accounts" (always on)
-    # or "off" (a local single-user run: everything belongs to one local user).
+    # Sign-in: "accounts" (user name and password), "huggingface" (Hugging Face OAuth, in a Space only),
+    # "off" (a local single-user run: everything belongs to one local user) or "auto" (see resolve_sign_in).
     sign_in: str = "auto"
+    # Hugging Face user names (comma separated) whose accounts are admins with huggingface sign-in.
+    admin_users: str = ""
+    # The Space this runs in ("owner/name"): Hugging Face sets SYSTEM=spaces and SPACE_ID; empty elsewhere.
+    space_id: str = ""
+    # Which of OAUTH_VARS are unset (Gradio reads their values itself; the secret is never kept here).
+    oauth_missing: tuple[str, ...] = OAUTH_VARS
     # Failed sign-ins in a row allowed per user name before each further attempt must wait
     # (1, 2, 4 ... seconds; an IP address is allowed four times as many).
     login_free_failures: int = 5
@@ -104,6 +112,38 @@ class Settings:
             pairs.append((user, password))
         return pairs
 
+    @property
+    def admin_names(self) -> set[str]:
+        """ADMIN_USERS as lower-case names (Hugging Face names are case-insensitive)."""
+        return {n.strip().lower() for n in self.admin_users.split(",") if n.strip()}
+
+    @property
+    def hf_oauth_ready(self) -> bool:
+        """Running in a Space whose OAuth is configured (`hf_oauth: true` in its README)."""
+        return bool(self.space_id) and not self.oauth_missing
+
+    def resolve_sign_in(self, password_accounts: bool) -> str:
+        """The sign-in in force: "accounts", "huggingface" or "off". `password_accounts`: whether accounts
+        with a password exist. SIGN_IN=auto means, in this order: accounts when AUTH is set (the operator
+        asked for passwords); huggingface in a Space whose OAuth is configured; accounts when password
+        accounts exist; else off. huggingface without a Space's OAuth stops the start: Gradio would then
+        sign every visitor in as the machine's own Hugging Face account."""
+        mode = self.sign_in
+        if mode == "auto":
+            if self.auth.strip():
+                mode = "accounts"
+            elif self.hf_oauth_ready:
+                mode = "huggingface"
+            else:
+                mode = "accounts" if password_accounts else "off"
+        if mode == "huggingface" and not self.hf_oauth_ready:
+            missing = ([] if self.space_id else ["SYSTEM=spaces", "SPACE_ID"]) + list(self.oauth_missing)
+            raise SystemExit("SIGN_IN=huggingface works only in a Hugging Face Space with OAuth on (`hf_oauth: true` "
+                             f"in the Space's README); not set here: {', '.join(missing)}. Outside a Space Gradio "
+                             "would sign every visitor in as this machine's Hugging Face account, so the app "
+                             "does not start. Use SIGN_IN=accounts for password accounts.")
+        return mode
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
@@ -121,6 +161,9 @@ class Settings:
             device=env.get("DEVICE") or d.device,
             auth=env.get("AUTH", ""),
             sign_in=(env.get("SIGN_IN") or d.sign_in).strip().lower(),
+            admin_users=env.get("ADMIN_USERS", ""),
+            space_id=env.get("SPACE_ID", "") if env.get("SYSTEM") == "spaces" else "",
+            oauth_missing=tuple(v for v in OAUTH_VARS if not env.get(v)),
             login_free_failures=_env_int(env, "LOGIN_FREE_FAILURES", d.login_free_failures),
             login_max_wait_s=_env_int(env, "LOGIN_MAX_WAIT_S", d.login_max_wait_s),
             security_log_days=_env_int(env, "SECURITY_LOG_DAYS", d.security_log_days),
@@ -145,7 +188,7 @@ class Settings:
         p.add_argument("--max-upload-mb", type=int, help="largest upload in MB (MAX_UPLOAD_MB)")
         p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (DEVICE)")
         p.add_argument("--auth", help="user:password[,user2:password2] (AUTH)")
-        p.add_argument("--sign-in", choices=SIGN_IN_MODES, help="auto, accounts or off (SIGN_IN)")
+        p.add_argument("--sign-in", choices=SIGN_IN_MODES, help="auto, accounts, huggingface or off (SIGN_IN)")
         p.add_argument("--host", dest="server_name", help="bind address (GRADIO_SERVER_NAME)")
         p.add_argument("--port", dest="server_port", type=int, help="port (GRADIO_SERVER_PORT)")
         p.add_argument("--share", action="store_true", default=None, help="create a public share link")

@@ -72,7 +72,8 @@ def main(argv: list[str], env: dict[str, str] | None = None, stdin=None, out=Non
         elif args.command == "list":
             for u in accounts.list_users():
                 flags = [f for f, on in (("admin", u.is_admin), ("disabled", u.disabled),
-                                         ("no password", not u.password_hash)) if on]
+                                         (f"Hugging Face: {u.hf_username}", u.hf_sub is not None),
+                                         ("no password", not u.password_hash and u.hf_sub is None)) if on]
                 print(f"{u.id:>5}  {u.username:<30} {', '.join(flags)}", file=out)
         elif args.command in ("disable", "enable"):
             u = accounts.set_disabled(args.name, args.command == "disable", actor=CLI_ACTOR)

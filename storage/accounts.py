@@ -1,9 +1,11 @@
 """Local accounts: users with salted scrypt password hashes, sign-in with a slow-down after
-failures, and the single local user that owns everything when sign-in is off.
+failures, accounts of people who sign in with Hugging Face, and the single local user that owns
+everything when sign-in is off.
 
     accounts = Accounts(library)
     accounts.seed([("alice", "pw1")])          # AUTH pairs; the first becomes admin when there is none
     result = accounts.sign_in("alice", "pw1", ip="10.0.0.5", user_agent="Firefox")
+    result = accounts.hf_sign_in(HFProfile(sub="6523...", username="ada"), admin_names={"ada"}, ip=...)
     actor = accounts.actor("alice", ip=..., user_agent=...)   # for every later request
 
 Every sign-in, failed or not, is a SecurityEvent with the user, IP and user agent.
@@ -19,15 +21,17 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from core.errors import InputError
 from storage.library import Actor, Forbidden, Library
-from storage.models import Asset, Generation, Project, User, VoiceProfile
+from storage.models import Asset, Generation, Project, User, VoiceProfile, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,10 @@ log = logging.getLogger(__name__)
 LOCAL_USERNAME = "local"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 MIN_PASSWORD = 8
+
+# An account of a Hugging Face user whose name is another account's is called name@hf ('@' is never
+# in a Hugging Face name, so no later Hugging Face user can claim it), then name@hf2 ...
+HF_NAME_SUFFIX = "@hf"
 
 # scrypt cost: 2**14 x 8 x 1 takes ~16 MiB and ~50 ms a check (the RFC 7914 interactive setting).
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
@@ -156,6 +164,17 @@ class LoginThrottle:
 
 
 @dataclass(frozen=True)
+class HFProfile:
+    """Who signed in with Hugging Face, from the OpenID claims of the sign-in."""
+
+    # The OpenID subject: the person's permanent id (a rename keeps it).
+    sub: str
+    # Their Hugging Face user name (preferred_username) and full name.
+    username: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class SignInResult:
     ok: bool
     user: User | None = None
@@ -204,8 +223,11 @@ class Accounts:
         return self._update(username, actor, "password_changed", password_hash=hash_password(password))
 
     def set_disabled(self, username: str, disabled: bool = True, actor: Actor | None = None) -> User:
-        """Disable (or enable again) an account: it cannot sign in, and its open sessions are refused."""
-        return self._update(username, actor, "user_disabled" if disabled else "user_enabled", disabled=disabled)
+        """Disable (or enable again) an account: it cannot sign in, and its open sessions are refused
+        (for good: enabled again, it must sign in again)."""
+        if disabled:
+            return self._update(username, actor, "user_disabled", disabled=True, sessions_ended_at=utcnow())
+        return self._update(username, actor, "user_enabled", disabled=False)
 
     def _update(self, username: str, actor: Actor | None, event: str, **values) -> User:
         with self.lib.session() as s:
@@ -225,10 +247,12 @@ class Accounts:
         with self.lib.session() as s:
             return set(s.exec(select(User.username).where(User.disabled == True)).all())  # noqa: E712
 
-    def first_admin(self) -> User | None:
-        """The longest-standing admin who can sign in (has a password)."""
+    def first_admin(self, sign_in: str = "accounts") -> User | None:
+        """The longest-standing admin who can sign in: with a password (sign_in "accounts") or with
+        Hugging Face ("huggingface")."""
+        can = User.hf_sub.is_not(None) if sign_in == "huggingface" else User.password_hash != ""
         with self.lib.session() as s:
-            return s.exec(select(User).where(User.is_admin, User.password_hash != "", User.disabled == False)  # noqa: E712
+            return s.exec(select(User).where(User.is_admin, can, User.disabled == False)  # noqa: E712
                           .order_by(User.id)).first()
 
     def has_sign_in_users(self) -> bool:
@@ -303,7 +327,8 @@ class Accounts:
             users = list(s.exec(select(User).order_by(User.id)).all())
             stored = {u.id: self.lib.stored_bytes(u.id, s) for u in users}
         return [{"username": u.username, "is_admin": u.is_admin, "disabled": u.disabled,
-                 "can_sign_in": bool(u.password_hash), "created_at": u.created_at.isoformat(timespec="seconds"),
+                 "can_sign_in": bool(u.password_hash or u.hf_sub), "hf_username": u.hf_username,
+                 "created_at": u.created_at.isoformat(timespec="seconds"),
                  "projects": projects.get(u.id, 0), "voices": voices.get(u.id, 0), "stored_bytes": stored[u.id]}
                 for u in users]
 
@@ -329,6 +354,99 @@ class Accounts:
                            reason=reason, **({"wait_s": round(wait, 1)} if wait else {}))
         return SignInResult(False, u if u and ok else None, wait)
 
+    # ------------------------------------------------------------ Hugging Face sign-in
+
+    def hf_sign_in(self, profile: HFProfile, admin_names: Collection[str] = (), ip: str = "",
+                   user_agent: str = "") -> SignInResult:
+        """Someone Hugging Face has signed in. Their account is found by the OpenID subject, so a
+        renamed Hugging Face user keeps it (and takes the new name); on first sign-in it is made, named
+        as on Hugging Face (name@hf when another account has that name). It is an admin exactly when
+        the Hugging Face name is in `admin_names` (lower case: ADMIN_USERS); the first such admin
+        adopts data without an owner, as the first admin does at start-up with passwords. A disabled
+        account is refused. Logged either way, with the address and user agent."""
+        if not profile.sub or not profile.username:
+            raise InputError("the Hugging Face sign-in named no user")
+        try:
+            result = self._hf_sign_in(profile, admin_names, ip, user_agent)
+        except IntegrityError:  # a first sign-in of the same person (or name) at the same moment
+            result = self._hf_sign_in(profile, admin_names, ip, user_agent)
+        u = result.user
+        if result.ok and u.is_admin and (first := self.first_admin("huggingface")) is not None and first.id == u.id:
+            self.adopt_unowned(u)
+        return result
+
+    def _hf_sign_in(self, profile: HFProfile, admin_names: Collection[str], ip: str,
+                    user_agent: str) -> SignInResult:
+        events: list[tuple[str, dict]] = []
+        with self.lib.session() as s:
+            u = s.exec(select(User).where(User.hf_sub == profile.sub)).first()
+            if u is not None and u.disabled:
+                self.lib.log_event("login_failed", Actor(u.id, u.username, ip, user_agent), reason="disabled",
+                                   via="huggingface", hf_username=profile.username)
+                return SignInResult(False, u)
+            if u is None:
+                u = User(username=self._free_name(s, profile.username), hf_sub=profile.sub,
+                         hf_username=profile.username, display_name=profile.name or profile.username)
+                events.append(("user_created", {"via": "huggingface", "hf_username": profile.username}))
+            elif u.hf_username != profile.username:  # renamed on Hugging Face
+                name = self._free_name(s, profile.username, own_id=u.id)
+                events.append(("user_renamed", {"from": u.username, "to": name, "hf_username": profile.username}))
+                u.username, u.hf_username = name, profile.username
+            if profile.name:
+                u.display_name = profile.name
+            admin = profile.username.lower() in admin_names
+            if u.is_admin != admin:
+                u.is_admin = admin
+                events.append(("admin_granted" if admin else "admin_revoked", {"by": "ADMIN_USERS"}))
+            s.add(u)
+            s.commit()
+            s.refresh(u)
+        who = Actor(u.id, u.username, ip, user_agent)
+        for type_, detail in events:
+            self.lib.log_event(type_, who, **detail)
+        self.lib.log_event("login_ok", who, via="huggingface", hf_username=profile.username)
+        return SignInResult(True, u)
+
+    @staticmethod
+    def _free_name(s, wanted: str, own_id: int | None = None) -> str:
+        """An account name for a Hugging Face user: their own name if no other account has it, else
+        name@hf, name@hf2 ..."""
+        base = re.sub(r"[^A-Za-z0-9._@-]", "-", wanted).lstrip("._@-")[:70] or "hf-user"
+        candidates = [base] if base.lower() != LOCAL_USERNAME else []
+        candidates += [f"{base}{HF_NAME_SUFFIX}{n if n > 1 else ''}" for n in range(1, 1000)]
+        for name in candidates:
+            other = s.exec(select(User.id).where(func.lower(User.username) == name.lower())).first()
+            if other is None or other == own_id:
+                return name
+        raise InputError(f"no free account name for the Hugging Face user {wanted!r}")
+
+    def hf_session_user(self, sub: str, signed_in_at: datetime) -> User | None:
+        """The account of a Hugging Face session that began at `signed_in_at`; None when there is none,
+        or it is disabled, or its sessions were ended after that time."""
+        with self.lib.session() as s:
+            u = s.exec(select(User).where(User.hf_sub == sub)).first() if sub else None
+        if u is None or u.disabled:
+            return None
+        if u.sessions_ended_at is not None and signed_in_at < u.sessions_ended_at:
+            return None
+        return u
+
+    def sync_hf_admins(self, admin_names: Collection[str]) -> list[str]:
+        """Hugging Face accounts are admins exactly when ADMIN_USERS names them (checked at start-up,
+        so a name taken off the list loses admin before its next sign-in). Returns the accounts changed."""
+        changed = []
+        with self.lib.session() as s:
+            for u in s.exec(select(User).where(User.hf_sub.is_not(None)).order_by(User.id)).all():
+                admin = u.hf_username.lower() in admin_names
+                if u.is_admin != admin:
+                    u.is_admin = admin
+                    s.add(u)
+                    changed.append((u.id, u.username, admin))
+            s.commit()
+        for uid, name, admin in changed:
+            self.lib.log_event("admin_granted" if admin else "admin_revoked", Actor(uid, name), by="ADMIN_USERS")
+        return [name for _, name, _ in changed]
+
     def actor(self, username: str | None, *, signed_in: bool, ip: str = "", user_agent: str = "") -> Actor:
         """Who is acting on a request. With sign-in on, the session's user (NotSignedIn when there
         is none, or the account is disabled or gone); with sign-in off, the local user."""
@@ -339,3 +457,4 @@ class Accounts:
         if u is None or u.disabled or u.username == LOCAL_USERNAME:
             raise NotSignedIn("sign in first: this request has no valid session (or the account is disabled)")
         return Actor(u.id, u.username, ip, user_agent)
+

@@ -18,6 +18,14 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # earlier release gets them on start-up (create_all makes missing tables, never missing columns).
 ADDED_COLUMNS = [
     ("user", "disabled", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("user", "sessions_ended_at", "TIMESTAMP WITH TIME ZONE"),
+    ("user", "hf_sub", "VARCHAR(100)"),
+    ("user", "hf_username", "VARCHAR(100) NOT NULL DEFAULT ''"),
+]
+# Indexes on added columns, as (name, table, column, unique): ALTER TABLE cannot add a UNIQUE column in
+# SQLite, so the constraint comes as an index, named as create_all names it on a new database.
+ADDED_INDEXES = [
+    ("ix_user_hf_sub", "user", "hf_sub", True),
 ]
 
 
@@ -43,7 +51,8 @@ def make_engine(url: str) -> Engine:
 
 
 def add_missing_columns(engine: Engine) -> list[str]:
-    """Add the ADDED_COLUMNS an older database lacks; returns "table.column" for each one added."""
+    """Add the ADDED_COLUMNS and ADDED_INDEXES an older database lacks; returns "table.column" for each
+    column and the name of each index added."""
     added = []
     quote = engine.dialect.identifier_preparer.quote
     with engine.begin() as conn:
@@ -52,6 +61,11 @@ def add_missing_columns(engine: Engine) -> list[str]:
             if column not in {c["name"] for c in insp.get_columns(table)}:
                 conn.execute(text(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column)} {definition}"))
                 added.append(f"{table}.{column}")
+        for name, table, column, unique in ADDED_INDEXES:
+            if name not in {i["name"] for i in inspect(conn).get_indexes(table)}:
+                conn.execute(text(f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote(name)} "
+                                  f"ON {quote(table)} ({quote(column)})"))
+                added.append(name)
     if added:
         log.warning("database upgraded: added %s", ", ".join(added))
     return added

@@ -56,6 +56,13 @@ class User(SQLModel, table=True):
     is_admin: bool = False
     # A disabled account cannot sign in, and requests from its open sessions are refused.
     disabled: bool = False
+    # Sessions begun before this time are refused: set when the account is disabled (Hugging Face
+    # sessions live in a cookie, so this is how they end).
+    sessions_ended_at: datetime | None = None
+    # A Hugging Face account: the OpenID subject (stable across renames; NULL for other accounts) and
+    # its user name at the last sign-in (ADMIN_USERS names it).
+    hf_sub: str | None = Field(default=None, index=True, unique=True, max_length=100)
+    hf_username: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
 
 

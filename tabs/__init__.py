@@ -23,7 +23,14 @@ def build_app(services: Services) -> gr.Blocks:
         api.register_video(services)
         api.register_slides(services)
         api.register_admin(services)
-        gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
+        if services.sign_in_mode == "huggingface":
+            from tabs.hf_oauth import login_button
+
+            with gr.Row(equal_height=True):
+                gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
+                login_button()
+        else:
+            gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
         with gr.Tabs():
             with gr.Tab("Voice", id="voice"):
                 voice.build(services)

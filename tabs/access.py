@@ -5,7 +5,9 @@ ASGI middleware handed to the app through `launch(app_kwargs=...)`) keeps each r
 address and user agent in a context variable, so failed and successful sign-ins are logged
 with them. With sign-in on, it also refuses a download copy (`dl-u<id>-...` folders, see
 `tabs.common`) to anyone but the user it was made for: fetched by URL, or named as an input
-in the JSON of an API call or UI event.
+in the JSON of an API call or UI event. With Hugging Face sign-in it also turns Gradio's OAuth
+callback into a studio account and shows visitors without a session a page to sign in
+(`tabs.hf_oauth`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from fastapi import HTTPException
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 from starlette.requests import Request
+
+from tabs import hf_oauth
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +110,19 @@ class AccessMiddleware:
             return await self.app(scope, receive, send)
         client = scope.get("client")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-        token = _REQUEST.set(RequestMeta(client[0] if client else "", headers.get("user-agent", "")[:512]))
+        meta = RequestMeta(client[0] if client else "", headers.get("user-agent", "")[:512])
+        token = _REQUEST.set(meta)
         try:
-            if self.services.sign_in:
+            if self.services.sign_in_mode == "huggingface":
+                path, method = scope.get("path", ""), scope.get("method")
+                if path == hf_oauth.CALLBACK_PATH:
+                    return await hf_oauth.callback(self.app, scope, receive, send, self.services, meta.ip,
+                                                   meta.user_agent)
+                if path == "/" and method in ("GET", "HEAD") and await self._user(scope) is None:
+                    from tabs import TITLE
+
+                    return await hf_oauth.sign_in_page(scope, send, TITLE)
+            elif self.services.sign_in:
                 await self._end_disabled_session(scope)
             if self.services.sign_in and scope.get("method") in ("GET", "HEAD") and not await self._may_fetch(scope):
                 # The same answer Gradio gives for a file that does not exist.
@@ -125,6 +139,12 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
         finally:
             _REQUEST.reset(token)
+
+    async def _user(self, scope: dict) -> str | None:
+        """The signed-in account of a request: from the Hugging Face session, or Gradio's token."""
+        if self.services.sign_in_mode == "huggingface":
+            return await hf_oauth.session_username(scope, self.services)
+        return _username(scope)
 
     async def _end_disabled_session(self, scope: dict) -> None:
         """A disabled account's session token is dropped, so Gradio answers its requests as it does
@@ -153,7 +173,7 @@ class AccessMiddleware:
         owners = {int(m.group(1)): m.group(0) for m in COPY_NAME.finditer(body.decode("utf-8", "replace"))}
         if not owners:
             return None
-        username = _username(scope)
+        username = await self._user(scope)
         user = await asyncio.to_thread(self.services.accounts.get, username) if username else None
         return next((folder for owner, folder in owners.items() if user is None or user.id != owner), None)
 
@@ -162,7 +182,7 @@ class AccessMiddleware:
         if not m:
             return True
         owner = copy_owner(unquote(m.group(1)))
-        username = _username(scope)
+        username = await self._user(scope)
         if owner is None or username is None:
             return True  # not a download copy, or no session: Gradio's own checks answer
         user = await asyncio.to_thread(self.services.accounts.get, username)

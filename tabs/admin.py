@@ -7,13 +7,15 @@ import json
 
 import gradio as gr
 
+from core.errors import InputError
 from services import Services
 from tabs.common import actor_from, user_errors
+from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
 USER_COLUMNS = ["user", "admin", "disabled", "projects", "voices", "stored"]
 EVENT_COLUMNS = ["time (UTC)", "event", "user", "IP", "user agent", "detail"]
 EVENT_TYPES = ["", "login", "login_failed", "login_throttled", "login_ok", "voice_consent", "share",
-               "upload_rejected", "user_", "data_adopted"]
+               "upload_rejected", "user_", "admin_", "data_adopted"]
 
 
 def _mb(n: int) -> str:
@@ -48,7 +50,7 @@ def build(services: Services) -> None:
                 who = gr.Textbox(label="User name", max_lines=1, elem_id="admin-user", scale=3)
                 disable_btn = gr.Button("Disable (ends their sessions)", variant="stop", elem_id="admin-disable")
                 enable_btn = gr.Button("Enable", elem_id="admin-enable")
-            with gr.Accordion("New account", open=False):
+            with gr.Accordion("New account", open=False, visible=services.sign_in_mode != "huggingface"):
                 with gr.Row():
                     new_user = gr.Textbox(label="User name", max_lines=1, elem_id="admin-new-user")
                     new_password = gr.Textbox(label="Password (8 or more characters)", type="password",
@@ -93,6 +95,8 @@ def build(services: Services) -> None:
     def on_create(username, password, admin_, request: gr.Request):
         actor = actor_from(request, services)
         services.accounts.require_admin(actor)
+        if services.sign_in_mode == "huggingface":
+            raise InputError(NO_NEW_ACCOUNTS)
         u = services.accounts.create_user(username, password or "", is_admin=bool(admin_), actor=actor)
         return user_rows(services), "", f"Created **{u.username}**" + (" (admin)." if u.is_admin else ".")
 

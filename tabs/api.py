@@ -17,10 +17,12 @@ from __future__ import annotations
 import gradio as gr
 from gradio import FileData
 
+from core.errors import InputError
 from services import Services
 from storage import archive
 from storage.library import Actor, asset_json, project_json
 from tabs.common import actor_from, download_copy, private_folder, uploaded_file, user_errors
+from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
 
 def register(services: Services) -> None:
@@ -328,6 +330,8 @@ def register_admin(services: Services) -> None:
         """Create an account (password of 8 or more characters). Admins only."""
         actor = actor_from(request, services)
         accounts.require_admin(actor)
+        if services.sign_in_mode == "huggingface":
+            raise InputError(NO_NEW_ACCOUNTS)
         u = accounts.create_user(username, password or "", is_admin=bool(is_admin), actor=actor)
         return {"user": u.username, "is_admin": u.is_admin}
 

@@ -35,3 +35,48 @@ def test_environment_and_flags():
 def test_bad_settings_say_what_is_wrong(env, message):
     with pytest.raises(SystemExit, match=message):
         _ = Settings.from_env(env).auth_pairs  # the property raises
+
+
+# What a Space with `hf_oauth: true` in its README has in its environment.
+SPACE = {"SYSTEM": "spaces", "SPACE_ID": "someone/studio", "OAUTH_CLIENT_ID": "client", "OAUTH_CLIENT_SECRET": "s",
+         "OAUTH_SCOPES": "openid profile", "OPENID_PROVIDER_URL": "https://huggingface.co"}
+
+
+@pytest.mark.parametrize("env, password_accounts, mode", [
+    ({}, False, "off"),
+    ({}, True, "accounts"),
+    ({"AUTH": "ann:secret"}, False, "accounts"),
+    (SPACE, False, "huggingface"),
+    (SPACE, True, "huggingface"),  # password accounts cannot sign in there, so they do not decide
+    ({**SPACE, "AUTH": "ann:secret"}, False, "accounts"),  # the operator asked for passwords
+    ({**SPACE, "SYSTEM": ""}, False, "off"),  # SPACE_ID alone is not a Space (Gradio asks SYSTEM=spaces too)
+    ({**SPACE, "OAUTH_CLIENT_ID": ""}, True, "accounts"),  # a Space without hf_oauth
+    ({**SPACE, "OAUTH_CLIENT_ID": ""}, False, "off"),
+    ({**SPACE, "SIGN_IN": "off"}, False, "off"),
+    ({**SPACE, "SIGN_IN": "accounts"}, False, "accounts"),
+    ({**SPACE, "SIGN_IN": "HuggingFace"}, True, "huggingface"),
+])
+def test_the_sign_in_in_force(env, password_accounts, mode):
+    assert Settings.from_env(env).resolve_sign_in(password_accounts) == mode
+
+
+@pytest.mark.parametrize("env, missing", [
+    ({}, "SYSTEM=spaces, SPACE_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_SCOPES, OPENID_PROVIDER_URL"),
+    ({**SPACE, "OAUTH_CLIENT_SECRET": "", "OPENID_PROVIDER_URL": ""}, "OAUTH_CLIENT_SECRET, OPENID_PROVIDER_URL"),
+    ({**SPACE, "SYSTEM": "docker"}, "SYSTEM=spaces, SPACE_ID"),
+])
+def test_hugging_face_sign_in_outside_a_space_with_oauth_stops_the_start(env, missing):
+    s = Settings.from_args(["--sign-in", "huggingface"], env=env)
+    assert s.sign_in == "huggingface"
+    with pytest.raises(SystemExit) as e:
+        s.resolve_sign_in(False)
+    assert f"not set here: {missing}." in str(e.value)
+    assert "this machine's Hugging Face account" in str(e.value)
+
+
+def test_admin_users_are_hugging_face_names_in_any_case():
+    s = Settings.from_env({"ADMIN_USERS": " Ada, bob-the-builder ,,"})
+    assert s.admin_names == {"ada", "bob-the-builder"}
+    assert Settings.from_env({}).admin_names == set()
+    with pytest.raises(SystemExit, match="SIGN_IN must be one of auto, accounts, huggingface, off"):
+        Settings.from_env({"SIGN_IN": "github"})

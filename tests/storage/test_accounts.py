@@ -425,3 +425,152 @@ def test_unusable_auth_pairs_stop_the_start_with_a_clear_message(settings, auth,
 
     with pytest.raises(SystemExit, match=f"AUTH: .*{message}"):
         build_services(replace(settings, auth=auth))
+
+
+# ------------------------------------------------------------------ Hugging Face accounts
+
+
+def test_a_hugging_face_user_gets_an_account_on_first_sign_in_kept_across_renames(accounts, library):
+    from storage.accounts import HFProfile
+
+    r = accounts.hf_sign_in(HFProfile("sub-ada", "ada", "Ada Lovelace"), ip="10.0.0.7", user_agent="Firefox/140")
+    ada = r.user
+    assert r.ok and (ada.username, ada.hf_sub, ada.hf_username, ada.display_name) == \
+        ("ada", "sub-ada", "ada", "Ada Lovelace")
+    assert ada.password_hash == "" and not ada.is_admin and not ada.disabled
+    assert not accounts.sign_in("ada", "").ok  # no password sign-in for her
+    assert accounts.actor("ada", signed_in=True).user_id == ada.id
+    # Signing in again finds the same account; renamed on Hugging Face, she keeps it under her new name.
+    assert accounts.hf_sign_in(HFProfile("sub-ada", "ada", "Ada Lovelace")).user.id == ada.id
+    renamed = accounts.hf_sign_in(HFProfile("sub-ada", "ada-l", "Ada L."), ip="10.0.0.8").user
+    assert (renamed.id, renamed.username, renamed.hf_username, renamed.display_name) == \
+        (ada.id, "ada-l", "ada-l", "Ada L.")
+    assert accounts.get("ada") is None
+    got = [(e.type, e.username, e.ip, e.user_agent, e.detail) for e in events(library)]
+    assert got == [
+        ("user_created", "ada", "10.0.0.7", "Firefox/140", {"via": "huggingface", "hf_username": "ada"}),
+        ("login_ok", "ada", "10.0.0.7", "Firefox/140", {"via": "huggingface", "hf_username": "ada"}),
+        ("login_failed", "ada", "", "", {"reason": "wrong user name or password"}),
+        ("login_ok", "ada", "", "", {"via": "huggingface", "hf_username": "ada"}),
+        ("user_renamed", "ada-l", "10.0.0.8", "", {"from": "ada", "to": "ada-l", "hf_username": "ada-l"}),
+        ("login_ok", "ada-l", "10.0.0.8", "", {"via": "huggingface", "hf_username": "ada-l"}),
+    ]
+    assert {e.user_id for e in events(library) if e.type != "login_failed"} == {ada.id}
+
+
+def test_a_hugging_face_name_another_account_has_becomes_name_at_hf(accounts):
+    from storage.accounts import HFProfile
+
+    bob = accounts.create_user("bob", "bob's password")
+    hf_bob = accounts.hf_sign_in(HFProfile("sub-bob", "bob")).user
+    other = accounts.hf_sign_in(HFProfile("sub-other", "Bob")).user  # names are case-insensitive
+    local = accounts.hf_sign_in(HFProfile("sub-local", "local")).user
+    assert (hf_bob.username, other.username, local.username) == ("bob@hf", "Bob@hf2", "local@hf")
+    assert len({bob.id, hf_bob.id, other.id, local.id}) == 4
+    # The password account is untouched and still signs in; the Hugging Face one has no password.
+    assert accounts.sign_in("bob", "bob's password").user.id == bob.id
+    assert not accounts.sign_in("bob@hf", "").ok
+    # A rename to a name that is free takes it.
+    assert accounts.hf_sign_in(HFProfile("sub-bob", "robert")).user.username == "robert"
+
+
+def test_admin_users_make_hugging_face_admins_and_the_first_adopts_unowned_data(accounts, library):
+    from storage.accounts import HFProfile
+
+    old = library.create_project("Made before accounts")  # no owner
+    bob = accounts.hf_sign_in(HFProfile("sub-bob", "bob"), admin_names={"ada"}).user
+    assert not bob.is_admin and accounts.first_admin("huggingface") is None
+    assert library.list_projects(as_actor(bob)) == []  # the first to sign in gets nothing for it
+    ada = accounts.hf_sign_in(HFProfile("sub-ada", "Ada"), admin_names={"ada"}).user
+    assert ada.is_admin and accounts.first_admin("huggingface").id == ada.id
+    assert accounts.first_admin() is None  # no admin signs in with a password
+    assert accounts.require_admin(as_actor(ada)).id == ada.id
+    assert [p.id for p, _ in library.list_projects(as_actor(ada))] == [old.id]
+    (adopted,) = events(library, "data_adopted")
+    assert adopted.username == "Ada" and adopted.detail["project"] == 1
+    assert [e.detail for e in events(library, "admin_granted")] == [{"by": "ADMIN_USERS"}]
+    # Taken off the list: no longer admin at the next start, nor at the next sign-in.
+    assert accounts.sync_hf_admins({"bob"}) == ["bob", "Ada"]
+    assert accounts.sync_hf_admins({"bob"}) == []
+    assert accounts.get("bob").is_admin and not accounts.get("Ada").is_admin
+    with pytest.raises(Exception, match="only an admin"):
+        accounts.require_admin(as_actor(ada))
+    assert accounts.hf_sign_in(HFProfile("sub-bob", "bob"), admin_names=set()).user.is_admin is False
+    assert [(e.type, e.username) for e in events(library) if e.type.startswith("admin_")] == \
+        [("admin_granted", "Ada"), ("admin_granted", "bob"), ("admin_revoked", "Ada"), ("admin_revoked", "bob")]
+
+
+def test_a_disabled_hugging_face_account_is_refused_and_its_sessions_end(accounts, library):
+    from datetime import UTC, datetime
+
+    from storage.accounts import HFProfile
+
+    ada = accounts.hf_sign_in(HFProfile("sub-ada", "ada")).user
+    began = datetime.now(UTC)
+    assert accounts.hf_session_user("sub-ada", began).id == ada.id
+    assert accounts.hf_session_user("sub-nobody", began) is None and accounts.hf_session_user("", began) is None
+    accounts.set_disabled("ada")
+    assert accounts.hf_session_user("sub-ada", began) is None
+    refused = accounts.hf_sign_in(HFProfile("sub-ada", "ada"), ip="10.0.0.9", user_agent="Firefox/140")
+    assert not refused.ok and refused.user.id == ada.id
+    last = events(library)[-1]
+    assert (last.type, last.username, last.ip, last.user_agent, last.detail["reason"]) == \
+        ("login_failed", "ada", "10.0.0.9", "Firefox/140", "disabled")
+    # Enabled again, the session from before stays ended; a new sign-in works.
+    accounts.set_disabled("ada", False)
+    assert accounts.hf_session_user("sub-ada", began) is None
+    assert accounts.hf_sign_in(HFProfile("sub-ada", "ada")).ok
+    assert accounts.hf_session_user("sub-ada", datetime.now(UTC)).id == ada.id
+
+
+def test_an_older_database_gets_the_hugging_face_columns(settings, db_url):
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.db import make_engine
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_user_hf_sub"))
+        for column in ("hf_sub", "hf_username", "sessions_ended_at"):
+            conn.execute(text(f'ALTER TABLE "user" DROP COLUMN {column}'))
+        conn.execute(text("""INSERT INTO "user" (username, display_name, password_hash, is_admin, disabled,
+                             created_at) VALUES ('old', 'old', '', FALSE, FALSE, CURRENT_TIMESTAMP)"""))
+    engine.dispose()
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            row = conn.execute(text('SELECT hf_sub, hf_username, sessions_ended_at FROM "user"')).one()
+            assert tuple(row) == (None, "", None)
+            conn.execute(text("""UPDATE "user" SET hf_sub = 'sub-1' WHERE username = 'old'"""))
+        with pytest.raises(IntegrityError), engine.begin() as conn:  # one account per Hugging Face user
+            conn.execute(text("""INSERT INTO "user" (username, display_name, password_hash, is_admin, disabled,
+                                 created_at, hf_sub, hf_username) VALUES ('new', 'new', '', FALSE, FALSE,
+                                 CURRENT_TIMESTAMP, 'sub-1', '')"""))
+    finally:
+        engine.dispose()
+
+
+def test_hugging_face_sign_in_at_start(settings, db_url):
+    from services import build_services
+    from storage.accounts import HFProfile
+
+    space = replace(settings, database_url=db_url, space_id="someone/studio", oauth_missing=(), admin_users="ada")
+    svc = build_services(space)
+    try:
+        assert svc.sign_in and svc.sign_in_mode == "huggingface"  # auto, in a Space with OAuth
+        assert svc.accounts.hf_sign_in(HFProfile("sub-ada", "ada"), svc.settings.admin_names).user.is_admin
+    finally:
+        svc.library.engine.dispose()
+    svc = build_services(replace(space, admin_users="someone-else"))
+    try:
+        assert not svc.accounts.get("ada").is_admin  # off the list: no longer admin from the start
+    finally:
+        svc.library.engine.dispose()
+    from users_cli import main
+
+    out = io.StringIO()
+    assert main(["list"], {"DATA_DIR": str(settings.data_dir), "DATABASE_URL": db_url}, out=out) == 0
+    (line,) = [x for x in out.getvalue().splitlines() if " ada " in x]
+    assert line.rstrip().endswith("Hugging Face: ada")
+    with pytest.raises(SystemExit, match="SIGN_IN=huggingface works only in a Hugging Face Space"):
+        build_services(replace(settings, database_url=db_url, sign_in="huggingface"))
