@@ -19,6 +19,7 @@ test: setup-dev
 bench: setup-dev
 	$(PY) bench/startup.py
 	$(PY) bench/voice.py
+	$(PY) bench/sung.py
 	$(PY) bench/talking_head.py
 	$(PY) bench/music.py
 	$(PY) bench/video.py
