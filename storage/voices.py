@@ -23,11 +23,18 @@ class NewClip:
     meta: dict
 
 
+# The figures of a profile that someone it is shared with sees: what the voice is like, nothing of
+# its recordings (their names, lengths and measurements, nor the words said in them).
+SHARED_STATS = ("language", "base_voice", "f0_median_hz", "f0_range_hz", "reference_seconds",
+                "similarity_to_reference")
+
+
 def profile_json(p: VoiceProfile, clips: list[VoiceProfileFile] = (), shared_by: str | None = None) -> dict:
     """`shared_by`: the owner's user name when the profile is shared with the reader, who may speak
-    with it but sees nothing of its references."""
+    with it but sees nothing of its references (see SHARED_STATS)."""
+    stats = {k: v for k, v in (p.stats or {}).items() if k in SHARED_STATS} if shared_by else p.stats
     return {
-        "id": p.id, "name": p.name, "engine": p.engine, "base_voice": p.base_voice, "stats": p.stats,
+        "id": p.id, "name": p.name, "engine": p.engine, "base_voice": p.base_voice, "stats": stats,
         "voice": f"profile:{p.id}",
         "references": [] if shared_by else [{"name": c.name, "duration_s": c.duration_s, **c.meta}
                                             for c in clips if c.role == "reference"],

@@ -95,7 +95,9 @@ def test_shared_voices_are_spoken_with_never_changed_and_keep_their_consent(serv
     alice, bob, _ = people(services)
     profiles, sharing = services.voices.profiles, services.sharing
     with services.library.session() as s:
-        v = VoiceProfile(name="Alice's voice", owner_id=alice.user_id, consent_by="alice")
+        v = VoiceProfile(name="Alice's voice", owner_id=alice.user_id, consent_by="alice",
+                         stats={"language": "en", "f0_median_hz": 204.4, "transcripts": ["What alice said."],
+                                "clips": [{"name": "alice at home.flac", "seconds": 3.5}]})
         s.add(v)
         s.commit()
         s.refresh(v)
@@ -108,7 +110,10 @@ def test_shared_voices_are_spoken_with_never_changed_and_keep_their_consent(serv
     listed = services.voices.list_voices(bob)["profiles"]
     assert [(x["id"], x["shared"], x["references"], x["consent_by"]) for x in listed] == \
         [(v.id, {"role": "speak", "by": "alice"}, [], "alice")]
-    assert services.voices.list_voices(alice)["profiles"][0]["shared"] is None
+    # Nothing of her recordings: neither their names nor the words said in them.
+    assert listed[0]["stats"] == {"language": "en", "f0_median_hz": 204.4}
+    (hers,) = services.voices.list_voices(alice)["profiles"]
+    assert hers["shared"] is None and hers["stats"]["transcripts"] == ["What alice said."]
     for change in (lambda: profiles.get(v.id, bob), lambda: profiles.rename(v.id, "Mine", bob),
                    lambda: profiles.delete(v.id, bob), lambda: sharing.share_voice(v.id, "carol", bob),
                    lambda: services.voices.add_clips(f"profile:{v.id}", [], bob)):
