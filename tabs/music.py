@@ -93,7 +93,8 @@ def build(services: Services) -> None:
             backend = gr.Radio(label="Instrumental", value="embedded", elem_id="music-backend",
                                choices=[("Embedded composer (FluidSynth)", "embedded"),
                                         ("MusicGen (needs its weights)", "musicgen")])
-            project = gr.Dropdown(label="Save into project", choices=[("(Unsorted)", 0)], value=0)
+            project = gr.Dropdown(label="Save into project", choices=[("(Unsorted)", 0)], value=0,
+                                  elem_id="music-project")
             write_btn = gr.Button("Write lyrics", elem_id="write-lyrics")
             lyrics = gr.Textbox(label="Lyrics (edit freely; [Verse], [Chorus], [Bridge] mark the sections)",
                                 lines=14, max_lines=40, elem_id="music-lyrics")

@@ -96,8 +96,8 @@ def build(services: Services) -> None:
                     unshare_btn = gr.Button("Revoke", elem_id="unshare-project")
                 shares = gr.Markdown("", elem_id="shares-list")
             with gr.Accordion("Export / import", open=False):
-                export_btn = gr.Button("Export project as zip")
-                export_file = gr.File(label="Export", interactive=False)
+                export_btn = gr.Button("Export project as zip", elem_id="export-project")
+                export_file = gr.File(label="Export", interactive=False, elem_id="project-export")
                 import_file = gr.File(label="Project zip to import", file_types=[".zip"], type="filepath")
                 import_btn = gr.Button("Import")
             status = gr.Markdown("", elem_id="projects-status", elem_classes="studio-status")

@@ -75,6 +75,7 @@ def build(services: Services) -> None:
                 bass = gr.Slider(0, 12, value=0, step=0.5, label="Bass boost (dB; 0 = the style's own)")
                 loudness = gr.Slider(-30, -9, value=-16, step=0.5, label="Loudness target (LUFS)")
             project = gr.Dropdown(label="Save into project", choices=[], value=None, allow_custom_value=False,
+                                  elem_id="voice-project",
                                   info="Empty: the 'Unsorted' project")
             with gr.Row():
                 speak_btn = gr.Button("Speak", variant="primary", elem_id="speak-button", scale=4)
@@ -107,7 +108,7 @@ def build(services: Services) -> None:
                 profiles = gr.Dataframe(headers=PROFILE_COLUMNS, value=[], interactive=False,
                                         label="Profiles (select one)", elem_id="profiles-table")
                 selected = gr.State(None)
-                prof_info = gr.JSON(label="Profile", visible=False)
+                prof_info = gr.JSON(label="Profile", visible=False, elem_id="profile-info")
                 with gr.Row():
                     rename_to = gr.Textbox(label="Rename to", max_lines=1)
                     rename_btn = gr.Button("Rename")
