@@ -4,10 +4,11 @@ Gradio calls the login check with the user name and password only. `AccessMiddle
 ASGI middleware handed to the app through `launch(app_kwargs=...)`) keeps each request's
 address and user agent in a context variable, so failed and successful sign-ins are logged
 with them. With sign-in on, it also refuses a download copy (`dl-u<id>-...` folders, see
-`tabs.common`) to anyone but the user it was made for: fetched by URL, or named as an input
-in the JSON of an API call or UI event. With Hugging Face sign-in it also turns Gradio's OAuth
-callback into a studio account and shows visitors without a session a page to sign in
-(`tabs.hf_oauth`).
+`tabs.common`) to anyone but the user it was made for, and a file someone uploaded (Gradio keeps
+each in a folder named by a digest of its content) to anyone but who uploaded it: fetched by URL,
+or named as an input in the JSON of an API call or UI event. With Hugging Face sign-in it also
+turns Gradio's OAuth callback into a studio account and shows visitors without a session a page
+to sign in (`tabs.hf_oauth`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ COPY_FOLDER = re.compile(r"^dl-u(\d+)-")
 # The same, anywhere in a text (the random part is 16 bytes in URL-safe base64).
 COPY_NAME = re.compile(r"dl-u(\d+)-[A-Za-z0-9_-]{22}")
 _FILE_ROUTE = re.compile(r"/file[=/](.+)$")
+# Gradio's upload route, and the folder it keeps an upload in: a 64-hex digest of the content.
+_UPLOAD_ROUTE = re.compile(r"/upload$")
+UPLOAD_NAME = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+# Upload folders remembered with who uploaded them; past this many, those Gradio has deleted are forgotten.
+MAX_UPLOADS_KEPT = 50_000
 # How often the access middleware reads which accounts are disabled, in seconds.
 DISABLED_TTL_S = 2.0
 
@@ -87,23 +93,33 @@ def _username(scope: dict) -> str | None:
     return session[1] if session else None
 
 
-def copy_owner(path: str | Path) -> int | None:
-    """The user id a download copy was made for (None: not a download copy)."""
+def _top_folder(path: str | Path) -> str | None:
+    """The folder right under Gradio's upload folder that holds `path` (None: outside it)."""
     try:
         rel = Path(path).resolve().relative_to(Path(get_upload_folder()).resolve())
     except (ValueError, OSError):
         return None
-    m = COPY_FOLDER.match(rel.parts[0]) if rel.parts else None
+    return rel.parts[0] if rel.parts else None
+
+
+def copy_owner(path: str | Path) -> int | None:
+    """The user id a download copy was made for (None: not a download copy)."""
+    folder = _top_folder(path)
+    m = COPY_FOLDER.match(folder) if folder else None
     return int(m.group(1)) if m else None
 
 
 class AccessMiddleware:
-    """Pure ASGI: remembers the request's address and user agent; refuses another user's download copy."""
+    """Pure ASGI: remembers the request's address and user agent; refuses another user's download
+    copy or upload."""
 
     def __init__(self, app, services) -> None:
         self.app, self.services = app, services
         self._disabled: set[str] = set()
         self._disabled_at = float("-inf")
+        # Upload folder -> ids of the users who uploaded it (the same content lands in one folder).
+        # Kept in memory: uploads from before a restart are served as Gradio serves them.
+        self._uploads: dict[str, set[int]] = {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -136,6 +152,8 @@ class AccessMiddleware:
                 if bad:
                     return await _answer(send, 403, f"File not allowed: {bad}.")
                 receive = _replay(body, receive)
+            if self.services.sign_in and scope.get("method") == "POST" and _UPLOAD_ROUTE.search(scope.get("path", "")):
+                send = await self._noting_uploads(scope, send)
             await self.app(scope, receive, send)
         finally:
             _REQUEST.reset(token)
@@ -145,6 +163,45 @@ class AccessMiddleware:
         if self.services.sign_in_mode == "huggingface":
             return await hf_oauth.session_username(scope, self.services)
         return _username(scope)
+
+    async def _account(self, scope: dict):
+        """The signed-in user's account row, or None."""
+        username = await self._user(scope)
+        return await asyncio.to_thread(self.services.accounts.get, username) if username else None
+
+    async def _noting_uploads(self, scope: dict, send: Any) -> Callable[[dict], Awaitable[None]]:
+        """`send`, noting the folders of the files Gradio answers it stored, as the signed-in user's."""
+        user = await self._account(scope)
+        status, chunks = 0, []
+
+        async def noting(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200 and user is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    self._note_uploads(b"".join(chunks), user.id)
+            await send(message)
+
+        return noting
+
+    def _note_uploads(self, body: bytes, user_id: int) -> None:
+        try:
+            paths = json.loads(body)
+        except ValueError:
+            return
+        folders = {_top_folder(p) for p in paths if isinstance(p, str)} if isinstance(paths, list) else set()
+        for folder in folders - {None}:
+            self._uploads.setdefault(folder, set()).add(user_id)
+        if len(self._uploads) > MAX_UPLOADS_KEPT:
+            root = Path(get_upload_folder())
+            self._uploads = {f: ids for f, ids in self._uploads.items() if (root / f).exists()}
+
+    def _uploaders(self, path: str) -> set[int] | None:
+        """Who uploaded the file at `path` (None: not an upload this process took)."""
+        folder = _top_folder(path)
+        return self._uploads.get(folder) if folder else None
 
     async def _end_disabled_session(self, scope: dict) -> None:
         """A disabled account's session token is dropped, so Gradio answers its requests as it does
@@ -168,25 +225,30 @@ class AccessMiddleware:
                 self._disabled.discard(username)
 
     async def _foreign_copy(self, scope: dict, body: bytes) -> str | None:
-        """A download copy of another user's that a call names as an input (UI events pass file
-        paths in their JSON), or None."""
-        owners = {int(m.group(1)): m.group(0) for m in COPY_NAME.finditer(body.decode("utf-8", "replace"))}
+        """A download copy or upload of another user's that a call names as an input (UI events pass
+        file paths in their JSON), or None."""
+        text = body.decode("utf-8", "replace")
+        owners = {m.group(0): {int(m.group(1))} for m in COPY_NAME.finditer(text)}
+        owners |= {m.group(0): self._uploads[m.group(0)] for m in UPLOAD_NAME.finditer(text)
+                   if m.group(0) in self._uploads}
         if not owners:
             return None
-        username = await self._user(scope)
-        user = await asyncio.to_thread(self.services.accounts.get, username) if username else None
-        return next((folder for owner, folder in owners.items() if user is None or user.id != owner), None)
+        user = await self._account(scope)
+        return next((folder for folder, ids in owners.items() if user is None or user.id not in ids), None)
 
     async def _may_fetch(self, scope: dict) -> bool:
         m = _FILE_ROUTE.search(scope.get("path", ""))
         if not m:
             return True
-        owner = copy_owner(unquote(m.group(1)))
-        username = await self._user(scope)
-        if owner is None or username is None:
-            return True  # not a download copy, or no session: Gradio's own checks answer
-        user = await asyncio.to_thread(self.services.accounts.get, username)
-        return user is not None and not user.disabled and user.id == owner
+        path = unquote(m.group(1))
+        owner = copy_owner(path)
+        allowed = {owner} if owner is not None else self._uploaders(path)
+        if allowed is None:
+            return True  # neither a download copy nor an upload: Gradio's own checks answer
+        user = await self._account(scope)
+        if user is None:
+            return True  # no session: Gradio's own checks answer
+        return not user.disabled and user.id in allowed
 
 
 # Calls that run a function (API and UI events): their JSON may name files by path.

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import gradio as gr
+from PIL import Image
 
 from engines.talking_head.preview import preview
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import (
+    actor_from,
+    download_copy,
+    gradio_progress,
+    private_folder,
+    stop_button,
+    stop_token,
+    user_errors,
+    wire_stop,
+)
 from tabs.voice import _voice_choices
 
 
@@ -50,7 +60,10 @@ def build(services: Services) -> None:
         if not path:
             return None, ""
         img, notes = preview(path, services.settings.max_image_pixels)
-        return img, "\n".join(f"> {n}" for n in notes) or "One face found: gold lines show the lips and eyes."
+        # A file in the user's own folder: an array would be cached where anyone with its URL could fetch it.
+        shown = private_folder(actor_from(request, services)) / "face.png"
+        Image.fromarray(img).save(shown)
+        return str(shown), "\n".join(f"> {n}" for n in notes) or "One face found: gold lines show the lips and eyes."
 
     @user_errors
     def on_make(portrait_, audio_, text_, voice_, size_, fps_, expr_, motion_, still_, crop_, project_,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from urllib.parse import unquote
 
 import pytest
 
@@ -200,7 +201,7 @@ def voice_pickers(page) -> dict[str, list[str]]:
     return out
 
 
-def test_nothing_of_alices_reaches_bob_through_the_ui(browser, app, alices, samples):
+def test_nothing_of_alices_reaches_bob_through_the_ui(browser, app, alices, samples, tmp_path):
     from playwright.sync_api import expect
 
     alice, bob = sign_in(browser, app, "alice"), sign_in(browser, app, "bob")
@@ -249,6 +250,19 @@ def test_nothing_of_alices_reaches_bob_through_the_ui(browser, app, alices, samp
     downloads["export"] = alice.locator("#project-export a").first.get_attribute("href")
     alices_projects = offered(alice, "project-select", alices["project"])
     assert [p for p in alices_projects if p.startswith(alices["project"])]
+    # Her portrait as she uploaded it, and the face found in it. Gradio keeps the same bytes in one
+    # folder for everyone who sent them, so hers carries a note no one else's portrait has.
+    from PIL import Image, PngImagePlugin
+
+    note = PngImagePlugin.PngInfo()
+    note.add_text("Comment", "alice's portrait")
+    portrait = tmp_path / "alice.png"
+    Image.open(samples / "portraits" / "art_1.png").save(portrait, pnginfo=note)
+    open_tab(alice, "Talking Head")
+    alice.set_input_files("#th-portrait input[type=file]", str(portrait))
+    expect(alice.locator("#th-face img")).to_be_visible(timeout=30000)
+    downloads["portrait"] = alice.locator("#th-portrait img").first.get_attribute("src")
+    downloads["face"] = alice.locator("#th-face img").first.get_attribute("src")
 
     # Bob: her voice is in none of his pickers, nor in his profiles.
     for tab, names in voice_pickers(bob).items():
@@ -292,6 +306,10 @@ def test_nothing_of_alices_reaches_bob_through_the_ui(browser, app, alices, samp
     for what, href in downloads.items():
         assert alice.request.get(href).ok, what
         assert bob.request.get(href).status in (403, 404), what
+    # Nor does naming her upload as a file of his own call get it (what a page of his could send).
+    forged = {"path": unquote(downloads["portrait"].split("file=", 1)[1]), "orig_name": "mine.png",
+              "meta": {"_type": "gradio.FileData"}}
+    assert bob.request.post(app.url + "gradio_api/call/import_project", data={"data": [forged]}).status == 403
     for page in (alice, bob):
         page.context.close()
 
