@@ -23,6 +23,7 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
 
 
 SIGN_IN_MODES = ("auto", "accounts", "huggingface", "off")
+VOICE_CONSENT_MODES = ("spoken", "attested")
 # What Gradio's Hugging Face OAuth needs; a Space with `hf_oauth: true` in its README sets them all.
 OAUTH_VARS = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
 
@@ -53,6 +54,10 @@ class Settings:
     # Sign-in: "accounts" (user name and password), "huggingface" (Hugging Face OAuth, in a Space only),
     # "off" (a local single-user run: everything belongs to one local user) or "auto" (see resolve_sign_in).
     sign_in: str = "auto"
+    # How a voice profile's speaker consents: "spoken" (they read aloud a sentence made for the request;
+    # speech recognition and speaker similarity check it) or "attested" (the user ticks that they have
+    # consent; the profile is marked "attested, not verified").
+    voice_consent: str = "spoken"
     # Hugging Face user names (comma separated) whose accounts are admins with huggingface sign-in.
     admin_users: str = ""
     # The Space this runs in ("owner/name"): Hugging Face sets SYSTEM=spaces and SPACE_ID; empty elsewhere.
@@ -162,6 +167,7 @@ class Settings:
             auth=env.get("AUTH", ""),
             sign_in=(env.get("SIGN_IN") or d.sign_in).strip().lower(),
             admin_users=env.get("ADMIN_USERS", ""),
+            voice_consent=(env.get("VOICE_CONSENT") or d.voice_consent).strip().lower(),
             space_id=env.get("SPACE_ID", "") if env.get("SYSTEM") == "spaces" else "",
             oauth_missing=tuple(v for v in OAUTH_VARS if not env.get(v)),
             login_free_failures=_env_int(env, "LOGIN_FREE_FAILURES", d.login_free_failures),
@@ -201,6 +207,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.sign_in not in SIGN_IN_MODES:
             raise SystemExit(f"SIGN_IN must be one of {', '.join(SIGN_IN_MODES)}, got {self.sign_in!r}")
+        if self.voice_consent not in VOICE_CONSENT_MODES:
+            raise SystemExit(f"VOICE_CONSENT must be one of {', '.join(VOICE_CONSENT_MODES)}, "
+                             f"got {self.voice_consent!r}")
 
 
 __all__ = ["Settings"]

@@ -21,6 +21,8 @@ ADDED_COLUMNS = [
     ("user", "sessions_ended_at", "TIMESTAMP WITH TIME ZONE"),
     ("user", "hf_sub", "VARCHAR(100)"),
     ("user", "hf_username", "VARCHAR(100) NOT NULL DEFAULT ''"),
+    ("voiceprofile", "consent_method", "VARCHAR(12) NOT NULL DEFAULT ''"),
+    ("voiceprofile", "consent", "JSON NOT NULL DEFAULT '{}'"),
 ]
 # Indexes on added columns, as (name, table, column, unique): ALTER TABLE cannot add a UNIQUE column in
 # SQLite, so the constraint comes as an index, named as create_all names it on a new database.

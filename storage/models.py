@@ -179,8 +179,24 @@ class VoiceProfile(SQLModel, table=True):
     # Who confirmed the speaker's consent, and when.
     consent_by: str = Field(default="", max_length=120)
     consent_at: datetime | None = None
+    # How consent was given: "spoken" (the speaker read the prompt: checked by speech recognition and
+    # speaker similarity), "attested" (typed or ticked by the user, not verified) or "" (made before
+    # consent was recorded). consent: the prompt, what was heard, the scores and thresholds.
+    consent_method: str = Field(default="", max_length=12)
+    consent: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConsentPrompt(SQLModel, table=True):
+    """A sentence made for one voice-profile request, to be read aloud once by the speaker."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int | None = _fk("user.id", ondelete="CASCADE", nullable=True)
+    speaker: str = Field(max_length=80)
+    text: str = Field(max_length=400)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
 
 
 class VoiceProfileFile(SQLModel, table=True):

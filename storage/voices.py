@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import delete
 from sqlmodel import select
 
+from core.errors import InputError
 from storage.library import ANONYMOUS, Actor, Forbidden, Library, NotFound, clean_name, owned_by
-from storage.models import Share, VoiceProfile, VoiceProfileFile, utcnow
+from storage.models import ConsentPrompt, Share, VoiceProfile, VoiceProfileFile, utcnow
+
+# How long a consent prompt may be read after it was made, seconds.
+PROMPT_TTL_S = 30 * 60
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,17 @@ class NewClip:
     name: str
     duration_s: float
     meta: dict
+
+
+@dataclass(frozen=True)
+class Consent:
+    """How a new profile's speaker consented: "spoken" (with the prompt read, the recording and the
+    check's figures) or "attested"."""
+
+    method: str
+    record: dict = field(default_factory=dict)
+    prompt_id: int | None = None
+    recording: NewClip | None = None
 
 
 # The figures of a profile that someone it is shared with sees: what the voice is like, nothing of
@@ -40,6 +60,9 @@ def profile_json(p: VoiceProfile, clips: list[VoiceProfileFile] = (), shared_by:
                                             for c in clips if c.role == "reference"],
         "shared": {"role": "speak", "by": shared_by} if shared_by else None,
         "consent_by": p.consent_by,
+        "consent": {"method": p.consent_method or "not recorded",
+                    **({k: v for k, v in (p.consent or {}).items() if k in ("wer", "similarity", "prompt")}
+                       if not shared_by else {})},
         "consent_at": p.consent_at.isoformat(timespec="seconds") if p.consent_at else None,
         "created_at": p.created_at.isoformat(timespec="seconds"),
         "updated_at": p.updated_at.isoformat(timespec="seconds"),
@@ -105,9 +128,42 @@ class VoiceProfiles:
         return [(self.lib.store.path_for(f.sha256, f.ext), f.name) for f in self.files(profile.id)
                 if f.role == "reference"]
 
+    # ------------------------------------------------------------ spoken consent
+
+    def new_prompt(self, speaker: str, text: str, actor: Actor = ANONYMOUS) -> ConsentPrompt:
+        with self.lib.session() as s:
+            row = ConsentPrompt(owner_id=actor.user_id, speaker=speaker[:80], text=text)
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+            return row
+
+    def open_prompt(self, prompt_id, actor: Actor = ANONYMOUS) -> ConsentPrompt:
+        """The actor's unused prompt made in the last PROMPT_TTL_S seconds (NotFound otherwise, the
+        same for someone else's prompt as for one that does not exist)."""
+        try:
+            pid = int(prompt_id)
+        except (TypeError, ValueError):
+            raise NotFound(f"there is no consent prompt {prompt_id!r}; ask for one with /consent_prompt") from None
+        with self.lib.session() as s:
+            row = s.get(ConsentPrompt, pid)
+        if row is None or row.owner_id != actor.user_id:
+            raise NotFound(f"there is no consent prompt {prompt_id!r}; ask for one with /consent_prompt")
+        if row.used_at is not None:
+            raise InputError("this consent prompt was already used; ask for a new one with /consent_prompt "
+                             "and read the new sentence")
+        age = (utcnow() - _aware(row.created_at)).total_seconds()
+        if age > PROMPT_TTL_S:
+            raise InputError(f"this consent prompt expired ({PROMPT_TTL_S // 60} minutes); ask for a new one "
+                             "with /consent_prompt")
+        return row
+
     def save(self, *, name: str, clips: list[NewClip], model: bytes, base_voice: str, stats: dict,
-             embedding: list[float], actor: Actor = ANONYMOUS, profile_id: int | None = None) -> VoiceProfile:
-        """Create a profile (or, with profile_id, add clips and replace its model). All or nothing."""
+             embedding: list[float], actor: Actor = ANONYMOUS, profile_id: int | None = None,
+             consent: Consent | None = None) -> VoiceProfile:
+        """Create a profile (or, with profile_id, add clips and replace its model). All or nothing.
+        A new profile takes its consent record (`consent`); a spoken consent's prompt is marked used
+        and its recording kept with the references, in the same transaction."""
         lib = self.lib
         work = lib.store.new_scratch_dir("voice-")
         added: set[tuple[str, str]] = set()
@@ -117,10 +173,20 @@ class VoiceProfiles:
             model_path.write_bytes(model)
             with lib.session() as s:
                 if profile_id is None:
+                    consent = consent or Consent("attested")
                     p = VoiceProfile(name=clean_name(name, "voice name"), owner_id=actor.user_id,
-                                     consent_by=actor.username or "anonymous", consent_at=utcnow())
+                                     consent_by=actor.username or "anonymous", consent_at=utcnow(),
+                                     consent_method=consent.method, consent=dict(consent.record))
                     s.add(p)
                     s.flush()
+                    if consent.prompt_id is not None:
+                        prompt = s.get(ConsentPrompt, consent.prompt_id)
+                        if prompt is None or prompt.used_at is not None or prompt.owner_id != actor.user_id:
+                            raise InputError("this consent prompt was already used; ask for a new one")
+                        prompt.used_at = utcnow()
+                        s.add(prompt)
+                    if consent.recording is not None:
+                        clips = [*clips, consent.recording]
                 else:
                     p = s.get(VoiceProfile, profile_id)
                     if not self._visible(p, actor):
@@ -134,7 +200,8 @@ class VoiceProfiles:
                 p.base_voice, p.stats, p.embedding, p.updated_at = base_voice, stats, list(embedding), utcnow()
                 s.add(p)
                 for role, path, fname, dur, meta in (
-                    [("reference", c.path, c.name, c.duration_s, c.meta) for c in clips]
+                    [("consent" if consent is not None and c is consent.recording else "reference",
+                      c.path, c.name, c.duration_s, c.meta) for c in clips]
                     + [("model", model_path, "model.npz", None, {})]
                 ):
                     sha, size, created = lib.store.put(path, path.suffix)

@@ -138,11 +138,22 @@ def register_voice(services: Services) -> None:
         return _audio_file(done, actor)
 
     @user_errors
-    def create_voice(name: str, reference_audio: FileData, consent: bool, request: gr.Request = None) -> dict:
-        """Create a voice profile from a reference clip. consent=True confirms the speaker agreed."""
+    def consent_prompt(speaker: str, request: gr.Request = None) -> dict:
+        """A sentence for the speaker to read aloud before their voice is cloned: their name, a statement
+        of consent and four random words. Returns prompt_id and text; valid once, for 30 minutes."""
+        return voices.consent_prompt(speaker, actor_from(request, services))
+
+    @user_errors
+    def create_voice(name: str, reference_audio: FileData, consent: bool, consent_recording: FileData | None = None,
+                     prompt_id: int | None = None, attestation: str = "", request: gr.Request = None) -> dict:
+        """Create a voice profile from a reference clip. consent=True confirms the speaker agreed; with spoken
+        consent (the default) consent_recording is the speaker reading the text of /consent_prompt (prompt_id).
+        Where the server cannot run speech recognition, attestation (that text, typed) stands in."""
         actor = actor_from(request, services)
         ref = uploaded_file(reference_audio, "reference audio", actor)
-        p = voices.create_profile(name, [ref], consent, actor)
+        rec = uploaded_file(consent_recording, "consent recording", actor) if consent_recording else None
+        p = voices.create_profile(name, [ref], consent, actor, consent_recording=rec, prompt_id=prompt_id,
+                                  attestation=attestation or "")
         return profile_json(p, voices.profiles.files(p.id))
 
     @user_errors
@@ -180,7 +191,7 @@ def register_voice(services: Services) -> None:
 
     for fn in (speak, clone_voice, create_voice, add_voice_clips, list_voices, regenerate_sentence):
         gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
-    for fn in (share_voice, unshare_voice):
+    for fn in (consent_prompt, share_voice, unshare_voice):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
 
 

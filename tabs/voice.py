@@ -101,6 +101,22 @@ def build(services: Services) -> None:
                 more = gr.File(label="More clips (optional)", file_count="multiple", type="filepath")
                 prof_name = gr.Textbox(label="Profile name", max_lines=1, elem_id="profile-name")
                 consent = gr.Checkbox(label="I have the speaker's consent to clone this voice", elem_id="consent")
+                spoken = services.settings.voice_consent == "spoken"
+                with gr.Group(visible=spoken, elem_id="spoken-consent"):
+                    gr.Markdown("**Spoken consent.** The speaker reads aloud a sentence made for this profile; "
+                                "the studio checks the words and that it is the same voice as the clips.")
+                    with gr.Row():
+                        speaker = gr.Textbox(label="Speaker's name (as they will say it)", max_lines=1,
+                                             elem_id="consent-speaker")
+                        prompt_btn = gr.Button("Get the sentence to read", elem_id="consent-prompt-button")
+                    prompt_text = gr.Textbox(label="Sentence to read aloud", interactive=False, lines=2,
+                                             elem_id="consent-prompt")
+                    prompt_id = gr.State(None)
+                    consent_rec = gr.Audio(label="Record the speaker reading it", sources=["microphone", "upload"],
+                                           type="filepath", elem_id="consent-recording")
+                    attestation = gr.Textbox(label="Only if the server cannot run speech recognition: type the "
+                                                   "sentence (attested, not verified)", max_lines=3,
+                                             elem_id="consent-attestation")
                 with gr.Row():
                     create_btn = gr.Button("Create profile", variant="primary", elem_id="create-profile")
                     add_btn = gr.Button("Add clips to the selected profile")
@@ -178,12 +194,22 @@ def build(services: Services) -> None:
         return [(p, p.rsplit("/", 1)[-1]) for p in files]
 
     @user_errors
-    def on_create(rec_path, more_paths, name, consent_, request: gr.Request, progress=gr.Progress()):
+    def on_prompt(speaker_name, request: gr.Request):
+        got = voices.consent_prompt(speaker_name or "", actor_from(request, services))
+        return got["text"], got["prompt_id"]
+
+    @user_errors
+    def on_create(rec_path, more_paths, name, consent_, prompt, consent_path, typed, request: gr.Request,
+                  progress=gr.Progress()):
+        recording = (consent_path, consent_path.rsplit("/", 1)[-1]) if consent_path else None
         p = voices.create_profile(name, clip_list(rec_path, more_paths), consent_, actor_from(request, services),
-                                  gradio_progress(progress))
+                                  gradio_progress(progress), consent_recording=recording, prompt_id=prompt,
+                                  attestation=typed or "")
         st = p.stats
+        how = {"spoken": "consent spoken and checked", "attested": "consent attested, not verified"}.get(
+            p.consent_method, "")
         return (f"Created **{p.name}** (voice `profile:{p.id}`): {st.get('reference_seconds', 0):.1f} s of speech, "
-                f"speaks through {p.base_voice}.", p.id)
+                f"speaks through {p.base_voice}; {how}.", p.id, None)
 
     @user_errors
     def on_add(selected_id, rec_path, more_paths, request: gr.Request, progress=gr.Progress()):
@@ -241,7 +267,9 @@ def build(services: Services) -> None:
     regen_btn.click(on_regenerate, [generation, which, new_text], [audio, figures, generation, sentences],
                     concurrency_id="cpu", **private)
     refresh_outputs = [voice, project, profiles]
-    create_btn.click(on_create, [rec, more, prof_name, consent], [prof_status, selected], concurrency_id="cpu",
+    prompt_btn.click(on_prompt, [speaker], [prompt_text, prompt_id], **private)
+    create_btn.click(on_create, [rec, more, prof_name, consent, prompt_id, consent_rec, attestation],
+                     [prof_status, selected, prompt_id], concurrency_id="cpu",
                      **private).then(refresh, None, refresh_outputs, **private)
     add_btn.click(on_add, [selected, rec, more], [prof_status, selected], concurrency_id="cpu",
                   **private).then(refresh, None, refresh_outputs, **private)

@@ -44,9 +44,14 @@ def samples() -> Path:
     return SAMPLES
 
 
+# Voice profiles in tests that are not about consent are made with ticked consent; spoken consent
+# (the product's default) has its own tests (tests/workflows/test_voice_consent.py, tests/api).
+TEST_VOICE_CONSENT = "attested"
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR)
+    return Settings(data_dir=tmp_path / "data", models_dir=MODELS_DIR, voice_consent=TEST_VOICE_CONSENT)
 
 
 def voice_clips(speaker: str) -> list[Path]:
@@ -164,7 +169,7 @@ class AppProcess:
         full_env = {**kept, "HF_HUB_OFFLINE": "1", "MODELS_DIR": str(MODELS_DIR),
                     "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
                     "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp"),
-                    "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}
+                    "GRADIO_SERVER_NAME": "127.0.0.1", "VOICE_CONSENT": TEST_VOICE_CONSENT, **(env or {})}
         # The child gets its own copy of the log's descriptor; ours can close once it has started.
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env,

@@ -132,13 +132,14 @@ class VoiceWorkflows:
 
     # ------------------------------------------------------------ profiles
 
-    def _load_clips(self, files: list[tuple[Path, str]], work: Path) -> list[tuple[Audio, NewClip]]:
+    def _load_clips(self, files: list[tuple[Path, str]], work: Path,
+                    first_index: int = 0) -> list[tuple[Audio, NewClip]]:
         if not files:
             raise InputError("no reference audio was given; upload or record 3 s to 2 min of the person speaking")
         if len(files) > MAX_REFERENCE_CLIPS:
             raise InputError(f"{len(files)} clips were given; at most {MAX_REFERENCE_CLIPS} per profile")
         out = []
-        for i, (path, name) in enumerate(files):
+        for i, (path, name) in enumerate(files, start=first_index):
             sub = work / f"clip{i}"
             sub.mkdir()
             probed = probe_upload(Path(path), name, self.library.limits, sub)
@@ -170,21 +171,81 @@ class VoiceWorkflows:
         stats = {**model.stats, "clips": [r.__dict__ for r in reports]}
         return model, np.asarray(model.reference_embedding, dtype=np.float64), stats
 
+    def consent_prompt(self, speaker: str, actor: Actor = ANONYMOUS) -> dict:
+        """A sentence for the speaker to read aloud (their name, consent, four random words), valid
+        once, for the next 30 minutes, for this user only."""
+        from engines.voice import consent
+
+        text = consent.prompt_text(speaker, consent.random_words())
+        row = self.profiles.new_prompt(speaker.strip(), text, actor)
+        return {"prompt_id": row.id, "text": text, "speaker": row.speaker,
+                "max_wer": consent.MAX_WER, "min_similarity": consent.MIN_SIMILARITY}
+
     def create_profile(self, name: str, files: list[tuple[Path, str]], consent: bool,
-                       actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress):
+                       actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress, *,
+                       consent_recording: tuple[Path, str] | None = None, prompt_id: int | None = None,
+                       attestation: str = ""):
+        """A new profile from reference clips. With VOICE_CONSENT=spoken (the default) the speaker's
+        reading of a consent prompt (`consent_recording`, `prompt_id` from consent_prompt) must say the
+        prompt's words in the references' voice; where speech recognition cannot run, `attestation`
+        (the prompt's sentence, typed) stands in and the profile is marked attested, not verified.
+        With VOICE_CONSENT=attested, `consent=True` is the attestation."""
+        from storage.voices import Consent
+
         if consent is not True:
             raise InputError("confirm that you have the speaker's consent to clone their voice")
         name = clean_name(name, "voice name")
+        spoken = self.settings.voice_consent == "spoken"
+        prompt = None
+        if spoken:
+            if prompt_id in (None, ""):
+                raise InputError("the speaker must read a consent sentence aloud: ask for one with /consent_prompt "
+                                 "(the Voice tab shows it), record the speaker reading it and give that "
+                                 "recording with its prompt_id")
+            prompt = self.profiles.open_prompt(prompt_id, actor)
+            if consent_recording is None and not (attestation or "").strip():
+                raise InputError("give the recording of the speaker reading the consent sentence "
+                                 "(consent_recording)")
         work = self.library.store.new_scratch_dir("clips-")
         try:
             loaded = self._load_clips(files, work)
+            record = None
+            if spoken and consent_recording is not None:
+                (rec_audio, rec_clip), = self._load_clips([consent_recording], work, first_index=len(files))
             model, emb, stats = self._analyse([(a, c.name) for a, c in loaded], progress)
+            if not spoken:
+                record = Consent("attested", {"how": "VOICE_CONSENT=attested: the user confirmed consent"})
+            else:
+                transcribe = self._transcriber()
+                if consent_recording is not None and transcribe is not None:
+                    from engines.voice import consent as consent_check
+
+                    result = consent_check.check(rec_audio, prompt.text, emb,
+                                                 lambda a, lang: transcribe(a, lang).text,
+                                                 language="en")
+                    self.library.log_event("voice_consent_check", actor, prompt_id=prompt.id, ok=result.ok,
+                                           **{k: v for k, v in result.record().items() if k != "prompt"})
+                    if not result.ok:
+                        raise InputError(f"consent not confirmed: {result.reason()}")
+                    record = Consent("spoken", result.record(), prompt.id, rec_clip)
+                else:
+                    typed = " ".join((attestation or "").split()).lower()
+                    if transcribe is not None:
+                        raise InputError("give the recording of the speaker reading the consent sentence "
+                                         "(consent_recording); speech recognition is available to check it")
+                    if typed != " ".join(prompt.text.split()).lower():
+                        raise InputError("speech recognition cannot run on this server, so the consent cannot be "
+                                         "heard: type the consent sentence exactly as shown (attestation)")
+                    record = Consent("attested", {"prompt": prompt.text, "how": "typed: speech recognition "
+                                                  "unavailable; attested, not verified"}, prompt.id)
             p = self.profiles.save(name=name, clips=[c for _, c in loaded], model=model.to_bytes(),
-                                   base_voice=model.base_voice, stats=stats, embedding=emb.tolist(), actor=actor)
+                                   base_voice=model.base_voice, stats=stats, embedding=emb.tolist(), actor=actor,
+                                   consent=record)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         self.library.log_event("voice_consent", actor, profile_id=p.id, profile_name=p.name,
-                               clips=[n for _, n in files])
+                               clips=[n for _, n in files], method=p.consent_method,
+                               **{k: v for k, v in (p.consent or {}).items() if k in ("wer", "similarity")})
         return p
 
     def add_clips(self, ref: str, files: list[tuple[Path, str]], actor: Actor = ANONYMOUS,
