@@ -11,7 +11,8 @@ from gradio_client import handle_file
 CONTRACT = {
     "/speak": ["text", "voice", "style", "backend", "speed", "pitch_semitones", "project_id"],
     "/clone_voice": ["reference_audio", "text", "style", "project_id"],
-    "/create_voice": ["name", "reference_audio", "consent"],
+    "/create_voice": ["name", "reference_audio", "consent", "consent_recording", "prompt_id", "attestation"],
+    "/consent_prompt": ["speaker"],
     "/list_voices": [],
 }
 
@@ -89,3 +90,33 @@ def test_talking_head_endpoint(client, samples, tmp_path):
     with pytest.raises(Exception, match="not photo"):
         client.predict(portrait=handle_file(str(next(samples.rglob("*.flac")))), text="Hi.",
                        api_name="/talking_head")
+
+
+@pytest.fixture(scope="module")
+def spoken_client(tmp_path_factory):
+    """The app with the product's default spoken consent (the shared test app ticks consent)."""
+    from gradio_client import Client
+
+    from tests.conftest import AppProcess, free_port
+
+    app = AppProcess(tmp_path_factory.mktemp("spoken-consent") / "data", free_port(), env={"VOICE_CONSENT": "spoken"})
+    yield Client(app.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    app.stop()
+
+
+def test_spoken_consent_through_the_api(spoken_client, samples):
+    """A prompt is given; a profile without the speaker's reading, or with a reading of other words,
+    is refused with what to do, and nothing is stored."""
+    from gradio_client.exceptions import AppError
+
+    c = spoken_client
+    prompt = c.predict(speaker="Test Speaker", api_name="/consent_prompt")
+    assert prompt["text"].startswith("My name is Test Speaker, and I agree") and prompt["prompt_id"]
+    ref = handle_file(str(samples / "voices" / "vctk-p226" / "p226_003.flac"))
+    with pytest.raises(AppError, match="consent_prompt"):
+        c.predict(name="No reading", reference_audio=ref, consent=True, api_name="/create_voice")
+    other_words = handle_file(str(samples / "voices" / "vctk-p226" / "p226_006.flac"))
+    with pytest.raises(AppError, match="does not say the consent sentence"):
+        c.predict(name="Other words", reference_audio=ref, consent=True, consent_recording=other_words,
+                  prompt_id=prompt["prompt_id"], api_name="/create_voice")
+    assert c.predict(api_name="/list_voices")["profiles"] == []
