@@ -1,0 +1,1 @@
+"""Trust: marks that tell a file made here from any other (engines.trust.watermark)."""

@@ -1,0 +1,271 @@
+"""Invisible audio watermark: a keyed payload spread over the spectrum, found again in any 10 s.
+
+    marked = embed(audio, payload, key)          # payload: PAYLOAD_BITS-bit int
+    found = detect(audio_or_excerpt, key)        # Detection(found, payload, confidence, ...)
+
+The signal is seen at 16 kHz in cells of 48 ms x 187.5 Hz between 1.5 and 7 kHz (below the
+Nyquist frequency of a 16 kHz copy and inside what MP3 and AAC at 128 kb/s keep). Every cell's
+level is raised or lowered by a fraction of a dB: a quarter of the cells by a keyed pilot pattern,
+the others by the payload's bits (with a CRC-16), each bit spread over cells chosen by the key.
+The pattern repeats every BLOCK_CELLS cells (3.1 s), so any excerpt holds it several times; the
+detector tries every alignment, adds up all the cells that carry each bit, and accepts a payload
+only when the pilot correlation is far above chance and the CRC holds.
+
+The strength is set per file so the difference between marked and unmarked audio stays
+TARGET_SNR_DB below the signal. Changing cell levels (a multiplicative change) is robust to volume,
+mono downmix (every channel gets the same change), resampling and lossy coding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.audio import Audio
+
+__all__ = ["Detection", "PAYLOAD_BITS", "detect", "embed"]
+
+RATE = 16_000
+N_FFT = 512
+HOP = 256
+CELL_FRAMES = 3
+CELL_BINS = 6
+BAND_HZ = (3000.0, 7500.0)
+BLOCK_CELLS = 64  # cells along time per block
+PILOT_SHARE = 0.15
+PAYLOAD_BITS = 32
+CRC_BITS = 16
+# Strength: a level change of STEP_DB per cell (a bit's mean after the host is taken out), scaled
+# down where needed to keep the watermark TARGET_SNR_DB below the signal.
+STEP_DB = 2.5
+ISS_ROUNDS = 3
+MAX_CORRECTION_DB = 3.0
+TARGET_SNR_DB = 31.0
+# Frames are worked through this many blocks at a time.
+CHUNK_BLOCKS = 8
+SHAPE_POWER = 0.5
+SHAPE_RANGE = (0.3, 4.0)
+# Decoding tries the 2**CHASE_BITS words with the least reliable bits flipped: a wrong word passes
+# the CRC-16 with probability at most 2**CHASE_BITS / 65536 (0.1 %), and only once the pilot is found.
+CHASE_BITS = 6
+# Detection: pilot correlation (a z-score: about N(0, 1) on audio without this watermark) needed.
+MIN_PILOT_Z = 6.0
+# Cells quieter than the excerpt's loudest cell by this much carry no information.
+FLOOR_DB = 60.0
+
+_F0, _F1 = int(BAND_HZ[0] / (RATE / N_FFT)), int(BAND_HZ[1] / (RATE / N_FFT))
+N_BANDS = (_F1 - _F0) // CELL_BINS
+
+
+@dataclass(frozen=True)
+class _Layout:
+    pilot: np.ndarray  # (BLOCK_CELLS, N_BANDS) bool
+    chip: np.ndarray  # (BLOCK_CELLS, N_BANDS) +-1
+    bit: np.ndarray  # (BLOCK_CELLS, N_BANDS) index of the data bit a cell carries (-1: pilot)
+
+
+def _layout(key: bytes) -> _Layout:
+    seed = int.from_bytes(hashlib.sha256(b"studio-watermark-v1" + key).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    n = BLOCK_CELLS * N_BANDS
+    order = rng.permutation(n)
+    n_pilot = int(round(n * PILOT_SHARE))
+    pilot = np.zeros(n, bool)
+    pilot[order[:n_pilot]] = True
+    bit = np.full(n, -1, np.int64)
+    data_cells = order[n_pilot:]
+    bit[data_cells] = np.arange(len(data_cells)) % (PAYLOAD_BITS + CRC_BITS)
+    chip = rng.choice(np.array([-1.0, 1.0]), n)
+    shape = (BLOCK_CELLS, N_BANDS)
+    return _Layout(pilot.reshape(shape), chip.reshape(shape), bit.reshape(shape))
+
+
+def _bits(payload: int) -> np.ndarray:
+    if not 0 <= int(payload) < 2 ** PAYLOAD_BITS:
+        raise ValueError(f"payload must fit in {PAYLOAD_BITS} bits")
+    data = int(payload).to_bytes(PAYLOAD_BITS // 8, "big")
+    crc = zlib.crc32(data) & 0xFFFF
+    word = (int(payload) << CRC_BITS) | crc
+    return np.array([(word >> (PAYLOAD_BITS + CRC_BITS - 1 - i)) & 1 for i in range(PAYLOAD_BITS + CRC_BITS)])
+
+
+def _payload(bits: np.ndarray) -> int | None:
+    word = 0
+    for b in bits:
+        word = (word << 1) | int(b)
+    payload, crc = word >> CRC_BITS, word & 0xFFFF
+    return payload if zlib.crc32(payload.to_bytes(PAYLOAD_BITS // 8, "big")) & 0xFFFF == crc else None
+
+
+def _frames(x: np.ndarray, n_fft: int, hop: int, first: int, count: int) -> np.ndarray:
+    """Hann-windowed frames first .. first+count-1 of x; frame k is centred on sample k*hop."""
+    start = first * hop - n_fft // 2
+    seg = np.zeros((count - 1) * hop + n_fft)
+    a, b = max(start, 0), min(start + len(seg), len(x))
+    if b > a:
+        seg[a - start:b - start] = x[a:b]
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
+    return seg[idx] * _hann(n_fft)
+
+
+def _hann(n: int) -> np.ndarray:
+    return np.hanning(n + 1)[:-1]
+
+
+def embed(audio: Audio, payload: int, key: bytes) -> Audio:
+    """`audio` with the payload in it: same rate, channels and length. The signal is worked through
+    CHUNK_BLOCKS blocks at a time, so memory stays small for long songs."""
+    _bits(payload)  # the payload fits, or ValueError
+    sr = audio.sample_rate
+    x = np.asarray(audio.samples, dtype=np.float64)
+    mono = x if x.ndim == 1 else x.mean(axis=1)
+    if len(mono) < sr * 0.5 or not np.any(mono):
+        return audio
+    hop = int(round(HOP * sr / RATE))
+    n_fft = 2 * hop  # half-overlapping Hann frames of the detector's duration
+    window = _hann(n_fft)
+    edges = (_F0 + np.arange(N_BANDS + 1) * CELL_BINS) * (RATE / N_FFT)
+    band_of_bin = np.searchsorted(edges, np.fft.rfftfreq(n_fft, 1.0 / sr), side="right") - 1
+    in_band = np.flatnonzero((band_of_bin >= 0) & (band_of_bin < N_BANDS))
+    band_idx = band_of_bin[in_band]
+    layout = _layout(key)
+    frames_total = len(mono) // hop + 1
+    chunk = BLOCK_CELLS * CELL_FRAMES * CHUNK_BLOCKS
+    change = np.zeros(frames_total * hop + n_fft)
+    for first in range(0, frames_total, chunk):
+        count = min(chunk, frames_total - first)
+        spec = np.fft.rfft(_frames(mono, n_fft, hop, first, count), axis=1)  # (frames, bins)
+        band_power = np.zeros((N_BANDS, count))
+        np.add.at(band_power, band_idx, (np.abs(spec[:, in_band]) ** 2).T)
+        n_cells = -(-count // CELL_FRAMES)
+        cells = np.zeros((n_cells * CELL_FRAMES, N_BANDS))
+        cells[:count] = band_power.T
+        cell_power = cells.reshape(n_cells, CELL_FRAMES, N_BANDS).sum(axis=1)
+        level = 10 * np.log10(cell_power + 1e-20)
+        weight = (level > level.max() - FLOOR_DB).astype(np.float64)
+        # Quieter cells take larger level changes (the power budget is spent where it buys the most
+        # detection), within SHAPE_RANGE of the typical cell's change.
+        typical = float(np.median(cell_power[weight > 0])) if np.any(weight > 0) else 1.0
+        shape = np.clip((cell_power / max(typical, 1e-30)) ** -SHAPE_POWER, *SHAPE_RANGE)
+        delta = _cell_changes(level, weight, layout, payload, shape)
+        # Strength: the change's power stays TARGET_SNR_DB below the signal's, in every chunk.
+        budget = float(np.sum(np.abs(spec) ** 2)) * 10 ** (-TARGET_SNR_DB / 10)
+        scale = 1.0
+        while scale > 0.01 and float(np.sum(cell_power * (10 ** (scale * delta / 20) - 1) ** 2)) > budget:
+            scale *= 0.85
+        gain = 10 ** (scale * delta / 20) - 1.0  # (cells, bands)
+        change_spec = np.zeros_like(spec)
+        change_spec[:, in_band] = spec[:, in_band] * gain[np.arange(count) // CELL_FRAMES][:, band_idx]
+        pieces = np.fft.irfft(change_spec, n_fft, axis=1) * window
+        for k in range(count):  # overlap-add; change[i] is sample i - n_fft // 2
+            at = (first + k) * hop
+            change[at:at + n_fft] += pieces[k]
+    # Half-overlapping Hann windows, applied at analysis and synthesis, sum to this per sample.
+    change = change[n_fft // 2:n_fft // 2 + len(mono)] / float(np.sum(window ** 2) / hop)
+    out = x + (change if x.ndim == 1 else change[:, None])
+    return Audio(out.astype(np.float32), sr)
+
+
+def _highpass(level: np.ndarray) -> np.ndarray:
+    """A cell's level minus the mean of its four neighbours: the host's slow changes out."""
+    pad = np.pad(level, 1, mode="edge")
+    return level - (pad[:-2, 1:-1] + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:]) / 4.0
+
+
+def _cell_changes(level: np.ndarray, weight: np.ndarray, layout: _Layout, payload: int,
+                  shape: np.ndarray) -> np.ndarray:
+    """Level change (dB) per cell. Each bit of each block (and the pilot of each block) is pushed to
+    +-STEP_DB on average over its cells after the host's own projection on its pattern is taken out
+    (improved spread spectrum): the host no longer pulls the detector's sums either way, at the
+    cost of a small common shift per bit."""
+    n_cells = len(level)
+    rows = np.arange(n_cells) % BLOCK_CELLS
+    chip, pilot, bit = layout.chip[rows], layout.pilot[rows], layout.bit[rows]
+    signs = np.where(pilot, 1.0, 2.0 * _bits(payload)[np.maximum(bit, 0)] - 1.0)
+    group = np.where(pilot, PAYLOAD_BITS + CRC_BITS, bit) + (np.arange(n_cells) // BLOCK_CELLS)[:, None] * (
+        PAYLOAD_BITS + CRC_BITS + 1)
+    n_groups = int(group.max()) + 1
+    delta = chip * signs * STEP_DB * shape
+    w = weight.ravel()
+    counts = np.bincount(group.ravel(), weights=w, minlength=n_groups)
+    mean_shape = (np.bincount(group.ravel(), weights=(shape * weight).ravel(), minlength=n_groups)
+                  / np.maximum(counts, 1))
+    for _ in range(ISS_ROUNDS):
+        hp = _highpass(level + delta) * weight
+        proj = np.bincount(group.ravel(), weights=(hp * chip).ravel(), minlength=n_groups) / np.maximum(counts, 1)
+        # Wanted: each group's mean of chip * hp at sign * STEP_DB * its mean shape.
+        error = proj[group] - signs * STEP_DB * mean_shape[group]
+        delta = delta - chip * shape / np.maximum(mean_shape[group], 1e-9) * np.clip(
+            error, -MAX_CORRECTION_DB, MAX_CORRECTION_DB)
+    return delta * weight
+
+
+def _decode(soft: np.ndarray) -> int | None:
+    """The payload from soft bit sums: the hard decision, else the CRC-valid word among those with
+    the CHASE_BITS least reliable bits flipped (errors sit almost always among them)."""
+    hard = (soft > 0).astype(np.int64)
+    weak = np.argsort(np.abs(soft))[:CHASE_BITS]
+    for flips in range(2 ** CHASE_BITS):
+        word = hard.copy()
+        for j, pos in enumerate(weak):
+            if flips >> j & 1:
+                word[pos] ^= 1
+        payload = _payload(word)
+        if payload is not None:
+            return payload
+    return None
+
+
+@dataclass(frozen=True)
+class Detection:
+    found: bool
+    payload: int | None
+    # Pilot correlation z-score (about N(0, 1) on unmarked audio); the found payload's CRC holds.
+    confidence: float
+    offset_s: float = 0.0
+
+
+def _cell_levels(audio: Audio) -> np.ndarray:
+    """(frames, bands) power in dB of each frame's band, at 16 kHz."""
+    from scipy.signal import stft
+
+    x = audio.mono().resampled(RATE).samples.astype(np.float64)
+    _, _, spec = stft(x, RATE, nperseg=N_FFT, noverlap=N_FFT - HOP)
+    p = np.abs(spec[_F0:_F0 + N_BANDS * CELL_BINS]) ** 2
+    return p.reshape(N_BANDS, CELL_BINS, -1).sum(axis=1).T
+
+
+def detect(audio: Audio, key: bytes) -> Detection:
+    """Look for the watermark anywhere in `audio` (any excerpt of 5 s or more, any rate/channels)."""
+    layout = _layout(key)
+    frame_power = _cell_levels(audio)
+    best = Detection(False, None, 0.0)
+    n_bits = PAYLOAD_BITS + CRC_BITS
+    for phase in range(CELL_FRAMES):
+        fp = frame_power[phase:]
+        n_cells = len(fp) // CELL_FRAMES
+        if n_cells < 8:
+            continue
+        level = 10 * np.log10(fp[:n_cells * CELL_FRAMES].reshape(n_cells, CELL_FRAMES, N_BANDS).sum(axis=1) + 1e-20)
+        weight = (level > level.max() - FLOOR_DB).astype(np.float64)
+        hp = _highpass(level) * weight
+        norm = np.sqrt(np.sum(hp ** 2) / max(weight.sum(), 1.0)) + 1e-9
+        for shift in range(BLOCK_CELLS):
+            rows = (np.arange(n_cells) + shift) % BLOCK_CELLS
+            chip, pilot, bit = layout.chip[rows], layout.pilot[rows], layout.bit[rows]
+            v = hp * chip
+            n_pilot = float(np.sum(weight[pilot]))
+            if n_pilot < 16:
+                continue
+            z = float(v[pilot].sum() / (norm * np.sqrt(n_pilot)))
+            if z <= best.confidence:
+                continue
+            soft = np.bincount(bit[~pilot], weights=v[~pilot], minlength=n_bits)[:n_bits]
+            payload = _decode(soft)
+            found = z >= MIN_PILOT_Z and payload is not None
+            best = Detection(found, payload if found else None, z,
+                             ((phase + ((BLOCK_CELLS - shift) % BLOCK_CELLS) * CELL_FRAMES) * HOP) / RATE)
+    return best
