@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 MAX_LYRICS_CHARS = 4000
 MAX_THEME_CHARS = 500
+# Longest song title and mood accepted, in characters.
+MAX_TITLE_CHARS = 200
+MAX_MOOD_CHARS = 500
 SECTION_KINDS = ("intro", "verse", "chorus", "bridge", "outro")
 # Header aliases -> section kind.
 _ALIASES = {"pre-chorus": "verse", "prechorus": "verse", "hook": "chorus", "refrain": "chorus",
@@ -346,6 +349,13 @@ def check_theme(theme: str) -> str:
     return theme
 
 
+def check_words(title: str = "", mood: str = "") -> None:
+    """InputError when a song's title or mood is too long to use."""
+    for what, text, limit in (("title", title, MAX_TITLE_CHARS), ("mood", mood, MAX_MOOD_CHARS)):
+        if len(text or "") > limit:
+            raise InputError(f"the {what} is {len(text):,} characters long; the limit is {limit}")
+
+
 def write_lyrics(theme: str, title: str = "", music_style: str = "epic", mood: str = "", seed: int = 0,
                  llm: Callable[[str, str], str] | None = None) -> tuple[Lyrics, list[str]]:
     """Lyrics for a theme, and notes for the user (e.g. that the language model was unavailable).
@@ -355,6 +365,7 @@ def write_lyrics(theme: str, title: str = "", music_style: str = "epic", mood: s
     from engines.music.styles import get_style
 
     theme = check_theme(theme)
+    check_words(title, mood)
     style = get_style(music_style)
     notes: list[str] = []
     if llm is not None:

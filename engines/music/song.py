@@ -102,7 +102,13 @@ def vocal_style_names() -> list[str]:
 
 def check_song_request(req: SongRequest) -> tuple[SongRequest, list[str]]:
     """The request with defaults filled in (bpm, vocal style), and notes; bad input -> InputError."""
-    from engines.music.lyrics import MAX_LYRICS_CHARS, check_lyrics_text, check_theme
+    from engines.music.lyrics import (
+        MAX_LYRICS_CHARS,
+        MAX_THEME_CHARS,
+        check_lyrics_text,
+        check_theme,
+        check_words,
+    )
     from engines.music.styles import get_style
 
     notes: list[str] = []
@@ -113,6 +119,9 @@ def check_song_request(req: SongRequest) -> tuple[SongRequest, list[str]]:
         check_theme(req.theme)
     if len(req.lyrics or "") > MAX_LYRICS_CHARS:
         check_lyrics_text(req.lyrics)
+    if len(req.theme or "") > MAX_THEME_CHARS:
+        check_theme(req.theme)
+    check_words(req.title)
     lo, hi = DURATION_RANGE_S
     try:
         duration = float(req.duration_s)

@@ -5,7 +5,8 @@
     ## A slide                        one slide per "## " heading
     - a bullet                        "- " or "* " bullets; indent 2+ spaces for a sub-bullet
       - a sub-bullet
-    ![a photo](portrait.png)          an image (an asset name or a file path)
+    ![a photo](portrait.png)          an image: what the caller's resolver accepts (the app: a photo in the
+                                      project, by name); by default a file path
     | a | b |                         a pipe table
     ```chart                          a chart: optional "type: bar|line|pie", then a header row
     type: bar                         and one row per label, comma separated
@@ -42,6 +43,8 @@ MAX_TABLE_ROWS, MAX_TABLE_COLS = 16, 8
 MAX_CHART_LABELS, MAX_CHART_SERIES = 24, 6
 
 ImageResolver = Callable[[str], "Path | None"]
+# What the default resolver accepts, for the message when an image is not found.
+FILE_PATH_HINT = "give the path of an image file"
 
 EXAMPLE = ("# My talk\nA subtitle\n\n## First point\n- a bullet\n  - a sub-bullet\nNotes: what to say\n\n"
            "## Second point\n- another bullet")
@@ -149,7 +152,7 @@ def parse_chart(lines: list[str], where: str) -> ChartSpec:
     return ChartSpec(kind, tuple(labels), tuple((n, tuple(c)) for n, c in zip(names, columns)))
 
 
-def _parse_block(block: _Block, number: int, resolve_image: ImageResolver) -> Slide:
+def _parse_block(block: _Block, number: int, resolve_image: ImageResolver, image_hint: str) -> Slide:
     heading = clean_inline(block.heading)
     kind = "bullets"
     title = heading
@@ -208,8 +211,7 @@ def _parse_block(block: _Block, number: int, resolve_image: ImageResolver) -> Sl
             ref = m.group(2).strip()
             path = resolve_image(ref)
             if path is None:
-                raise InputError(f"image {ref!r} on {where} was not found: give the name of an image in your "
-                                 f"library or a path to an image file")
+                raise InputError(f"image {ref!r} on {where} was not found: {image_hint}")
             if image is not None:
                 raise InputError(f"{where} has two images; put one image on each slide")
             image = Path(path)
@@ -270,11 +272,16 @@ def _parse_block(block: _Block, number: int, resolve_image: ImageResolver) -> Sl
     return slide
 
 
-def parse_outline(text: str, resolve_image: ImageResolver | None = None, theme: str = "dark") -> Deck:
+def parse_outline(text: str, resolve_image: ImageResolver | None = None, theme: str = "dark",
+                  image_hint: str = FILE_PATH_HINT) -> Deck:
     """A Markdown outline (see the module docstring) -> Deck, every slide with notes.
 
     `resolve_image(ref)` maps an image reference to a file (None when unknown); by default a
-    reference is a file path."""
+    reference is a file path. `image_hint` says what references it accepts (the message when one is
+    not found). An unknown `theme` is refused here, before anything is made."""
+    from engines.slides.themes import get_theme
+
+    get_theme(theme)
     if text is None or not str(text).strip():
         raise InputError(f"the outline is empty. {_HOW}")
     text = str(text)
@@ -288,7 +295,7 @@ def parse_outline(text: str, resolve_image: ImageResolver | None = None, theme: 
         raise InputError(f"the outline has {len(blocks)} slides; at most {MAX_SLIDES} slides are allowed in a deck. "
                          f"Split it into several decks.")
     resolver = resolve_image or default_resolver
-    slides = [_parse_block(b, i, resolver) for i, b in enumerate(blocks, start=1)]
+    slides = [_parse_block(b, i, resolver, image_hint) for i, b in enumerate(blocks, start=1)]
     if any(line.strip() for _, line in preamble):
         log.info("outline text before the first heading ignored (%d lines)", len(preamble))
     first = slides[0]

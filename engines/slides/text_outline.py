@@ -182,8 +182,11 @@ def looks_like_outline(text: str) -> bool:
 
 
 def deck_from_text(text: str, theme: str = "dark") -> Deck:
-    """outline_from_text, parsed into a Deck (every slide with notes)."""
-    return parse_outline(outline_from_text(text), theme=theme)
+    """outline_from_text, parsed into a Deck (every slide with notes). A pasted text shows no images: a
+    Markdown image in it names no file."""
+    return parse_outline(outline_from_text(text), lambda ref: None, theme=theme,
+                         image_hint="a pasted text shows no images; write an outline ('## ' for each slide) "
+                                    "to put images on slides")
 
 
 SYSTEM_PROMPT = (

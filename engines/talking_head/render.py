@@ -60,11 +60,13 @@ def _size(value) -> int | str:
 class HeadPlan:
     # 256, 512 or "original".
     size: int | str
-    # The speech, mono, finite and within -1..1.
-    audio: Audio
+    # The speech, mono, finite and within -1..1 (None when checked before the speech exists).
+    audio: Audio | None
 
 
-def check_request(req: TalkingHeadRequest) -> Checked[TalkingHeadRequest, HeadPlan]:
+def check_request(req: TalkingHeadRequest, audio_required: bool = True) -> Checked[TalkingHeadRequest, HeadPlan]:
+    """InputError naming the field that is wrong. With `audio_required=False` a request without its speech
+    yet (text to be spoken first) is checked for everything else."""
     size = _size(req.size)
     if req.fps not in FPS_CHOICES:
         raise InputError(f"fps must be 25 or 30, got {req.fps!r}")
@@ -73,6 +75,8 @@ def check_request(req: TalkingHeadRequest) -> Checked[TalkingHeadRequest, HeadPl
         if not isinstance(v, (int, float)) or not (AMOUNT_RANGE[0] <= float(v) <= AMOUNT_RANGE[1]):
             raise InputError(f"{name} must be between {AMOUNT_RANGE[0]:g} and {AMOUNT_RANGE[1]:g}, got {v!r}")
     if req.audio is None:
+        if not audio_required:
+            return Checked(req, HeadPlan(size, None))
         raise InputError("speech audio is needed to drive the face (synthesize the text first)")
     audio = req.audio.mono()
     if audio.sample_rate <= 0 or audio.samples.size == 0:

@@ -160,11 +160,16 @@ def _split_long(chunk: str, max_words: int = 14) -> list[str]:
     return [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
 
 
+def check_captions(text: str | None) -> None:
+    """InputError when captions text cannot be used (checked before a video is made)."""
+    if len(text or "") > MAX_TEXT_CHARS:
+        raise InputError(f"the captions are {len(text):,} characters long; at most {MAX_TEXT_CHARS:,}")
+
+
 def parse_captions(text: str, duration_s: float) -> list[CaptionLine]:
     """LRC when the text has [mm:ss] timestamps, else plain text spread over the duration. Lines are
     clipped to the duration; lines starting after it are dropped."""
-    if len(text or "") > MAX_TEXT_CHARS:
-        raise InputError(f"the captions are {len(text)} characters long; at most {MAX_TEXT_CHARS}")
+    check_captions(text)
     lines = parse_lrc(text) if has_timestamps(text) else plain_text_captions(text, duration_s)
     return clip_lines(lines, duration_s)
 

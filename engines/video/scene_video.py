@@ -132,6 +132,9 @@ def check_request(req: SceneVideoRequest | MusicVideoRequest
                              f"{', '.join(POSITIONS)}")
     if getattr(req, "caption_lines", None) and (req.captions or "").strip():
         raise InputError("give captions as text or as timed lines, not both")
+    from engines.video.captions import check_captions
+
+    check_captions(getattr(req, "captions", None) or getattr(req, "lrc", None))
     if isinstance(req, MusicVideoRequest) and not (0.0 <= float(req.title_s) <= 30.0):
         raise InputError(f"the title card lasts {req.title_s:g} s; use 0 to 30 s")
     return Checked(req, VideoPlan(size, fps), notes)

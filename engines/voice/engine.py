@@ -89,9 +89,12 @@ class SpeakResult:
     metrics: dict = field(default_factory=dict)
 
 
-def check_request(req: SpeakRequest) -> Checked[SpeakRequest, None]:
+def check_request(req: SpeakRequest, backends: Backends | None = None) -> Checked[SpeakRequest, None]:
+    """InputError naming the field that is wrong; with `backends`, the backend's name is checked too."""
     check_text(req.text)
     styles.get_style(req.style)
+    if backends is not None and (req.backend or "auto").strip().lower() != "auto":
+        backends.get("voice", req.backend)  # an unknown name lists the choices
     lo, hi = SPEED_RANGE
     if not (lo <= float(req.speed) <= hi):
         raise InputError(f"speed must be between {lo} and {hi} (1.0 is normal); got {req.speed}")
@@ -311,10 +314,7 @@ def _all_takes(chunks, req, backend, settings, rate, progress, cancel, total) ->
 def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_text: str | None = None,
                progress: ProgressFn = no_progress, *, backends: Backends) -> SpeakResult:
     """Synthesise sentence `index` again (with `new_text` if given); the other takes are reused."""
-    if not 0 <= index < len(takes):
-        raise InputError(f"there is no sentence {index + 1}; this speech has {len(takes)} sentences")
-    text = (new_text if new_text is not None else takes[index].text).strip()
-    check_text(text)
+    text = check_regenerate(takes, index, new_text)
     req = check_request(replace(req, text=" ".join(t.text for t in takes))).request
     backend_name, notes = choose_backend(req, settings, backends)
     backend = backends.get("voice", backend_name)
@@ -329,6 +329,16 @@ def regenerate(takes: list[Take], index: int, req: SpeakRequest, settings, new_t
     progress(2, 2, "done")
     model, licence = _model_label(req, backend, settings)
     return SpeakResult(audio, new, backend_name, model, licence, [*req.voice.notes, *notes], metrics)
+
+
+def check_regenerate(takes: list[Take], index: int, new_text: str | None = None) -> str:
+    """The text sentence `index` (0-based) is spoken again with; InputError for a sentence that does not
+    exist or an unusable text."""
+    if not 0 <= index < len(takes):
+        raise InputError(f"there is no sentence {index + 1}; this speech has {len(takes)} sentences")
+    text = (new_text if new_text is not None else takes[index].text).strip()
+    check_text(text)
+    return text
 
 
 def takes_to_bytes(takes: list[Take]) -> bytes:
