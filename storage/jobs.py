@@ -1,10 +1,15 @@
 """Jobs: every generation is recorded before it runs, its progress kept, its outputs stored.
 
-    result = jobs.run(kind="speak", params={...}, project_id=3, work=fn, inputs=[asset_id])
+    result = jobs.run(kind="speak", params={...}, project_id=3, work=fn, inputs=[asset_id], uploads=staged)
 
 `work(ctx)` is the engine call. It reports through `ctx.progress(done, total, msg)`,
 writes files into `ctx.workdir`, checks `ctx.cancel`, and returns a JobResult whose
 outputs become assets of the project. Failures are recorded with their message.
+
+A workflow checks the whole request before it calls `run`: types, ranges, names, text lengths,
+referenced ids, and its uploads through intake (`Library.stage`). `run` then stores the uploads
+and the generation in one transaction, so a refused request leaves no row and no file; only a
+job that fails while it runs is kept, as a failed generation.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from core.errors import Cancelled, EngineError
 from core.progress import CancelToken, ProgressFn, no_progress
 from storage.intake import Probed
-from storage.library import ANONYMOUS, Actor, Library, QuotaExceeded
+from storage.library import ANONYMOUS, Actor, Library, QuotaExceeded, Staged
 from storage.models import Asset, Generation, GenerationAsset, JobStatus, MediaKind, utcnow
 
 log = logging.getLogger(__name__)
@@ -136,20 +141,23 @@ class JobRunner:
         work: Callable[[JobContext], JobResult],
         project_id: int | None = None,
         inputs: list[int] = (),
+        uploads: Staged | None = None,
         progress: ProgressFn = no_progress,
         cancel: CancelToken | None = None,
         actor: Actor = ANONYMOUS,
     ) -> Finished:
-        """Record, run and store one generation. Raises the engine's error after recording it;
-        QuotaExceeded (before recording anything) when the actor's storage is full or they already
-        run `max_jobs_per_user` jobs."""
+        """Record, run and store one generation. `inputs`: ids of stored assets it reads; `uploads`: the
+        request's checked uploads, stored as its inputs (after `inputs`) in the transaction that records
+        it. Raises the engine's error after recording it; QuotaExceeded (before recording anything) when
+        the actor's storage is full or they already run `max_jobs_per_user` jobs."""
         lib = self.library
-        project = lib.project_or_default(project_id, actor, "editor")
+        lib.check_project(project_id, actor, "editor")  # refused before anything is made
         for aid in inputs:  # inputs the actor may not read are refused like missing ones
             lib.get_asset(aid, actor)
         lib.check_room(actor)
         with self._slot(actor):
-            return self._run(kind, params, work, project.id, inputs, progress, cancel, actor)
+            project = lib.project_or_default(project_id, actor, "editor")
+            return self._run(kind, params, work, project.id, list(inputs), uploads, progress, cancel, actor)
 
     @contextmanager
     def _slot(self, actor: Actor) -> Iterator[None]:
@@ -169,17 +177,26 @@ class JobRunner:
                     del self._per_user[uid]
 
     def _run(self, kind: str, params: dict, work: Callable[[JobContext], JobResult], project_id: int,
-             inputs: list[int], progress: ProgressFn, cancel: CancelToken | None, actor: Actor) -> Finished:
+             inputs: list[int], uploads: Staged | None, progress: ProgressFn, cancel: CancelToken | None,
+             actor: Actor) -> Finished:
         lib = self.library
         cancel = cancel or CancelToken()
-        with lib.session() as s:
-            gen = Generation(project_id=project_id, owner_id=actor.user_id, kind=kind, params=params)
-            s.add(gen)
-            s.flush()
-            for aid in inputs:
-                s.add(GenerationAsset(generation_id=gen.id, asset_id=int(aid), role="input"))
-            s.commit()
-            s.refresh(gen)
+        added: set[tuple[str, str]] = set()
+        try:
+            with lib.session() as s:
+                if uploads is not None:
+                    inputs = inputs + [a.id for a in lib.store_staged(s, project_id, uploads, actor, added)]
+                    lib.touch(s, project_id)
+                gen = Generation(project_id=project_id, owner_id=actor.user_id, kind=kind, params=params)
+                s.add(gen)
+                s.flush()
+                for aid in inputs:
+                    s.add(GenerationAsset(generation_id=gen.id, asset_id=int(aid), role="input"))
+                s.commit()
+                s.refresh(gen)
+        except Exception:
+            lib.drop_unreferenced(added)
+            raise
         workdir = lib.store.new_scratch_dir(f"job{gen.id}-")
         with self._lock:
             self._running[gen.id] = (cancel, actor.user_id)

@@ -133,6 +133,51 @@ def generation_json(g: Generation, inputs: list[int] = (), outputs: list[int] = 
     }
 
 
+@dataclass
+class StagedFile:
+    """One upload of a request, checked and converted by intake, waiting in scratch to be stored."""
+
+    probed: Probed
+    # The name it was uploaded under.
+    name: str
+    # Its row, once `Library.store_staged` stored it (with the generation that uses it).
+    asset: Asset | None = None
+
+
+class Staged:
+    """A request's uploads, every one checked by intake before any is stored.
+
+        with library.stage(actor) as staged:
+            photo = staged.add(portrait, MediaKind.photo, "the portrait must be an image")
+            ...                       # every other check of the request
+            jobs.run(..., uploads=staged)   # stored with the generation, in one transaction
+
+    Nothing is stored until `Library.store_staged` (called by `JobRunner.run`); a refused upload is
+    logged like any refused upload. The scratch folder goes when the block ends."""
+
+    def __init__(self, library: Library, actor: Actor) -> None:
+        self.library, self.actor = library, actor
+        self.work = library.store.new_scratch_dir("request-")
+        self.files: list[StagedFile] = []
+
+    def add(self, file: tuple[Path, str], kind: MediaKind | None = None, why: str = "") -> StagedFile:
+        """Check and convert one upload (path, original name); with `kind`, refuse another kind."""
+        sub = self.work / str(len(self.files))
+        sub.mkdir()
+        item = StagedFile(self.library.probe(file[0], file[1], kind, why, self.actor, sub), Path(file[1] or "").name)
+        self.files.append(item)
+        return item
+
+    def add_all(self, files: list[tuple[Path, str]], kind: MediaKind | None = None, why: str = "") -> list[StagedFile]:
+        return [self.add(f, kind, why) for f in files]
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
 class Library:
     def __init__(self, engine: Engine, store: MediaStore, limits: Limits) -> None:
         self.engine = engine
@@ -210,12 +255,22 @@ class Library:
             return self.default_project(actor)
         return self.get_project(project_id, actor, need)
 
-    def default_project(self, actor: Actor = ANONYMOUS) -> Project:
-        """Where work done without a project goes (created on first use)."""
+    def check_project(self, project_id, actor: Actor = ANONYMOUS, need: str = "editor") -> Project | None:
+        """What `project_or_default` would give, without making anything: the project (the actor may do what
+        `need` says with it), the actor's 'Unsorted' project when none is given, or None when that does not
+        exist yet (it is made when something is stored into it). For checks before anything is stored."""
+        if project_id in (None, "", 0):
+            return self._find_default(actor)
+        return self.get_project(project_id, actor, need)
+
+    def _find_default(self, actor: Actor) -> Project | None:
         with self.session() as s:
             q = select(Project).where(Project.name == DEFAULT_PROJECT_NAME, owned_by(Project.owner_id, actor))
-            p = s.exec(q.order_by(Project.id)).first()
-        return p or self.create_project(DEFAULT_PROJECT_NAME, actor)
+            return s.exec(q.order_by(Project.id)).first()
+
+    def default_project(self, actor: Actor = ANONYMOUS) -> Project:
+        """Where work done without a project goes (created on first use)."""
+        return self._find_default(actor) or self.create_project(DEFAULT_PROJECT_NAME, actor)
 
     def rename_project(self, project_id, name: str, actor: Actor = ANONYMOUS) -> Project:
         p = self.get_project(project_id, actor)
@@ -249,17 +304,7 @@ class Library:
 
     def add_upload(self, project_id, src: Path, original_name: str, actor: Actor = ANONYMOUS) -> Asset:
         """Probe, convert and store an upload. On refusal nothing is stored and a security event is logged."""
-        p = self.get_project(project_id, actor, "editor")
-        work = self.store.new_scratch_dir("upload-")
-        try:
-            try:
-                probed = probe_upload(Path(src), original_name, self.limits, work)
-            except InputError as e:
-                self.log_event("upload_rejected", actor, name=Path(original_name or "").name, reason=str(e))
-                raise
-            return self.add_probed(p.id, probed, original_name, origin="upload", actor=actor)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        return self.add_uploads(project_id, [(src, original_name)], actor=actor)[0]
 
     def add_uploads(self, project_id, files: list[tuple[Path, str]], kind: MediaKind | None = None,
                     why: str = "", actor: Actor = ANONYMOUS) -> list[Asset]:
@@ -267,25 +312,12 @@ class Library:
 
         With `kind`, a file of another kind is refused (`why` says what was expected)."""
         p = self.get_project(project_id, actor, "editor")
-        work = self.store.new_scratch_dir("uploads-")
-        added: set[tuple[str, str]] = set()
-        try:
-            probed = []
-            for i, (src, name) in enumerate(files):
-                try:
-                    (work / str(i)).mkdir()
-                    pr = probe_upload(Path(src), name, self.limits, work / str(i))
-                    if kind is not None and pr.kind is not kind:
-                        raise InputError(f"'{Path(name).name}' is {pr.kind.value}, not {kind.value}"
-                                         + (f": {why}" if why else ""))
-                except InputError as e:
-                    self.log_event("upload_rejected", actor, name=Path(name or "").name, reason=str(e))
-                    raise
-                probed.append((pr, name))
+        with self.stage(actor) as staged:
+            staged.add_all(files, kind, why)
+            added: set[tuple[str, str]] = set()
             try:
                 with self.session() as s:
-                    rows = [self.add_probed(p.id, pr, name, origin="upload", actor=actor, session=s, added=added)
-                            for pr, name in probed]
+                    rows = self.store_staged(s, p.id, staged, actor, added)
                     self.touch(s, p.id)
                     s.commit()
                     for r in rows:
@@ -294,8 +326,34 @@ class Library:
                 self.drop_unreferenced(added)
                 raise
             return rows
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+
+    def stage(self, actor: Actor = ANONYMOUS) -> Staged:
+        """A request's uploads, checked before any is stored (see `Staged`)."""
+        return Staged(self, actor)
+
+    def probe(self, src: Path, name: str, kind: MediaKind | None, why: str, actor: Actor, work: Path) -> Probed:
+        """Intake of one upload into `work` (nothing stored); a refusal is logged as a security event."""
+        try:
+            pr = probe_upload(Path(src), name, self.limits, work)
+            if kind is not None and pr.kind is not kind:
+                raise InputError(f"'{Path(name or '').name}' is {pr.kind.value}, not {kind.value}"
+                                 + (f": {why}" if why else ""))
+        except InputError as e:
+            self.log_event("upload_rejected", actor, name=Path(name or "").name, reason=str(e))
+            raise
+        return pr
+
+    def store_staged(self, s: Session, project_id: int, staged: Staged, actor: Actor,
+                     added: set[tuple[str, str]]) -> list[Asset]:
+        """Store the staged uploads as assets in the caller's transaction (files newly stored are noted in
+        `added`, for the caller to remove if it rolls back). Each item's `asset` is set."""
+        rows = []
+        for item in staged.files:
+            if item.asset is None:
+                item.asset = self.add_probed(project_id, item.probed, item.name, origin="upload", actor=actor,
+                                             session=s, added=added)
+            rows.append(item.asset)
+        return rows
 
     def add_probed(self, project_id: int, probed: Probed, name: str, *, origin: str,
                    actor: Actor = ANONYMOUS, session: Session | None = None,

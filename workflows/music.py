@@ -71,12 +71,13 @@ class MusicWorkflows:
     def write_lyrics(self, theme: str, title: str = "", music_style: str = "epic", mood: str = "", *,
                      seed: int = 0, project_id=None, actor: Actor = ANONYMOUS,
                      progress: ProgressFn = no_progress) -> tuple[Finished, str]:
-        from engines.music.lyrics import write_lyrics
+        from engines.music.lyrics import check_theme, check_words, write_lyrics
         from engines.music.styles import get_style
 
-        if not (theme or "").strip():
-            raise InputError("give a theme for the lyrics, e.g. 'a knight returning home'")
+        check_theme(theme)
+        check_words(title, mood)
         get_style(music_style)
+        self.library.check_project(project_id, actor)
         llm = self._llm()
         holder: dict = {}
 
@@ -93,10 +94,9 @@ class MusicWorkflows:
                              model_licence="" if llm and not notes else "BSD (CMU Pronouncing Dictionary)",
                              metrics={"notes": notes})
 
-        project = self.library.project_or_default(project_id, actor)
         done = self.jobs.run(kind="lyrics", params={"theme": theme, "title": title, "music_style": music_style,
                                                    "mood": mood, "seed": int(seed)},
-                             work=work, project_id=project.id, progress=progress, actor=actor)
+                             work=work, project_id=project_id, progress=progress, actor=actor)
         return done, holder["text"]
 
     # ------------------------------------------------------------ songs
@@ -115,7 +115,7 @@ class MusicWorkflows:
         req = SongRequest(theme=theme, title=title, lyrics=lyrics, music_style=music_style, vocal_style=voice_style,
                           singer=singer, duration_s=duration_s, bpm=bpm, seed=int(seed))
         req, clamp_notes = check_song_request(req)
-        project = self.library.project_or_default(project_id, actor)
+        self.library.check_project(project_id, actor)
         llm = self._llm() if not (lyrics or "").strip() else None
         params = {"theme": theme, "title": title, "lyrics": lyrics, "music_style": music_style,
                   "voice_style": voice_style, "voice": voice, "duration_s": req.duration_s, "bpm": req.bpm,
@@ -163,7 +163,7 @@ class MusicWorkflows:
             return JobResult(outputs, backend=used, model=made_by.model, model_licence=made_by.licence,
                              metrics=metrics)
 
-        done = self.jobs.run(kind="song", params=params, work=work, project_id=project.id, progress=progress,
+        done = self.jobs.run(kind="song", params=params, work=work, project_id=project_id, progress=progress,
                              cancel=cancel, actor=actor)
         return done, holder["result"]
 

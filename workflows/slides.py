@@ -9,16 +9,14 @@ slide images (LibreOffice), the presenter (a talking head speaking the whole nar
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 from core.audio import Audio
 from core.errors import InputError
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from settings import Settings
-from storage.intake import probe_upload
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
-from storage.library import ANONYMOUS, Actor, Library
+from storage.library import ANONYMOUS, Actor, Library, Staged, StagedFile
 from storage.models import MediaKind
 from workflows.video import video_outputs
 from workflows.voice import VoiceWorkflows
@@ -35,6 +33,8 @@ PRESENTER_PX = 256
 
 # A text this short, in one paragraph of at most one sentence, is a topic rather than a text to split.
 TOPIC_MAX_CHARS = 200
+# Photo names a message about a missing slide image lists, at most.
+MAX_NAMES_SHOWN = 8
 
 
 def is_topic(text: str) -> bool:
@@ -44,14 +44,20 @@ def is_topic(text: str) -> bool:
     return len(t) <= TOPIC_MAX_CHARS and "\n\n" not in t and len(sentences) <= 1
 
 
+def _stored(item: StagedFile | None):
+    """The asset a staged upload became (None for none)."""
+    return item.asset if item is not None else None
+
+
 class SlidesWorkflows:
     def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows) -> None:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
 
-    def resolver(self, project_id: int, actor: Actor):
-        """Image references in an outline name photos in the project (never server paths)."""
+    def resolver(self, project_id: int | None, actor: Actor):
+        """Image references in an outline name photos in the project (never server paths): the resolver, and
+        what it accepts (the message when an image is not found). `project_id` None: a project not made yet."""
         photos = {}
-        for a in self.library.list_assets(project_id, actor):
+        for a in self.library.list_assets(project_id, actor) if project_id is not None else []:
             if a.kind is MediaKind.photo:
                 photos.setdefault(a.name, a)
                 photos.setdefault(Path(a.name).stem, a)
@@ -60,11 +66,20 @@ class SlidesWorkflows:
             a = photos.get(ref.strip()) or photos.get(Path(ref.strip()).name)
             return self.library.asset_path(a) if a else None
 
-        return resolve
+        names = sorted({a.name for a in photos.values()})
+        hint = ("images on slides are photos uploaded to the project, named by their file name, e.g. "
+                "![a photo](portrait.png) (files on the server are never read); ")
+        if names:
+            shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (" ..." if len(names) > MAX_NAMES_SHOWN else "")
+            hint += f"this project's photos: {shown}"
+        else:
+            hint += "this project has no photos yet: upload one (Projects tab, or /upload_media) first"
+        return resolve, hint
 
     def parse(self, outline: str, theme: str = "dark", project_id=None, actor: Actor = ANONYMOUS):
-        """The deck an outline (or a long text) makes; InputError names what is wrong."""
+        """The deck an outline (or a long text) makes; InputError names what is wrong. Nothing is stored."""
         from engines.slides import deck_from_text, looks_like_outline, parse_outline
+        from engines.slides.themes import get_theme
 
         text = outline or ""
         if not text.strip():
@@ -72,17 +87,31 @@ class SlidesWorkflows:
                              "for each slide, with '- ' bullets under it")
         if len(text) > MAX_OUTLINE_CHARS:
             raise InputError(f"the outline is {len(text):,} characters; at most {MAX_OUTLINE_CHARS:,}")
-        project = self.library.project_or_default(project_id, actor, "viewer")
+        get_theme(theme)
+        project = self.library.check_project(project_id, actor, "viewer")
+        resolve, hint = self.resolver(project.id if project else None, actor)
         if looks_like_outline(text):
-            return parse_outline(text, self.resolver(project.id, actor), theme)
-        if is_topic(text):
+            deck = parse_outline(text, resolve, theme, hint)
+        elif is_topic(text):
             from engines import llm
             from engines.slides import outline_from_topic
 
             write = llm.complete if llm.available(self.settings).available else None
-            outline = outline_from_topic(text, self.settings, write)
-            return parse_outline(outline, self.resolver(project.id, actor), theme)
-        return deck_from_text(text, theme)
+            deck = parse_outline(outline_from_topic(text, self.settings, write), resolve, theme, hint)
+        else:
+            deck = deck_from_text(text, theme)
+        self._check_notes(deck)
+        return deck
+
+    @staticmethod
+    def _check_notes(deck) -> None:
+        """Each slide's notes are spoken in one go: refused here when too long, not halfway through a job."""
+        from engines.voice.text import MAX_TEXT_CHARS
+
+        for i, slide in enumerate(deck.slides, start=1):
+            if len(slide.notes or "") > MAX_TEXT_CHARS:
+                raise InputError(f"the notes of slide {i} are {len(slide.notes):,} characters; at most "
+                                 f"{MAX_TEXT_CHARS:,} are spoken for one slide")
 
     def preview(self, outline: str, theme: str, out_dir: Path, project_id=None,
                 actor: Actor = ANONYMOUS) -> list[Path]:
@@ -109,22 +138,24 @@ class SlidesWorkflows:
         """Outline -> narrated .pptx and narrated 720p video."""
         deck = self.parse(outline, theme, project_id, actor)
         choice = self.voices.resolve(voice, actor)
-        project = self.library.project_or_default(project_id, actor)
-        photo = self._presenter(project.id, presenter, actor)
+        self.library.check_project(project_id, actor)
         params = {"outline": outline, "voice": voice, "theme": theme, "slides": len(deck.slides),
-                  "presenter": photo is not None}
+                  "presenter": presenter is not None}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.slides import write_pptx
+
+            photo = _stored(photo_in)
 
             def pptx_writer(narrations: dict, out: Path, progress: ProgressFn) -> Path:
                 return write_pptx(deck, out, narrations, progress, ctx.cancel)
 
             return self._narrated(ctx, deck, choice, photo, pptx_writer, deck.title or "deck")
 
-        inputs = [photo.id] if photo else []
-        return self.jobs.run(kind="deck", params=params, work=work, project_id=project.id, inputs=inputs,
-                             progress=progress, cancel=cancel, actor=actor)
+        with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
+            photo_in = self._presenter(staged, presenter)
+            return self.jobs.run(kind="deck", params=params, work=work, project_id=project_id, uploads=staged,
+                                 progress=progress, cancel=cancel, actor=actor)
 
     def narrate_pptx(self, pptx: tuple[Path, str], voice: str = "default",
                      presenter: tuple[Path, str] | None = None, project_id=None, *,
@@ -136,23 +167,13 @@ class SlidesWorkflows:
         if pptx is None:
             raise InputError("give a .pptx deck to narrate")
         choice = self.voices.resolve(voice, actor)
-        project = self.library.project_or_default(project_id, actor)
-        # Check it (upload limits and zip-bomb checks, then a full read) before storing anything.
-        scratch = self.library.store.new_scratch_dir("deck-check-")
-        try:
-            probed = probe_upload(Path(pptx[0]), pptx[1], self.library.limits, scratch)
-            if probed.kind is not MediaKind.pptx:
-                raise InputError(f"'{Path(pptx[1]).name}' is {probed.kind.value}, not a .pptx deck")
-            read_pptx(pptx[0], scratch / "images")
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        (deck_asset,) = self.library.add_uploads(project.id, [pptx], MediaKind.pptx, "give a .pptx deck", actor)
-        photo = self._presenter(project.id, presenter, actor)
-        params = {"voice": voice, "presenter": photo is not None, "deck": deck_asset.name}
+        self.library.check_project(project_id, actor)
+        params = {"voice": voice, "presenter": presenter is not None, "deck": Path(pptx[1] or "").name}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.slides.write import add_narration
 
+            deck_asset, photo = deck_in.asset, _stored(photo_in)
             src = self.library.asset_path(deck_asset)
             deck = read_pptx(src, ctx.workdir / "images")
 
@@ -161,16 +182,19 @@ class SlidesWorkflows:
 
             return self._narrated(ctx, deck, choice, photo, pptx_writer, Path(deck_asset.name).stem)
 
-        inputs = [deck_asset.id] + ([photo.id] if photo else [])
-        return self.jobs.run(kind="narrated_deck", params=params, work=work, project_id=project.id, inputs=inputs,
-                             progress=progress, cancel=cancel, actor=actor)
+        with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
+            deck_in = staged.add(pptx, MediaKind.pptx, "give a .pptx deck")
+            # Read in full (and its notes checked) before anything is stored.
+            self._check_notes(read_pptx(deck_in.probed.path, staged.work / "deck-check"))
+            photo_in = self._presenter(staged, presenter)
+            return self.jobs.run(kind="narrated_deck", params=params, work=work, project_id=project_id,
+                                 uploads=staged, progress=progress, cancel=cancel, actor=actor)
 
-    def _presenter(self, project_id: int, presenter: tuple[Path, str] | None, actor: Actor):
+    @staticmethod
+    def _presenter(staged: Staged, presenter: tuple[Path, str] | None) -> StagedFile | None:
         if presenter is None:
             return None
-        (photo,) = self.library.add_uploads(project_id, [presenter], MediaKind.photo,
-                                            "the presenter must be a portrait photo", actor)
-        return photo
+        return staged.add(presenter, MediaKind.photo, "the presenter must be a portrait photo")
 
     def _narrated(self, ctx: JobContext, deck, choice, photo, pptx_writer, name: str) -> JobResult:
         from engines.slides import narrate, render_slides

@@ -39,19 +39,18 @@ class TalkingHeadWorkflows:
         self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
         self.backends = backends
 
-    def _input(self, project_id: int, file: tuple[Path, str], kind: MediaKind, why: str, actor: Actor):
-        asset = self.library.add_upload(project_id, file[0], file[1], actor)
-        if asset.kind is not kind:
-            self.library.delete_asset(asset.id, actor)
-            raise InputError(f"'{file[1]}' is {asset.kind.value}, not {kind.value}: {why}")
-        return asset
-
     def render(self, portrait: tuple[Path, str], audio: tuple[Path, str] | None = None, text: str = "",
                voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,
                style: str = "natural", expression: float = 1.0, head_motion: float = 1.0, crop: bool = False,
                backend: str = "auto", actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                cancel: CancelToken | None = None) -> Finished:
-        """`backend` names a talking-head backend of the catalogue, or "auto" (the first available)."""
+        """`backend` names a talking-head backend of the catalogue, or "auto" (the first available).
+        The whole request is checked (the speech's text, or the uploaded audio's length, too) before the
+        portrait and audio are stored, with the generation."""
+        from engines.talking_head.render import check_request as check_head
+        from engines.voice.engine import SpeakRequest
+        from engines.voice.engine import check_request as check_speech
+
         size = check_size(size)
         backend = (backend or "auto").strip().lower()
         if backend != "auto":  # refused before anything is stored: an unknown name, or one that cannot run
@@ -64,20 +63,24 @@ class TalkingHeadWorkflows:
             raise InputError("give the speech: an audio file, or text for the voice to speak")
         if audio is not None and (text or "").strip():
             log.info("talking head: both audio and text given; the audio is used")
+
+        def head_request(speech: Audio | None) -> TalkingHeadRequest:  # for the checks
+            return TalkingHeadRequest(portrait=None, audio=speech, size=size, fps=int(fps), expression=expression,
+                                      head_motion=head_motion, still=bool(still), crop=bool(crop))
+
+        check_head(head_request(None), audio_required=False)
         voice_choice = self.voices.resolve(voice, actor) if audio is None else None
+        if audio is None:
+            check_speech(SpeakRequest(text, voice_choice, style))
         lib = self.library
-        project = lib.project_or_default(project_id, actor)
-        photo = self._input(project.id, portrait, MediaKind.photo, "the portrait must be an image", actor)
-        inputs = [photo.id]
-        if audio is not None:
-            speech_asset = self._input(project.id, audio, MediaKind.audio, "the speech must be audio", actor)
-            inputs.append(speech_asset.id)
+        lib.check_project(project_id, actor)
 
         params = {"voice": voice if audio is None else None, "text": text if audio is None else "",
                   "size": size, "fps": int(fps), "still": bool(still), "style": style, "expression": expression,
                   "head_motion": head_motion, "crop": crop, "backend": backend}
 
         def work(ctx: JobContext) -> JobResult:
+            photo, speech_asset = photo_in.asset, speech_in.asset if speech_in else None  # stored by now
             stages = Stages(ctx.progress, {"speech": 1 if audio is None else 0.01, "video": 4})
             outputs = []
             notes: list[str] = []
@@ -115,5 +118,10 @@ class TalkingHeadWorkflows:
                                       "face_box": [result.face_box.x, result.face_box.y, result.face_box.width,
                                                    result.face_box.height]})
 
-        return self.jobs.run(kind="talking_head", params=params, work=work, project_id=project.id, inputs=inputs,
-                             progress=progress, cancel=cancel, actor=actor)
+        with lib.stage(actor) as staged:  # checked by intake, stored with the generation
+            photo_in = staged.add(portrait, MediaKind.photo, "the portrait must be an image")
+            speech_in = staged.add(audio, MediaKind.audio, "the speech must be audio") if audio is not None else None
+            if speech_in is not None:
+                check_head(head_request(Audio.read(speech_in.probed.path)))  # its length
+            return self.jobs.run(kind="talking_head", params=params, work=work, project_id=project_id,
+                                 uploads=staged, progress=progress, cancel=cancel, actor=actor)

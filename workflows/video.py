@@ -16,7 +16,7 @@ from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.video.types import VideoResult
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
-from storage.library import ANONYMOUS, Actor, Library
+from storage.library import ANONYMOUS, Actor, Library, Staged, StagedFile
 from storage.models import MediaKind
 from workflows.music import MusicWorkflows
 
@@ -54,6 +54,11 @@ def video_outputs(res: VideoResult, name: str, *, captions=None, lrc: bool = Fal
     return outs
 
 
+def _stored(item: StagedFile | None):
+    """The asset a staged upload became (None for none)."""
+    return item.asset if item is not None else None
+
+
 def _result(res: VideoResult, name: str, model: str, captions=None, lrc: bool = False) -> JobResult:
     return JobResult(video_outputs(res, name, captions=captions, lrc=lrc), backend="embedded", model=model,
                      model_licence="", metrics={**res.metrics, "notes": res.notes, "frames": res.frames,
@@ -64,31 +69,20 @@ class VideoWorkflows:
     def __init__(self, settings: Settings, library: Library, jobs: JobRunner, music: MusicWorkflows) -> None:
         self.settings, self.library, self.jobs, self.music = settings, library, jobs, music
 
-    def _inputs(self, project_id: int, actor: Actor, *, audio: tuple[Path, str] | None = None,
+    def _inputs(self, staged: Staged, *, audio: tuple[Path, str] | None = None,
                 images: list[tuple[Path, str]] | None = None, head: tuple[Path, str] | None = None,
-                images_required: bool = False):
-        """Store a request's uploads: all of them or, when one is refused, none (the message names it)."""
+                images_required: bool = False) -> tuple[StagedFile | None, StagedFile | None, list[StagedFile]]:
+        """A request's uploads through intake, every one before any is stored (they are stored with the
+        generation): (audio, talking-head video, photos), each None or [] when not given."""
         images = list(images or [])
         if images_required and not images:
             raise InputError("give at least one photo")
         if len(images) > MAX_IMAGES:
             raise InputError(f"{len(images)} photos given; one video takes at most {MAX_IMAGES}")
-        stored: list = []
-        groups = [(images, MediaKind.photo, "only photos can go in the video"),
-                  ([audio] if audio else [], MediaKind.audio, "the soundtrack must be audio"),
-                  ([head] if head else [], MediaKind.video, "the talking head must be a video")]
-        try:
-            out = []
-            for files, kind, why in groups:
-                rows = self.library.add_uploads(project_id, files, kind, why, actor) if files else []
-                stored += rows
-                out.append(rows)
-        except InputError:
-            for asset in stored:
-                self.library.delete_asset(asset.id, actor)
-            raise
-        photos, sound, video = out
-        return (sound[0] if sound else None), (video[0] if video else None), photos
+        photos = staged.add_all(images, MediaKind.photo, "only photos can go in the video")
+        sound = staged.add(audio, MediaKind.audio, "the soundtrack must be audio") if audio else None
+        video = staged.add(head, MediaKind.video, "the talking head must be a video") if head else None
+        return sound, video, photos
 
     def image_to_video(self, images: list[tuple[Path, str]], audio: tuple[Path, str] | None = None,
                        seconds_per_image: float = 4.0, size: str = "1280x720", fps: int = 30, project_id=None, *,
@@ -96,17 +90,17 @@ class VideoWorkflows:
                        cancel: CancelToken | None = None) -> Finished:
         from engines.video.photos import ImageToVideoRequest, check_request, image_to_video
 
-        project = self.library.project_or_default(project_id, actor)
+        self.library.check_project(project_id, actor)
         if not images:
             raise InputError("give at least one photo")
         check_request(ImageToVideoRequest(images=[Path(p) for p, _ in images], audio=None,
                                           seconds_per_image=seconds_per_image, size=size, fps=fps,
                                           transition=transition), validate_files=False)
-        sound, _, photos = self._inputs(project.id, actor, audio=audio, images=images, images_required=True)
         params = {"seconds_per_image": seconds_per_image, "size": size, "fps": fps, "transition": transition,
-                  "images": len(photos), "audio": sound is not None}
+                  "images": len(images), "audio": audio is not None}
 
         def work(ctx: JobContext) -> JobResult:
+            sound, photos = _stored(sound_in), [p.asset for p in photos_in]
             req = ImageToVideoRequest(
                 images=[self.library.asset_path(a) for a in photos],
                 audio=Audio.read(self.library.asset_path(sound)) if sound else None,
@@ -114,9 +108,10 @@ class VideoWorkflows:
             res = image_to_video(req, ctx.workdir / "photos.mp4", ctx.progress, ctx.cancel)
             return _result(res, "photo video", "Ken Burns slideshow")
 
-        return self.jobs.run(kind="image_to_video", params=params, work=work, project_id=project.id,
-                             inputs=[a.id for a in photos] + ([sound.id] if sound else []), progress=progress,
-                             cancel=cancel, actor=actor)
+        with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
+            sound_in, _, photos_in = self._inputs(staged, audio=audio, images=images, images_required=True)
+            return self.jobs.run(kind="image_to_video", params=params, work=work, project_id=project_id,
+                                 uploads=staged, progress=progress, cancel=cancel, actor=actor)
 
     def scene_video(self, audio: tuple[Path, str] | None, template: str = "epic_battle",
                     images: list[tuple[Path, str]] | None = None, captions: str = "", size: str = "1280x720",
@@ -142,19 +137,21 @@ class VideoWorkflows:
         if captions_from_audio and captions.strip():
             notes.append("Captions were given, so none were recognised from the audio.")
             captions_from_audio = False
-        project = self.library.project_or_default(project_id, actor)
+        self.library.check_project(project_id, actor)
         check_request(SceneVideoRequest(audio=None, template=template, captions=captions, size=size, fps=fps,
                                         visualiser=visualiser, title=title, seed=int(seed),
                                         presenter_video=Path(talking_head[0]) if talking_head else None,
                                         presenter_position=presenter_position))
-        sound, head, photos = self._inputs(project.id, actor, audio=audio, images=images, head=talking_head)
         params = {"template": template, "size": size, "fps": fps, "captions": captions, "visualiser": visualiser,
-                  "title": title, "seed": int(seed), "images": len(photos), "talking_head": head is not None,
-                  "presenter_position": presenter_position if head else None,
+                  "title": title, "seed": int(seed), "images": len(images or []),
+                  "talking_head": talking_head is not None,
+                  "presenter_position": presenter_position if talking_head else None,
                   "captions_from_audio": bool(captions_from_audio)}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.video.composite import audio_from_video
+
+            sound, head, photos = _stored(sound_in), _stored(head_in), [p.asset for p in photos_in]
 
             stages = Stages(ctx.progress, {"captions": 1, "video": 4} if captions_from_audio else {"video": 1})
             if sound is not None:
@@ -183,9 +180,10 @@ class VideoWorkflows:
                 result.metrics["captions_from_audio"] = heard_metrics
             return result
 
-        inputs = ([sound.id] if sound else []) + ([head.id] if head else []) + [a.id for a in photos]
-        return self.jobs.run(kind="scene_video", params=params, work=work, project_id=project.id, inputs=inputs,
-                             progress=progress, cancel=cancel, actor=actor)
+        with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
+            sound_in, head_in, photos_in = self._inputs(staged, audio=audio, images=images, head=talking_head)
+            return self.jobs.run(kind="scene_video", params=params, work=work, project_id=project_id,
+                                 uploads=staged, progress=progress, cancel=cancel, actor=actor)
 
     def _captions_from_audio(self, track: Audio, progress: ProgressFn, cancel: CancelToken | None):
         """(caption lines, notes, metrics) from the words the recogniser hears in `track`. When it cannot

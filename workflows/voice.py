@@ -267,7 +267,7 @@ class VoiceWorkflows:
 
     # ------------------------------------------------------------ speech
 
-    def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), actor: Actor,
+    def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), uploads=None, actor: Actor,
                 progress: ProgressFn, cancel: CancelToken | None) -> tuple[Finished, SpeakResult]:
         holder: dict = {}
 
@@ -290,7 +290,7 @@ class VoiceWorkflows:
             )
 
         done = self.jobs.run(kind=kind, params=params, work=work, project_id=project_id, inputs=list(inputs),
-                             progress=progress, cancel=cancel, actor=actor)
+                             uploads=uploads, progress=progress, cancel=cancel, actor=actor)
         return done, holder["result"]
 
     def speak(self, text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
@@ -301,7 +301,7 @@ class VoiceWorkflows:
         req = SpeakRequest(text, choice, style, backend, float(speed), float(pitch_semitones), effects)
         from engines.voice.engine import check_request
 
-        check_request(req)
+        check_request(req, self.backends)
         params = {"text": text, "voice": voice, "style": style, "backend": backend, "speed": speed,
                   "pitch_semitones": pitch_semitones, "effects": effects or {}}
         return self._record("speak", params,
@@ -313,42 +313,41 @@ class VoiceWorkflows:
                     cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
         """One call: analyse the clip as a temporary profile and speak the text in that voice."""
         from engines.voice.engine import check_request
+        from engines.voice.styles import get_style
         from engines.voice.text import check_text
 
         check_text(text)
-        from engines.voice.styles import get_style
-
         get_style(style)
-        project = self.library.project_or_default(project_id, actor)
-        ref_asset = self.library.add_upload(project.id, reference[0], reference[1], actor)
-        if ref_asset.kind is not MediaKind.audio:
-            self.library.delete_asset(ref_asset.id, actor)
-            raise InputError(f"'{reference[1]}' is {ref_asset.kind.value}, not audio; "
-                             "a voice needs a recording of speech")
-        def run(ctx: JobContext) -> SpeakResult:
-            with self._lock:
-                cached = self._one_shot.pop(ref_asset.sha256, None)
-            notes: tuple[str, ...] = ()
-            if cached is None:
-                audio = Audio.read(self.library.asset_path(ref_asset))
-                model, emb, _ = self._analyse([(audio, ref_asset.name)],
-                                              lambda d, t, m="": ctx.progress(0.4 * d / (t or 1), 1, m))
-            else:
-                model, emb = cached
-                notes = ("the voice of this recording was analysed before and reused",)
-            with self._lock:
-                self._one_shot[ref_asset.sha256] = (model, emb)
-                while len(self._one_shot) > ONE_SHOT_CACHE:
-                    self._one_shot.pop(next(iter(self._one_shot)))
-            choice = VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb, notes=notes)
-            req = check_request(SpeakRequest(text, choice, style)).request
-            return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
-                         ctx.cancel, backends=self.backends)
+        self.library.check_project(project_id, actor)
+        with self.library.stage(actor) as staged:
+            ref = staged.add(reference, MediaKind.audio, "a voice needs a recording of speech")
 
-        self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
-        return self._record("clone_voice", {"text": text, "style": style, "reference_asset": ref_asset.id}, run,
-                            project_id=project.id, inputs=[ref_asset.id], actor=actor, progress=progress,
-                            cancel=cancel)
+            def run(ctx: JobContext) -> SpeakResult:
+                ref_asset = ref.asset
+                self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
+                with self._lock:
+                    cached = self._one_shot.pop(ref_asset.sha256, None)
+                notes: tuple[str, ...] = ()
+                if cached is None:
+                    audio = Audio.read(self.library.asset_path(ref_asset))
+                    model, emb, _ = self._analyse([(audio, ref_asset.name)],
+                                                  lambda d, t, m="": ctx.progress(0.4 * d / (t or 1), 1, m))
+                else:
+                    model, emb = cached
+                    notes = ("the voice of this recording was analysed before and reused",)
+                with self._lock:
+                    self._one_shot[ref_asset.sha256] = (model, emb)
+                    while len(self._one_shot) > ONE_SHOT_CACHE:
+                        self._one_shot.pop(next(iter(self._one_shot)))
+                choice = VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb,
+                                     notes=notes)
+                req = check_request(SpeakRequest(text, choice, style)).request
+                return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
+                             ctx.cancel, backends=self.backends)
+
+            # The reference asset's id is known once it is stored, with the generation.
+            return self._record("clone_voice", {"text": text, "style": style}, run, project_id=project_id,
+                                uploads=staged, actor=actor, progress=progress, cancel=cancel)
 
     def regenerate_sentence(self, generation_id: int, index: int, new_text: str | None = None, *,
                             actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress
@@ -368,6 +367,9 @@ class VoiceWorkflows:
                            p.get("backend", "auto"), float(p.get("speed", 1)), float(p.get("pitch_semitones", 0)),
                            p.get("effects") or None)
         idx = int(index) - 1
+        from engines.voice.engine import check_regenerate
+
+        check_regenerate(takes, idx, new_text)
         new_params = {**p, "regenerated_from": g.id, "sentence": int(index),
                       "text": " ".join((new_text if i == idx and new_text is not None else t.text)
                                        for i, t in enumerate(takes))}

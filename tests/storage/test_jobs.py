@@ -145,6 +145,33 @@ def test_a_running_job_is_cancelled_by_id_or_by_its_stop_key(services):
     assert jobs.stop("session-1:compose") is False  # a key is used once
 
 
+def test_uploads_are_stored_with_the_generation_in_one_transaction(services, samples, tmp_path):
+    """A request's uploads are checked by intake first and stored only with its generation, as its inputs; a
+    request refused before it is recorded stores none of them (no row, no file)."""
+    lib, jobs = services.library, services.jobs
+    p = lib.create_project("Inputs")
+    photo = (samples / "portraits" / "art_0.png", "me.png")
+    with lib.stage() as staged:
+        item = staged.add(photo, MediaKind.photo, "a portrait")
+        assert item.asset is None and lib.list_assets(p.id) == []  # checked, not stored
+        done = jobs.run(kind="tone", params={}, work=render_tone, project_id=p.id, uploads=staged)
+    (row,) = lib.list_generations(p.id)
+    assert row["inputs"] == [item.asset.id] and lib.get_asset(item.asset.id).name == "me.png"
+    assert done.generation.status is JobStatus.succeeded
+
+    other = lib.create_project("Refused")
+    with lib.stage() as staged:
+        staged.add(photo, MediaKind.photo)
+        with pytest.raises(InputError, match="no project with id 987654"):
+            jobs.run(kind="tone", params={}, work=render_tone, project_id=987654, uploads=staged)
+        with pytest.raises(InputError, match="is photo, not audio: a voice"):
+            staged.add(photo, MediaKind.audio, "a voice")
+    assert lib.list_assets(other.id) == [] and lib.list_generations(other.id) == []
+    assert len(lib.list_assets(p.id)) == 2  # the first request's input and output, nothing more
+    assert len([f for f in lib.store.root.rglob("*") if f.is_file()]) == 2
+    assert list(lib.store.scratch.iterdir()) == []
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})

@@ -52,7 +52,7 @@ def test_text_is_spoken_first_in_the_chosen_voice(services, samples):
 
 
 def test_bad_input_is_clear(services, samples, tmp_path):
-    th = services.talking_heads
+    th, lib = services.talking_heads, services.library
     photo = (samples / "portraits" / "art_1.png", "art_1.png")
     wav = short_speech(samples, tmp_path, 1.0)
     with pytest.raises(InputError, match="give the speech"):
@@ -63,6 +63,16 @@ def test_bad_input_is_clear(services, samples, tmp_path):
         th.render(photo, (wav, wav.name), fps=60)
     with pytest.raises(InputError, match="not photo"):
         th.render((wav, wav.name), (wav, wav.name))
+    # Refused after the portrait passed intake: the portrait is not stored either.
+    fake = tmp_path / "recording.wav"
+    fake.write_text("not a recording")
+    with pytest.raises(InputError, match="named as audio"):
+        th.render(photo, (fake, fake.name))
+    with pytest.raises(InputError, match="at most 20,000"):
+        th.render(photo, None, "word " * 5000)
+    with pytest.raises(InputError, match="expression must be between 0 and 2"):
+        th.render(photo, (wav, wav.name), expression=5.0)
+    assert lib.list_projects() == [] and [f for f in lib.store.root.rglob("*") if f.is_file()] == []
     blank = tmp_path / "wall.png"
     from PIL import Image
 
