@@ -9,6 +9,10 @@ convert it to the canonical working format the engines read.
 
 The file name's extension is only a claim: when it names another kind than the
 content has (a ".wav" holding text), the upload is refused.
+
+A project zip's members go through the same intake (`probe_member`): the kind its manifest
+declares is one more claim, checked like the extension. Generated files that are no media
+(MIDI, the NumPy archives of a speech's sentences) are checked as what they claim to be.
 """
 
 from __future__ import annotations
@@ -410,3 +414,76 @@ def _intake_video(src: Path, name: str, info: dict, limits: Limits, workdir: Pat
               "fps": round(final["fps"], 3) if final["fps"] else None, "has_audio": has_audio,
               "remuxed": copy_ok},
     )
+
+
+# ---------------------------------------------------------------- project archive members
+
+# Generated files that are not media, kept with a project (MediaKind.other): extension -> what it is.
+DATA_FORMATS = {".mid": "MIDI", ".npz": "NumPy archive"}
+ALLOWED_DATA = "generated files (MIDI .mid, NumPy .npz)"
+
+
+def probe_member(src: Path, member: str, declared: MediaKind, limits: Limits, workdir: Path) -> Probed:
+    """Check and convert one media file taken from a project zip, exactly as an upload of that file
+    (content probe, limits, pixel limits before decoding, conversion). The manifest's `declared` kind is a
+    claim like the extension: content of another kind is refused (InputError naming `member`)."""
+    if declared is MediaKind.other:
+        return _intake_data(src, member, limits, workdir)
+    probed = probe_upload(src, PurePosixPath(member).name, limits, workdir)
+    if probed.kind is not declared:
+        raise InputError(f"{member} is declared {_a(declared)} but its content is {_describe_content(probed.kind)}; "
+                         f"{declared.value} files must be {ALLOWED[declared]}")
+    return probed
+
+
+def _a(kind: MediaKind) -> str:
+    return {MediaKind.audio: "audio", MediaKind.video: "a video", MediaKind.text: "text",
+            MediaKind.photo: "a photo", MediaKind.pptx: "a PowerPoint deck"}.get(kind, kind.value)
+
+
+def _intake_data(src: Path, member: str, limits: Limits, workdir: Path) -> Probed:
+    """A generated data file: a MIDI file or a NumPy archive (arrays only, nothing pickled)."""
+    ext = PurePosixPath(member).suffix.lower()
+    if ext not in DATA_FORMATS:
+        raise InputError(f"{member} is declared a generated file ({MediaKind.other.value}) but is none of the "
+                         f"{ALLOWED_DATA}")
+    size = src.stat().st_size
+    if size == 0:
+        raise InputError(f"{member} is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise InputError(f"{member} is {_mb(size)}; the limit is {_mb(limits.max_bytes)}")
+    not_it = InputError(f"{member} is not a readable {DATA_FORMATS[ext]} file; {MediaKind.other.value} files "
+                        f"must be {ALLOWED_DATA}")
+    if ext == ".mid":
+        _check_midi(src, not_it)
+        mime = "audio/midi"
+    else:
+        with check_zip(src, member, limits) as zf:
+            if not zf.namelist() or not all(n.endswith(".npy") for n in zf.namelist()):
+                raise not_it
+        import numpy as np
+
+        try:
+            with np.load(src, allow_pickle=False) as z:  # object arrays (pickles) are refused
+                for key in z.files:
+                    z[key]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise InputError(f"{not_it} ({e})") from None
+        mime = "application/zip"
+    out = workdir / f"data{ext}"
+    shutil.copyfile(src, out)
+    return Probed(MediaKind.other, out, ext, mime)
+
+
+def _check_midi(src: Path, not_it: InputError) -> None:
+    """A standard MIDI file: an MThd header chunk, then chunks that end exactly at the end of the file."""
+    data = src.read_bytes()
+    if len(data) < 14 or data[:4] != b"MThd" or int.from_bytes(data[4:8], "big") != 6:
+        raise not_it
+    pos = 8 + 6
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise not_it
+        pos += 8 + int.from_bytes(data[pos + 4:pos + 8], "big")
+    if pos != len(data):
+        raise not_it

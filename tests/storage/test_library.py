@@ -16,7 +16,7 @@ from core.errors import InputError
 from storage import archive
 from storage.archive import EXPORT_FORMAT
 from storage.library import NotFound
-from storage.models import Asset, Generation, GenerationAsset, JobStatus, Project
+from storage.models import Asset, Generation, GenerationAsset, JobStatus, MediaKind, Project
 
 
 def voice(samples: Path, n: int = 0) -> Path:
@@ -145,6 +145,58 @@ def test_import_refuses_damaged_archives_and_stores_nothing(library, samples, tm
 
     assert library.list_projects() == []
     assert stored_files(library) == []
+
+
+def _store_generated(library, project_id: int, tmp_path: Path, name: str, data: bytes, kind: MediaKind):
+    from storage.intake import Probed
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    return library.add_probed(project_id, Probed(kind, path, path.suffix, "application/octet-stream"), name,
+                              origin="generated")
+
+
+# The smallest standard MIDI file: a header and one track that only ends.
+MIDI = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60" + b"MTrk\x00\x00\x00\x04\x00\xff\x2f\x00"
+
+
+def test_import_checks_generated_files_as_what_they_claim(library, samples, tmp_path):
+    """Exported MIDI and speech sentences (.npz) come back as they were; an .npz that would unpickle code,
+    or a MIDI that is not one, is refused naming the member, and nothing of the project is stored."""
+    import io
+
+    import numpy as np
+
+    p = library.create_project("Song")
+    library.add_upload(p.id, voice(samples, 1), "speech.flac")
+    buf = io.BytesIO()
+    np.savez(buf, index=np.frombuffer(b'[{"text": "Hi.", "pause": "sentence", "rate": 8000}]', np.uint8),
+             take0=np.zeros(80, np.float32))
+    takes = _store_generated(library, p.id, tmp_path, "speak-sentences.npz", buf.getvalue(), MediaKind.other)
+    midi = _store_generated(library, p.id, tmp_path, "song.mid", MIDI, MediaKind.other)
+    good = archive.export_project(library, p.id, tmp_path)
+    q = archive.import_project(library, good)
+    got = {a.name: a for a in library.list_assets(q.id)}
+    assert got["speak-sentences.npz"].sha256 == takes.sha256 and got["song.mid"].sha256 == midi.sha256
+    library.delete_project(q.id)
+
+    pickled = io.BytesIO()
+    np.savez(pickled, take0=np.array([{"run": "os.system"}], dtype=object))
+    for member, data, match in [(f"media/{takes.sha256}.npz", pickled.getvalue(), "Object arrays cannot be loaded"),
+                                (f"media/{midi.sha256}.mid", b"MThd" + bytes(20), "not a readable MIDI file")]:
+        bad = tmp_path / "bad.zip"
+        with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+            manifest = json.loads(zin.read("manifest.json"))
+            for a in manifest["assets"]:
+                a.pop("sha256")  # the checksum would catch the change first; the content check must too
+            zout.writestr("manifest.json", json.dumps(manifest))
+            for info in zin.infolist():
+                if info.filename != "manifest.json":
+                    zout.writestr(info.filename, data if info.filename == member else zin.read(info))
+        with pytest.raises(InputError, match=f"{member} .*was refused: .*{match}.*Nothing was imported"):
+            archive.import_project(library, bad)
+    assert [x.name for x, _ in library.list_projects()] == ["Song"]
+    assert len(stored_files(library)) == 3
 
 
 def test_recover_marks_interrupted_jobs_and_removes_orphans(library, samples):
