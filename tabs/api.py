@@ -21,8 +21,21 @@ from core.errors import InputError
 from services import Services
 from storage import archive
 from storage.library import Actor, asset_json, project_json
-from tabs.common import actor_from, download_copy, private_folder, uploaded_file, user_errors
+from tabs.common import (
+    actor_from,
+    checked_arguments,
+    download_copy,
+    private_folder,
+    uploaded_file,
+    user_errors,
+)
 from tabs.hf_oauth import NO_NEW_ACCOUNTS
+
+
+def expose(fn, **options) -> None:
+    """Publish `fn` as the endpoint /<its name>. Every argument is checked against its type hints first
+    (`checked_arguments`): a wrong type is answered with the parameter's name and the type it takes."""
+    gr.api(checked_arguments(fn), api_name=fn.__name__, **options)
 
 
 def register(services: Services) -> None:
@@ -107,7 +120,7 @@ def register(services: Services) -> None:
 
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
                export_project, import_project, capabilities, cancel, share_project, unshare_project, list_shares):
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=None if fn in (capabilities, cancel) else 4)
+        expose(fn, concurrency_limit=None if fn in (capabilities, cancel) else 4)
 
 
 def register_voice(services: Services) -> None:
@@ -190,9 +203,9 @@ def register_voice(services: Services) -> None:
         return _audio_file(done, actor)
 
     for fn in (speak, clone_voice, create_voice, add_voice_clips, list_voices, regenerate_sentence):
-        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, concurrency_id="cpu", concurrency_limit=2)
     for fn in (consent_prompt, share_voice, unshare_voice):
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
+        expose(fn, concurrency_limit=4)
 
 
 def register_talking_head(services: Services) -> None:
@@ -209,7 +222,7 @@ def register_talking_head(services: Services) -> None:
         done = services.talking_heads.render(photo, speech, text, voice, size, fps, still, project_id, actor=actor)
         return _file(services, next(a for a in done.outputs if a.kind.value == "video"), actor)
 
-    gr.api(talking_head, api_name="talking_head", concurrency_id="cpu", concurrency_limit=2)
+    expose(talking_head, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_music(services: Services) -> None:
@@ -249,9 +262,9 @@ def register_music(services: Services) -> None:
         done = music.mix(song_id, settings_json, actor=actor)
         return _file(services, done.outputs[0], actor)
 
-    gr.api(write_lyrics, api_name="write_lyrics", concurrency_limit=4)
+    expose(write_lyrics, concurrency_limit=4)
     for fn in (compose_song, mix):
-        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, concurrency_id="cpu", concurrency_limit=2)
 
 
 def _file(services: Services, asset, actor: Actor) -> FileData:
@@ -298,7 +311,7 @@ def register_video(services: Services) -> None:
         return _video(video.music_video(song_id, template, size, actor=actor), actor)
 
     for fn in (image_to_video, scene_video, music_video):
-        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_slides(services: Services) -> None:
@@ -329,7 +342,7 @@ def register_slides(services: Services) -> None:
         return _pair(slides.narrate_pptx(deck, voice, face, project_id, actor=actor), actor)
 
     for fn in (make_deck, narrate_pptx):
-        gr.api(fn, api_name=fn.__name__, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_admin(services: Services) -> None:
@@ -374,4 +387,4 @@ def register_admin(services: Services) -> None:
                 for e in services.library.security_events(limit, type, username)]
 
     for fn in (list_users, create_user, set_user_disabled, security_events):
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
+        expose(fn, concurrency_limit=4)

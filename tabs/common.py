@@ -4,14 +4,19 @@ and handing files to and from Gradio safely."""
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
+import math
 import secrets
 import shutil
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio import FileData
 from gradio.utils import get_upload_folder
 
 from core.errors import EngineError, InputError
@@ -55,6 +60,165 @@ def user_errors(fn: Callable) -> Callable:
                            print_exception=False) from None
 
     return wrapper
+
+
+# Whole numbers the API takes: what a 64-bit database integer holds.
+INT_RANGE = (-(2**63), 2**63 - 1)
+
+
+class ArgumentError(InputError):
+    """A client API call gave a parameter a value of the wrong type."""
+
+
+def checked_arguments(fn: Callable) -> Callable:
+    """Check every argument of a client API call against `fn`'s type hints before it runs.
+
+    The API hands the raw JSON values to the function (no component converts them), so "fast" for a
+    float or a dict for a str would otherwise fail deep inside as an internal error. Here it is a clear
+    message naming the parameter and the type it takes: "speed must be a number (float); got 'fast'
+    (a string)". Whole numbers given as 25.0 or "25" are taken, as are numbers given as strings; NaN and
+    infinities are refused; a None for a parameter with a default takes the default. Applied to every
+    endpoint where it is registered (tabs/api.py), from the signatures, so a new endpoint is covered."""
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)
+    params = {n: p for n, p in sig.parameters.items() if n in hints and hints[n] is not gr.Request}
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind_partial(*args, **kwargs)
+        for name, value in list(bound.arguments.items()):
+            p = params.get(name)
+            if p is None:
+                continue
+            try:
+                bound.arguments[name] = _check_value(name, value, hints[name], p.default)
+            except ArgumentError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+        return fn(*bound.args, **bound.kwargs)
+
+    return wrapper
+
+
+def _union_args(hint) -> tuple:
+    return typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+
+
+def _check_value(name: str, value: Any, hint, default: Any) -> Any:
+    options = _union_args(hint)
+    optional = type(None) in options
+    options = tuple(o for o in options if o is not type(None))
+    if value is None:
+        if optional:
+            return None
+        if default is not inspect.Parameter.empty:
+            return default
+        if str in options:
+            return ""
+        raise ArgumentError(f"{name} is required: give {_expected(options)}")
+    if optional and isinstance(value, str) and value == "" and str not in options:
+        return None  # an empty field for an optional id or number
+    for option in options:
+        ok, converted = _convert(value, option)
+        if ok:
+            return converted
+    number = _as_number(value)
+    if number is not None and any(o in (int, float) for o in options):
+        if not _finite(number):
+            raise ArgumentError(f"{name} must be a finite number ({_type_names(options)}); got {value!r}")
+        if int in options and number == int(number):
+            raise ArgumentError(f"{name} is out of range ({_short(value)}); whole numbers (int) from "
+                                f"{INT_RANGE[0]} to {INT_RANGE[1]} are accepted")
+        if float in options:
+            raise ArgumentError(f"{name} is too large ({_short(value)}) for a number (float)")
+    raise ArgumentError(f"{name} must be {_expected(options)}" + (" or null" if optional else "")
+                        + f"; got {_short(value)} ({_json_type(value)})")
+
+
+def _as_number(value: Any) -> int | float | None:
+    """The value as a number when it is one (or a string holding one); None otherwise (booleans too)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value.strip())
+            except ValueError:
+                continue
+    return None
+
+
+def _finite(number: int | float) -> bool:
+    return isinstance(number, int) or math.isfinite(number)
+
+
+def _convert(value: Any, option) -> tuple[bool, Any]:
+    """(True, the value as `option`) when it is one, else (False, None)."""
+    if option is str:
+        return isinstance(value, str), value
+    if option is bool:
+        return isinstance(value, bool), value
+    if option in (int, float):
+        number = _as_number(value)
+        if number is None or not _finite(number):
+            return False, None
+        if option is float:
+            try:
+                return True, float(number)
+            except OverflowError:  # an int past the largest float
+                return False, None
+        if isinstance(number, float):
+            if number != int(number):
+                return False, None
+            number = int(number)
+        return INT_RANGE[0] <= number <= INT_RANGE[1], number
+    origin = typing.get_origin(option)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, None
+        item = (typing.get_args(option) or (Any,))[0]
+        return all(_convert(v, item)[0] for v in value), list(value)
+    if option is FileData:
+        # A file payload ({"path": ..., "meta": {"_type": "gradio.FileData"}}); uploaded_file() checks the rest.
+        return isinstance(value, (dict, str, FileData)), value
+    return True, value  # a type this check does not know: the function's own checks decide
+
+
+def _expected(options: tuple) -> str:
+    return " or ".join(_TYPE_WORDS.get(o, _TYPE_WORDS.get(typing.get_origin(o), getattr(o, "__name__", str(o))))
+                       for o in options)
+
+
+def _type_names(options: tuple) -> str:
+    return " or ".join(getattr(o, "__name__", str(o)) for o in options)
+
+
+_TYPE_WORDS = {
+    str: "text (str)", int: "a whole number (int)", float: "a number (float)", bool: "true or false (bool)",
+    list: "a list of files (each made with handle_file)", tuple: "a list",
+    FileData: "a file (made with handle_file)",
+}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def stop_key(request: gr.Request | None, action: str) -> str:
