@@ -51,6 +51,32 @@ def launch(demo, services, **overrides) -> None:
     })
 
 
+# On SIGTERM (a restart) or Ctrl+C: how long running jobs get to stop, and then how long their clients get
+# to receive the message, before the server closes (seconds; container managers kill after about 10).
+STOP_JOBS_S, DELIVER_S = 5.0, 1.0
+
+
+def stop_gracefully(services) -> None:
+    """On SIGTERM (a restart) or Ctrl+C, running jobs stop first: each is recorded failed and its client is
+    told "the server restarted; the job was interrupted"; then the signal does what it always did. (A kill -9
+    cannot be caught: the next start records such jobs the same way, for /list_generations.)"""
+    import signal
+    import time
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def on_signal(signum, frame) -> None:
+        signal.signal(signum, previous[signum])  # a second signal acts at once
+        if services.jobs.interrupt_all(STOP_JOBS_S):
+            time.sleep(DELIVER_S)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Gradio closes its server on this
+        os.kill(os.getpid(), signum)
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
@@ -65,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     services, demo = create(settings)
     if settings.model_idle_seconds:
         services.start_housekeeping()
+    stop_gracefully(services)
     launch(demo, services)
 
 

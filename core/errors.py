@@ -23,3 +23,14 @@ class Cancelled(EngineError):
 
     def __init__(self, message: str = "cancelled by the user") -> None:
         super().__init__(message)
+
+
+# What a job stopped by the server going down (or found unfinished when it starts again) is told.
+INTERRUPTED = "the server restarted; the job was interrupted"
+
+
+class Interrupted(Cancelled):
+    """The server is shutting down (or restarted): the job stopped without anyone asking for it."""
+
+    def __init__(self, message: str = INTERRUPTED) -> None:
+        super().__init__(message)

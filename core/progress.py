@@ -25,17 +25,24 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._reason: type[Cancelled] = Cancelled
 
-    def cancel(self) -> None:
+    def cancel(self, reason: type[Cancelled] = Cancelled) -> None:
+        """Set the flag; `reason` is what `raise_if_set` raises (Interrupted when the server stops)."""
+        self._reason = reason
         self._event.set()
 
     @property
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def reason(self) -> type[Cancelled]:
+        return self._reason
+
     def raise_if_set(self) -> None:
         if self._event.is_set():
-            raise Cancelled()
+            raise self._reason()
 
 
 class Stages:

@@ -24,7 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import Cancelled, EngineError
+from sqlalchemy import update
+
+from core.errors import INTERRUPTED, Cancelled, EngineError, Interrupted
 from core.progress import CancelToken, ProgressFn, no_progress
 from storage.intake import Probed
 from storage.library import ANONYMOUS, Actor, Library, QuotaExceeded, Staged
@@ -133,6 +135,26 @@ class JobRunner:
         with self._lock:
             return sorted(self._running)
 
+    def interrupt_all(self, wait_s: float = 5.0) -> list[int]:
+        """The server is going down: tell every running job to stop (each ends failed, its client told
+        INTERRUPTED), wait up to `wait_s` for them, and record those still running as interrupted (a job
+        in a step that cannot stop early; recovery at the next start removes what it leaves). Returns
+        the ids of the jobs that were running."""
+        with self._lock:
+            running = dict(self._running)
+        for token, _ in running.values():
+            token.cancel(Interrupted)
+        deadline = time.monotonic() + max(0.0, wait_s)
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still = self.running()
+        if still:
+            with self.library.session() as s:  # only rows still running: one may just have ended
+                s.exec(update(Generation).where(Generation.id.in_(still), Generation.status == JobStatus.running)
+                       .values(status=JobStatus.failed, error=INTERRUPTED, finished_at=utcnow()))
+                s.commit()
+        return sorted(running)
+
     def run(
         self,
         *,
@@ -207,6 +229,9 @@ class JobRunner:
             cancel.raise_if_set()
             return self._store(gen.id, project_id, result, actor)
         except Cancelled as e:
+            if isinstance(e, Interrupted) or cancel.reason is Interrupted:  # the server is going down
+                self._set(gen.id, status=JobStatus.failed, error=INTERRUPTED, finished_at=utcnow())
+                raise Interrupted() from None
             self._set(gen.id, status=JobStatus.cancelled, error=str(e), finished_at=utcnow())
             raise
         except EngineError as e:
@@ -218,9 +243,9 @@ class JobRunner:
                       finished_at=utcnow())
             raise
         finally:
+            shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._running.pop(gen.id, None)
-            shutil.rmtree(workdir, ignore_errors=True)
 
     def _progress_writer(self, gen_id: int, forward: ProgressFn) -> ProgressFn:
         last = [0.0]

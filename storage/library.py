@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from core.errors import InputError
+from core.errors import INTERRUPTED, InputError
 from storage.intake import Limits, Probed, probe_upload
 from storage.media import MediaStore
 from storage.models import (
@@ -548,12 +548,13 @@ class Library:
     # ------------------------------------------------------------ start-up
 
     def recover(self) -> dict:
-        """After a crash: unfinished jobs become failed: interrupted; scratch and orphan files go."""
+        """After a crash: unfinished jobs become failed, their error saying the server restarted (what a
+        client whose connection was cut finds in /list_generations); scratch and orphan files go."""
         with self.session() as s:
             res = s.exec(
                 update(Generation)
                 .where(Generation.status.in_([JobStatus.running, JobStatus.queued]))
-                .values(status=JobStatus.failed, error="interrupted", finished_at=utcnow())
+                .values(status=JobStatus.failed, error=INTERRUPTED, finished_at=utcnow())
             )
             interrupted = res.rowcount or 0
             s.commit()

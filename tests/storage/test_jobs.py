@@ -172,6 +172,53 @@ def test_uploads_are_stored_with_the_generation_in_one_transaction(services, sam
     assert list(lib.store.scratch.iterdir()) == []
 
 
+def test_a_stopping_server_interrupts_running_jobs(services):
+    """interrupt_all (SIGTERM): a job that checks its token ends failed with the restart message (which its
+    client is given); one stuck in a step that cannot stop is recorded the same way when the wait is over."""
+    import threading
+
+    from core.errors import INTERRUPTED, Interrupted
+
+    jobs, lib = services.jobs, services.library
+    p = lib.create_project("Restart")
+    started, release = threading.Event(), threading.Event()
+    raised: list[BaseException] = []
+
+    def polite(ctx):
+        started.set()
+        while True:
+            ctx.cancel.raise_if_set()
+            time.sleep(0.01)
+
+    def stuck(ctx):
+        started.set()
+        release.wait(30)
+        return JobResult()
+
+    for work in (polite, stuck):
+        started.clear()
+        release.clear()
+
+        def run(work=work):
+            try:
+                jobs.run(kind=work.__name__, params={}, work=work, project_id=p.id)
+            except BaseException as e:
+                raised.append(e)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert started.wait(30)
+        (gid,) = jobs.running()
+        assert jobs.interrupt_all(wait_s=0.5 if work is stuck else 10) == [gid]
+        with lib.session() as s:
+            g = s.get(Generation, gid)
+        assert (g.status, g.error) == (JobStatus.failed, INTERRUPTED)
+        release.set()
+        worker.join(30)
+    assert isinstance(raised[0], Interrupted) and str(raised[0]) == INTERRUPTED
+    assert jobs.running() == [] and list(lib.store.scratch.iterdir()) == []
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
@@ -198,7 +245,8 @@ CHILD = textwrap.dedent("""
 
 
 def test_killed_job_shows_failed_interrupted_after_restart(tmp_path, samples):
-    """Kill -9 the app mid-job, start it again on the same data: the job is failed: interrupted, no orphan file."""
+    """Kill -9 the app mid-job, start it again on the same data: the job is failed, its error says the server
+    restarted (all a client whose connection was cut can learn), no orphan file."""
     from tests.conftest import ROOT, AppProcess, free_port
 
     data = tmp_path / "data"
@@ -226,7 +274,7 @@ def test_killed_job_shows_failed_interrupted_after_restart(tmp_path, samples):
         (project,) = c.predict(api_name="/list_projects")
         (gen,) = c.predict(project_id=project["id"], api_name="/list_generations")
         assert gen["kind"] == "long_render"
-        assert gen["status"] == "failed" and gen["error"] == "interrupted"
+        assert gen["status"] == "failed" and gen["error"] == "the server restarted; the job was interrupted"
         assert 0 < gen["progress"] < 1
     finally:
         app.stop()
