@@ -12,7 +12,10 @@ detector tries every alignment, adds up all the cells that carry each bit, and a
 only when the pilot correlation is far above chance and the CRC holds.
 
 The strength is set per file so the difference between marked and unmarked audio stays
-TARGET_SNR_DB below the signal. Changing cell levels (a multiplicative change) is robust to volume,
+TARGET_SNR_DB below the signal. Measured by bench/trust.py (50 generated speeches, random 10 s
+excerpts): found with the right payload after MP3 128 kb/s 100 %, AAC 128 kb/s 98 %, 16 kHz 100 %,
+mono 100 %, -6 dB 100 %, never a wrong payload; 32.3 dB or more below the signal; none of 200
+excerpts of real recordings taken for marked (highest pilot score 4.1 against 6). Changing cell levels (a multiplicative change) is robust to volume,
 mono downmix (every channel gets the same change), resampling and lossy coding.
 """
 
@@ -40,7 +43,7 @@ PAYLOAD_BITS = 32
 CRC_BITS = 16
 # Strength: a level change of STEP_DB per cell (a bit's mean after the host is taken out), scaled
 # down where needed to keep the watermark TARGET_SNR_DB below the signal.
-STEP_DB = 2.5
+STEP_DB = 3.5
 ISS_ROUNDS = 3
 MAX_CORRECTION_DB = 3.0
 TARGET_SNR_DB = 31.0
