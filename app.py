@@ -8,6 +8,9 @@ import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# onnxruntime (the Piper voice) would otherwise send usage telemetry and keep its session file in the system
+# temp folder.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from settings import Settings
 
