@@ -24,6 +24,7 @@ bench: setup-dev
 	$(PY) bench/music.py
 	$(PY) bench/video.py
 	$(PY) bench/slides.py
+	$(PY) bench/load.py
 
 setup: debs $(VENV)/.installed
 setup-dev: debs debs-dev $(VENV)/.installed-dev

@@ -8,12 +8,29 @@ import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# onnxruntime (the Piper voice) would otherwise send usage telemetry and keep its session file in the system
+# temp folder.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from settings import Settings
 
 
+def use_cache_dir(settings: Settings) -> None:
+    """Gradio keeps uploads and the files it serves in DATA_DIR/cache, where they expire (see
+    storage.cache), instead of the system temp folder. Set before Gradio is imported: some of its
+    modules read GRADIO_TEMP_DIR once."""
+    folder = str(settings.cache_dir.resolve())
+    given = os.environ.get("GRADIO_TEMP_DIR")
+    if given and os.path.abspath(given) != folder:
+        logging.getLogger(__name__).warning("GRADIO_TEMP_DIR=%s is replaced by %s (Gradio's cache lives in the "
+                                            "data folder)", given, folder)
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = folder
+
+
 def create(settings: Settings):
     """Build the services (recovering from any crash) and the UI, without launching."""
+    use_cache_dir(settings)
     from services import build_services
     from tabs import build_app
 
@@ -39,8 +56,9 @@ def launch(demo, services, **overrides) -> None:
         "auth_dependency": hf_oauth.session_user(services) if services.sign_in_mode == "huggingface" else None,
         "app_kwargs": {"middleware": access.middleware(services)},
         "max_file_size": f"{settings.max_upload_mb}mb",
-        # The data folder (database, media store) is never served; files leave through copies.
-        "blocked_paths": [str(settings.data_dir.resolve())],
+        # The data folder (database, media store, scratch) is never served, but for Gradio's cache, where
+        # files leave as copies made for one user's request.
+        "blocked_paths": [str(p) for p in settings.private_paths()],
         "allowed_paths": [],
         "theme": studio_theme(),
         "css": studio_css(),
@@ -91,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     services, demo = create(settings)
     if settings.model_idle_seconds:
         services.start_housekeeping()
+    services.start_cache_expiry()
     stop_gracefully(services)
     launch(demo, services)
 

@@ -22,6 +22,7 @@ from engines.voice.backends.gtts_backend import GTTSBackend
 from engines.voice.backends.openai_tts import OpenAIBackend
 from engines.voice.backends.piper_backend import PiperBackend
 from settings import Settings
+from storage import cache
 from storage.accounts import Accounts, LoginThrottle
 from storage.db import make_engine
 from storage.intake import Limits
@@ -92,6 +93,22 @@ class Services:
         t.start()
         return t
 
+    def start_cache_expiry(self) -> threading.Thread:
+        """Remove what expired from Gradio's cache (uploads, download copies) every
+        `settings.cache_sweep_s` seconds, so its size stays bounded."""
+        every_s, max_age_s = self.settings.cache_sweep_s, self.settings.cache_max_age_s
+
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                try:
+                    cache.expire(self.settings.cache_dir, max_age_s)
+                except Exception:
+                    log.exception("cache expiry failed")
+
+        t = threading.Thread(target=loop, name="cache-expiry", daemon=True)
+        t.start()
+        return t
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -110,6 +127,7 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     library = Library(engine, store, Limits.from_settings(settings))
     if recover:
         library.recover()
+        cache.expire(settings.cache_dir, settings.cache_max_age_s)  # what expired while the app was down
     accounts = Accounts(library, LoginThrottle(free_failures=settings.login_free_failures,
                                                free_failures_per_ip=4 * settings.login_free_failures,
                                                max_wait_s=settings.login_max_wait_s))

@@ -87,6 +87,9 @@ class Settings:
     model_idle_seconds: int = 900
     # Speech recognition: a Whisper size ("base", "small", "large-v3", ...) or a CTranslate2 model folder.
     asr_model: str = "base"
+    # Files in Gradio's cache (uploads, copies made for downloads) are removed this many seconds after they
+    # were made or last handed out.
+    cache_max_age_s: int = 86_400
 
     @property
     def media_dir(self) -> Path:
@@ -94,8 +97,28 @@ class Settings:
 
     @property
     def scratch_dir(self) -> Path:
-        """Work in progress: uploads being probed, jobs' outputs before they are stored."""
+        """Work in progress: uploads being probed, jobs' outputs and temporary files before they are stored."""
         return self.data_dir / "scratch"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Gradio's cache (its GRADIO_TEMP_DIR): uploads, and the copies made for downloads. The one folder of
+        the data folder that is served over HTTP."""
+        return self.data_dir / "cache"
+
+    @property
+    def cache_sweep_s(self) -> int:
+        """How often expired files are looked for: a quarter of their lifetime, at least every second
+        and at most every hour."""
+        return min(3600, max(1, self.cache_max_age_s // 4))
+
+    def private_paths(self) -> list[Path]:
+        """What of the data folder must never be served: everything but the cache (the media store, scratch
+        files, the SQLite database and its journals, and whatever else lies there now)."""
+        data, cache = self.data_dir.resolve(), self.cache_dir.resolve()
+        named = [data / "media", data / "scratch"] + [data / f"studio.db{s}" for s in ("", "-wal", "-shm", "-journal")]
+        present = sorted(p for p in data.iterdir() if p != cache) if data.is_dir() else []
+        return list(dict.fromkeys(named + present))
 
     @property
     def db_url(self) -> str:
@@ -182,6 +205,7 @@ class Settings:
             musicgen_model=env.get("MUSICGEN_MODEL", ""),
             model_idle_seconds=_env_int(env, "MODEL_IDLE_SECONDS", d.model_idle_seconds),
             asr_model=env.get("ASR_MODEL") or d.asr_model,
+            cache_max_age_s=_env_int(env, "CACHE_MAX_AGE_S", d.cache_max_age_s),
         )
 
     @classmethod
@@ -210,6 +234,8 @@ class Settings:
         if self.voice_consent not in VOICE_CONSENT_MODES:
             raise SystemExit(f"VOICE_CONSENT must be one of {', '.join(VOICE_CONSENT_MODES)}, "
                              f"got {self.voice_consent!r}")
+        if self.cache_max_age_s < 1:
+            raise SystemExit(f"CACHE_MAX_AGE_S must be at least 1 (seconds), got {self.cache_max_age_s}")
 
 
 __all__ = ["Settings"]

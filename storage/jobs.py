@@ -10,6 +10,11 @@ A workflow checks the whole request before it calls `run`: types, ranges, names,
 referenced ids, and its uploads through intake (`Library.stage`). `run` then stores the uploads
 and the generation in one transaction, so a refused request leaves no row and no file; only a
 job that fails while it runs is kept, as a failed generation.
+
+Every file a job makes lies in its own folder, DATA_DIR/scratch/job<id>-...: its outputs in
+`ctx.workdir`, temporary files in `ctx.scratch` (inside it, handed to the engines, which never
+use the system temp folder). The folder goes when the job ends, succeeded, failed or cancelled;
+after a crash, start-up clears the scratch area (`Library.recover`).
 """
 
 from __future__ import annotations
@@ -70,9 +75,16 @@ class JobResult:
 @dataclass
 class JobContext:
     generation_id: int
+    # The job's own folder: outputs are written here before they are stored.
     workdir: Path
     progress: ProgressFn
     cancel: CancelToken
+
+    @property
+    def scratch(self) -> Path:
+        """The folder for the job's temporary files, passed to engines as `scratch`; inside `workdir`,
+        so removed with it when the job ends (made on first use)."""
+        return self.workdir / "tmp"
 
 
 @dataclass

@@ -11,8 +11,9 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from core.scratch import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class MediaStore:
 
     def new_scratch_dir(self, prefix: str = "work-") -> Path:
         """A private directory for work in progress; the caller removes it (or start-up does)."""
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.scratch))
+        return private_dir(self.scratch, prefix)
 
     def put(self, src: Path, ext: str) -> tuple[str, int, bool]:
         """Move `src` into the store. Returns (sha256, size in bytes, newly_created).

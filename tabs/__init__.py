@@ -13,8 +13,11 @@ TAGLINE = "A photo, a voice and an idea: cloned voices, talking heads, songs, mu
 def build_app(services: Services) -> gr.Blocks:
     from tabs import admin, api, music, projects, slides, talking_head, video, voice
 
-    # Copies handed to Gradio for download are removed after a day (checked hourly).
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
+    # Files Gradio tracks (uploads, files it serves) are removed CACHE_MAX_AGE_S after they were made; the
+    # rest of its cache (download folders, uploads from before a restart) goes by Services.start_cache_expiry.
+    settings = services.settings
+    with gr.Blocks(title=TITLE, analytics_enabled=False,
+                   delete_cache=(settings.cache_sweep_s, settings.cache_max_age_s)) as demo:
         # The public API first, so its endpoints own their names (UI events are private).
         api.register(services)
         api.register_voice(services)

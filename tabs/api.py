@@ -20,11 +20,11 @@ from gradio import FileData
 from core.errors import InputError
 from services import Services
 from storage import archive
-from storage.library import Actor, asset_json, project_json
+from storage.library import asset_json, project_json
 from tabs.common import (
+    Downloads,
     actor_from,
     checked_arguments,
-    download_copy,
     private_folder,
     uploaded_file,
     user_errors,
@@ -130,7 +130,7 @@ def register_voice(services: Services) -> None:
     voices = services.voices
 
     def _audio_file(done, actor) -> FileData:
-        return _file(services, next(a for a in done.outputs if a.kind.value == "audio"), actor)
+        return _file(services, next(a for a in done.outputs if a.kind.value == "audio"), Downloads(actor))
 
     @user_errors
     def speak(text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
@@ -220,7 +220,7 @@ def register_talking_head(services: Services) -> None:
         photo = uploaded_file(portrait, "portrait", actor)
         speech = uploaded_file(audio, "audio", actor) if audio else None
         done = services.talking_heads.render(photo, speech, text, voice, size, fps, still, project_id, actor=actor)
-        return _file(services, next(a for a in done.outputs if a.kind.value == "video"), actor)
+        return _file(services, next(a for a in done.outputs if a.kind.value == "video"), Downloads(actor))
 
     expose(talking_head, concurrency_id="cpu", concurrency_limit=2)
 
@@ -248,10 +248,10 @@ def register_music(services: Services) -> None:
                                   project_id, actor=actor)
         by_role = {a.meta.get("role"): a for a in done.outputs}
         song, midi = by_role["song"], by_role["midi"]
-        stems = music.stems_zip(done.generation.id, private_folder(actor) / song.name.replace(".wav", " stems.zip"),
-                                actor)
-        return (_file(services, song, actor), res.lrc, FileData(path=str(stems), orig_name=stems.name),
-                _file(services, midi, actor))
+        out = Downloads(actor)
+        stems = music.stems_zip(done.generation.id, out.folder / song.name.replace(".wav", " stems.zip"), actor)
+        return (_file(services, song, out), res.lrc, FileData(path=str(stems), orig_name=stems.name),
+                _file(services, midi, out))
 
     @user_errors
     def mix(song_id: int, settings_json: str = "", request: gr.Request = None) -> FileData:
@@ -260,16 +260,16 @@ def register_music(services: Services) -> None:
         "master": {"target_lufs": -14}}; fields left out keep the song's mix."""
         actor = actor_from(request, services)
         done = music.mix(song_id, settings_json, actor=actor)
-        return _file(services, done.outputs[0], actor)
+        return _file(services, done.outputs[0], Downloads(actor))
 
     expose(write_lyrics, concurrency_limit=4)
     for fn in (compose_song, mix):
         expose(fn, concurrency_id="cpu", concurrency_limit=2)
 
 
-def _file(services: Services, asset, actor: Actor) -> FileData:
-    """A copy of a stored asset made for this user's request."""
-    return FileData(path=download_copy(services.library.asset_path(asset), asset.name, actor), orig_name=asset.name)
+def _file(services: Services, asset, out: Downloads) -> FileData:
+    """A copy of a stored asset among the request's downloads."""
+    return FileData(path=out.copy(services.library.asset_path(asset), asset.name), orig_name=asset.name)
 
 
 def register_video(services: Services) -> None:
@@ -277,7 +277,7 @@ def register_video(services: Services) -> None:
     video = services.video
 
     def _video(done, actor) -> FileData:
-        return _file(services, next(a for a in done.outputs if a.kind.value == "video"), actor)
+        return _file(services, next(a for a in done.outputs if a.kind.value == "video"), Downloads(actor))
 
     @user_errors
     def image_to_video(images: list[FileData], audio: FileData | None = None, seconds_per_image: float = 4.0,
@@ -321,7 +321,8 @@ def register_slides(services: Services) -> None:
     def _pair(done, actor) -> tuple[FileData, FileData]:
         deck = next(a for a in done.outputs if a.kind.value == "pptx")
         vid = next(a for a in done.outputs if a.kind.value == "video")
-        return _file(services, deck, actor), _file(services, vid, actor)
+        out = Downloads(actor)
+        return _file(services, deck, out), _file(services, vid, out)
 
     @user_errors
     def make_deck(outline: str, voice: str = "default", presenter: FileData | None = None, theme: str = "dark",

@@ -289,18 +289,47 @@ def _folder_id(actor: Actor) -> int:
 
 def private_folder(actor: Actor) -> Path:
     """A fresh folder under Gradio's upload folder for files made for this user's request. Its name
-    carries the user's id (the access middleware serves it to that user only) and 128 random bits."""
+    carries the user's id (the access middleware serves it to that user only) and 128 random bits.
+    Like everything in Gradio's cache it expires (CACHE_MAX_AGE_S, see storage.cache)."""
     folder = Path(get_upload_folder()) / f"dl-u{_folder_id(actor)}-{secrets.token_urlsafe(16)}"
     folder.mkdir(parents=True)
     return folder
 
 
+class Downloads:
+    """The files one request hands out: copies of stored files, all in one private folder (see
+    `private_folder`, made on first use), under friendly names; a file handed out twice is copied once.
+    The media store itself is never exposed; Gradio serves only these copies, and does not copy them
+    again (they are in its cache already)."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self._folder: Path | None = None
+        self._copies: dict[Path, str] = {}
+
+    @property
+    def folder(self) -> Path:
+        """The request's private folder, for files made straight into it (zips)."""
+        if self._folder is None:
+            self._folder = private_folder(self.actor)
+        return self._folder
+
+    def copy(self, src: Path, name: str) -> str:
+        """The path of a copy of `src` named `name` (made safe, with `src`'s extension when it has none)."""
+        src = Path(src)
+        if src in self._copies:
+            return self._copies[src]
+        safe = "".join(c if c.isalnum() or c in "-_. " else "_" for c in Path(name).name).strip() or src.name
+        if not Path(safe).suffix:
+            safe += src.suffix
+        dest, n = self.folder / safe, 2
+        while dest.exists():  # two files of the request with one name
+            dest, n = self.folder / f"{Path(safe).stem} ({n}){Path(safe).suffix}", n + 1
+        shutil.copyfile(src, dest)
+        self._copies[src] = str(dest)
+        return str(dest)
+
+
 def download_copy(src: Path, name: str, actor: Actor) -> str:
-    """Copy a stored file to a fresh private folder (see `private_folder`) under a friendly name, for
-    Gradio to serve. The media store itself is never exposed; Gradio serves only this copy."""
-    safe = "".join(c if c.isalnum() or c in "-_. " else "_" for c in Path(name).name).strip() or src.name
-    if not Path(safe).suffix:
-        safe += src.suffix
-    dest = private_folder(actor) / safe
-    shutil.copyfile(src, dest)
-    return str(dest)
+    """A copy of one stored file for a request that hands out only this one (see `Downloads`)."""
+    return Downloads(actor).copy(src, name)

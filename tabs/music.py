@@ -9,10 +9,10 @@ import gradio as gr
 
 from services import Services
 from tabs.common import (
+    Downloads,
     actor_from,
     download_copy,
     gradio_progress,
-    private_folder,
     stop_button,
     stop_token,
     user_errors,
@@ -138,9 +138,10 @@ def build(services: Services) -> None:
         by_role = {}
         for a in done.outputs:
             by_role.setdefault(a.meta.get("role", ""), []).append(a)
-        song_file = download_copy(lib.asset_path(by_role["song"][0]), by_role["song"][0].name, actor)
-        stems_zip = music.stems_zip(g.id, private_folder(actor) / f"song {g.id} stems.zip", actor)
-        downloads = [download_copy(lib.asset_path(a), a.name, actor)
+        out = Downloads(actor)
+        song_file = out.copy(lib.asset_path(by_role["song"][0]), by_role["song"][0].name)
+        stems_zip = music.stems_zip(g.id, out.folder / f"song {g.id} stems.zip", actor)
+        downloads = [out.copy(lib.asset_path(a), a.name)
                      for role in ("song-mp3", "song", "midi", "lrc") for a in by_role.get(role, [])]
         downloads.insert(2, str(stems_zip))
         return (song_file, song_md(g), res.lrc, downloads, g.id, mix_table(g.metrics.get("mix_settings") or {}),

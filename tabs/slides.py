@@ -10,8 +10,8 @@ import gradio as gr
 
 from services import Services
 from tabs.common import (
+    Downloads,
     actor_from,
-    download_copy,
     gradio_progress,
     private_folder,
     stop_button,
@@ -102,9 +102,10 @@ def build(services: Services) -> None:
         md += "\n\n| # | slide | starts at |\n|---|---|---|\n" + "\n".join(
             f"| {t['slide']} | {t['title']} | {t['start_s']:.1f} s |" for t in m.get("timeline", []))
         md += "".join(f"\n> {n}" for n in m.get("notes") or [])
-        video_copy = download_copy(lib.asset_path(vid), vid.name, actor)
-        return ([(download_copy(lib.asset_path(a), a.name, actor), f"Slide {a.meta['slide']}") for a in images],
-                video_copy, [download_copy(lib.asset_path(deck), deck.name, actor), video_copy], md)
+        out = Downloads(actor)
+        video_copy = out.copy(lib.asset_path(vid), vid.name)
+        return ([(out.copy(lib.asset_path(a), a.name), f"Slide {a.meta['slide']}") for a in images],
+                video_copy, [out.copy(lib.asset_path(deck), deck.name), video_copy], md)
 
     @user_errors
     def on_make(outline_, voice_, presenter_, theme_, project_, request: gr.Request,

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from services import Services
-from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import Downloads, actor_from, gradio_progress, stop_button, stop_token, user_errors, wire_stop
 
 SIZES = [("720p (1280x720)", "1280x720"), ("1080p (1920x1080)", "1920x1080"), ("Square (1080x1080)", "1080x1080"),
          ("Vertical (1080x1920)", "1080x1920")]
@@ -77,7 +77,8 @@ def build(services: Services) -> None:
         actor = actor_from(request, services)
         vid = next(a for a in done.outputs if a.kind.value == "video")
         g = done.generation
-        copies = [download_copy(lib.asset_path(a), a.name, actor) for a in done.outputs]
+        out = Downloads(actor)
+        copies = [out.copy(lib.asset_path(a), a.name) for a in done.outputs]
         md = (f"{vid.width}x{vid.height}, {vid.meta.get('fps')} fps, {vid.duration_s:.2f} s, "
               f"made in {g.seconds:.1f} s.")
         md += "".join(f"\n> {n}" for n in (g.metrics.get("notes") or []))

@@ -168,7 +168,6 @@ class AppProcess:
         kept = {k: v for k, v in os.environ.items() if k in _HOST_VARS or k.startswith("LC_")}
         full_env = {**kept, "HF_HUB_OFFLINE": "1", "MODELS_DIR": str(MODELS_DIR),
                     "DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
-                    "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp"),
                     "GRADIO_SERVER_NAME": "127.0.0.1", "VOICE_CONSENT": TEST_VOICE_CONSENT, **(env or {})}
         # The child gets its own copy of the log's descriptor; ours can close once it has started.
         with open(self.log, "wb") as log:

@@ -31,6 +31,7 @@ def test_environment_and_flags():
 @pytest.mark.parametrize("env, message", [
     ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB must be a whole number"),
     ({"AUTH": "nopassword"}, "AUTH must look like"),
+    ({"CACHE_MAX_AGE_S": "0"}, "CACHE_MAX_AGE_S must be at least 1"),
 ])
 def test_bad_settings_say_what_is_wrong(env, message):
     with pytest.raises(SystemExit, match=message):
@@ -80,3 +81,18 @@ def test_admin_users_are_hugging_face_names_in_any_case():
     assert Settings.from_env({}).admin_names == set()
     with pytest.raises(SystemExit, match="SIGN_IN must be one of auto, accounts, huggingface, off"):
         Settings.from_env({"SIGN_IN": "github"})
+
+
+def test_gradios_cache_lives_in_the_data_folder_and_expires(tmp_path):
+    default = Settings.from_env({})
+    assert default.cache_max_age_s == 86_400 and default.cache_sweep_s == 3600
+    s = Settings.from_env({"DATA_DIR": str(tmp_path / "data"), "CACHE_MAX_AGE_S": "6"})
+    assert s.cache_dir == tmp_path / "data" / "cache" and (s.cache_max_age_s, s.cache_sweep_s) == (6, 1)
+    # Everything of the data folder but the cache is kept from being served, journals not yet made too.
+    (tmp_path / "data" / "cache").mkdir(parents=True)
+    (tmp_path / "data" / "notes.txt").write_text("private")
+    private = s.private_paths()
+    data = (tmp_path / "data").resolve()
+    assert {data / "media", data / "scratch", data / "studio.db", data / "studio.db-wal", data / "notes.txt"} <= set(
+        private)
+    assert not any(p == data / "cache" or (data / "cache").is_relative_to(p) for p in private)

@@ -148,7 +148,7 @@ class SlidesWorkflows:
             photo = _stored(photo_in)
 
             def pptx_writer(narrations: dict, out: Path, progress: ProgressFn) -> Path:
-                return write_pptx(deck, out, narrations, progress, ctx.cancel)
+                return write_pptx(deck, out, narrations, progress, ctx.cancel, ctx.scratch)
 
             return self._narrated(ctx, deck, choice, photo, pptx_writer, deck.title or "deck")
 
@@ -178,7 +178,7 @@ class SlidesWorkflows:
             deck = read_pptx(src, ctx.workdir / "images")
 
             def pptx_writer(narrations: dict, out: Path, progress: ProgressFn) -> Path:
-                return add_narration(src, out, deck, narrations, progress, ctx.cancel)
+                return add_narration(src, out, deck, narrations, progress, ctx.cancel, ctx.scratch)
 
             return self._narrated(ctx, deck, choice, photo, pptx_writer, Path(deck_asset.name).stem)
 
@@ -210,7 +210,7 @@ class SlidesWorkflows:
         clips = narration.write_clips(ctx.workdir / "clips")
         pptx = pptx_writer(clips, ctx.workdir / "deck.pptx", stage("deck"))
         stages.report("images", 0.0, "rendering slide images")
-        images = render_slides(pptx, ctx.workdir / "slides")
+        images = render_slides(pptx, ctx.workdir / "slides", scratch=ctx.scratch)
         stages.report("images", 1.0, f"{len(images)} slide images")
         soundtrack = narration.soundtrack
         head = None
@@ -222,7 +222,7 @@ class SlidesWorkflows:
                 self.voices.backends,
                 TalkingHeadRequest(portrait=self.library.asset_path(photo), audio=soundtrack, size=PRESENTER_PX,
                                    fps=VIDEO_FPS, crop=True, output_path=ctx.workdir / "presenter.mp4",
-                                   max_image_pixels=self.settings.max_image_pixels),
+                                   scratch=ctx.scratch, max_image_pixels=self.settings.max_image_pixels),
                 self.settings, progress=stage("presenter"), cancel=ctx.cancel)
             head = Path(th.video_path)
             notes += th.notes
@@ -230,7 +230,7 @@ class SlidesWorkflows:
                   for img, t in zip(images, narration.timeline)]
         res = render_slideshow(SlideshowRequest(slides=slides, audio=soundtrack, size=VIDEO_SIZE, fps=VIDEO_FPS,
                                                 presenter_video=head),
-                               ctx.workdir / "deck.mp4", stage("video"), ctx.cancel)
+                               ctx.workdir / "deck.mp4", stage("video"), ctx.cancel, ctx.scratch)
         res.notes[:0] = notes
         outputs = [JobOutput(pptx, MediaKind.pptx, f"{name}.pptx", meta={"slides": len(images), "role": "deck"})]
         outputs += video_outputs(res, name)

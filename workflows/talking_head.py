@@ -105,7 +105,7 @@ class TalkingHeadWorkflows:
                 TalkingHeadRequest(portrait=lib.asset_path(photo), audio=speech, text=text, size=size, fps=int(fps),
                                    expression=float(expression), head_motion=float(head_motion), still=bool(still),
                                    crop=bool(crop), output_path=ctx.workdir / "talking_head.mp4",
-                                   max_image_pixels=self.settings.max_image_pixels),
+                                   scratch=ctx.scratch, max_image_pixels=self.settings.max_image_pixels),
                 self.settings, backend, progress=lambda d, t, m="": stages.report("video", d / (t or 1), m),
                 cancel=ctx.cancel)
             notes += result.notes

@@ -105,7 +105,7 @@ class VideoWorkflows:
                 images=[self.library.asset_path(a) for a in photos],
                 audio=Audio.read(self.library.asset_path(sound)) if sound else None,
                 seconds_per_image=float(seconds_per_image), size=size, fps=int(fps), transition=transition)
-            res = image_to_video(req, ctx.workdir / "photos.mp4", ctx.progress, ctx.cancel)
+            res = image_to_video(req, ctx.workdir / "photos.mp4", ctx.progress, ctx.cancel, ctx.scratch)
             return _result(res, "photo video", "Ken Burns slideshow")
 
         with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
@@ -171,7 +171,8 @@ class VideoWorkflows:
                                     presenter_video=self.library.asset_path(head) if head else None,
                                     presenter_position=presenter_position)
             res = render_scene_video(req, ctx.workdir / "scene.mp4",
-                                     lambda d, t, m="": stages.report("video", d / (t or 1), m), ctx.cancel)
+                                     lambda d, t, m="": stages.report("video", d / (t or 1), m), ctx.cancel,
+                                     ctx.scratch)
             res.notes += notes + heard_notes
             lines = heard or (parse_captions(captions, track.duration_s) if captions.strip() else None)
             result = _result(res, f"{template} scene", f"scene template {template}", captions=lines,
@@ -239,7 +240,7 @@ class VideoWorkflows:
             track = Audio.read(self.library.asset_path(wav))
             req = MusicVideoRequest(audio=track, lrc=lrc, title=title, template=template, size=size, fps=int(fps),
                                     visualiser=visualiser)
-            res = render_music_video(req, ctx.workdir / "music_video.mp4", ctx.progress, ctx.cancel)
+            res = render_music_video(req, ctx.workdir / "music_video.mp4", ctx.progress, ctx.cancel, ctx.scratch)
             lines = parse_captions(lrc, track.duration_s) if lrc.strip() else None
             return _result(res, f"{title} music video"[:80], f"scene template {template}", captions=lines)
 

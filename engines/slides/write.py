@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.audio import encode_mp3
 from core.errors import EngineError, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
+from core.scratch import temp_dir
 from engines.slides.deck import MAX_SLIDES, Bullet, Deck, Slide
 from engines.slides.themes import Theme, get_theme, rgb
 
@@ -435,11 +435,13 @@ def narration_mp3(src: Path, out_path: Path) -> Path:
 
 
 def write_pptx(deck: Deck, out_path: str | Path, narrations: dict[int, Path] | None = None,
-               progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Path:
+               progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+               scratch: str | Path | None = None) -> Path:
     """Write `deck` as a 16:9 .pptx at `out_path`; returns the path.
 
     `narrations` maps a 0-based slide index to an audio file (MP3, WAV, FLAC, ...) that is
-    embedded on that slide as MP3 behind a small speaker icon."""
+    embedded on that slide as MP3 behind a small speaker icon. Charts, icons and MP3s are made in a
+    folder inside `scratch` (a job's; None: beside the deck), removed when done."""
     progress = progress or no_progress
     if not deck.slides:
         raise InputError("the deck has no slides")
@@ -452,8 +454,7 @@ def write_pptx(deck: Deck, out_path: str | Path, narrations: dict[int, Path] | N
     theme = get_theme(deck.theme)
     out_path = Path(out_path)
     n = len(deck.slides)
-    with tempfile.TemporaryDirectory(prefix="deck-") as tmp:
-        work = Path(tmp)
+    with temp_dir(scratch, out_path.parent, "deck-") as work:
         w = _Writer(theme, work)
         icon = speaker_icon(theme, work / "speaker.png") if narrations else None
         for i, s in enumerate(deck.slides):
@@ -511,9 +512,11 @@ def register_audio_parts() -> None:
 
 
 def add_narration(src_pptx: str | Path, out_path: str | Path, deck: Deck, narrations: dict[int, Path],
-                  progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Path:
+                  progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+                  scratch: str | Path | None = None) -> Path:
     """An existing deck, design untouched, with each slide's notes (from `deck`, as read and completed)
-    and its narration audio embedded behind a small speaker icon. Slide indexes are 0-based."""
+    and its narration audio embedded behind a small speaker icon. Slide indexes are 0-based. `scratch`:
+    as for write_pptx."""
     from pptx import Presentation
     from pptx.util import Emu
 
@@ -524,8 +527,8 @@ def add_narration(src_pptx: str | Path, out_path: str | Path, deck: Deck, narrat
     if len(slides) != len(deck.slides):
         raise EngineError(f"the deck has {len(slides)} slides but {len(deck.slides)} were read")
     theme = get_theme(deck.theme)
-    with tempfile.TemporaryDirectory(prefix="deck-") as tmp:
-        work = Path(tmp)
+    out_path = Path(out_path)
+    with temp_dir(scratch, out_path.parent, "deck-") as work:
         icon = speaker_icon(theme, work / "speaker.png")
         size = Emu(int(min(prs.slide_width, prs.slide_height) * AUDIO_ICON_IN / SLIDE_H_IN))
         for i, (slide, s) in enumerate(zip(slides, deck.slides)):
@@ -543,7 +546,6 @@ def add_narration(src_pptx: str | Path, out_path: str | Path, deck: Deck, narrat
                                                poster_frame_image=str(icon), mime_type="audio/mpeg")
                 movie.name = "Narration"
             progress(i + 1, len(slides), f"slide {i + 1} of {len(slides)}")
-        out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         prs.save(str(out_path))
     return out_path

@@ -1,7 +1,8 @@
 """Talking head: a portrait and speech -> a video of the face speaking.
 
     from engines.talking_head import TalkingHeadRequest, render_talking_head
-    result = render_talking_head(TalkingHeadRequest(portrait="me.png", audio=Audio.read("hello.flac")))
+    result = render_talking_head(TalkingHeadRequest(portrait="me.png", audio=Audio.read("hello.flac"),
+                                                    output_path="me.mp4"))
 
 The embedded engine (default, CPU, nothing downloaded) finds the face with MediaPipe FaceMesh and
 animates the photo by warping it: jaw and lips from the speech, blinks, small head motion and

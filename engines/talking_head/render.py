@@ -8,7 +8,6 @@ motion, then warp each frame and stream it to ffmpeg.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from core.audio import Audio
 from core.errors import InputError
 from core.image import load_image
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
+from core.scratch import private_dir
 from engines.checked import Checked
 from engines.talking_head import landmarks as L
 from engines.talking_head.types import (
@@ -193,11 +193,11 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
     t1 = time.perf_counter()
     fps = int(req.fps)
     n_frames = max(1, int(round(audio.duration_s * fps)))
-    path = Path(req.output_path) if req.output_path else _temp_path()
+    path = Path(req.output_path) if req.output_path else _new_output(req.scratch)
     height, width = frame.shape[:2]
     step = max(1, n_frames // 50)
     # The encoder starts first, so ffmpeg's start-up overlaps with reading the speech.
-    with VideoWriter(path, width, height, fps, audio, profile="still") as writer:
+    with VideoWriter(path, width, height, fps, audio, profile="still", scratch=req.scratch) as writer:
         stages.report("speech", 0.0, "reading the speech")
         track = analyse_speech(audio, fps, n_frames)
         if track.silent:
@@ -225,6 +225,7 @@ def render(req: TalkingHeadRequest, progress: ProgressFn | None = None,
     return TalkingHeadResult(path, n_frames, fps, n_frames / fps, width, height, box, "embedded", notes, timings)
 
 
-def _temp_path() -> Path:
-    with tempfile.NamedTemporaryFile(prefix="talking_head_", suffix=".mp4", delete=False) as handle:
-        return Path(handle.name)
+def _new_output(scratch: str | Path | None) -> Path:
+    if scratch is None:
+        raise ValueError("say where the video goes: output_path, or a scratch folder to put it in")
+    return private_dir(scratch, "talking-head-") / "talking_head.mp4"

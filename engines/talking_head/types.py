@@ -49,8 +49,10 @@ class TalkingHeadRequest:
     blinks: bool = True
     # Seed for blink times and head motion, so a render can be repeated exactly.
     seed: int = 0
-    # Where to write the MP4; None = a new file in the system temp folder.
+    # Where to write the MP4; None = talking_head.mp4 in a new folder inside `scratch` (which must then be given).
     output_path: str | Path | None = None
+    # A folder for temporary files (a job's scratch folder); None = beside the output.
+    scratch: str | Path | None = None
     # Largest accepted photo in pixels (width * height); bigger is refused as a decompression bomb.
     max_image_pixels: int = 50_000_000
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,15 +171,16 @@ def audio_from_video(path: str | Path) -> Audio | None:
     if not info["audio_codec"]:
         return None
     limit = ["-t", f"{info['audio_duration_s']:.6f}"] if info["audio_duration_s"] else []
-    with tempfile.TemporaryDirectory(prefix="head_audio_") as tmp:
-        wav = Path(tmp) / "audio.wav"
-        proc = subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(path),
-                               "-map", "0:a:0", *limit, "-ac", "1", "-ar", "48000", "-c:a", "pcm_s16le",
-                               str(wav)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise InputError(f"cannot read the audio of {Path(path).name!r}: {proc.stderr.strip()[:200]}")
-        return Audio.read(wav)
+    # Raw 16-bit samples through a pipe: no file to leave behind.
+    proc = subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path),
+                           "-map", "0:a:0", *limit, "-ac", "1", "-ar", "48000", "-f", "s16le", "-c:a", "pcm_s16le",
+                           "pipe:1"],
+                          capture_output=True)
+    if proc.returncode != 0:
+        raise InputError(f"cannot read the audio of {Path(path).name!r}: "
+                         f"{proc.stderr.decode('utf-8', 'replace').strip()[:200]}")
+    samples = np.frombuffer(proc.stdout, dtype="<i2").astype(np.float32) / 32768.0
+    return Audio(samples, 48000)
 
 
 Background = Callable[[float], np.ndarray] | str | Path | np.ndarray
@@ -190,10 +190,11 @@ def composite_talking_head(background: Background, head_video_path: str | Path, 
                            size: str | tuple[int, int] | VideoSize = "1280x720", fps: int = 30,
                            position: str = "bottom-right", scale: float = 0.3,
                            out_path: str | Path = "composite.mp4", progress: ProgressFn | None = None,
-                           cancel: CancelToken | None = None) -> VideoResult:
+                           cancel: CancelToken | None = None, scratch: Path | None = None) -> VideoResult:
     """The talking head over `background` (a function t_s -> RGB frame of `size`, an image path, or an
     RGB array; images are cropped to fill the frame around their face or salient spot). The video is
-    as long as `audio` (the head video's own audio when None); a JPEG poster is saved beside it."""
+    as long as `audio` (the head video's own audio when None); a JPEG poster is saved beside it.
+    `scratch`: a folder for the encoder's temporary files (a job's; None: beside the output)."""
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
@@ -230,7 +231,7 @@ def composite_talking_head(background: Background, head_video_path: str | Path, 
     step = max(1, fps // 2)
     try:
         with HeadOverlay(head_video_path, (W, H), fps, position, scale, info=info) as overlay, \
-                VideoWriter(out_path, W, H, fps, audio) as writer:
+                VideoWriter(out_path, W, H, fps, audio, scratch=scratch) as writer:
             for k in range(n_frames):
                 cancel.raise_if_set()
                 t = k / fps

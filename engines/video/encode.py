@@ -15,7 +15,6 @@ import logging
 import queue
 import shutil
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 from core.audio import Audio
 from core.errors import EngineError
 from core.probe import ffmpeg_binary
+from core.scratch import private_dir
 from engines.video.types import Chapter
 
 log = logging.getLogger(__name__)
@@ -173,10 +173,15 @@ class VideoWriter:
     audio is fitted to that frame grid (silence padded, or under half a frame trimmed); writing more
     frames is an error and, if fewer arrive, the last one is repeated when closing (logged).
     `chapters` become MP4 chapters (ffprobe -show_chapters); `duration_s` bounds the last one.
-    Width and height must be even (YUV 4:2:0)."""
+    Width and height must be even (YUV 4:2:0).
+
+    The encoder's own files (the audio as WAV, the chapters, ffmpeg's log) go in a private folder inside
+    `scratch` (the caller's scratch folder, a job's), else beside the output; it is removed on close or
+    abort."""
 
     def __init__(self, path: Path, width: int, height: int, fps: int, audio: Audio | None,
-                 chapters: list[Chapter] | None = None, preset: str = PRESET, profile: str = "motion") -> None:
+                 chapters: list[Chapter] | None = None, preset: str = PRESET, profile: str = "motion",
+                 scratch: Path | None = None) -> None:
         if profile not in X264_PROFILES:
             raise ValueError(f"encoder profile {profile!r} is not one of {', '.join(X264_PROFILES)}")
         self.path = Path(path)
@@ -198,7 +203,9 @@ class VideoWriter:
             raise ValueError("chapters need the video length: give the audio")
         self.frames = 0
         self._last: np.ndarray | None = None
-        self._tmp = Path(tempfile.mkdtemp(prefix="video_encode_"))
+        # Where the encoder's files go (see the class docstring); the folder is made on __enter__.
+        self.scratch = Path(scratch) if scratch is not None else None
+        self._tmp: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._stderr = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_frames(width, height))
@@ -214,6 +221,16 @@ class VideoWriter:
         return None if self.n_frames is None else self.n_frames / float(self.fps)
 
     def __enter__(self) -> VideoWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = private_dir(self.scratch if self.scratch is not None else self.path.parent, "video-encode-")
+        try:
+            self._start()
+        except BaseException:
+            self.abort()
+            raise
+        return self
+
+    def _start(self) -> None:
         audio_path = None
         rate = None
         if self.audio is not None:
@@ -224,15 +241,13 @@ class VideoWriter:
         if self.chapters:
             meta_path = self._tmp / "chapters.txt"
             meta_path.write_text(chapters_metadata(self.chapters, self.duration_s), encoding="utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         cmd = encode_command(self.path, self.width, self.height, self.fps, audio_path, rate, meta_path, self.preset,
                              self.profile)
-        self._stderr = open(self._tmp / "ffmpeg.log", "w+b")
+        self._stderr = open(self._tmp / "ffmpeg.log", "w+b")  # noqa: SIM115 (closed in _cleanup)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
         _widen_pipe(self._proc.stdin)
         self._feeder = threading.Thread(target=self._feed, name="video-ffmpeg-feed", daemon=True)
         self._feeder.start()
-        return self
 
     def _feed(self) -> None:
         stdin = self._proc.stdin
@@ -345,7 +360,9 @@ class VideoWriter:
             self._stderr.close()
             self._stderr = None
         self._proc = None
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:

@@ -203,9 +203,10 @@ def ken_burns(photo: _Photo, size: VideoSize, u: float, out: np.ndarray | None =
 
 
 def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: ProgressFn | None = None,
-                   cancel: CancelToken | None = None) -> VideoResult:
+                   cancel: CancelToken | None = None, scratch: Path | None = None) -> VideoResult:
     """Render the photo video to `out_path` (MP4, H.264 + AAC when there is audio) with a JPEG poster
-    beside it (same name, .jpg)."""
+    beside it (same name, .jpg). `scratch`: a folder for the encoder's temporary files (a job's; None:
+    beside the output)."""
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
@@ -244,7 +245,7 @@ def image_to_video(req: ImageToVideoRequest, out_path: str | Path, progress: Pro
     step = max(1, fps // 2)
     progress(0, n_frames, "preparing the photos")
     try:
-        with VideoWriter(out_path, size.width_px, size.height_px, fps, req.audio) as writer:
+        with VideoWriter(out_path, size.width_px, size.height_px, fps, req.audio, scratch=scratch) as writer:
             for k in range(n_frames):
                 cancel.raise_if_set()
                 t = k / fps

@@ -217,7 +217,7 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,
             visualiser: str | None, captions_text: str, title: str, title_card_s: float, seed: int,
             out_path: Path, notes: list[str], progress: ProgressFn | None,
             cancel: CancelToken | None, presenter: tuple[Path, str] | None = None,
-            caption_lines: list[CaptionLine] | None = None) -> VideoResult:
+            caption_lines: list[CaptionLine] | None = None, scratch: Path | None = None) -> VideoResult:
     from engines.video.beats import analyse_audio
     from engines.video.encode import VideoWriter, to_yuv, write_poster
     from engines.video.scenes import SceneRenderer
@@ -268,7 +268,7 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,
     with contextlib.ExitStack() as stack:
         if head is not None:
             stack.callback(head.close)
-        writer = stack.enter_context(VideoWriter(out_path, w, h, fps, audio))
+        writer = stack.enter_context(VideoWriter(out_path, w, h, fps, audio, scratch=scratch))
         for i in range(n):
             if i % 4 == 0:
                 cancel.raise_if_set()
@@ -312,26 +312,28 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,
 
 
 def render_scene_video(req: SceneVideoRequest, out_path: str | Path, progress: ProgressFn | None = None,
-                       cancel: CancelToken | None = None) -> VideoResult:
+                       cancel: CancelToken | None = None, scratch: Path | None = None) -> VideoResult:
     """The scene template moving to `req.audio`, over the photos (or its own background), with the
-    optional visualiser, captions and title; an MP4 at `out_path` plus a JPEG poster next to it."""
+    optional visualiser, captions and title; an MP4 at `out_path` plus a JPEG poster next to it.
+    `scratch`: a folder for the encoder's temporary files (a job's; None: beside the output)."""
     if req.audio is None:
         raise InputError("give the audio the scene moves to")
     checked = check_request(req)
     size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     presenter = (Path(req.presenter_video), req.presenter_position) if req.presenter_video else None
     return _render(req.audio, req.template, req.images, size, fps, req.visualiser, req.captions, req.title, 0.0,
-                   int(req.seed), Path(out_path), notes, progress, cancel, presenter, req.caption_lines)
+                   int(req.seed), Path(out_path), notes, progress, cancel, presenter, req.caption_lines, scratch)
 
 
 def render_music_video(req: MusicVideoRequest, out_path: str | Path, progress: ProgressFn | None = None,
-                       cancel: CancelToken | None = None) -> VideoResult:
+                       cancel: CancelToken | None = None, scratch: Path | None = None) -> VideoResult:
     """A music video for a song: the title card at the start dissolving into the scene, the visualiser,
-    and the lyrics as karaoke captions in time with the song."""
+    and the lyrics as karaoke captions in time with the song. `scratch`: a folder for the encoder's
+    temporary files (a job's; None: beside the output)."""
     if req.audio is None:
         raise InputError("give the song to make the video for")
     checked = check_request(req)
     size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     title_s = min(float(req.title_s), req.audio.duration_s / 2) if (req.title or "").strip() else 0.0
     return _render(req.audio, req.template, req.images, size, fps, req.visualiser, req.lrc, (req.title or "").strip(),
-                   title_s, int(req.seed), Path(out_path), notes, progress, cancel)
+                   title_s, int(req.seed), Path(out_path), notes, progress, cancel, scratch=scratch)

@@ -106,9 +106,9 @@ def check_request(req: SlideshowRequest) -> Checked[SlideshowRequest, VideoPlan]
 
 
 def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: ProgressFn | None = None,
-                     cancel: CancelToken | None = None) -> VideoResult:
+                     cancel: CancelToken | None = None, scratch: Path | None = None) -> VideoResult:
     """Render the deck to `out_path` (MP4 with one chapter per slide) plus a JPEG poster (the first
-    slide) beside it."""
+    slide) beside it. `scratch`: a folder for the encoder's temporary files (a job's; None: beside the output)."""
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
@@ -142,7 +142,8 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     try:
         if req.presenter_video is not None:
             overlay = HeadOverlay(req.presenter_video, (W, H), fps, req.presenter_position, req.presenter_scale)
-        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters, profile="still") as writer:
+        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters, profile="still",
+                         scratch=scratch) as writer:
             for k in range(n_frames):
                 cancel.raise_if_set()
                 t = k / fps

@@ -3,7 +3,9 @@ module, and checks each refusal twice: the message names what was wrong, and not
 
 "Nothing was stored" is read from both sides: the database (every table's rows, the projects' change
 times) and the data folder (every file and folder under it, scratch included), plus /list_projects.
-The security log (table securityevent) is left out: a refused upload is recorded there on purpose."""
+The security log (table securityevent) is left out: a refused upload is recorded there on purpose; so
+is Gradio's cache (DATA_DIR/cache), which holds what a client uploads before any endpoint runs and
+expires on its own (tests/storage/test_cache.py, tests/api/test_soak_api.py)."""
 
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ class Target:
             projects = con.execute("select id, name, updated_at from project order by id").fetchall()
         finally:
             con.close()
-        files = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.name not in DB_FILES)
+        files = sorted(str(p.relative_to(data)) for p in data.rglob("*")
+                       if p.name not in DB_FILES and p.relative_to(data).parts[0] != "cache")
         return Snapshot(rows, projects, files, self.client.predict(api_name="/list_projects"))
 
     def refused(self, match: str, **call) -> str:

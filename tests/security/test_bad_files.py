@@ -58,7 +58,7 @@ def test_a_server_path_is_not_an_upload(target, project_id, where):
     endpoint's own check (tabs.common.uploaded_file) is the second line."""
     data = target.app.data_dir
     path = {"database": str(data / "studio.db"), "system file": "/etc/hostname",
-            "upload folder, climbed out of": str(data.parent / "gradio-tmp" / ".." / "data" / "studio.db")}[where]
+            "upload folder, climbed out of": str(data / "cache" / ".." / "studio.db")}[where]
     forged = {"path": path, "orig_name": "notes.txt", "meta": {"_type": "gradio.FileData"}}
     message = target.refused_raw(r"server paths are not accepted|Cannot move .* to the gradio cache dir because it "
                                  r"(is located in one of the blocked_paths|was not uploaded by a user)",
@@ -152,10 +152,10 @@ def test_import_stores_what_the_members_are_not_what_the_manifest_says(target):
 def test_file_urls_refuse_every_traversal(target):
     """/gradio_api/file= serves neither the data folder nor anything outside Gradio's own files."""
     data = target.app.data_dir.resolve()
-    uploads = data.parent / "gradio-tmp"
+    uploads = data / "cache"
     paths = ["/etc/passwd", "../../../../etc/passwd", "..%2f..%2f..%2f..%2fetc%2fpasswd",
              "%2e%2e/%2e%2e/%2e%2e/etc/passwd", str(data / "studio.db"), f"{data.name}/studio.db",
-             f"{uploads}/../data/studio.db", f"{uploads}/%2e%2e/data/studio.db", "/proc/self/environ"]
+             f"{uploads}/../studio.db", f"{uploads}/%2e%2e/studio.db", "/proc/self/environ"]
     for path in paths:
         url = f"{target.app.url}gradio_api/file={path}"
         try:

@@ -79,3 +79,22 @@ def test_bad_input_is_clear(services, samples, tmp_path):
     Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(blank)
     with pytest.raises(InputError, match="no face"):
         th.render((blank, blank.name), (wav, wav.name), size=256)
+
+
+def test_the_encoders_files_lie_in_the_jobs_scratch_folder(sqlite_services, samples, tmp_path):
+    """The talking head's encoder works in the job's own folder (DATA_DIR/scratch/job.../tmp), which
+    is gone once the job is stored."""
+    scratch = sqlite_services.settings.scratch_dir
+    wav = short_speech(samples, tmp_path, 1.0)
+    seen = []
+
+    def progress(done, total, message=""):
+        if "frame" in message and not seen:
+            seen.extend(str(p.relative_to(scratch)) for p in scratch.rglob("audio.wav"))
+
+    sqlite_services.talking_heads.render((samples / "portraits" / "art_1.png", "art_1.png"), (wav, wav.name),
+                                         size=256, fps=25, still=True, progress=progress)
+    (wav_seen,) = seen
+    job, tmp, encoder, _ = wav_seen.split("/")
+    assert job.startswith("job") and tmp == "tmp" and encoder.startswith("video-encode-")
+    assert list(scratch.iterdir()) == []

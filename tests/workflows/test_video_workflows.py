@@ -233,3 +233,42 @@ def test_captions_from_the_audio_say_why_there_are_none(sqlite_services, tmp_pat
     notes = none.generation.metrics["notes"]
     assert any("speech recognition is not available here" in n and "large-v3" in n for n in notes), notes
     assert not _outputs(none, ".srt") and any(a.kind.value == "video" for a in none.outputs)
+
+
+@pytest.mark.parametrize("ending", ["succeeded", "cancelled"])
+def test_a_jobs_temporary_files_lie_in_its_own_folder_and_go_when_it_ends(sqlite_services, samples, tmp_path,
+                                                                         monkeypatch, ending):
+    """While a scene video encodes, the encoder's files (audio WAV, ffmpeg's log) lie in the job's folder
+    under DATA_DIR/scratch, none in the system temp folder; when the job ends, succeeded or cancelled,
+    the scratch area is empty again."""
+    import tempfile
+
+    from core.errors import Cancelled
+    from core.progress import CancelToken
+
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    scratch = sqlite_services.settings.scratch_dir
+    wav = speech(samples, tmp_path, 2.0)
+    token, seen = CancelToken(), []
+
+    def progress(done, total, message=""):
+        if "frame" in message and not seen:
+            seen.extend(sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*")))
+            assert list(system_tmp.iterdir()) == []
+            if ending == "cancelled":
+                token.cancel()
+
+    run = lambda: sqlite_services.video.scene_video((wav, wav.name), "plain_dark", size="320x180", fps=24,  # noqa: E731
+                                                    progress=progress, cancel=token)
+    if ending == "cancelled":
+        with pytest.raises(Cancelled):
+            run()
+    else:
+        assert run().generation.status.value == "succeeded"
+    (job,) = {s.split("/")[0] for s in seen if s.startswith("job")}  # (the request's uploads wait beside it)
+    (encoder,) = {s.split("/")[2] for s in seen if s.startswith(f"{job}/tmp/") and s.count("/") >= 2}
+    assert job.startswith("job") and {f"{job}/tmp/{encoder}/audio.wav", f"{job}/tmp/{encoder}/ffmpeg.log"} <= set(seen)
+    assert list(scratch.iterdir()) == [] and list(system_tmp.iterdir()) == []

@@ -266,3 +266,38 @@ def test_overlong_quote_is_refused(tmp_path):
     deck = parse_outline("## Q\n> " + LONG * 8 + "\n> — Someone")
     with pytest.raises(InputError, match="quotation on slide 1 .* too long"):
         write_pptx(deck, tmp_path / "q.pptx")
+
+
+def test_deck_and_libreoffice_temporary_files_go_in_the_scratch_folder(tmp_path, monkeypatch):
+    """Charts and MP3s of write_pptx, and LibreOffice's profile and its own temporary files (which it puts
+    under TMPDIR and leaves there when killed), lie in the scratch folder given, never in the system temp
+    folder; the scratch folder is empty once each call returns."""
+    import os
+    import stat
+    import tempfile
+
+    from engines.slides import render as slides_render
+
+    system_tmp, scratch = tmp_path / "system-tmp", tmp_path / "job" / "tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    # LibreOffice run through a wrapper that notes the TMPDIR and profile it was given.
+    record, real = tmp_path / "soffice-env.txt", slides_render._soffice()
+    wrapper = tmp_path / "soffice"
+    wrapper.write_text(f'#!/bin/sh\necho "$TMPDIR" > "{record}"\necho "$1" >> "{record}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(slides_render, "_soffice", lambda: str(wrapper))
+
+    deck = parse_outline("# Scratch\n\n## Chart\n```chart\ntype: bar\nlabels: a, b\nvalues: 1, 2\n```\n")
+    during = []
+    pptx = write_pptx(deck, tmp_path / "out" / "deck.pptx", progress=lambda d, t, m="": during.extend(
+        p.relative_to(scratch).parts[0] for p in scratch.rglob("*.png")), scratch=scratch)
+    assert during and all(part.startswith("deck-") for part in during)
+    assert list(scratch.iterdir()) == []
+    images = render_slides(pptx, tmp_path / "out" / "images", scratch=scratch)
+    assert len(images) == 2
+    tmpdir, profile = record.read_text().splitlines()[:2]
+    assert Path(tmpdir).is_relative_to(scratch) and f"file://{scratch}/" in profile
+    assert list(scratch.iterdir()) == [] and list(system_tmp.iterdir()) == []
+    assert sorted(os.listdir(tmp_path / "out" / "images")) == sorted(p.name for p in images)

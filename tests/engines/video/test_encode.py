@@ -3,6 +3,7 @@ checked with ffprobe and decoded frames."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -201,3 +202,41 @@ def test_yuv_buffers_are_recycled_and_every_frame_arrives_intact(tmp_path: Path)
     assert len(got) == 60
     for k in (0, 17, 33, 59):  # each frame is its own ramp, not a later one drawn into a reused array
         assert abs(int(got[k][70, 120, 0]) - k * 9 % 256) < 8, k
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("ending", ["close", "error"])
+def test_the_encoders_files_lie_in_the_scratch_folder_given_and_go_with_the_video(tmp_path: Path, monkeypatch,
+                                                                                   ending: str):
+    """The audio WAV, chapters and ffmpeg's log live in a folder inside `scratch` while the video is
+    encoded, never in the system temp folder, and are gone once it is closed or aborted."""
+    import tempfile
+
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    scratch, out = tmp_path / "job" / "tmp", tmp_path / "job" / "video.mp4"
+    seen = []
+    with pytest.raises(RuntimeError) if ending == "error" else contextlib.nullcontext():
+        with VideoWriter(out, 160, 144, 25, speech(1.0), chapters=[Chapter(0.0, "One")], scratch=scratch) as w:
+            w.write(_ramp(0))
+            seen = _listing(scratch)
+            if ending == "error":
+                raise RuntimeError("stop")
+    (folder,) = [s for s in seen if "/" not in s]
+    assert {f"{folder}/audio.wav", f"{folder}/chapters.txt", f"{folder}/ffmpeg.log"} <= set(seen)
+    assert _listing(scratch) == [] and _listing(system_tmp) == []
+    assert out.exists() == (ending == "close")
+
+
+def test_without_a_scratch_folder_the_encoders_files_stay_beside_the_video(tmp_path: Path):
+    out = tmp_path / "out" / "video.mp4"
+    with VideoWriter(out, 160, 144, 25, speech(0.5)) as w:
+        w.write(_ramp(0))
+        (folder,) = [p for p in out.parent.iterdir() if p.is_dir()]
+        assert (folder / "audio.wav").is_file()
+    assert _listing(out.parent) == ["video.mp4"]
