@@ -33,6 +33,7 @@ from storage.sharing import Sharing
 from workflows.music import MusicWorkflows
 from workflows.slides import SlidesWorkflows
 from workflows.talking_head import TalkingHeadWorkflows
+from workflows.trust import OutputMarks
 from workflows.video import VideoWorkflows
 from workflows.voice import VoiceWorkflows
 
@@ -134,7 +135,7 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     sign_in_mode = start_accounts(settings, accounts)
     library.expire_events(settings.security_log_days)
     MODELS.idle_seconds = settings.model_idle_seconds
-    jobs = JobRunner(library, settings.max_jobs_per_user)
+    jobs = JobRunner(library, settings.max_jobs_per_user, mark_outputs=OutputMarks(settings))
     backends = make_backends()
     voices = VoiceWorkflows(settings, library, jobs, backends)
     music = MusicWorkflows(settings, library, jobs, voices, backends)

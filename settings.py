@@ -58,6 +58,10 @@ class Settings:
     # speech recognition and speaker similarity check it) or "attested" (the user ticks that they have
     # consent; the profile is marked "attested, not verified").
     voice_consent: str = "spoken"
+    # The audio watermark of every output: its key (empty: one made on first start, kept in
+    # DATA_DIR/keys) and this studio's id (0-255), carried with the generation id.
+    watermark_key: str = ""
+    studio_id: int = 1
     # Hugging Face user names (comma separated) whose accounts are admins with huggingface sign-in.
     admin_users: str = ""
     # The Space this runs in ("owner/name"): Hugging Face sets SYSTEM=spaces and SPACE_ID; empty elsewhere.
@@ -191,6 +195,8 @@ class Settings:
             sign_in=(env.get("SIGN_IN") or d.sign_in).strip().lower(),
             admin_users=env.get("ADMIN_USERS", ""),
             voice_consent=(env.get("VOICE_CONSENT") or d.voice_consent).strip().lower(),
+            watermark_key=env.get("WATERMARK_KEY", ""),
+            studio_id=_env_int(env, "STUDIO_ID", d.studio_id),
             space_id=env.get("SPACE_ID", "") if env.get("SYSTEM") == "spaces" else "",
             oauth_missing=tuple(v for v in OAUTH_VARS if not env.get(v)),
             login_free_failures=_env_int(env, "LOGIN_FREE_FAILURES", d.login_free_failures),
@@ -231,6 +237,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.sign_in not in SIGN_IN_MODES:
             raise SystemExit(f"SIGN_IN must be one of {', '.join(SIGN_IN_MODES)}, got {self.sign_in!r}")
+        if not 0 <= self.studio_id <= 255:
+            raise SystemExit(f"STUDIO_ID must be between 0 and 255, got {self.studio_id}")
         if self.voice_consent not in VOICE_CONSENT_MODES:
             raise SystemExit(f"VOICE_CONSENT must be one of {', '.join(VOICE_CONSENT_MODES)}, "
                              f"got {self.voice_consent!r}")

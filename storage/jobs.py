@@ -100,8 +100,11 @@ class JobRunner:
     # Stop keys remembered (the most recent); older ones are forgotten.
     max_stop_keys = 1000
 
-    def __init__(self, library: Library, max_jobs_per_user: int = 0) -> None:
+    def __init__(self, library: Library, max_jobs_per_user: int = 0,
+                 mark_outputs: Callable[[int, list[JobOutput]], None] | None = None) -> None:
         self.library = library
+        # Applied to a finished job's files before they are stored (the studio's watermark).
+        self.mark_outputs = mark_outputs
         # Jobs one user may have running at once (0 = no limit).
         self.max_jobs_per_user = max_jobs_per_user
         # Running generations: id -> (its cancel token, owner id).
@@ -239,6 +242,9 @@ class JobRunner:
         try:
             result = work(JobContext(gen.id, workdir, report, cancel))
             cancel.raise_if_set()
+            if self.mark_outputs is not None:
+                self.mark_outputs(gen.id, result.outputs)
+                cancel.raise_if_set()
             return self._store(gen.id, project_id, result, actor)
         except Cancelled as e:
             if isinstance(e, Interrupted) or cancel.reason is Interrupted:  # the server is going down

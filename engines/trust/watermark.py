@@ -153,7 +153,7 @@ def embed(audio: Audio, payload: int, key: bytes) -> Audio:
         # Quieter cells take larger level changes (the power budget is spent where it buys the most
         # detection), within SHAPE_RANGE of the typical cell's change.
         typical = float(np.median(cell_power[weight > 0])) if np.any(weight > 0) else 1.0
-        shape = np.clip((cell_power / max(typical, 1e-30)) ** -SHAPE_POWER, *SHAPE_RANGE)
+        shape = np.clip((np.maximum(cell_power, 1e-30) / max(typical, 1e-30)) ** -SHAPE_POWER, *SHAPE_RANGE)
         delta = _cell_changes(level, weight, layout, payload, shape)
         # Strength: the change's power stays TARGET_SNR_DB below the signal's, in every chunk.
         budget = float(np.sum(np.abs(spec) ** 2)) * 10 ** (-TARGET_SNR_DB / 10)
