@@ -20,6 +20,7 @@ bench: setup-dev
 	$(PY) bench/startup.py
 	$(PY) bench/voice.py
 	$(PY) bench/sung.py
+	$(PY) bench/trust.py
 	$(PY) bench/talking_head.py
 	$(PY) bench/music.py
 	$(PY) bench/video.py
