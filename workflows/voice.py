@@ -196,13 +196,13 @@ class VoiceWorkflows:
             raise InputError("confirm that you have the speaker's consent to clone their voice")
         name = clean_name(name, "voice name")
         spoken = self.settings.voice_consent == "spoken"
-        prompt = None
+        # A prompt given is checked in either mode: someone else's answers like one that does not exist.
+        prompt = self.profiles.open_prompt(prompt_id, actor) if prompt_id not in (None, "") else None
         if spoken:
             if prompt_id in (None, ""):
                 raise InputError("the speaker must read a consent sentence aloud: ask for one with /consent_prompt "
                                  "(the Voice tab shows it), record the speaker reading it and give that "
                                  "recording with its prompt_id")
-            prompt = self.profiles.open_prompt(prompt_id, actor)
             if consent_recording is None and not (attestation or "").strip():
                 raise InputError("give the recording of the speaker reading the consent sentence "
                                  "(consent_recording)")

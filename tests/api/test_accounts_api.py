@@ -16,7 +16,8 @@ from tests.conftest import AppProcess, free_port, voice_clips
 
 USERS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
 # Parameters that name something a user owns, with how to write an id that exists nowhere.
-ID_PARAMS = {"project_id": 987654, "generation_id": 987654, "song_id": 987654, "voice": "profile:987654"}
+ID_PARAMS = {"project_id": 987654, "generation_id": 987654, "song_id": 987654, "voice": "profile:987654",
+             "prompt_id": 987654}
 NOT_IDS = {"voice_style"}  # named like an id parameter, but a preset name
 
 
@@ -60,8 +61,9 @@ def alices(alice, tmp_path_factory):
     song = alice.predict(theme="a private song", title="Mine", lyrics=short, music_style="pop",
                          voice_style="soprano", duration_s=10, seed=1, project_id=p["id"], api_name="/compose_song")[0]
     song_id = int(re.search(r" - song (\d+)\.wav$", song).group(1))
+    prompt = alice.predict(speaker="Alice", api_name="/consent_prompt")
     return {"project_id": p["id"], "asset_id": photo["id"], "generation_id": speech["id"], "song_id": song_id,
-            "voice": voice["voice"]}
+            "voice": voice["voice"], "prompt_id": prompt["prompt_id"]}
 
 
 def _filler(name: str, info: dict, tmp_path) -> object:
