@@ -230,12 +230,15 @@ def test_each_user_has_their_own_unsorted_project_and_voice_names(services):
 
 
 def _previous_release_database(url: str, samples) -> None:
-    """A database as the previous release left it: no `user.disabled` column, rows without owners."""
+    """A database as the previous release left it: no `user.disabled` column nor the consent record of
+    voice profiles, rows without owners."""
     from storage.db import make_engine
 
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text('ALTER TABLE "user" DROP COLUMN disabled'))
+        conn.execute(text("ALTER TABLE voiceprofile DROP COLUMN consent_method"))
+        conn.execute(text("ALTER TABLE voiceprofile DROP COLUMN consent"))
         conn.execute(text("INSERT INTO project (name, created_at, updated_at) VALUES ('Old work', "
                           "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
         pid = conn.execute(text("SELECT id FROM project")).scalar()
