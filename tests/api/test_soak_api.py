@@ -3,7 +3,8 @@ comes back to the same figure once the cache has expired; nothing piles up in Gr
 
 Each generation is a short sentence in the embedded voice with speech recognition turned off (the
 property is about files, not speech), so hundreds fit in a CI run. The media store keeps what the
-generations' rows refer to (the same sentence, the same file, stored once), and nothing else."""
+generations' rows refer to (each speech is its own file: its watermark names its generation), and
+nothing else; everything else in the data folder comes back to where it was."""
 
 from __future__ import annotations
 
@@ -84,7 +85,9 @@ def test_disk_use_is_flat_after_many_generations_and_downloads(tmp_path):
         app.stop()
     assert len(gens) == WARM_UP + 1 + SOAK and {g["status"] for g in gens} == {"succeeded"}
     assert after.get("media") == sum(kept.values()), "the media store holds more than the rows refer to"
-    assert after == before, f"{before} -> {after}"
+    assert after.get("media", 0) >= before.get("media", 0)
+    rest = lambda u: {k: v for k, v in u.items() if k != "media"}  # noqa: E731
+    assert rest(after) == rest(before), f"{before} -> {after}"
     # The copies were made in the data folder's cache (a handful at a time), nothing in the system temp folder.
     assert min(held) >= 1 and max(held) < SOAK
     assert not any((data / "scratch").iterdir()) and not any(system_tmp.iterdir())
