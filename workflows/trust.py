@@ -78,6 +78,8 @@ class Marks:
         return Found(True, got.payload >> GENERATION_BITS, got.payload % 2 ** GENERATION_BITS, got.confidence)
 
 
+# Files marked at once.
+THREADS = 2
 # Bit rate of a marked MP3 when its own cannot be read, kbit/s.
 MP3_KBPS = 192
 
@@ -98,9 +100,12 @@ class OutputMarks(Marks):
     its bit rate, the audio track of an MP4 (the picture is copied as it is)."""
 
     def __call__(self, generation_id: int, outputs: list) -> None:
+        """Mark a job's files, two at a time (a song's stems are many)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from storage.models import MediaKind
 
-        for out in outputs:
+        def mark(out) -> None:
             ext = out.path.suffix.lower()
             if out.kind is MediaKind.audio and ext in (".wav", ".flac"):
                 self.file(out.path, generation_id)
@@ -109,8 +114,12 @@ class OutputMarks(Marks):
             elif out.kind is MediaKind.video and ext == ".mp4":
                 self.video(out.path, generation_id)
             else:
-                continue
+                return
             out.meta["watermark"] = {"studio_id": self.settings.studio_id, "generation_id": int(generation_id)}
+
+        _ = self.key  # made once, before the threads
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(mark, outputs))
 
     def file(self, path: Path, generation_id: int) -> None:
         import soundfile as sf

@@ -107,12 +107,11 @@ def _payload(bits: np.ndarray) -> int | None:
 def _frames(x: np.ndarray, n_fft: int, hop: int, first: int, count: int) -> np.ndarray:
     """Hann-windowed frames first .. first+count-1 of x; frame k is centred on sample k*hop."""
     start = first * hop - n_fft // 2
-    seg = np.zeros((count - 1) * hop + n_fft)
+    seg = np.zeros((count - 1) * hop + n_fft, np.float32)
     a, b = max(start, 0), min(start + len(seg), len(x))
     if b > a:
         seg[a - start:b - start] = x[a:b]
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
-    return seg[idx] * _hann(n_fft)
+    return np.lib.stride_tricks.sliding_window_view(seg, n_fft)[::hop] * _hann(n_fft).astype(np.float32)
 
 
 def _hann(n: int) -> np.ndarray:
@@ -164,9 +163,11 @@ def embed(audio: Audio, payload: int, key: bytes) -> Audio:
         change_spec = np.zeros_like(spec)
         change_spec[:, in_band] = spec[:, in_band] * gain[np.arange(count) // CELL_FRAMES][:, band_idx]
         pieces = np.fft.irfft(change_spec, n_fft, axis=1) * window
-        for k in range(count):  # overlap-add; change[i] is sample i - n_fft // 2
-            at = (first + k) * hop
-            change[at:at + n_fft] += pieces[k]
+        # Overlap-add at half overlap: frame k's halves land on hop blocks first+k and first+k+1
+        # (change[i] is sample i - n_fft // 2).
+        blocks = change[first * hop:(first + count + 1) * hop].reshape(count + 1, hop)
+        blocks[:count] += pieces[:, :hop]
+        blocks[1:] += pieces[:, hop:]
     # Half-overlapping Hann windows, applied at analysis and synthesis, sum to this per sample.
     change = change[n_fft // 2:n_fft // 2 + len(mono)] / float(np.sum(window ** 2) / hop)
     out = x + (change if x.ndim == 1 else change[:, None])
