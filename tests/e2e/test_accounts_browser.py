@@ -8,13 +8,11 @@ speaks with it (but cannot delete it or hear its recordings), until she revokes 
 from __future__ import annotations
 
 import re
-import shutil
 from urllib.parse import unquote
 
 import pytest
 
 from tests.conftest import VOICES, AppProcess, free_port
-from tests.e2e import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.e2e
 
@@ -27,17 +25,6 @@ def app(tmp_path_factory):
     app = AppProcess(data_dir, free_port(), env={"AUTH": ",".join(f"{u}:{p}" for u, p in USERS.items())})
     yield app
     app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium"):
-        pytest.skip("Debian chromium not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 def sign_in(browser, app, user: str, password: str | None = None):

@@ -5,12 +5,9 @@ http://127.0.0.1, as it treats loopback addresses as secure."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.conftest import AppProcess, free_port
-from tests.e2e import ARGS, CHROMIUM
 from tests.openid_provider import OpenIDProvider
 
 pytestmark = pytest.mark.e2e
@@ -31,17 +28,6 @@ def app(provider, tmp_path_factory):
     app = AppProcess(data_dir, free_port(), env=provider.space_env(ADMIN_USERS="ada"))
     yield app
     app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium"):
-        pytest.skip("Debian chromium not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 def signed_in_page(browser, app, provider, who: str):
