@@ -239,50 +239,45 @@ def test_choir_is_less_periodic_than_one_voice(stems):
 
 # ------------------------------------------------------------------ a cloned voice sings
 
-SPEAKER = "vctk-p226"
+SPEAKERS = ("vctk-p226", "librispeech-1998")
 _CLONED: dict = {}
 
 
 @pytest.fixture
 def cloned(samples, settings):
-    """The speaker's voice model from three utterances (with their transcripts), and the centroid
-    of the other three (built once for the module)."""
+    """speaker -> (their voice model from three utterances, the centroid of the others' embeddings),
+    built once for the module."""
     from engines import asr
     from engines.voice import clone
     from engines.voice.similarity import mean_embedding, speaker_embedding
 
-    if not _CLONED:
-        clips = [Audio.read(p) for p in sorted((samples / "voices" / SPEAKER).glob("*.flac"))]
-        assert len(clips) >= 6
-        _CLONED["model"] = clone.analyse(
-            clips[:3],
-            transcribe=lambda a, lang: asr.transcribe(a, settings, language=lang, word_timestamps=True, beam_size=1))
-        _CLONED["centroid"] = mean_embedding([speaker_embedding(c) for c in clips[3:]])
-    return _CLONED["model"], _CLONED["centroid"]
+    for speaker in SPEAKERS:
+        if speaker not in _CLONED:
+            clips = [Audio.read(p) for p in sorted((samples / "voices" / speaker).glob("*.flac"))]
+            assert len(clips) >= 6
+            model = clone.analyse(clips[:3], transcribe=lambda a, lang: asr.transcribe(
+                a, settings, language=lang, word_timestamps=True, beam_size=1))
+            _CLONED[speaker] = model, mean_embedding([speaker_embedding(c) for c in clips[3:]])
+    return _CLONED
 
 
 def test_cloned_voice_sings_closer_to_its_speaker_and_keeps_the_words(cloned, settings):
-    """The clone sings the melody, closer to its speaker than plain espeak-ng singing, from the Piper
-    base voice (an English clone on Piper), and Whisper hears the words of the dry stem: at most 0.35
-    word error over four lines (the issue's goal for sung vocals)."""
+    """The clone sings the melody from the Piper base voice (an English clone on Piper), and Whisper
+    hears the words of the dry stem: at most 0.35 word error over four lines (the issue's goal for
+    sung vocals)."""
     from engines import asr
-    from engines.voice.similarity import similarity, speaker_embedding
 
-    model, centroid = cloned
+    model, _ = cloned[SPEAKERS[0]]
     assert model.base_voice == "piper"
     voices, _, _ = sing_module._voices(sing_module.get_style("heroic_male"), Singer(model=model))
     assert {v for _, v in voices} == {sing_module.PIPER_VOICE}
     notes = notes_for("heroic_male")
     as_clone = sing(notes, Singer(model=model, label="clone"), "heroic_male", length_s=LENGTH_S, sample_rate_hz=RATE)
-    plain = sing(notes, Singer(espeak_voice=model.espeak_voice), "heroic_male", length_s=LENGTH_S, sample_rate_hz=RATE)
-    assert len(as_clone.samples) == len(plain.samples) == round(LENGTH_S * RATE)
+    assert len(as_clone.samples) == round(LENGTH_S * RATE)
     f0, t = f0_track(as_clone)
     held = notes[4]
     m = (t >= held.start_s + 0.1) & (t < held.start_s + held.duration_s - 0.1) & (f0 > 0)
     assert abs(1200 * np.log2(np.median(f0[m]) / (440.0 * 2 ** ((held.pitch_midi - 69) / 12)))) < 50.0
-    s_clone = similarity(speaker_embedding(as_clone), centroid)
-    s_plain = similarity(speaker_embedding(plain), centroid)
-    assert s_clone > s_plain + 0.01, f"clone {s_clone:.3f} vs plain espeak singing {s_plain:.3f}"
 
     errors = {}
     for line in SUNG_LINES:
@@ -290,6 +285,29 @@ def test_cloned_voice_sings_closer_to_its_speaker_and_keeps_the_words(cloned, se
         stem = sing(notes, Singer(model=model, label="clone"), "heroic_male", length_s=length, sample_rate_hz=RATE)
         errors[line] = asr.word_error_rate(line, asr.transcribe(stem, settings, language="en").text)
     assert np.mean(list(errors.values())) <= 0.35, errors
+
+
+def test_cloned_voice_sings_closer_to_its_speaker_than_plain_singing(cloned):
+    """Sung by the clone, the melody and four lines sound more like the speaker than the same notes
+    sung by plain espeak-ng. Piper varies from take to take (one take of the melody measured 0.64 to
+    0.72 for vctk-p226, whose plain singing is already 0.635), so each speaker's figure is the mean
+    of the five stems: never below plain singing, and 0.03 above it on the mean of the two speakers
+    (bench/sung.py, eleven speakers: 0.66 against 0.55)."""
+    from engines.voice.similarity import similarity, speaker_embedding
+
+    margins = {}
+    for speaker in SPEAKERS:
+        model, centroid = cloned[speaker]
+        s_clone, s_plain = [], []
+        tunes = [(notes_for("heroic_male"), LENGTH_S)] + [line_notes(x, "heroic_male") for x in SUNG_LINES]
+        for notes, length in tunes:
+            for singer, scores in ((Singer(model=model, label="clone"), s_clone),
+                                   (Singer(espeak_voice=model.espeak_voice), s_plain)):
+                stem = sing(notes, singer, "heroic_male", length_s=length, sample_rate_hz=RATE)
+                scores.append(similarity(speaker_embedding(stem), centroid))
+        margins[speaker] = float(np.mean(s_clone) - np.mean(s_plain))
+        assert margins[speaker] > 0.0, f"{speaker}: clone {np.round(s_clone, 3)} vs plain {np.round(s_plain, 3)}"
+    assert np.mean(list(margins.values())) >= 0.03, margins
 
 
 SUNG_LINES = ("the river runs down to the open sea", "every morning I remember your beautiful eyes",
