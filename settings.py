@@ -62,6 +62,11 @@ class Settings:
     # DATA_DIR/keys) and this studio's id (0-255), carried with the generation id.
     watermark_key: str = ""
     studio_id: int = 1
+    # Content Credentials (C2PA) of every output: PEM files of the signing certificate chain (signing
+    # certificate first) and its private key. Empty: a self-signed test chain made on first start in
+    # DATA_DIR/keys/c2pa, and every manifest says it was signed with a test chain.
+    c2pa_cert: str = ""
+    c2pa_key: str = ""
     # Hugging Face user names (comma separated) whose accounts are admins with huggingface sign-in.
     admin_users: str = ""
     # The Space this runs in ("owner/name"): Hugging Face sets SYSTEM=spaces and SPACE_ID; empty elsewhere.
@@ -197,6 +202,8 @@ class Settings:
             voice_consent=(env.get("VOICE_CONSENT") or d.voice_consent).strip().lower(),
             watermark_key=env.get("WATERMARK_KEY", ""),
             studio_id=_env_int(env, "STUDIO_ID", d.studio_id),
+            c2pa_cert=env.get("C2PA_CERT", ""),
+            c2pa_key=env.get("C2PA_KEY", ""),
             space_id=env.get("SPACE_ID", "") if env.get("SYSTEM") == "spaces" else "",
             oauth_missing=tuple(v for v in OAUTH_VARS if not env.get(v)),
             login_free_failures=_env_int(env, "LOGIN_FREE_FAILURES", d.login_free_failures),
@@ -242,6 +249,12 @@ class Settings:
         if self.voice_consent not in VOICE_CONSENT_MODES:
             raise SystemExit(f"VOICE_CONSENT must be one of {', '.join(VOICE_CONSENT_MODES)}, "
                              f"got {self.voice_consent!r}")
+        if bool(self.c2pa_cert) != bool(self.c2pa_key):
+            raise SystemExit("C2PA_CERT and C2PA_KEY go together: the certificate chain and its private key "
+                             "(PEM files); set both, or neither for a self-signed test chain")
+        for name, value in (("C2PA_CERT", self.c2pa_cert), ("C2PA_KEY", self.c2pa_key)):
+            if value and not Path(value).is_file():
+                raise SystemExit(f"{name} names {value!r}, which is not a file")
         if self.cache_max_age_s < 1:
             raise SystemExit(f"CACHE_MAX_AGE_S must be at least 1 (seconds), got {self.cache_max_age_s}")
 

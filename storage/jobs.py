@@ -72,6 +72,32 @@ class JobResult:
     metrics: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """A stored input of a generation, as the marks on its outputs name it."""
+
+    name: str
+    sha256: str
+    mime: str
+    path: Path
+
+
+@dataclass
+class Made:
+    """A finished job's files and what made them, handed to the runner's `mark_outputs` before they are
+    stored (the watermark and the Content Credentials are written into the files)."""
+
+    generation_id: int
+    kind: str
+    created_at: str
+    result: JobResult
+    inputs: list[InputFile]
+
+    @property
+    def outputs(self) -> list[JobOutput]:
+        return self.result.outputs
+
+
 @dataclass
 class JobContext:
     generation_id: int
@@ -101,9 +127,10 @@ class JobRunner:
     max_stop_keys = 1000
 
     def __init__(self, library: Library, max_jobs_per_user: int = 0,
-                 mark_outputs: Callable[[int, list[JobOutput]], None] | None = None) -> None:
+                 mark_outputs: Callable[[Made], None] | None = None) -> None:
         self.library = library
-        # Applied to a finished job's files before they are stored (the studio's watermark).
+        # Applied to a finished job's files before they are stored (the studio's watermark and
+        # Content Credentials).
         self.mark_outputs = mark_outputs
         # Jobs one user may have running at once (0 = no limit).
         self.max_jobs_per_user = max_jobs_per_user
@@ -243,7 +270,8 @@ class JobRunner:
             result = work(JobContext(gen.id, workdir, report, cancel))
             cancel.raise_if_set()
             if self.mark_outputs is not None:
-                self.mark_outputs(gen.id, result.outputs)
+                made_at = gen.created_at.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+                self.mark_outputs(Made(gen.id, kind, made_at, result, self._input_files(inputs)))
                 cancel.raise_if_set()
             return self._store(gen.id, project_id, result, actor)
         except Cancelled as e:
@@ -264,6 +292,13 @@ class JobRunner:
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._running.pop(gen.id, None)
+
+    def _input_files(self, ids: list[int]) -> list[InputFile]:
+        if not ids:
+            return []
+        with self.library.session() as s:
+            rows = [s.get(Asset, int(i)) for i in dict.fromkeys(ids)]
+        return [InputFile(a.name, a.sha256, a.mime, self.library.asset_path(a)) for a in rows if a is not None]
 
     def _progress_writer(self, gen_id: int, forward: ProgressFn) -> ProgressFn:
         last = [0.0]

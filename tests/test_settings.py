@@ -32,6 +32,8 @@ def test_environment_and_flags():
     ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB must be a whole number"),
     ({"AUTH": "nopassword"}, "AUTH must look like"),
     ({"CACHE_MAX_AGE_S": "0"}, "CACHE_MAX_AGE_S must be at least 1"),
+    ({"C2PA_CERT": "/nonexistent/chain.pem"}, "C2PA_CERT and C2PA_KEY go together"),
+    ({"C2PA_CERT": "/nonexistent/chain.pem", "C2PA_KEY": "/nonexistent/key.pem"}, "C2PA_CERT names"),
 ])
 def test_bad_settings_say_what_is_wrong(env, message):
     with pytest.raises(SystemExit, match=message):

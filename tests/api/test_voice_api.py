@@ -26,7 +26,7 @@ def test_voice_endpoint_names_and_parameters_are_stable(client):
                         "pitch_semitones": 0, "project_id": None}
 
 
-def test_speak_returns_speech(client):
+def test_speak_returns_speech(client, assert_signed):
     p = client.predict(name="Voice API", api_name="/create_project")
     path = client.predict(text="Hello from the client API. It speaks two sentences.", voice="en-us+f2",
                           style="soprano", speed=1.1, project_id=p["id"], api_name="/speak")
@@ -34,6 +34,7 @@ def test_speak_returns_speech(client):
     assert 2.0 < info.duration < 8.0 and info.samplerate == 24000
     (gen,) = client.predict(project_id=p["id"], api_name="/list_generations")
     assert gen["status"] == "succeeded" and gen["params"]["style"] == "soprano"
+    assert assert_signed(path, "speak") == gen["id"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -47,7 +48,7 @@ def test_speak_refuses_bad_input_clearly(client, kwargs, message):
         client.predict(**kwargs, api_name="/speak")
 
 
-def test_create_voice_list_and_speak_with_it(client, samples):
+def test_create_voice_list_and_speak_with_it(client, samples, assert_signed):
     flac = sorted((samples / "voices" / "librispeech-1998").glob("*.flac"))[0]
     with pytest.raises(Exception, match="consent"):
         client.predict(name="No consent", reference_audio=handle_file(str(flac)), consent=False,
@@ -61,13 +62,15 @@ def test_create_voice_list_and_speak_with_it(client, samples):
     assert listed["backends"]["bark"]["available"] is False and listed["backends"]["bark"]["reason"]
     out = client.predict(text="My cloned voice says hello.", voice=prof["voice"], api_name="/speak")
     assert sf.info(out).duration > 1.0
+    assert_signed(out, "speak")
 
 
-def test_clone_voice_in_one_call(client, samples, tmp_path):
+def test_clone_voice_in_one_call(client, samples, tmp_path, assert_signed):
     flac = sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[1]
     out = client.predict(reference_audio=handle_file(str(flac)), text="One call, one cloned sentence.",
                          api_name="/clone_voice")
     assert sf.info(out).duration > 1.0
+    assert_signed(out, "clone_voice")
     fake = tmp_path / "notes.wav"
     fake.write_text("not audio at all")
     with pytest.raises(Exception, match="named as audio"):
@@ -75,7 +78,7 @@ def test_clone_voice_in_one_call(client, samples, tmp_path):
     assert Path(out).suffix == ".wav"
 
 
-def test_talking_head_endpoint(client, samples, tmp_path):
+def test_talking_head_endpoint(client, samples, tmp_path, assert_signed):
     import json
     import subprocess
 
@@ -87,6 +90,7 @@ def test_talking_head_endpoint(client, samples, tmp_path):
     info = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width",
                                       "-of", "json", out], capture_output=True, text=True).stdout)
     assert {(s["codec_name"], s.get("width")) for s in info["streams"]} == {("h264", 256), ("aac", None)}
+    assert_signed(out, "talking_head")
     with pytest.raises(Exception, match="not photo"):
         client.predict(portrait=handle_file(str(next(samples.rglob("*.flac")))), text="Hi.",
                        api_name="/talking_head")
