@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.errors import InputError
 from engines.backend import Backends
@@ -27,7 +28,7 @@ from storage.accounts import Accounts, LoginThrottle
 from storage.db import make_engine
 from storage.intake import Limits
 from storage.jobs import JobRunner
-from storage.library import Library
+from storage.library import Actor, Library
 from storage.media import MediaStore
 from storage.sharing import Sharing
 from workflows.music import MusicWorkflows
@@ -112,6 +113,12 @@ class Services:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def verify_media(self, path: Path, name: str, actor: Actor) -> dict:
+        """Was the file made here? Its Content Credentials and watermarks (workflows.trust.verify_media)."""
+        from workflows.trust import verify_media
+
+        return verify_media(path, name, self.jobs.mark_outputs, self.library, self.accounts, actor)
 
     def capabilities(self) -> dict:
         from engines.capabilities import report

@@ -120,14 +120,12 @@ def register(services: Services) -> None:
 
     @user_errors
     def verify_media(file: FileData, request: gr.Request = None) -> dict:
-        """Was this audio or video made here? Reads the studio's audio watermark (at least 5 s; it survives
-        MP3/AAC re-encoding, resampling, mono and excerpts): the generation, when, the model and licence, a
-        confidence; who made it only to that user or an admin."""
-        from workflows.trust import verify_media as verify
-
+        """Was this file made here? Reads its Content Credentials (C2PA, any media file) and the studio's
+        audio watermark (at least 5 s; it survives MP3/AAC re-encoding, resampling, mono and excerpts): the
+        generation, when, the model and licence, a confidence; who made it only to that user or an admin."""
         actor = actor_from(request, services)
         path, name = uploaded_file(file, "file", actor)
-        return verify(path, name, services.jobs.mark_outputs, services.library, services.accounts, actor)
+        return services.verify_media(path, name, actor)
 
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
                export_project, import_project, capabilities, cancel, share_project, unshare_project, list_shares):
