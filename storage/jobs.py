@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import update
+from sqlmodel import select
 
 from core.errors import INTERRUPTED, Cancelled, EngineError, Interrupted
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, no_progress
 from storage.intake import Probed
 from storage.library import ANONYMOUS, Actor, Library, QuotaExceeded, Staged
@@ -269,6 +271,8 @@ class JobRunner:
         try:
             result = work(JobContext(gen.id, workdir, report, cancel))
             cancel.raise_if_set()
+            # Outputs made from earlier outputs (a music video of a song) are under their licences too.
+            result.model_licence = join_licences([result.model_licence, *self._input_licences(inputs)])
             if self.mark_outputs is not None:
                 made_at = gen.created_at.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
                 self.mark_outputs(Made(gen.id, kind, made_at, result, self._input_files(inputs)))
@@ -292,6 +296,16 @@ class JobRunner:
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._running.pop(gen.id, None)
+
+    def _input_licences(self, ids: list[int]) -> list[str]:
+        """The model licences of the generations that made these input assets."""
+        if not ids:
+            return []
+        with self.library.session() as s:
+            made_by = s.exec(select(Generation.model_licence).join(
+                GenerationAsset, GenerationAsset.generation_id == Generation.id).where(
+                GenerationAsset.role == "output", GenerationAsset.asset_id.in_([int(i) for i in ids]))).all()
+        return [x for x in made_by if x]
 
     def _input_files(self, ids: list[int]) -> list[InputFile]:
         if not ids:

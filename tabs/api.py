@@ -28,6 +28,7 @@ from tabs.common import (
     private_folder,
     uploaded_file,
     user_errors,
+    warn_non_commercial,
 )
 from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
@@ -72,9 +73,11 @@ def register(services: Services) -> None:
 
     @user_errors
     def export_project(project_id: int, request: gr.Request = None) -> FileData:
-        """The project as a zip: its media and a JSON manifest."""
+        """The project as a zip: its media and a JSON manifest. Warns (a log message to the client) when
+        some of its outputs may not be used commercially."""
         actor = actor_from(request, services)
         out = archive.export_project(lib, project_id, private_folder(actor), actor)
+        warn_non_commercial(lib.non_commercial(project_id, actor))
         return FileData(path=str(out), orig_name=out.name)
 
     @user_errors
@@ -100,7 +103,10 @@ def register(services: Services) -> None:
         and generate into it). Sharing again changes the role."""
         actor = actor_from(request, services)
         share = services.sharing.share_project(project_id, username, role, actor)
-        return {"project_id": share.object_id, "user": username.strip(), "role": share.role}
+        warnings = lib.non_commercial(project_id, actor)
+        warn_non_commercial(warnings)
+        return {"project_id": share.object_id, "user": username.strip(), "role": share.role,
+                "licence_warnings": warnings}
 
     @user_errors
     def unshare_project(project_id: int, username: str, request: gr.Request = None) -> dict:

@@ -11,10 +11,12 @@ from services import Services
 from storage import archive
 from storage.library import asset_json
 from storage.models import MediaKind
-from tabs.common import actor_from, download_copy, private_folder, user_errors
+from tabs.common import actor_from, download_copy, private_folder, user_errors, warn_non_commercial
 
 ASSET_COLUMNS = ["id", "kind", "name", "size", "length / pixels", "origin", "added"]
-GEN_COLUMNS = ["id", "kind", "status", "progress", "backend", "seconds", "error", "parameters"]
+GEN_COLUMNS = ["id", "kind", "status", "progress", "backend", "seconds", "commercial use", "error", "parameters"]
+# How the generations table shows whether outputs may be used commercially.
+COMMERCIAL = {"yes": "✅ yes", "check": "⚠️ check terms", "no": "⛔ no", None: ""}
 
 
 def _size(n: int) -> str:
@@ -71,7 +73,7 @@ def build(services: Services) -> None:
             return []
         return [
             [g["id"], g["kind"], g["status"], f"{g['progress'] * 100:.0f}%", g["backend"],
-             f"{g['seconds']:.1f}" if g["seconds"] is not None else "", g["error"],
+             f"{g['seconds']:.1f}" if g["seconds"] is not None else "", COMMERCIAL[g["commercial_use"]], g["error"],
              json.dumps(g["params"], ensure_ascii=False)[:300]]
             for g in lib.list_generations(project_id, actor_from(request, services))
         ]
@@ -202,7 +204,8 @@ def build(services: Services) -> None:
             raise gr.Error("Choose a project to export.")
         actor = actor_from(request, services)
         out = archive.export_project(lib, project_id, private_folder(actor), actor)
-        return str(out), f"Exported to **{out.name}**."
+        warning = warn_non_commercial(lib.non_commercial(project_id, actor))
+        return str(out), f"Exported to **{out.name}**." + (f"\n\n> ⛔ {warning}" if warning else "")
 
     @user_errors
     def on_import(path, request: gr.Request):
@@ -215,8 +218,11 @@ def build(services: Services) -> None:
     def on_share(project_id, username, role, request: gr.Request):
         if not project_id:
             raise gr.Error("Choose a project to share.")
-        services.sharing.share_project(project_id, username, role, actor_from(request, services))
-        return shares_md(request), f"Shared with **{username.strip()}** as {role}."
+        actor = actor_from(request, services)
+        services.sharing.share_project(project_id, username, role, actor)
+        warning = warn_non_commercial(lib.non_commercial(project_id, actor))
+        return shares_md(request), (f"Shared with **{username.strip()}** as {role}."
+                                    + (f"\n\n> ⛔ {warning}" if warning else ""))
 
     @user_errors
     def on_unshare(project_id, username, request: gr.Request):

@@ -13,6 +13,7 @@ from tabs.common import (
     Downloads,
     actor_from,
     gradio_progress,
+    licence_md,
     private_folder,
     stop_button,
     stop_token,
@@ -101,7 +102,7 @@ def build(services: Services) -> None:
               f"made in {g.seconds:.1f} s.")
         md += "\n\n| # | slide | starts at |\n|---|---|---|\n" + "\n".join(
             f"| {t['slide']} | {t['title']} | {t['start_s']:.1f} s |" for t in m.get("timeline", []))
-        md += "".join(f"\n> {n}" for n in m.get("notes") or [])
+        md += "".join(f"\n> {n}" for n in m.get("notes") or []) + licence_md(g)
         out = Downloads(actor)
         video_copy = out.copy(lib.asset_path(vid), vid.name)
         return ([(out.copy(lib.asset_path(a), a.name), f"Slide {a.meta['slide']}") for a in images],

@@ -11,6 +11,7 @@ from tabs.common import (
     actor_from,
     download_copy,
     gradio_progress,
+    licence_md,
     private_folder,
     stop_button,
     stop_token,
@@ -80,7 +81,7 @@ def build(services: Services) -> None:
         notes = g.metrics.get("notes") or []
         md = (f"{vid.width}x{vid.height}, {g.metrics['frames']} frames, {vid.duration_s:.2f} s, "
               f"rendered in {g.seconds:.1f} s by the {g.backend} engine.")
-        md += "".join(f"\n> {n}" for n in notes)
+        md += "".join(f"\n> {n}" for n in notes) + licence_md(g)
         return download_copy(lib.asset_path(vid), vid.name, actor_from(request, services)), md
 
     def refresh(request: gr.Request):

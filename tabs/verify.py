@@ -18,7 +18,7 @@ def verdict_markdown(report: dict) -> str:
     if report.get("made_here"):
         facts = [("Generation", report.get("generation_id")), ("Kind", report.get("kind")),
                  ("Made", report.get("made_at")), ("By", report.get("made_by")), ("Model", report.get("model")),
-                 ("Model licence", report.get("model_licence"))]
+                 ("Model licence", report.get("model_licence")), ("Licence flag", report.get("licence_note"))]
         lines += [f"- **{k}**: {v}" for k, v in facts if v not in (None, "")]
     cc = report.get("content_credentials")
     if cc:

@@ -8,7 +8,16 @@ import gradio as gr
 from engines.voice.styles import styles
 from services import Services
 from storage.voices import profile_json
-from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import (
+    actor_from,
+    download_copy,
+    gradio_progress,
+    licence_md,
+    stop_button,
+    stop_token,
+    user_errors,
+    wire_stop,
+)
 
 PROFILE_COLUMNS = ["id", "name", "speaks through", "pitch (Hz)", "speech (s)", "clips", "updated"]
 
@@ -168,7 +177,7 @@ def build(services: Services) -> None:
         wav = next(a for a in done.outputs if a.kind.value == "audio")
         path = download_copy(lib.asset_path(wav), wav.name, actor_from(request, services))
         rows = [[i + 1, t.text] for i, t in enumerate(result.takes)]
-        return path, _figures_md(result.metrics, result.notes), done.generation.id, rows
+        return path, _figures_md(result.metrics, result.notes) + licence_md(done.generation), done.generation.id, rows
 
     @user_errors
     def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,

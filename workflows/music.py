@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.audio import Audio, encode_mp3
 from core.errors import BackendUnavailable, InputError
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.backend import Backends, Provenance
 from settings import Settings
@@ -160,8 +161,10 @@ class MusicWorkflows:
             metrics = {**res.metrics, "bpm": res.bpm, "key": res.key, "sections": res.sections,
                        "notes": notes, "mix_settings": json.loads(res.mix_settings.to_json()),
                        "parameters": res.parameters}
-            return JobResult(outputs, backend=used, model=made_by.model, model_licence=made_by.licence,
-                             metrics=metrics)
+            from engines.music.sing import voice_licences
+
+            licence = join_licences([made_by.licence, *voice_licences(req.vocal_style, req.singer)])
+            return JobResult(outputs, backend=used, model=made_by.model, model_licence=licence, metrics=metrics)
 
         done = self.jobs.run(kind="song", params=params, work=work, project_id=project_id, progress=progress,
                              cancel=cancel, actor=actor)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.audio import Audio
 from core.errors import InputError
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
@@ -122,13 +123,17 @@ class SlidesWorkflows:
         pptx = write_pptx(deck, out_dir / "preview.pptx")
         return render_thumbnails(pptx, out_dir / "thumbs")
 
-    def _speak_fn(self, voice_choice):
+    def _speak_fn(self, voice_choice, licences: list[str] | None = None):
+        """A narrator for `narrate`; the licence of the voice that spoke is added to `licences`."""
         from engines.voice.engine import SpeakRequest, check_request, speak
 
         def say(text: str) -> Audio:
             # Each slide's narration; the deck keeps no per-slide figures, so its words are not checked.
             req = check_request(SpeakRequest(text, voice_choice, check_words=False)).request
-            return speak(req, self.settings, backends=self.voices.backends).audio
+            res = speak(req, self.settings, backends=self.voices.backends)
+            if licences is not None and res.licence not in licences:
+                licences.append(res.licence)
+            return res.audio
 
         return say
 
@@ -206,7 +211,8 @@ class SlidesWorkflows:
         def stage(name_: str) -> ProgressFn:
             return lambda d, t, m="": stages.report(name_, d / (t or 1), m)
 
-        narration = narrate(deck, self._speak_fn(choice), progress=stage("narration"), cancel=ctx.cancel)
+        licences: list[str] = []
+        narration = narrate(deck, self._speak_fn(choice, licences), progress=stage("narration"), cancel=ctx.cancel)
         clips = narration.write_clips(ctx.workdir / "clips")
         pptx = pptx_writer(clips, ctx.workdir / "deck.pptx", stage("deck"))
         stages.report("images", 0.0, "rendering slide images")
@@ -226,6 +232,7 @@ class SlidesWorkflows:
                 self.settings, progress=stage("presenter"), cancel=ctx.cancel)
             head = Path(th.video_path)
             notes += th.notes
+            licences.append(th.licence)
         slides = [Slide(image_path=img, duration_s=t.duration_s, title=t.title or f"Slide {t.index + 1}")
                   for img, t in zip(images, narration.timeline)]
         res = render_slideshow(SlideshowRequest(slides=slides, audio=soundtrack, size=VIDEO_SIZE, fps=VIDEO_FPS,
@@ -242,6 +249,7 @@ class SlidesWorkflows:
             outputs.append(JobOutput(img, MediaKind.photo, f"{name} slide {i + 1}.png",
                                      meta={"role": "slide", "slide": i + 1}))
         return JobResult(outputs, backend="embedded", model="python-pptx + LibreOffice + espeak-ng",
+                         model_licence=join_licences(licences),
                          metrics={"slides": len(images), "narration_s": round(narration.total_s, 3),
                                   "video_s": res.duration_s, "notes": res.notes,
                                   "timeline": [{"slide": t.index + 1, "title": t.title, "start_s": t.start_s,

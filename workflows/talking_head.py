@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.backend import Backends
 from engines.talking_head import TalkingHeadRequest, render_with
@@ -84,6 +85,7 @@ class TalkingHeadWorkflows:
             stages = Stages(ctx.progress, {"speech": 1 if audio is None else 0.01, "video": 4})
             outputs = []
             notes: list[str] = []
+            licences: list[str] = []
             if audio is None:
                 from engines.voice.engine import SpeakRequest, check_request, speak
 
@@ -92,6 +94,7 @@ class TalkingHeadWorkflows:
                                ctx.cancel, backends=self.backends)
                 speech = spoken.audio
                 notes += spoken.notes
+                licences.append(spoken.licence)
                 wav = speech.write(ctx.workdir / "speech.wav", subtype="PCM_16")
                 figures = {k: spoken.metrics[k] for k in ("similarity", "word_error_rate", "words_heard")
                            if spoken.metrics.get(k) is not None}
@@ -112,7 +115,8 @@ class TalkingHeadWorkflows:
             outputs.insert(0, JobOutput(Path(result.video_path), MediaKind.video, "talking-head.mp4",
                                         duration_s=round(result.duration_s, 4), width=result.width,
                                         height=result.height, meta={"fps": result.fps, "notes": notes}))
-            return JobResult(outputs, backend=result.backend, model=result.model, model_licence=result.licence,
+            return JobResult(outputs, backend=result.backend, model=result.model,
+                             model_licence=join_licences([result.licence, *licences]),
                              metrics={"frames": result.frames, "duration_s": result.duration_s, "notes": notes,
                                       "timings": result.timings,
                                       "face_box": [result.face_box.x, result.face_box.y, result.face_box.width,

@@ -157,12 +157,14 @@ class OutputMarks(Marks):
             list(pool.map(mark, made.outputs))
 
     def sign(self, out, made, ingredients: tuple) -> None:
+        from core.licences import commercial_use, split
         from engines.trust import credentials
 
         result = made.result
         claim = credentials.Claim(
             title=out.name, generation_id=int(made.generation_id), kind=made.kind, engine=result.backend,
-            model=result.model, model_licence=result.model_licence, studio=STUDIO_NAME,
+            model=result.model, model_licence=result.model_licence,
+            commercial_use=commercial_use(split(result.model_licence)).commercial_use, studio=STUDIO_NAME,
             studio_version=STUDIO_VERSION, created_at=made.created_at, ingredients=ingredients,
             watermark=out.meta.get("watermark"), test_chain=self.identity.test_chain)
         credentials.sign(out.path, claim, self.identity)
@@ -329,8 +331,11 @@ def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) 
     if g is None:
         out["verdict"] = f"made here, by generation {generation_id}, which has since been deleted"
         return out
+    from storage.library import licence_flag
+
+    flag = licence_flag(g.model_licence)
     out.update(kind=g.kind, made_at=g.created_at.isoformat(timespec="seconds"), model=g.model,
-               model_licence=g.model_licence)
+               model_licence=g.model_licence, commercial_use=flag.commercial_use, licence_note=flag.note)
     try:
         library.get_generation(g.id, actor=actor)
         mine = True

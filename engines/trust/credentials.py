@@ -59,6 +59,8 @@ class Claim:
     engine: str
     model: str
     model_licence: str
+    # "yes", "check" or "no": may the output be used commercially, by the licences of its models.
+    commercial_use: str
     studio: str
     studio_version: str
     created_at: str
@@ -72,13 +74,15 @@ class Claim:
         created = {"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA, "softwareAgent": agent,
                    "when": self.created_at,
                    "parameters": {"engine": self.engine, "model": self.model, "model_licence": self.model_licence,
-                                  "generation_id": self.generation_id, "kind": self.kind}}
+                                  "commercial_use": self.commercial_use, "generation_id": self.generation_id,
+                                  "kind": self.kind}}
         actions = [created]
         if self.watermark:
             actions.append({"action": "c2pa.watermarked", "softwareAgent": agent,
                             "parameters": {"method": "spread-spectrum audio watermark", **self.watermark}})
         studio = {"generation_id": self.generation_id, "kind": self.kind, "engine": self.engine, "model": self.model,
-                  "model_licence": self.model_licence, "created_at": self.created_at,
+                  "model_licence": self.model_licence, "commercial_use": self.commercial_use,
+                  "created_at": self.created_at,
                   "inputs": [{"title": i.title, "mime": i.mime, "sha256": i.sha256} for i in self.ingredients],
                   "signed_with_test_chain": self.test_chain}
         assertions = [{"label": "c2pa.actions.v2", "data": {"actions": actions}},

@@ -49,6 +49,8 @@ def test_text_is_spoken_first_in_the_chosen_voice(services, samples):
     assert len(audio) == 1 and len(video) == 1
     assert video[0].duration_s == pytest.approx(audio[0].duration_s, abs=1 / 30 + 0.03)
     assert done.generation.params["voice"] == "en-gb"
+    # Under the licences of the voice that spoke and of the face engine.
+    assert done.generation.model_licence.startswith("Apache-2.0") and "GPL" in done.generation.model_licence
 
 
 def test_bad_input_is_clear(services, samples, tmp_path):

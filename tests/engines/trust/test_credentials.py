@@ -53,7 +53,7 @@ def identity(tmp_path_factory):
 
 def claim(name: str, inputs: tuple[Ingredient, ...] = ()) -> Claim:
     return Claim(title=name, generation_id=4242, kind="speak", engine="embedded", model="piper joe-us",
-                 model_licence="MIT", studio="Digital Clone Studio", studio_version="test",
+                 model_licence="MIT", commercial_use="yes", studio="Digital Clone Studio", studio_version="test",
                  created_at="2026-12-04T12:00:00Z", ingredients=inputs,
                  watermark={"studio_id": 1, "generation_id": 4242}, test_chain=True)
 
