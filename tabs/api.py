@@ -230,12 +230,15 @@ def register_talking_head(services: Services) -> None:
     @user_errors
     def talking_head(portrait: FileData, audio: FileData | None = None, text: str = "", voice: str = "default",
                      size: int | str = 512, fps: int = 25, still: bool = False, project_id: int | None = None,
-                     request: gr.Request = None) -> FileData:
-        """A video of the portrait speaking the audio (or the text, spoken first in the given voice)."""
+                     likeness_consent: bool = False, request: gr.Request = None) -> FileData:
+        """A video of the portrait speaking the audio (or the text, spoken first in the given voice).
+        likeness_consent: true when you may use the portrait's likeness (it is you, or you have their
+        permission); required, and logged."""
         actor = actor_from(request, services)
         photo = uploaded_file(portrait, "portrait", actor)
         speech = uploaded_file(audio, "audio", actor) if audio else None
-        done = services.talking_heads.render(photo, speech, text, voice, size, fps, still, project_id, actor=actor)
+        done = services.talking_heads.render(photo, speech, text, voice, size, fps, still, project_id,
+                                             likeness_consent=likeness_consent, actor=actor)
         return _file(services, next(a for a in done.outputs if a.kind.value == "video"), Downloads(actor))
 
     expose(talking_head, concurrency_id="cpu", concurrency_limit=2)
@@ -342,21 +345,27 @@ def register_slides(services: Services) -> None:
 
     @user_errors
     def make_deck(outline: str, voice: str = "default", presenter: FileData | None = None, theme: str = "dark",
-                  project_id: int | None = None, request: gr.Request = None) -> tuple[FileData, FileData]:
+                  project_id: int | None = None, likeness_consent: bool = False,
+                  request: gr.Request = None) -> tuple[FileData, FileData]:
         """Markdown outline ('# Title', '## Slide', '- bullet', tables, charts, quotes, 'Notes:') -> (.pptx with
-        notes and narration, narrated .mp4). presenter: a portrait that presents the deck as a talking head."""
+        notes and narration, narrated .mp4). presenter: a portrait that presents the deck as a talking head;
+        it needs likeness_consent=true (you may use that likeness)."""
         actor = actor_from(request, services)
         face = uploaded_file(presenter, "presenter portrait", actor) if presenter else None
-        return _pair(slides.make_deck(outline, voice, face, theme, project_id, actor=actor), actor)
+        return _pair(slides.make_deck(outline, voice, face, theme, project_id, likeness_consent=likeness_consent,
+                                      actor=actor), actor)
 
     @user_errors
     def narrate_pptx(pptx: FileData, voice: str = "default", presenter: FileData | None = None,
-                     project_id: int | None = None, request: gr.Request = None) -> tuple[FileData, FileData]:
-        """An existing .pptx -> (the deck with narration on every slide, its narrated .mp4)."""
+                     project_id: int | None = None, likeness_consent: bool = False,
+                     request: gr.Request = None) -> tuple[FileData, FileData]:
+        """An existing .pptx -> (the deck with narration on every slide, its narrated .mp4). A presenter
+        portrait needs likeness_consent=true (you may use that likeness)."""
         actor = actor_from(request, services)
         deck = uploaded_file(pptx, "deck", actor)
         face = uploaded_file(presenter, "presenter portrait", actor) if presenter else None
-        return _pair(slides.narrate_pptx(deck, voice, face, project_id, actor=actor), actor)
+        return _pair(slides.narrate_pptx(deck, voice, face, project_id, likeness_consent=likeness_consent,
+                                         actor=actor), actor)
 
     for fn in (make_deck, narrate_pptx):
         expose(fn, concurrency_id="cpu", concurrency_limit=2)

@@ -356,3 +356,7 @@ def warn_non_commercial(lines: list[str]) -> str:
             + (f"; and {len(lines) - 5} more" if len(lines) > 5 else ""))
     gr.Warning(text)
     return text
+
+
+# The likeness attestation a talking head of an uploaded photo needs (kept with the generation, logged).
+LIKENESS_LABEL = "I may use this person's likeness: it is me, or I have their permission"

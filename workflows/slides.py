@@ -19,6 +19,7 @@ from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library, Staged, StagedFile
 from storage.models import MediaKind
+from workflows import likeness
 from workflows.video import video_outputs
 from workflows.voice import VoiceWorkflows
 
@@ -138,19 +139,21 @@ class SlidesWorkflows:
         return say
 
     def make_deck(self, outline: str, voice: str = "default", presenter: tuple[Path, str] | None = None,
-                  theme: str = "dark", project_id=None, *, actor: Actor = ANONYMOUS,
+                  theme: str = "dark", project_id=None, *, likeness_consent: bool = False, actor: Actor = ANONYMOUS,
                   progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
-        """Outline -> narrated .pptx and narrated 720p video."""
+        """Outline -> narrated .pptx and narrated 720p video. A presenter photo needs `likeness_consent`."""
         deck = self.parse(outline, theme, project_id, actor)
         choice = self.voices.resolve(voice, actor)
         self.library.check_project(project_id, actor)
         params = {"outline": outline, "voice": voice, "theme": theme, "slides": len(deck.slides),
-                  "presenter": presenter is not None}
+                  "presenter": presenter is not None, "likeness_consent": presenter is not None}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.slides import write_pptx
 
             photo = _stored(photo_in)
+            if photo is not None:
+                likeness.log(self.library, actor, ctx.generation_id, "deck", photo)
 
             def pptx_writer(narrations: dict, out: Path, progress: ProgressFn) -> Path:
                 return write_pptx(deck, out, narrations, progress, ctx.cancel, ctx.scratch)
@@ -159,26 +162,32 @@ class SlidesWorkflows:
 
         with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
             photo_in = self._presenter(staged, presenter)
+            if photo_in is not None:  # asked last: what is wrong with the files first
+                likeness.require(likeness_consent, "the presenter photo")
             return self.jobs.run(kind="deck", params=params, work=work, project_id=project_id, uploads=staged,
                                  progress=progress, cancel=cancel, actor=actor)
 
     def narrate_pptx(self, pptx: tuple[Path, str], voice: str = "default",
-                     presenter: tuple[Path, str] | None = None, project_id=None, *,
+                     presenter: tuple[Path, str] | None = None, project_id=None, *, likeness_consent: bool = False,
                      actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                      cancel: CancelToken | None = None) -> Finished:
-        """An uploaded deck, design kept: notes completed and spoken, narration embedded, narrated video."""
+        """An uploaded deck, design kept: notes completed and spoken, narration embedded, narrated video. A
+        presenter photo needs `likeness_consent`."""
         from engines.slides import read_pptx
 
         if pptx is None:
             raise InputError("give a .pptx deck to narrate")
         choice = self.voices.resolve(voice, actor)
         self.library.check_project(project_id, actor)
-        params = {"voice": voice, "presenter": presenter is not None, "deck": Path(pptx[1] or "").name}
+        params = {"voice": voice, "presenter": presenter is not None, "deck": Path(pptx[1] or "").name,
+                  "likeness_consent": presenter is not None}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.slides.write import add_narration
 
             deck_asset, photo = deck_in.asset, _stored(photo_in)
+            if photo is not None:
+                likeness.log(self.library, actor, ctx.generation_id, "narrated_deck", photo)
             src = self.library.asset_path(deck_asset)
             deck = read_pptx(src, ctx.workdir / "images")
 
@@ -192,6 +201,8 @@ class SlidesWorkflows:
             # Read in full (and its notes checked) before anything is stored.
             self._check_notes(read_pptx(deck_in.probed.path, staged.work / "deck-check"))
             photo_in = self._presenter(staged, presenter)
+            if photo_in is not None:  # asked last: what is wrong with the files first
+                likeness.require(likeness_consent, "the presenter photo")
             return self.jobs.run(kind="narrated_deck", params=params, work=work, project_id=project_id,
                                  uploads=staged, progress=progress, cancel=cancel, actor=actor)
 

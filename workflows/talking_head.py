@@ -17,6 +17,7 @@ from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
 from storage.models import MediaKind
+from workflows import likeness
 from workflows.voice import VoiceWorkflows
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ class TalkingHeadWorkflows:
     def render(self, portrait: tuple[Path, str], audio: tuple[Path, str] | None = None, text: str = "",
                voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,
                style: str = "natural", expression: float = 1.0, head_motion: float = 1.0, crop: bool = False,
-               backend: str = "auto", actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
-               cancel: CancelToken | None = None) -> Finished:
+               backend: str = "auto", likeness_consent: bool = False, actor: Actor = ANONYMOUS,
+               progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
         """`backend` names a talking-head backend of the catalogue, or "auto" (the first available).
+        `likeness_consent`: the user's word that they may use the portrait's likeness (required; logged).
         The whole request is checked (the speech's text, or the uploaded audio's length, too) before the
         portrait and audio are stored, with the generation."""
         from engines.talking_head.render import check_request as check_head
@@ -78,10 +80,11 @@ class TalkingHeadWorkflows:
 
         params = {"voice": voice if audio is None else None, "text": text if audio is None else "",
                   "size": size, "fps": int(fps), "still": bool(still), "style": style, "expression": expression,
-                  "head_motion": head_motion, "crop": crop, "backend": backend}
+                  "head_motion": head_motion, "crop": crop, "backend": backend, "likeness_consent": True}
 
         def work(ctx: JobContext) -> JobResult:
             photo, speech_asset = photo_in.asset, speech_in.asset if speech_in else None  # stored by now
+            likeness.log(lib, actor, ctx.generation_id, "talking_head", photo)
             stages = Stages(ctx.progress, {"speech": 1 if audio is None else 0.01, "video": 4})
             outputs = []
             notes: list[str] = []
@@ -127,5 +130,6 @@ class TalkingHeadWorkflows:
             speech_in = staged.add(audio, MediaKind.audio, "the speech must be audio") if audio is not None else None
             if speech_in is not None:
                 check_head(head_request(Audio.read(speech_in.probed.path)))  # its length
+            likeness.require(likeness_consent, "the portrait")  # asked last: what is wrong with the files first
             return self.jobs.run(kind="talking_head", params=params, work=work, project_id=project_id,
                                  uploads=staged, progress=progress, cancel=cancel, actor=actor)

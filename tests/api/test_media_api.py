@@ -23,8 +23,10 @@ CONTRACT = {
     "/scene_video": {"audio": None, "template": "epic_battle", "images": None, "captions": "", "size": "1280x720",
                      "fps": 30, "project_id": None},
     "/music_video": {"song_id": None, "template": "epic_battle", "size": "1280x720"},
-    "/make_deck": {"outline": None, "voice": "default", "presenter": None, "theme": "dark", "project_id": None},
-    "/narrate_pptx": {"pptx": None, "voice": "default", "presenter": None, "project_id": None},
+    "/make_deck": {"outline": None, "voice": "default", "presenter": None, "theme": "dark", "project_id": None,
+                   "likeness_consent": False},
+    "/narrate_pptx": {"pptx": None, "voice": "default", "presenter": None, "project_id": None,
+                      "likeness_consent": False},
 }
 
 

@@ -84,9 +84,10 @@ def test_talking_head_endpoint(client, samples, tmp_path, assert_signed):
 
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert [p["parameter_name"] for p in named["/talking_head"]["parameters"]] == [
-        "portrait", "audio", "text", "voice", "size", "fps", "still", "project_id"]
+        "portrait", "audio", "text", "voice", "size", "fps", "still", "project_id", "likeness_consent"]
     out = client.predict(portrait=handle_file(str(samples / "portraits" / "art_1.png")),
-                         text="Hello from a talking painting.", size=256, api_name="/talking_head")
+                         text="Hello from a talking painting.", size=256, likeness_consent=True,
+                         api_name="/talking_head")
     info = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width",
                                       "-of", "json", out], capture_output=True, text=True).stdout)
     assert {(s["codec_name"], s.get("width")) for s in info["streams"]} == {("h264", 256), ("aac", None)}

@@ -82,7 +82,8 @@ def test_a_presenter_speaks_the_deck_in_a_corner(sqlite_services, samples):
 
     outline = "# Hello\n\n## One thing\n- It speaks\n"
     plain = sqlite_services.slides.make_deck(outline)
-    presented = sqlite_services.slides.make_deck(outline, presenter=(samples / "portraits" / "art_1.png", "me.png"))
+    presented = sqlite_services.slides.make_deck(outline, presenter=(samples / "portraits" / "art_1.png", "me.png"),
+                                                 likeness_consent=True)
     lib = sqlite_services.library
 
     def frame(done, t):

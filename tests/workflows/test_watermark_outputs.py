@@ -86,7 +86,7 @@ def test_a_talking_head_names_its_inputs_in_its_credentials(services, samples, t
     wav = tmp_path / "speech.wav"
     Audio(Audio.read(speech).samples[: 3 * 16000], 16000).write(wav)
     done = services.talking_heads.render((samples / "portraits" / "art_1.png", "art_1.png"), (wav, "speech.wav"),
-                                         size=256, fps=25, still=True)
+                                         size=256, fps=25, still=True, likeness_consent=True)
     g = done.generation
     (row,) = services.library.list_generations(g.project_id)
     inputs = {services.library.get_asset(a).name: services.library.get_asset(a).sha256 for a in row["inputs"]}
