@@ -19,6 +19,7 @@ after a crash, start-up clears the scratch area (`Library.recover`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import threading
@@ -32,6 +33,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlmodel import select
 
+from core.audio import Audio
 from core.errors import INTERRUPTED, Cancelled, EngineError, Interrupted
 from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, no_progress
@@ -48,6 +50,10 @@ _MIME = {
     ".zip": "application/zip", ".srt": "application/x-subrip", ".vtt": "text/vtt",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
+
+
+# JobOutput.meta key: the job marked this file's sound itself (JobContext.mark).
+PREMARKED = "marked_by_job"
 
 
 @dataclass
@@ -107,6 +113,13 @@ class JobContext:
     workdir: Path
     progress: ProgressFn
     cancel: CancelToken
+    # Marks sound with the studio's watermark for this generation, in memory: a job that writes the same
+    # sound several times (a song's WAV and MP3) marks it once, before writing, and sets meta[PREMARKED]
+    # on those outputs, whose sound `mark_outputs` then leaves as it is. None: no marks.
+    mark: Callable[[Audio], Audio] | None = None
+
+    def marked(self, audio: Audio) -> Audio:
+        return self.mark(audio) if self.mark is not None else audio
 
     @property
     def scratch(self) -> Path:
@@ -269,7 +282,9 @@ class JobRunner:
         self._set(gen.id, status=JobStatus.running, started_at=utcnow())
         report = self._progress_writer(gen.id, progress)
         try:
-            result = work(JobContext(gen.id, workdir, report, cancel))
+            marker = getattr(self.mark_outputs, "mark_audio", None)
+            mark = functools.partial(marker, generation_id=gen.id) if marker is not None else None
+            result = work(JobContext(gen.id, workdir, report, cancel, mark))
             cancel.raise_if_set()
             # Outputs made from earlier outputs (a music video of a song) are under their licences too.
             result.model_licence = join_licences([result.model_licence, *self._input_licences(inputs)])

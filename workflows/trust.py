@@ -134,6 +134,7 @@ class OutputMarks(Marks):
         from concurrent.futures import ThreadPoolExecutor
 
         from engines.trust import credentials
+        from storage.jobs import PREMARKED
         from storage.models import MediaKind
 
         generation_id = made.generation_id
@@ -141,7 +142,9 @@ class OutputMarks(Marks):
 
         def mark(out) -> None:
             ext = out.path.suffix.lower()
-            if out.kind is MediaKind.audio and ext in (".wav", ".flac"):
+            if out.meta.pop(PREMARKED, False):  # marked by the job itself (JobContext.mark) before it was written
+                pass
+            elif out.kind is MediaKind.audio and ext in (".wav", ".flac"):
                 self.file(out.path, generation_id)
             elif out.kind is MediaKind.audio and ext == ".mp3":
                 self.mp3(out.path, generation_id)
@@ -169,6 +172,10 @@ class OutputMarks(Marks):
             watermark=out.meta.get("watermark"), test_chain=self.identity.test_chain)
         credentials.sign(out.path, claim, self.identity)
         out.meta["content_credentials"] = {"test_chain": self.identity.test_chain}
+
+    def mark_audio(self, audio: Audio, generation_id: int) -> Audio:
+        """`audio` marked for the generation, no louder at its peak (JobContext.mark)."""
+        return _keep_peak(audio, self.audio(audio, generation_id))
 
     def file(self, path: Path, generation_id: int) -> None:
         import soundfile as sf
