@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import gradio as gr
 from gradio import FileData
 
@@ -32,11 +35,66 @@ from tabs.common import (
 )
 from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
+log = logging.getLogger(__name__)
 
-def expose(fn, **options) -> None:
+# Marks the endpoints that are also MCP tools (when the MCP server is on).
+MCP_TOOL = "studio_mcp_tool"
+
+
+def expose(fn, *, tool: bool = False, **options) -> None:
     """Publish `fn` as the endpoint /<its name>. Every argument is checked against its type hints first
-    (`checked_arguments`): a wrong type is answered with the parameter's name and the type it takes."""
-    gr.api(checked_arguments(fn), api_name=fn.__name__, **options)
+    (`checked_arguments`): a wrong type is answered with the parameter's name and the type it takes.
+    tool=True: also an MCP tool for AI agents, described by its docstring (a line per parameter under Args:);
+    endpoints that are not (admin, sharing, cancel, import and export) stay out of MCP."""
+    checked = checked_arguments(fn)
+    setattr(checked, MCP_TOOL, tool)
+    gr.api(checked, api_name=fn.__name__, **options)
+
+
+def mcp_tool_endpoints(demo: gr.Blocks) -> set[str]:
+    """The endpoints ("/speak", ...) exposed as MCP tools."""
+    return {f"/{f.api_name}" for f in demo.fns.values() if f.fn is not None and getattr(f.fn, MCP_TOOL, False)}
+
+
+def keep_only_mcp_tools(demo: gr.Blocks) -> list[str]:
+    """Gradio's MCP server offers every public endpoint as a tool; drop those not exposed with tool=True, so
+    they are neither listed (tools, /gradio_api/mcp/schema) nor callable over MCP. Returns the dropped tools."""
+    server = getattr(demo, "mcp_server_obj", None)
+    if server is None:
+        return []
+    tools = mcp_tool_endpoints(demo)
+    dropped = [name for name, endpoint in server.tool_to_endpoint.items() if endpoint not in tools]
+    for name in dropped:
+        del server.tool_to_endpoint[name]
+    return dropped
+
+
+# Why MCP tool calls fail with sign-in on, for the log at start-up.
+MCP_WITH_SIGN_IN = ("MCP server with sign-in on: agents can list the tools, but every tool call is refused "
+                    "(Gradio's MCP server calls the app without the caller's session). Run MCP with SIGN_IN=off, "
+                    "on a machine only you can reach.")
+
+
+def mcp_lifespan(demo: gr.Blocks, services: Services):
+    """For launch(app_kwargs={"lifespan": ...}): Gradio makes its MCP server during launch, and the app's
+    lifespan starts before the first request, so that is where the tools are pruned."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if services.settings.mcp_server:
+            server = getattr(demo, "mcp_server_obj", None)
+            if server is None:
+                log.error("The MCP server was asked for (GRADIO_MCP_SERVER, --mcp-server) but did not start: %s",
+                          getattr(demo, "mcp_error", None) or "unknown reason")
+            else:
+                dropped = keep_only_mcp_tools(demo)
+                log.info("MCP tools: %s (not tools: %s)", ", ".join(sorted(server.tool_to_endpoint)),
+                         ", ".join(sorted(dropped)))
+                if services.sign_in:
+                    log.warning(MCP_WITH_SIGN_IN)
+        yield
+
+    return lifespan
 
 
 def register(services: Services) -> None:
@@ -149,8 +207,9 @@ def register(services: Services) -> None:
 
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
                export_project, import_project, capabilities, cancel, share_project, unshare_project, list_shares):
-        expose(fn, concurrency_limit=None if fn in (capabilities, cancel) else 4)
-    expose(verify_media, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=fn in (list_projects, list_generations, capabilities),
+               concurrency_limit=None if fn in (capabilities, cancel) else 4)
+    expose(verify_media, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_voice(services: Services) -> None:
@@ -265,8 +324,10 @@ def register_voice(services: Services) -> None:
         return _audio_file(done, actor)
 
     for fn in (speak, clone_voice, create_voice, add_voice_clips, list_voices, regenerate_sentence):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
-    for fn in (consent_prompt, share_voice, unshare_voice):
+        expose(fn, tool=fn in (speak, clone_voice, create_voice, list_voices), concurrency_id="cpu",
+               concurrency_limit=2)
+    expose(consent_prompt, tool=True, concurrency_limit=4)
+    for fn in (share_voice, unshare_voice):
         expose(fn, concurrency_limit=4)
 
 
@@ -298,7 +359,7 @@ def register_talking_head(services: Services) -> None:
                                              likeness_consent=likeness_consent, actor=actor)
         return _file(services, next(a for a in done.outputs if a.kind.value == "video"), Downloads(actor))
 
-    expose(talking_head, concurrency_id="cpu", concurrency_limit=2)
+    expose(talking_head, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_music(services: Services) -> None:
@@ -364,9 +425,9 @@ def register_music(services: Services) -> None:
         done = music.mix(song_id, settings_json, actor=actor)
         return _file(services, done.outputs[0], Downloads(actor))
 
-    expose(write_lyrics, concurrency_limit=4)
+    expose(write_lyrics, tool=True, concurrency_limit=4)
     for fn in (compose_song, mix):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def _file(services: Services, asset, out: Downloads) -> FileData:
@@ -441,7 +502,7 @@ def register_video(services: Services) -> None:
         return _video(video.music_video(song_id, template, size, actor=actor), actor)
 
     for fn in (image_to_video, scene_video, music_video):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_slides(services: Services) -> None:
@@ -497,7 +558,7 @@ def register_slides(services: Services) -> None:
                                          actor=actor), actor)
 
     for fn in (make_deck, narrate_pptx):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_admin(services: Services) -> None:
