@@ -94,9 +94,8 @@ class Settings:
     # Ask Gradio for a public share link.
     share: bool = False
     # Also serve the API as an MCP server for AI agents (Gradio's, at /gradio_api/mcp/ and /gradio_api/mcp/sse).
-    # Off by default: its tool list and schema answer anyone, and with sign-in on every tool call is refused
-    # (Gradio's MCP server calls the app without the caller's session), so it serves a local run with sign-in
-    # off (README, "MCP server").
+    # Off by default, and only started with sign-in off: Gradio's MCP server lists its tools to anyone and calls
+    # the app back without the caller's session, so it cannot act for a signed-in user (README, "MCP server").
     mcp_server: bool = False
     # Model weights: a local directory searched before the Hugging Face cache.
     models_dir: Path = Path("models")

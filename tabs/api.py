@@ -69,29 +69,35 @@ def keep_only_mcp_tools(demo: gr.Blocks) -> list[str]:
     return dropped
 
 
-# Why MCP tool calls fail with sign-in on, for the log at start-up.
-MCP_WITH_SIGN_IN = ("MCP server with sign-in on: agents can list the tools, but every tool call is refused "
-                    "(Gradio's MCP server calls the app without the caller's session). Run MCP with SIGN_IN=off, "
-                    "on a machine only you can reach.")
+# Why the MCP server is not started with sign-in on, for the log.
+MCP_NEEDS_SIGN_IN_OFF = ("GRADIO_MCP_SERVER is set, but the MCP server is not started: sign-in is on, and Gradio's MCP "
+                         "server would list the tools to anyone while calling the app back without the caller's "
+                         "session, so no tool call could act as a signed-in user. Run it with sign-in off "
+                         "(SIGN_IN=off), on a machine only you can reach.")
 
 
-def mcp_lifespan(demo: gr.Blocks, services: Services):
+def serve_mcp(services: Services) -> bool:
+    """Whether to start the MCP server: when asked for (GRADIO_MCP_SERVER, --mcp-server) and sign-in is off."""
+    if services.settings.mcp_server and services.sign_in:
+        log.warning(MCP_NEEDS_SIGN_IN_OFF)
+        return False
+    return services.settings.mcp_server
+
+
+def mcp_lifespan(demo: gr.Blocks, wanted: bool):
     """For launch(app_kwargs={"lifespan": ...}): Gradio makes its MCP server during launch, and the app's
     lifespan starts before the first request, so that is where the tools are pruned."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        if services.settings.mcp_server:
-            server = getattr(demo, "mcp_server_obj", None)
-            if server is None:
-                log.error("The MCP server was asked for (GRADIO_MCP_SERVER, --mcp-server) but did not start: %s",
-                          getattr(demo, "mcp_error", None) or "unknown reason")
-            else:
-                dropped = keep_only_mcp_tools(demo)
-                log.info("MCP tools: %s (not tools: %s)", ", ".join(sorted(server.tool_to_endpoint)),
-                         ", ".join(sorted(dropped)))
-                if services.sign_in:
-                    log.warning(MCP_WITH_SIGN_IN)
+        server = getattr(demo, "mcp_server_obj", None)
+        if wanted and server is None:
+            log.error("The MCP server was asked for (GRADIO_MCP_SERVER, --mcp-server) but did not start: %s",
+                      getattr(demo, "mcp_error", None) or "unknown reason")
+        elif server is not None:
+            dropped = keep_only_mcp_tools(demo)
+            log.info("MCP tools: %s (not tools: %s)", ", ".join(sorted(server.tool_to_endpoint)),
+                     ", ".join(sorted(dropped)))
         yield
 
     return lifespan

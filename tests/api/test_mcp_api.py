@@ -1,6 +1,6 @@
 """The studio as an MCP server (GRADIO_MCP_SERVER=1), driven by the `mcp` Python client against the running
 app: the tools an agent sees and how each is described, a speech made and fetched by its URL, a file given
-back as a data: URL, and what happens with sign-in on."""
+back as a data: URL; and no MCP server with sign-in on."""
 
 from __future__ import annotations
 
@@ -101,26 +101,18 @@ def test_tools_kept_out_of_mcp_cannot_be_called_by_name(mcp_app):
         assert result.isError and "Unknown tool" in tool_text(result)
 
 
-def test_with_sign_in_on_an_agents_calls_are_refused(tmp_path_factory):
-    """Gradio's MCP server calls the app back through its own client, without the caller's session: with
-    sign-in on, every tool call is refused (no one's projects or voices are reached), even with a valid
-    session cookie. Listing the tools needs no sign-in: it only describes them."""
+def test_with_sign_in_on_the_mcp_server_is_not_started(tmp_path_factory):
+    """Gradio's MCP server lists its tools to anyone and calls the app back through its own client, without the
+    caller's session: with sign-in on it could act for no one, so the app does not start it, and says why."""
     app = AppProcess(tmp_path_factory.mktemp("mcp-accounts") / "data", free_port(),
                      env={"GRADIO_MCP_SERVER": "1", "AUTH": "alice:alice-password"})
     try:
         with httpx.Client() as browser:
             assert browser.post(app.url + "login", data={"username": "alice", "password": "alice-password"},
                                 timeout=30).status_code == 200
-            cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
-
-        async def calls(session):
-            return len((await session.list_tools()).tools), [
-                await session.call_tool("list_projects", {}), await session.call_tool("speak", {"text": SPOKEN})]
-
-        for headers in (None, {"Cookie": cookie}):
-            n_tools, results = in_session(app, calls, headers)
-            assert n_tools == len(TOOLS)
-            for result in results:
-                assert result.isError and "login" in tool_text(result).lower(), tool_text(result)
+            for path in ("gradio_api/mcp/schema", "gradio_api/mcp/sse", "gradio_api/mcp/"):
+                assert httpx.get(app.url + path, timeout=30).status_code in (401, 404), path
+                assert browser.get(app.url + path, timeout=30).status_code == 404, path
+        assert "the MCP server is not started: sign-in is on" in app.log.read_text()
     finally:
         app.stop()
