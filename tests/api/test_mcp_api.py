@@ -66,12 +66,23 @@ def test_the_tools_an_agent_sees_are_described_parameter_by_parameter(mcp_app):
     assert "profile:<id>" in speak["properties"]["voice"]["description"]
 
 
-def test_the_schema_answers_with_the_same_tools(mcp_app):
+def test_the_schema_and_the_streamable_http_transport_answer_with_the_same_tools(mcp_app):
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
     r = httpx.get(mcp_app.url + "gradio_api/mcp/schema", timeout=30)
     assert r.status_code == 200
     schema = {t["name"]: t for t in r.json()}
     assert set(schema) == TOOLS
     assert schema["compose_song"]["inputSchema"]["properties"]["duration_s"]["description"].startswith("Length")
+
+    async def over_http():
+        async with streamable_http_client(mcp_app.url + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return {t.name for t in (await session.list_tools()).tools}
+
+    assert asyncio.run(over_http()) == TOOLS
 
 
 def test_speak_gives_a_file_url_of_real_speech_and_files_go_back_as_data_urls(mcp_app):
