@@ -12,6 +12,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 
+def _env_flag(env: dict[str, str], name: str) -> bool:
+    """A yes/no setting: 1, true or yes (any case) mean yes; anything else, or unset, means no."""
+    return env.get(name, "").strip().lower() in {"1", "true", "yes"}
+
+
 def _env_int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -88,6 +93,10 @@ class Settings:
     server_port: int = 7860
     # Ask Gradio for a public share link.
     share: bool = False
+    # Also serve the API as an MCP server for AI agents (Gradio's, at /gradio_api/mcp/ and /gradio_api/mcp/sse).
+    # Off by default, and only started with sign-in off: Gradio's MCP server lists its tools to anyone and calls
+    # the app back without the caller's session, so it cannot act for a signed-in user (README, "MCP server").
+    mcp_server: bool = False
     # Model weights: a local directory searched before the Hugging Face cache.
     models_dir: Path = Path("models")
     # MusicGen weights: a folder or a Hugging Face repo id found in the cache; "" = musicgen-small.
@@ -213,7 +222,8 @@ class Settings:
             max_storage_mb_per_user=_env_int(env, "MAX_STORAGE_MB_PER_USER", d.max_storage_mb_per_user),
             server_name=env.get("GRADIO_SERVER_NAME") or d.server_name,
             server_port=_env_int(env, "GRADIO_SERVER_PORT", d.server_port),
-            share=env.get("SHARE", "").lower() in {"1", "true", "yes"},
+            share=_env_flag(env, "SHARE"),
+            mcp_server=_env_flag(env, "GRADIO_MCP_SERVER"),
             models_dir=Path(env.get("MODELS_DIR") or d.models_dir),
             musicgen_model=env.get("MUSICGEN_MODEL", ""),
             model_idle_seconds=_env_int(env, "MODEL_IDLE_SECONDS", d.model_idle_seconds),
@@ -235,6 +245,8 @@ class Settings:
         p.add_argument("--host", dest="server_name", help="bind address (GRADIO_SERVER_NAME)")
         p.add_argument("--port", dest="server_port", type=int, help="port (GRADIO_SERVER_PORT)")
         p.add_argument("--share", action="store_true", default=None, help="create a public share link")
+        p.add_argument("--mcp-server", action="store_true", default=None,
+                       help="also serve the API as an MCP server for AI agents (GRADIO_MCP_SERVER)")
         p.add_argument("--openai-model", help="model name for the OpenAI-compatible API (OPENAI_MODEL)")
         args = p.parse_args(argv)
         known = {f.name for f in fields(cls)}
