@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import InputError
+from core.progress import no_progress
 from engines.backend import Backends
 from engines.capabilities import MediaIntake
 from engines.llm import OpenAICompatibleText
@@ -113,6 +114,13 @@ class Services:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def rerun(self, generation_id, overrides: dict | None = None, *, actor: Actor,
+              progress=None, cancel=None):
+        """A new generation like `generation_id`, with `overrides` (workflows.rerun)."""
+        from workflows.rerun import rerun
+
+        return rerun(self, generation_id, overrides, actor=actor, progress=progress or no_progress, cancel=cancel)
 
     def verify_media(self, path: Path, name: str, actor: Actor) -> dict:
         """Was the file made here? Its Content Credentials and watermarks (workflows.trust.verify_media)."""

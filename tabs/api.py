@@ -171,6 +171,23 @@ def register(services: Services) -> None:
         return {"generation_id": g.id, "stopping": stopping, "status": g.status.value}
 
     @user_errors
+    def rerun(generation_id: int, overrides_json: str = "", request: gr.Request = None) -> tuple[dict, list[FileData]]:
+        """Run a past generation again from its stored parameters and input files, with some parameters
+        changed. Returns the new generation (as in list_generations) and its files.
+
+        Args:
+            generation_id: The generation to run again, from list_generations.
+            overrides_json: JSON object of parameters to change, e.g. {"speed": 0.9} (empty: the same again).
+        """
+        from workflows.rerun import parse_overrides
+
+        actor = actor_from(request, services)
+        done = services.rerun(generation_id, parse_overrides(overrides_json), actor=actor)
+        (row,) = [g for g in lib.list_generations(done.generation.project_id, actor) if g["id"] == done.generation.id]
+        out = Downloads(actor)
+        return row, [_file(services, a, out) for a in done.outputs]
+
+    @user_errors
     def share_project(project_id: int, username: str, role: str = "viewer", request: gr.Request = None) -> dict:
         """Share your project with another user as "viewer" (read and export) or "editor" (also add files
         and generate into it). Sharing again changes the role."""
@@ -216,6 +233,7 @@ def register(services: Services) -> None:
         expose(fn, tool=fn in (list_projects, list_generations, capabilities),
                concurrency_limit=None if fn in (capabilities, cancel) else 4)
     expose(verify_media, tool=True, concurrency_id="cpu", concurrency_limit=2)
+    expose(rerun, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_voice(services: Services) -> None:

@@ -11,12 +11,22 @@ from services import Services
 from storage import archive
 from storage.library import asset_json
 from storage.models import MediaKind
-from tabs.common import actor_from, download_copy, private_folder, user_errors, warn_non_commercial
+from tabs.common import (
+    actor_from,
+    download_copy,
+    gradio_progress,
+    private_folder,
+    stop_button,
+    stop_token,
+    user_errors,
+    warn_non_commercial,
+    wire_stop,
+)
 
 ASSET_COLUMNS = ["id", "kind", "name", "size", "length / pixels", "origin", "added"]
 GEN_COLUMNS = ["id", "kind", "status", "progress", "backend", "seconds", "commercial use", "error", "parameters"]
 # How the generations table shows whether outputs may be used commercially.
-COMMERCIAL = {"yes": "✅ yes", "check": "⚠️ check terms", "no": "⛔ no", None: ""}
+COMMERCIAL = {"yes": "yes", "check": "check the terms", "no": "NO", None: ""}
 
 
 def _size(n: int) -> str:
@@ -123,11 +133,43 @@ def build(services: Services) -> None:
                 prev_meta = gr.JSON(label="Details", visible=False)
             gens = gr.Dataframe(headers=GEN_COLUMNS, value=[], interactive=False, label="Generations",
                                 elem_id="generations-table", wrap=True)
+            with gr.Row(equal_height=True):
+                rerun_id = gr.Number(label="Generation to run again (click its row)", precision=0, minimum=1,
+                                     elem_id="rerun-id", scale=1)
+                rerun_changes = gr.Textbox(label="Changes (JSON)", placeholder='e.g. {"speed": 0.9}', max_lines=3,
+                                           elem_id="rerun-changes", scale=3)
+                rerun_btn = gr.Button("Run again", elem_id="rerun-button", scale=1)
+                rerun_stop = stop_button("rerun-stop")
     with gr.Accordion("Engines and backends on this server", open=False):
         caps_btn = gr.Button("Check again", size="sm")
         caps = gr.JSON(label="Capabilities", elem_id="capabilities")
 
     # ---------------------------------------------------------------- handlers
+
+    def on_generation(project_id, evt: gr.SelectData, request: gr.Request):
+        """A row of the generations table picks it for a re-run; the hint says what can change."""
+        from workflows.rerun import RERUN_KEYS
+
+        rows = lib.list_generations(project_id, actor_from(request, services)) if project_id else []
+        row = rows[evt.index[0]] if evt.index and evt.index[0] < len(rows) else None
+        if row is None:
+            return gr.update(), gr.update()
+        keys = RERUN_KEYS.get(row["kind"], ())
+        hint = ("can change: " + ", ".join(keys)) if keys else "this kind cannot be re-run"
+        return row["id"], gr.update(placeholder=f'e.g. {{"{keys[0]}": ...}} ({hint})' if keys else hint)
+
+    @user_errors
+    def on_rerun(project_id, generation_id, changes, request: gr.Request, progress=gr.Progress()):
+        from workflows.rerun import parse_overrides
+
+        if not generation_id:
+            raise gr.Error("Click the generation to run again in the table first.")
+        actor = actor_from(request, services)
+        done = services.rerun(int(generation_id), parse_overrides(changes), actor=actor,
+                              progress=gradio_progress(progress), cancel=stop_token(services, request, "rerun"))
+        g = done.generation
+        return (f"Ran generation {int(generation_id)} again as generation **{g.id}** ({g.kind}, "
+                f"{g.seconds:.1f} s); its files are in the project's media.")
 
     def refresh(project_id, request: gr.Request):
         choices = project_choices(request)
@@ -249,6 +291,11 @@ def build(services: Services) -> None:
         return assets_table(project_id, request), gens_table(project_id, request)
 
     project.change(on_project, [project], [assets, gens], **private)
+    gens.select(on_generation, [project], [rerun_id, rerun_changes], **private)
+    rerunning = rerun_btn.click(on_rerun, [project, rerun_id, rerun_changes], [status], concurrency_id="cpu",
+                                **private)
+    rerunning.then(refresh, [project], tables, **private)
+    wire_stop(services, rerun_stop, rerunning, "rerun")
     assets.select(on_select, [project], [prev_image, prev_audio, prev_video, prev_text, prev_file, prev_meta],
                   **private)
     export_btn.click(on_export, [project], [export_file, status], **private)

@@ -125,3 +125,18 @@ def test_spoken_consent_through_the_api(spoken_client, samples):
         c.predict(name="Other words", reference_audio=ref, consent=True, consent_recording=other_words,
                   prompt_id=prompt["prompt_id"], api_name="/create_voice")
     assert c.predict(api_name="/list_voices")["profiles"] == []
+
+
+def test_rerun_a_speech_with_another_speed(client):
+    p = client.predict(name="Re-run", api_name="/create_project")
+    client.predict(text="A sentence to say again, more slowly.", voice="en-us", project_id=p["id"], api_name="/speak")
+    (first,) = client.predict(project_id=p["id"], api_name="/list_generations")
+    row, files = client.predict(generation_id=first["id"], overrides_json='{"speed": 0.7}', api_name="/rerun")
+    assert row["id"] != first["id"] and row["kind"] == "speak" and row["params"]["speed"] == 0.7
+    assert row["status"] == "succeeded" and row["commercial_use"] == "yes"  # espeak-ng: GPL, commercial use allowed
+    (wav,) = [f for f in files if str(f).endswith(".wav")]
+    assert sf.info(wav).duration > 1.0
+    listed = client.predict(project_id=p["id"], api_name="/list_generations")
+    assert [g["id"] for g in listed] == [row["id"], first["id"]]
+    with pytest.raises(Exception, match="cannot change colour"):
+        client.predict(generation_id=first["id"], overrides_json='{"colour": "red"}', api_name="/rerun")
