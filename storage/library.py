@@ -29,6 +29,7 @@ from storage.models import (
     JobStatus,
     MediaKind,
     Project,
+    Rating,
     SecurityEvent,
     Share,
     User,
@@ -509,6 +510,26 @@ class Library:
             generation_json(g, by_gen.get(g.id, {}).get("input", []), by_gen.get(g.id, {}).get("output", []))
             for g in gens
         ]
+
+    def save_rating(self, generation_id, stars: int, tags: list[str], actor: Actor = ANONYMOUS) -> Rating:
+        """The actor's rating of a generation they can see (replacing their earlier one of it)."""
+        g, _, _ = self.get_generation(generation_id, actor=actor)
+        with self.session() as s:
+            s.exec(delete(Rating).where(Rating.generation_id == g.id, owned_by(Rating.owner_id, actor)))
+            r = Rating(generation_id=g.id, owner_id=actor.user_id, stars=int(stars), tags=list(tags))
+            s.add(r)
+            s.commit()
+            s.refresh(r)
+            return r
+
+    def rating_history(self, kind: str, actor: Actor = ANONYMOUS) -> list[tuple[dict, int, list[str]]]:
+        """(parameters, stars, tags) of every generation of `kind` the actor rated, oldest first."""
+        with self.session() as s:
+            rows = s.exec(select(Generation.params, Rating.stars, Rating.tags)
+                          .join(Rating, Rating.generation_id == Generation.id)
+                          .where(Generation.kind == kind, owned_by(Rating.owner_id, actor))
+                          .order_by(Rating.created_at)).all()
+        return [(dict(p or {}), int(stars), list(tags or [])) for p, stars, tags in rows]
 
     def non_commercial(self, project_id, actor: Actor = ANONYMOUS) -> list[str]:
         """One line per finished generation of the project whose outputs may not be used commercially

@@ -188,6 +188,33 @@ def register(services: Services) -> None:
         return row, [_file(services, a, out) for a in done.outputs]
 
     @user_errors
+    def rate(generation_id: int, stars: int, tags: str = "", request: gr.Request = None) -> dict:
+        """Rate what a generation made, 1-5 stars, with optional comma-separated tags ("too fast", "too slow",
+        "too quiet", "too loud", "robotic", "not my voice", "words wrong", "great"). Rating again replaces it.
+
+        Args:
+            generation_id: The generation to rate, from list_generations.
+            stars: 1 (bad) to 5 (great).
+            tags: Comma-separated tags, e.g. "too fast, robotic" (optional).
+        """
+        from workflows.preferences import rate as save
+
+        return save(lib, generation_id, stars, tags, actor_from(request, services))
+
+    @user_errors
+    def suggestions(kind: str = "speak", request: gr.Request = None) -> list[dict]:
+        """Settings suggested for you from your ratings, per parameter of a kind of generation ("speak",
+        "talking_head", "song", "scene_video", "music_video", "deck"), each with the reason in your figures;
+        the default while your ratings do not favour another value.
+
+        Args:
+            kind: The kind of generation, e.g. "speak".
+        """
+        from workflows.preferences import suggestions as find
+
+        return [s.to_json() for s in find(lib, kind, actor_from(request, services))]
+
+    @user_errors
     def share_project(project_id: int, username: str, role: str = "viewer", request: gr.Request = None) -> dict:
         """Share your project with another user as "viewer" (read and export) or "editor" (also add files
         and generate into it). Sharing again changes the role."""
@@ -234,6 +261,8 @@ def register(services: Services) -> None:
                concurrency_limit=None if fn in (capabilities, cancel) else 4)
     expose(verify_media, tool=True, concurrency_id="cpu", concurrency_limit=2)
     expose(rerun, concurrency_id="cpu", concurrency_limit=2)
+    for fn in (rate, suggestions):
+        expose(fn, concurrency_limit=4)
 
 
 def register_voice(services: Services) -> None:

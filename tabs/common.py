@@ -360,3 +360,14 @@ def warn_non_commercial(lines: list[str]) -> str:
 
 # The likeness attestation a talking head of an uploaded photo needs (kept with the generation, logged).
 LIKENESS_LABEL = "I may use this person's likeness: it is me, or I have their permission"
+
+
+def suggested_md(services, request, kind: str) -> str:
+    """"Suggested for you" from the user's ratings: the settings that differ from the defaults, with why."""
+    from workflows.preferences import suggestions
+
+    found = [s for s in suggestions(services.library, kind, actor_from(request, services)) if s.value != s.default]
+    if not found:
+        return ""
+    return "**Suggested for you** (from your ratings):\n" + "\n".join(
+        f"- {s.label}: **{s.value}** ({s.reason})" for s in found)

@@ -22,6 +22,7 @@ from tabs.common import (
     warn_non_commercial,
     wire_stop,
 )
+from workflows.preferences import rating_tags
 
 ASSET_COLUMNS = ["id", "kind", "name", "size", "length / pixels", "origin", "added"]
 GEN_COLUMNS = ["id", "kind", "status", "progress", "backend", "seconds", "commercial use", "error", "parameters"]
@@ -140,6 +141,11 @@ def build(services: Services) -> None:
                                            elem_id="rerun-changes", scale=3)
                 rerun_btn = gr.Button("Run again", elem_id="rerun-button", scale=1)
                 rerun_stop = stop_button("rerun-stop")
+            with gr.Row(equal_height=True):
+                rate_stars = gr.Radio([1, 2, 3, 4, 5], label="Rate it (stars)", elem_id="rate-stars", scale=2)
+                rate_tags = gr.CheckboxGroup(list(rating_tags()), label="Tags (optional)", elem_id="rate-tags",
+                                             scale=4)
+                rate_btn = gr.Button("Rate", elem_id="rate-button", scale=1)
     with gr.Accordion("Engines and backends on this server", open=False):
         caps_btn = gr.Button("Check again", size="sm")
         caps = gr.JSON(label="Capabilities", elem_id="capabilities")
@@ -157,6 +163,18 @@ def build(services: Services) -> None:
         keys = RERUN_KEYS.get(row["kind"], ())
         hint = ("can change: " + ", ".join(keys)) if keys else "this kind cannot be re-run"
         return row["id"], gr.update(placeholder=f'e.g. {{"{keys[0]}": ...}} ({hint})' if keys else hint)
+
+    @user_errors
+    def on_rate(generation_id, stars, tags, request: gr.Request):
+        from workflows.preferences import rate
+
+        if not generation_id:
+            raise gr.Error("Click the generation to rate in the table first.")
+        if not stars:
+            raise gr.Error("Choose 1 to 5 stars.")
+        r = rate(lib, int(generation_id), int(stars), tags or [], actor_from(request, services))
+        return (f"Rated generation {r['generation_id']}: {r['stars']} stars"
+                + (f" ({', '.join(r['tags'])})" if r["tags"] else "") + ". Suggestions follow your ratings.")
 
     @user_errors
     def on_rerun(project_id, generation_id, changes, request: gr.Request, progress=gr.Progress()):
@@ -296,6 +314,7 @@ def build(services: Services) -> None:
                                 **private)
     rerunning.then(refresh, [project], tables, **private)
     wire_stop(services, rerun_stop, rerunning, "rerun")
+    rate_btn.click(on_rate, [rerun_id, rate_stars, rate_tags], [status], **private)
     assets.select(on_select, [project], [prev_image, prev_audio, prev_video, prev_text, prev_file, prev_meta],
                   **private)
     export_btn.click(on_export, [project], [export_file, status], **private)

@@ -15,6 +15,7 @@ from tabs.common import (
     licence_md,
     stop_button,
     stop_token,
+    suggested_md,
     user_errors,
     wire_stop,
 )
@@ -77,6 +78,7 @@ def build(services: Services) -> None:
             with gr.Row():
                 speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed")
                 pitch = gr.Slider(-12, 12, value=0, step=0.5, label="Pitch (semitones)")
+            suggested = gr.Markdown(elem_id="voice-suggested")
             with gr.Accordion("Backend and effects", open=False):
                 backend = gr.Dropdown(label="Backend", choices=["auto", *services.backends.names("voice")],
                                       value="auto")
@@ -288,3 +290,5 @@ def build(services: Services) -> None:
     delete_btn.click(on_delete, [selected], [prof_status, selected, prof_info], **private).then(
         refresh, None, refresh_outputs, **private)
     gr.context.Context.root_block.load(refresh, None, refresh_outputs, **private)
+    gr.context.Context.root_block.load(user_errors(lambda request: suggested_md(services, request, "speak")),
+                                       None, [suggested], **private)

@@ -140,3 +140,16 @@ def test_rerun_a_speech_with_another_speed(client):
     assert [g["id"] for g in listed] == [row["id"], first["id"]]
     with pytest.raises(Exception, match="cannot change colour"):
         client.predict(generation_id=first["id"], overrides_json='{"colour": "red"}', api_name="/rerun")
+
+
+def test_rate_and_suggestions(client):
+    p = client.predict(name="Ratings", api_name="/create_project")
+    for speed in (0.8, 0.8):
+        client.predict(text="Slow and clear.", voice="en-us", speed=speed, project_id=p["id"], api_name="/speak")
+    for g in client.predict(project_id=p["id"], api_name="/list_generations"):
+        assert client.predict(generation_id=g["id"], stars=5, tags="great", api_name="/rate") == \
+            {"generation_id": g["id"], "stars": 5, "tags": ["great"]}
+    (speed,) = [s for s in client.predict(kind="speak", api_name="/suggestions") if s["param"] == "speed"]
+    assert speed["value"] == 0.8 and speed["reason"].startswith("you rated speech speed 0.8 5.0")
+    with pytest.raises(Exception, match="stars must be a whole number from 1 to 5"):
+        client.predict(generation_id=g["id"], stars=9, api_name="/rate")

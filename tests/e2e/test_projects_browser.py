@@ -95,4 +95,15 @@ def test_run_a_generation_again_from_the_projects_tab(page, client):
                                                              timeout=60000)
     again, kept = client.predict(project_id=mine["id"], api_name="/list_generations")
     assert kept["id"] == first["id"] and again["params"]["speed"] == 0.7 and again["status"] == "succeeded"
-    expect(table).to_contain_text(str(again["id"]), timeout=15000)
+    # The table shows both, newest first.
+    expect(table.locator("[data-testid=cell-0-0]")).to_have_text(str(again["id"]), timeout=15000)
+    expect(table.locator("[data-testid=cell-1-0]")).to_have_text(str(first["id"]), timeout=15000)
+
+    # Rate the slower one: 5 stars, "great".
+    table.locator("[data-testid=cell-0-1]").click()
+    expect(page.locator("#rerun-id input")).to_have_value(str(again["id"]), timeout=15000)
+    page.locator("#rate-stars").get_by_text("5", exact=True).click()
+    page.locator("#rate-tags").get_by_text("great", exact=True).click()
+    page.click("#rate-button")
+    expect(page.locator("#projects-status")).to_contain_text(f"Rated generation {again['id']}: 5 stars (great)",
+                                                             timeout=15000)
