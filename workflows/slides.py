@@ -263,5 +263,6 @@ class SlidesWorkflows:
                          model_licence=join_licences(licences),
                          metrics={"slides": len(images), "narration_s": round(narration.total_s, 3),
                                   "video_s": res.duration_s, "notes": res.notes,
+                                  **{k: res.metrics[k] for k in ("presenter_box", "slide_columns") if k in res.metrics},
                                   "timeline": [{"slide": t.index + 1, "title": t.title, "start_s": t.start_s,
                                                 "duration_s": t.duration_s} for t in narration.timeline]})

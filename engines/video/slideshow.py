@@ -65,8 +65,22 @@ class SlideshowRequest:
     presenter_position: str = "bottom-right"
     # Presenter width as a fraction of the video width.
     presenter_scale: float = 0.26
+    # True: the presenter has a side panel of its own and the slide fits in the rest, so it never covers
+    # a title, a chart or a quote; False: drawn over the slide's corner.
+    presenter_panel: bool = True
     # Largest slide image accepted, in pixels.
     max_image_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def slide_area(width_px: int, head_box: tuple[int, int, int, int], position: str) -> tuple[int, int]:
+    """The columns (first, end) a slide fills beside the presenter's side panel: the presenter's box with
+    the same margin on its inner side as on its outer one."""
+    x, _, w, _ = head_box
+    if position == "full":
+        return 0, width_px
+    if position.endswith("left"):
+        return min(width_px - 2, x + w + x), width_px
+    return 0, max(2, x - (width_px - x - w))
 
 
 def check_request(req: SlideshowRequest) -> Checked[SlideshowRequest, VideoPlan]:
@@ -128,11 +142,17 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     transition_s = 0.0 if req.transition == "none" else float(req.transition_s)
     cache: dict[int, np.ndarray] = {}
 
+    area = (0, W)  # the columns the slide is fitted into
+
     def slide_frame(i: int) -> np.ndarray:
         if i not in cache:
             for k in [k for k in cache if k < i - 1]:
                 del cache[k]
-            cache[i] = F.fit(load_image(slides[i].image_path, req.max_image_pixels), W, H, BARS_RGB)
+            image = load_image(slides[i].image_path, req.max_image_pixels)
+            frame = np.empty((H, W, 3), np.uint8)
+            frame[:] = np.asarray(BARS_RGB, np.uint8)
+            frame[:, area[0]:area[1]] = F.fit(image, area[1] - area[0], H, BARS_RGB)
+            cache[i] = frame
         return cache[i]
 
     out_path = Path(out_path)
@@ -142,6 +162,8 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     try:
         if req.presenter_video is not None:
             overlay = HeadOverlay(req.presenter_video, (W, H), fps, req.presenter_position, req.presenter_scale)
+            if req.presenter_panel:
+                area = slide_area(W, overlay.box, req.presenter_position)
         with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters, profile="still",
                          scratch=scratch) as writer:
             for k in range(n_frames):
@@ -164,5 +186,8 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     finally:
         if overlay is not None:
             overlay.close()
+    metrics: dict = {"seconds": round(time.perf_counter() - t0, 3)}
+    if req.presenter_video is not None:  # where the presenter and the slides are, in pixels of the frame
+        metrics.update(presenter_box=list(overlay.box), slide_columns=list(area))
     return VideoResult(out_path, W, H, fps, n_frames / fps, n_frames, poster_path if poster_path.is_file() else None,
-                       chapters, notes, {"seconds": round(time.perf_counter() - t0, 3)})
+                       chapters, notes, metrics)

@@ -34,7 +34,7 @@ def deck(tmp_path_factory):
     audio = speech(3.0)
     head = make_head_video(tmp / "presenter.mp4", 3.0)
     req = SlideshowRequest(slides, audio, size="320x180", fps=FPS, transition="crossfade", transition_s=0.4,
-                           presenter_video=head, presenter_position="bottom-right")
+                           presenter_video=head, presenter_position="bottom-right", presenter_panel=False)
     res = render_slideshow(req, tmp / "deck.mp4")
     return res, decode_frames(res.path), audio
 
@@ -75,6 +75,29 @@ def test_presenter_is_overlaid(deck):
     corner = frames[35, 120:170, 240:310].astype(int)  # bottom right over the blue slide
     assert np.abs(corner - [40, 40, 200]).max(axis=-1).mean() > 40  # not the slide there
     assert np.abs(frames[35, 10:60, 10:80].astype(int) - [40, 40, 200]).max() < 12  # the slide elsewhere
+
+
+@pytest.mark.parametrize("position", ["bottom-right", "top-left"])
+def test_a_presenter_panel_keeps_the_slide_clear(tmp_path, position):
+    """With a side panel (the default), the whole slide fits beside the presenter: every slide pixel is
+    outside the presenter's box, the slide is whole (letterboxed in the narrower area), the panel's
+    inner margin is background."""
+    slide = solid_image(tmp_path / "s.png", 640, 360, (40, 40, 200))
+    head = make_head_video(tmp_path / "presenter.mp4", 2.0)
+    res = render_slideshow(SlideshowRequest([Slide(slide, 2.0, "Chart")], speech(2.0), size="320x180", fps=FPS,
+                                            presenter_video=head, presenter_position=position), tmp_path / "d.mp4")
+    x, y, w, h = res.metrics["presenter_box"]
+    a0, a1 = res.metrics["slide_columns"]
+    assert a1 <= x or a0 >= x + w  # the slide's columns and the presenter's box do not meet
+    frame = decode_frames(res.path)[25].astype(int)
+    blue = np.abs(frame - [40, 40, 200]).max(axis=-1) < 40
+    rows, cols = np.nonzero(blue)
+    assert blue.sum() > 0.5 * (a1 - a0) * 180 * 9 / 16  # the slide is shown, 16:9 in its area
+    assert cols.min() >= a0 - 1 and cols.max() <= a1  # and only there
+    assert not blue[y:y + h, x:x + w].any()  # nothing of the slide under the presenter
+    gap = frame[:, a1 + 1:x - 1] if position == "bottom-right" else frame[:, x + w + 1:a0 - 1]
+    assert gap.size and gap.max() < 20  # the panel's inner margin is background
+    assert np.abs(frame[y + 4:y + h - 4, x + 4:x + w - 4] - [40, 40, 200]).max(axis=-1).mean() > 40  # the head
 
 
 def test_bad_decks_are_refused(tmp_path: Path):
