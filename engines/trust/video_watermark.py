@@ -64,8 +64,10 @@ SCALE_STEP = 0.0075
 # edges or texture (the host's own strong variation) weighs no more than a flat one, where the mark
 # is clearly seen: the detector counts mostly signs.
 CLIP = 0.5
-# Best alignments (correlation peaks) read cell by cell per detection.
+# Best alignments (correlation peaks) read cell by cell per detection; those whose pilot z-score
+# reaches REFINE_Z are refined (a marked video's is about 10 or more before refining).
 CANDIDATES = 12
+REFINE_Z = 4.5
 # Detection: pilot z-score (about N(0, 1) at one alignment of an unmarked video; the search tries
 # about 10**5 alignments, whose best is about 4.5) needed, and the CRC must hold.
 MIN_PILOT_Z = 7.0
@@ -195,7 +197,8 @@ def detect(mean_luma: np.ndarray, key: bytes) -> Detection:
     if img.ndim != 2 or min(img.shape) < 16 or float(img.std()) == 0.0:
         return Detection(False, None, 0.0)
     pilot_tpl = np.kron(np.where(layout.pilot, layout.chip, 0.0), np.ones((CELL_PX, CELL_PX))).astype(np.float32)
-    size = 2 * _CANVAS  # FFT size: a picture and its shifts never wrap around
+    # FFT size: the canvas (a picture of h rows shifted by at most _CANVAS - h never wraps around).
+    size = _CANVAS
     tpl_f = np.fft.rfft2(pilot_tpl, (size, size))
     peaks: list[tuple[float, float, float, int, int]] = []
     for sy in _scales():
@@ -210,9 +213,15 @@ def detect(mean_luma: np.ndarray, key: bytes) -> Detection:
             # Ranked by the peak against the picture's own variation (read properly below).
             peaks.append((float(corr[dy, dx]) / (float(r.std()) + 1e-9), sx, sy, dx, dy))
     peaks.sort(reverse=True)
-    best = Detection(False, None, -np.inf)
+    reads = sorted(((_read(img, layout, sx, sy, dx, dy), (sx, sy, dx, dy)) for _, sx, sy, dx, dy in peaks[:CANDIDATES]),
+                   key=lambda r: -r[0].confidence)
+    best = reads[0][0]
     half = SCALE_STEP / 2
-    for _, sx0, sy0, dx0, dy0 in peaks[:CANDIDATES]:
+    for got, (sx0, sy0, dx0, dy0) in reads:
+        if got.found:
+            return got
+        if got.confidence < REFINE_Z:
+            break
         # Refined around the peak: half a scale step and a pixel of the canvas each way.
         for sx in (sx0, sx0 - half, sx0 + half):
             for sy in (sy0, sy0 - half, sy0 + half):
