@@ -1,5 +1,5 @@
-"""The studio's marks on what it makes: the audio watermark of every generated sound, and reading
-it back (/verify_media).
+"""The studio's marks on what it makes: the audio watermark of every generated sound, the picture
+watermark of every generated video, and reading them back (/verify_media).
 
 The payload is STUDIO_ID (8 bits) and the generation's id (24 bits; ids beyond 16.7 million wrap);
 the key is WATERMARK_KEY, or one made at random on first start and kept in DATA_DIR/keys (only this
@@ -77,6 +77,21 @@ class Marks:
             return Found(False, None, None, got.confidence)
         return Found(True, got.payload >> GENERATION_BITS, got.payload % 2 ** GENERATION_BITS, got.confidence)
 
+    def read_video(self, path: Path) -> Found | None:
+        """What the picture's watermark of a video file says; None when the file has no picture."""
+        from core.probe import probe_media
+        from engines.trust import video_watermark
+
+        try:
+            if not probe_media(path).get("video_codec"):
+                return None
+            got = video_watermark.read_file(path, self.key)
+        except Exception:  # not a video ffmpeg reads: no picture
+            return None
+        if not got.found or got.payload is None:
+            return Found(False, None, None, got.confidence)
+        return Found(True, got.payload >> GENERATION_BITS, got.payload % 2 ** GENERATION_BITS, got.confidence)
+
 
 # Files marked at once.
 THREADS = 2
@@ -96,8 +111,8 @@ def _keep_peak(original: Audio, marked: Audio) -> Audio:
 
 
 class OutputMarks(Marks):
-    """Marks every sound a job made before it is stored: WAV and FLAC in place, MP3 encoded again at
-    its bit rate, the audio track of an MP4 (the picture is copied as it is)."""
+    """Marks every sound and picture a job made before it is stored: WAV and FLAC in place, MP3 encoded
+    again at its bit rate, an MP4's picture (encoded again) and audio track."""
 
     def __call__(self, generation_id: int, outputs: list) -> None:
         """Mark a job's files, two at a time (a song's stems are many)."""
@@ -151,33 +166,59 @@ class OutputMarks(Marks):
         _keep_peak(original, self.audio(original, generation_id)).write(wav, subtype="PCM_16")
 
     def video(self, path: Path, generation_id: int) -> None:
-        """Mark the first audio track of an MP4; the picture and subtitles are copied as they are."""
+        """Mark the picture (encoded again, at the studio's settings) and the first audio track of an MP4;
+        subtitles, chapters and metadata are copied as they are. Without a picture only the audio is
+        marked (and the rest copied)."""
         import subprocess
 
         from core.probe import ffmpeg_binary, probe_media
+        from engines.trust import video_watermark
         from engines.video.encode import AUDIO_BITRATE
 
-        if not probe_media(path).get("audio_codec"):
+        info = probe_media(path)
+        has_audio, has_picture = bool(info.get("audio_codec")), bool(info.get("video_codec"))
+        if not has_audio and not has_picture:
             return
         raw, marked, out = (path.with_name(path.stem + s) for s in (".audio.wav", ".marked.wav", ".marked.mp4"))
         ff = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
         try:
-            subprocess.run([*ff, "-i", str(path), "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", str(raw)],
-                           check=True, capture_output=True, timeout=600)
-            self.file_from(raw, marked, generation_id)
-            subprocess.run([*ff, "-i", str(path), "-i", str(marked), "-map", "0", "-map", "-0:a", "-map", "1:a:0",
-                            "-c", "copy", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", str(out)],
-                           check=True, capture_output=True, timeout=600)
+            if has_audio:
+                subprocess.run([*ff, "-i", str(path), "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", str(raw)],
+                               check=True, capture_output=True, timeout=600)
+                self.file_from(raw, marked, generation_id)
+            if has_picture:
+                video_watermark.mark_file(path, out, self.payload(generation_id), self.key,
+                                          audio=marked if has_audio else None)
+            else:
+                subprocess.run([*ff, "-i", str(path), "-i", str(marked), "-map", "0", "-map", "-0:a", "-map", "1:a:0",
+                                "-c", "copy", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart",
+                                str(out)], check=True, capture_output=True, timeout=600)
             out.replace(path)
         finally:
             for p in (raw, marked, out):
                 p.unlink(missing_ok=True)
 
 
+def _with_picture(out: dict, audio: Found, picture: Found | None) -> Found:
+    """The picture's reading under "video_watermark" in `out`; the mark that counts: the audio's when
+    it names this studio's generation, else the picture's when it was found."""
+    from engines.trust.video_watermark import MIN_PILOT_Z
+
+    if picture is None:
+        return audio
+    out["video_watermark"] = {"marked": picture.marked, "studio_id": picture.studio_id,
+                              "generation_id": picture.generation_id, "confidence": round(picture.confidence, 2),
+                              "threshold": MIN_PILOT_Z}
+    if audio.marked or not picture.marked:
+        return audio
+    out.update(confidence=round(picture.confidence, 2), threshold=MIN_PILOT_Z, method="video watermark")
+    return picture
+
+
 def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) -> dict:
     """What the file's watermark says (/verify_media): made here or not, by which generation and when,
     the model and its licence, with the detector's confidence; who made it only to that user or an
-    admin. Audio files and the audio track of videos are read."""
+    admin. Audio files, and the audio track and the picture of videos, are read."""
     import shutil
     import subprocess
 
@@ -186,6 +227,7 @@ def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) 
     from storage.library import NotFound
     from storage.models import Generation, User
 
+    picture = marks.read_video(path)
     try:
         audio = Audio.read(path)
     except Exception:
@@ -195,17 +237,18 @@ def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) 
             r = subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                                 "-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", str(wav)],
                                capture_output=True, timeout=600)
-            if r.returncode != 0 or not wav.exists():
+            if (r.returncode != 0 or not wav.exists()) and picture is None:
                 raise InputError(f"'{name}' holds no audio this studio can read; give an audio file or a video with "
                                  "sound") from None
-            audio = Audio.read(wav)
+            audio = Audio.read(wav) if wav.exists() else None
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    if audio.duration_s < 5.0:
+    if audio is not None and audio.duration_s < 5.0 and picture is None:
         raise InputError(f"'{name}' lasts {audio.duration_s:.1f} s; the watermark needs at least 5 s (10 s to be sure)")
-    found = marks.read(audio)
+    found = marks.read(audio) if audio is not None and audio.duration_s >= 5.0 else Found(False, None, None, 0.0)
     out = {"file": name, "made_here": False, "confidence": round(found.confidence, 2),
            "threshold": 6.0, "method": "audio watermark"}
+    found = _with_picture(out, found, picture)
     if not found.marked or found.studio_id != marks.settings.studio_id:
         out["verdict"] = ("not made here: no watermark of this studio was found" if not found.marked else
                           f"a watermark of another studio (id {found.studio_id}) with this studio's key")
