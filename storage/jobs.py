@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,7 +240,10 @@ class JobRunner:
         self._set(gen.id, status=JobStatus.running, started_at=utcnow())
         report = self._progress_writer(gen.id, progress)
         try:
-            result = work(JobContext(gen.id, workdir, report, cancel))
+            # The studio's picture mark goes in as videos are encoded, when the marker offers it.
+            encoding = getattr(self.mark_outputs, "encoding", None)
+            with encoding(gen.id) if encoding is not None else nullcontext():
+                result = work(JobContext(gen.id, workdir, report, cancel))
             cancel.raise_if_set()
             if self.mark_outputs is not None:
                 self.mark_outputs(gen.id, result.outputs)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +116,11 @@ class OutputMarks(Marks):
     """Marks every sound and picture a job made before it is stored: WAV and FLAC in place, MP3 encoded
     again at its bit rate, an MP4's picture (encoded again) and audio track."""
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        # Per running job: the videos whose picture was marked as it was encoded (see `encoding`).
+        self._encoded: dict[int, set[Path]] = {}
+
     def __call__(self, generation_id: int, outputs: list) -> None:
         """Mark a job's files, two at a time (a song's stems are many)."""
         from concurrent.futures import ThreadPoolExecutor
@@ -133,8 +140,25 @@ class OutputMarks(Marks):
             out.meta["watermark"] = {"studio_id": self.settings.studio_id, "generation_id": int(generation_id)}
 
         _ = self.key  # made once, before the threads
-        with ThreadPoolExecutor(THREADS) as pool:
-            list(pool.map(mark, outputs))
+        try:
+            with ThreadPoolExecutor(THREADS) as pool:
+                list(pool.map(mark, outputs))
+        finally:
+            self._encoded.pop(int(generation_id), None)
+
+    @contextmanager
+    def encoding(self, generation_id: int) -> Iterator[None]:
+        """While a job runs: the videos it encodes get the picture mark as they are encoded (see
+        engines.trust.video_watermark.marking_encodes), so `video` need not encode them again."""
+        from engines.trust.video_watermark import marking_encodes
+
+        with marking_encodes(self.payload(generation_id), self.key) as mark:
+            self._encoded[int(generation_id)] = mark.marked
+            try:
+                yield
+            except BaseException:
+                self._encoded.pop(int(generation_id), None)
+                raise
 
     def file(self, path: Path, generation_id: int) -> None:
         import soundfile as sf
@@ -177,6 +201,8 @@ class OutputMarks(Marks):
 
         info = probe_media(path)
         has_audio, has_picture = bool(info.get("audio_codec")), bool(info.get("video_codec"))
+        if path.resolve() in self._encoded.get(int(generation_id), set()):
+            has_picture = False  # marked as it was encoded: the picture is copied
         if not has_audio and not has_picture:
             return
         raw, marked, out = (path.with_name(path.stem + s) for s in (".audio.wav", ".marked.wav", ".marked.mp4"))

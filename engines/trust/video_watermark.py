@@ -31,14 +31,18 @@ docstring for detection rates and false positives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engines.trust.coding import PAYLOAD_BITS, WORD_BITS, decode, keyed_rng, payload_bits
 
-__all__ = ["Detection", "Marker", "PAYLOAD_BITS", "detect", "mark_file", "mean_luma", "psnr", "read_file"]
+__all__ = ["Detection", "EncodeMark", "Marker", "PAYLOAD_BITS", "detect", "encode_mark", "mark_file", "marking_encodes",
+           "mean_luma", "psnr", "read_file"]
 
 # Cells across (and down) the frame, in normalised coordinates.
 GRID = 64
@@ -165,11 +169,43 @@ class Marker:
         self._down = np.clip(-f, 0, 255).astype(np.uint8)
 
     def apply(self, y: np.ndarray) -> np.ndarray:
+        """A new Y plane: `y` with the mark (`y` is left as it is)."""
         import cv2
 
         if y.shape != (self.height, self.width) or y.dtype != np.uint8:
             raise ValueError(f"a Y plane of ({self.height}, {self.width}) uint8 is needed, got {y.shape} {y.dtype}")
         return cv2.subtract(cv2.add(y, self._up), self._down)
+
+
+@dataclass
+class EncodeMark:
+    """The mark the video encoder (engines.video.encode.VideoWriter) puts in every picture it encodes
+    while `marking_encodes` is in force, and the files it marked so (no need to mark them again)."""
+
+    payload: int
+    key: bytes
+    marked: set[Path] = field(default_factory=set)
+
+
+_ENCODE_MARK: ContextVar[EncodeMark | None] = ContextVar("video_encode_mark", default=None)
+
+
+@contextmanager
+def marking_encodes(payload: int, key: bytes) -> Iterator[EncodeMark]:
+    """Within this block (in this thread or context), every video the encoder writes is marked with
+    `payload` as it is encoded: no encoding again afterwards. Videos written elsewhere are not."""
+    payload_bits(payload)  # fits, or ValueError
+    mark = EncodeMark(int(payload), key)
+    token = _ENCODE_MARK.set(mark)
+    try:
+        yield mark
+    finally:
+        _ENCODE_MARK.reset(token)
+
+
+def encode_mark() -> EncodeMark | None:
+    """The mark in force for videos encoded now (see marking_encodes), or None."""
+    return _ENCODE_MARK.get()
 
 
 @dataclass(frozen=True)
