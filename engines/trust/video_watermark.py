@@ -45,11 +45,11 @@ __all__ = ["Detection", "EncodeMark", "Marker", "PAYLOAD_BITS", "detect", "encod
            "mean_luma", "psnr", "read_file"]
 
 # Cells across (and down) the frame, in normalised coordinates.
-GRID = 64
+GRID = 80
 # Share of the cells that carry the pilot pattern (the rest carry the payload's bits).
 PILOT_SHARE = 0.3
-# RMS of the luma change in levels (of 255): PSNR 20*log10(255/2.0) = 42.1 dB before clipping and rounding.
-TARGET_RMS = 1.7
+# RMS of the luma change in levels (of 255): PSNR 20*log10(255/1.5) = 44.6 dB before clipping and rounding.
+TARGET_RMS = 1.5
 # Informed embedding: every cell gets BASE_SHARE of the uniform strength; cells whose picture
 # disagrees get more, up to MARGIN (luma levels as the detector sees them) beyond zero, cheapest
 # first; ISS_ROUNDS refinements (neighbouring cells' changes overlap once rendered).
@@ -73,8 +73,8 @@ CLIP = 0.5
 CANDIDATES = 12
 REFINE_Z = 4.5
 # Detection: pilot z-score (about N(0, 1) at one alignment of an unmarked video; the search tries
-# about 10**5 alignments, whose best is about 4.5) needed, and the CRC must hold.
-MIN_PILOT_Z = 7.0
+# about 10**5 alignments, whose best is 3-5) needed, and the CRC must hold.
+MIN_PILOT_Z = 6.5
 
 _CANVAS = GRID * CELL_PX
 
