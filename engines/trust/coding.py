@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CHASE_BITS", "CRC_BITS", "PAYLOAD_BITS", "WORD_BITS", "decode", "keyed_rng", "payload_bits",
-           "payload_from_bits"]
+__all__ = ["CHASE_BITS", "CRC_BITS", "PAYLOAD_BITS", "WORD_BITS", "Layout", "decode", "keyed_rng", "layout",
+           "payload_bits", "payload_from_bits"]
 
 PAYLOAD_BITS = 32
 CRC_BITS = 16
@@ -28,6 +29,30 @@ def keyed_rng(tag: bytes, key: bytes) -> np.random.Generator:
     """A generator seeded by the key (and what it lays out, `tag`): only the key's holder can repeat it."""
     seed = int.from_bytes(hashlib.sha256(tag + key).digest()[:8], "big")
     return np.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What each cell of a watermark's pattern carries."""
+
+    pilot: np.ndarray  # bool: the cell carries the pilot
+    chip: np.ndarray  # +-1: the cell's keyed sign
+    bit: np.ndarray  # index of the word's bit the cell carries (-1: pilot)
+
+
+def layout(tag: bytes, key: bytes, shape: tuple[int, int], pilot_share: float) -> Layout:
+    """The keyed layout of a pattern of `shape` cells: a `pilot_share` of them, chosen by the key, carry
+    the pilot; the others the word's bits in turn, in the key's order; every cell has a keyed sign."""
+    rng = keyed_rng(tag, key)
+    n = shape[0] * shape[1]
+    order = rng.permutation(n)
+    n_pilot = int(round(n * pilot_share))
+    pilot = np.zeros(n, bool)
+    pilot[order[:n_pilot]] = True
+    bit = np.full(n, -1, np.int64)
+    bit[order[n_pilot:]] = np.arange(n - n_pilot) % WORD_BITS
+    chip = rng.choice(np.array([-1.0, 1.0]), n)
+    return Layout(pilot.reshape(shape), chip.reshape(shape), bit.reshape(shape))
 
 
 def payload_bits(payload: int) -> np.ndarray:

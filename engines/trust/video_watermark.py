@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.trust.coding import PAYLOAD_BITS, WORD_BITS, decode, keyed_rng, payload_bits
+from engines.trust.coding import PAYLOAD_BITS, WORD_BITS, Layout, decode, layout, payload_bits
 
 __all__ = ["Detection", "EncodeMark", "Marker", "PAYLOAD_BITS", "detect", "encode_mark", "mark_file", "marking_encodes",
            "mean_luma", "psnr", "read_file"]
@@ -79,25 +79,9 @@ MIN_PILOT_Z = 6.5
 _CANVAS = GRID * CELL_PX
 
 
-@dataclass(frozen=True)
-class _Layout:
-    pilot: np.ndarray  # (GRID, GRID) bool
-    chip: np.ndarray  # (GRID, GRID) +-1
-    bit: np.ndarray  # (GRID, GRID) index of the data bit a cell carries (-1: pilot)
-
-
-def _layout(key: bytes) -> _Layout:
-    rng = keyed_rng(b"studio-video-watermark-v1", key)
-    n = GRID * GRID
-    order = rng.permutation(n)
-    n_pilot = int(round(n * PILOT_SHARE))
-    pilot = np.zeros(n, bool)
-    pilot[order[:n_pilot]] = True
-    bit = np.full(n, -1, np.int64)
-    bit[order[n_pilot:]] = np.arange(n - n_pilot) % WORD_BITS
-    chip = rng.choice(np.array([-1.0, 1.0]), n)
-    shape = (GRID, GRID)
-    return _Layout(pilot.reshape(shape), chip.reshape(shape), bit.reshape(shape))
+def _layout(key: bytes) -> Layout:
+    """(GRID, GRID) cells."""
+    return layout(b"studio-video-watermark-v1", key, (GRID, GRID), PILOT_SHARE)
 
 
 def _features(canvas: np.ndarray) -> np.ndarray:
@@ -273,7 +257,7 @@ def detect(mean_luma: np.ndarray, key: bytes) -> Detection:
     return best
 
 
-def _read(img: np.ndarray, layout: _Layout, sx: float, sy: float, dx: int, dy: int) -> Detection:
+def _read(img: np.ndarray, layout: Layout, sx: float, sy: float, dx: int, dy: int) -> Detection:
     """The pilot z-score and payload with the picture placed at (dx, dy) on the canvas at scale (sx, sy)."""
     import cv2
 

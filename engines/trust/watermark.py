@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.audio import Audio
-from engines.trust.coding import CRC_BITS, PAYLOAD_BITS, keyed_rng
+from engines.trust.coding import CRC_BITS, PAYLOAD_BITS, Layout, layout
 from engines.trust.coding import decode as _decode
 from engines.trust.coding import payload_bits as _bits
 
@@ -60,26 +60,9 @@ _F0, _F1 = int(BAND_HZ[0] / (RATE / N_FFT)), int(BAND_HZ[1] / (RATE / N_FFT))
 N_BANDS = (_F1 - _F0) // CELL_BINS
 
 
-@dataclass(frozen=True)
-class _Layout:
-    pilot: np.ndarray  # (BLOCK_CELLS, N_BANDS) bool
-    chip: np.ndarray  # (BLOCK_CELLS, N_BANDS) +-1
-    bit: np.ndarray  # (BLOCK_CELLS, N_BANDS) index of the data bit a cell carries (-1: pilot)
-
-
-def _layout(key: bytes) -> _Layout:
-    rng = keyed_rng(b"studio-watermark-v1", key)
-    n = BLOCK_CELLS * N_BANDS
-    order = rng.permutation(n)
-    n_pilot = int(round(n * PILOT_SHARE))
-    pilot = np.zeros(n, bool)
-    pilot[order[:n_pilot]] = True
-    bit = np.full(n, -1, np.int64)
-    data_cells = order[n_pilot:]
-    bit[data_cells] = np.arange(len(data_cells)) % (PAYLOAD_BITS + CRC_BITS)
-    chip = rng.choice(np.array([-1.0, 1.0]), n)
-    shape = (BLOCK_CELLS, N_BANDS)
-    return _Layout(pilot.reshape(shape), chip.reshape(shape), bit.reshape(shape))
+def _layout(key: bytes) -> Layout:
+    """(BLOCK_CELLS, N_BANDS) cells."""
+    return layout(b"studio-watermark-v1", key, (BLOCK_CELLS, N_BANDS), PILOT_SHARE)
 
 
 def _frames(x: np.ndarray, n_fft: int, hop: int, first: int, count: int) -> np.ndarray:
@@ -158,7 +141,7 @@ def _highpass(level: np.ndarray) -> np.ndarray:
     return level - (pad[:-2, 1:-1] + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:]) / 4.0
 
 
-def _cell_changes(level: np.ndarray, weight: np.ndarray, layout: _Layout, payload: int,
+def _cell_changes(level: np.ndarray, weight: np.ndarray, layout: Layout, payload: int,
                   shape: np.ndarray) -> np.ndarray:
     """Level change (dB) per cell. Each bit of each block (and the pilot of each block) is pushed to
     +-STEP_DB on average over its cells after the host's own projection on its pattern is taken out
