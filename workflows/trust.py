@@ -190,9 +190,9 @@ class OutputMarks(Marks):
         _keep_peak(original, self.audio(original, generation_id)).write(wav, subtype="PCM_16")
 
     def video(self, path: Path, generation_id: int) -> None:
-        """Mark the picture (encoded again, at the studio's settings) and the first audio track of an MP4;
-        subtitles, chapters and metadata are copied as they are. Without a picture only the audio is
-        marked (and the rest copied)."""
+        """Mark the picture and the first audio track of an MP4; subtitles, chapters and metadata are
+        copied as they are. A picture marked as it was encoded during the job (see `encoding`) is copied
+        too; any other is decoded, marked and encoded again at the studio's settings."""
         import subprocess
 
         from core.probe import ffmpeg_binary, probe_media

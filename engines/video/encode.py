@@ -177,7 +177,11 @@ class VideoWriter:
 
     The encoder's own files (the audio as WAV, the chapters, ffmpeg's log) go in a private folder inside
     `scratch` (the caller's scratch folder, a job's), else beside the output; it is removed on close or
-    abort."""
+    abort.
+
+    Within engines.trust.video_watermark.marking_encodes (a job's run), every frame's picture gets the
+    studio's watermark on its way to ffmpeg (made once for the first frame's picture: about 0.1 s, then
+    under 0.1 ms a 720p frame)."""
 
     def __init__(self, path: Path, width: int, height: int, fps: int, audio: Audio | None,
                  chapters: list[Chapter] | None = None, preset: str = PRESET, profile: str = "motion",
