@@ -68,9 +68,10 @@ SCALE_STEP = 0.0075
 # edges or texture (the host's own strong variation) weighs no more than a flat one, where the mark
 # is clearly seen: the detector counts mostly signs.
 CLIP = 0.5
-# Best alignments (correlation peaks) read cell by cell per detection; those whose pilot z-score
-# reaches REFINE_Z are refined (a marked video's is about 10 or more before refining).
+# Best alignments (correlation peaks) read cell by cell per detection; the REFINED best of them whose
+# pilot z-score reaches REFINE_Z are refined (a marked video's is about 10 or more before refining).
 CANDIDATES = 12
+REFINED = 3
 REFINE_Z = 4.5
 # Detection: pilot z-score (about N(0, 1) at one alignment of an unmarked video; the search tries
 # about 10**5 alignments, whose best is 3-5) needed, and the CRC must hold.
@@ -233,14 +234,12 @@ def detect(mean_luma: np.ndarray, key: bytes) -> Detection:
             # Ranked by the peak against the picture's own variation (read properly below).
             peaks.append((float(corr[dy, dx]) / (float(r.std()) + 1e-9), sx, sy, dx, dy))
     peaks.sort(reverse=True)
-    reads = sorted(((_read(img, layout, sx, sy, dx, dy), (sx, sy, dx, dy)) for _, sx, sy, dx, dy in peaks[:CANDIDATES]),
-                   key=lambda r: -r[0].confidence)
-    best = reads[0][0]
+    reads = sorted((_read(img, layout, sx, sy, dx, dy) for _, sx, sy, dx, dy in peaks[:CANDIDATES]),
+                   key=lambda r: -r[0])
+    best = reads[0]
     half = SCALE_STEP / 2
-    for got, (sx0, sy0, dx0, dy0) in reads:
-        if got.found:
-            return got
-        if got.confidence < REFINE_Z:
+    for z0, _, (sx0, sy0, dx0, dy0) in reads[:REFINED]:
+        if z0 < REFINE_Z:
             break
         # Refined around the peak: half a scale step and a pixel of the canvas each way.
         for sx in (sx0, sx0 - half, sx0 + half):
@@ -250,15 +249,20 @@ def detect(mean_luma: np.ndarray, key: bytes) -> Detection:
                 for dx in (dx0, dx0 - 1, dx0 + 1):
                     for dy in (dy0, dy0 - 1, dy0 + 1):
                         got = _read(img, layout, sx, sy, dx, dy)
-                        if got.found:
-                            return got
-                        if got.confidence > best.confidence:
+                        if got[0] > best[0]:
                             best = got
-    return best
+    # One decoding, at the best alignment: each decoding of a noisy word risks a wrong CRC-valid
+    # word (about 0.1 %), so it is not tried at every alignment.
+    z, soft, (sx, sy, dx, dy) = best
+    payload = decode(soft) if z >= MIN_PILOT_Z else None
+    region = (dx / _CANVAS, dy / _CANVAS, sx, sy)
+    return Detection(payload is not None, payload, z, tuple(round(float(t), 4) for t in region))
 
 
-def _read(img: np.ndarray, layout: Layout, sx: float, sy: float, dx: int, dy: int) -> Detection:
-    """The pilot z-score and payload with the picture placed at (dx, dy) on the canvas at scale (sx, sy)."""
+def _read(img: np.ndarray, layout: Layout, sx: float, sy: float, dx: int, dy: int
+          ) -> tuple[float, np.ndarray, tuple[float, float, int, int]]:
+    """(pilot z-score, soft bit sums, alignment) with the picture placed at (dx, dy) on the canvas at
+    scale (sx, sy)."""
     import cv2
 
     h, w = int(round(sy * _CANVAS)), int(round(sx * _CANVAS))
@@ -278,9 +282,7 @@ def _read(img: np.ndarray, layout: Layout, sx: float, sy: float, dx: int, dy: in
     z = float(v[pilot].sum() / (norm * np.sqrt(max(int(pilot.sum()), 1))))
     data = ~layout.pilot & inside
     soft = np.bincount(layout.bit[data], weights=v[data], minlength=WORD_BITS)[:WORD_BITS]
-    payload = decode(soft) if z >= MIN_PILOT_Z else None
-    region = (dx / _CANVAS, dy / _CANVAS, sx, sy)
-    return Detection(payload is not None, payload, z, tuple(round(float(t), 4) for t in region))
+    return z, soft, (sx, sy, dx, dy)
 
 
 def _clipped(x: np.ndarray) -> np.ndarray:
