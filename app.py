@@ -42,9 +42,11 @@ def create(settings: Settings):
 
 def launch(demo, services, **overrides) -> None:
     from tabs import access, hf_oauth
+    from tabs.api import mcp_lifespan, serve_mcp
     from tabs.theme import FORCE_DARK_JS, studio_css, studio_theme
 
     settings = services.settings
+    mcp = serve_mcp(services)
     demo.launch(**{
         "server_name": settings.server_name,
         "server_port": settings.server_port,
@@ -54,7 +56,10 @@ def launch(demo, services, **overrides) -> None:
         "auth_message": "Sign in with your studio account." if services.sign_in_mode == "accounts" else None,
         # Hugging Face sign-in: Gradio's OAuth session, turned into a studio account (401 without one).
         "auth_dependency": hf_oauth.session_user(services) if services.sign_in_mode == "huggingface" else None,
-        "app_kwargs": {"middleware": access.middleware(services)},
+        "app_kwargs": {"middleware": access.middleware(services),
+                       "lifespan": mcp_lifespan(demo, mcp)},
+        # An MCP server for AI agents (off by default; never with sign-in on), its tools chosen in tabs/api.py.
+        "mcp_server": mcp,
         "max_file_size": f"{settings.max_upload_mb}mb",
         # The data folder (database, media store, scratch) is never served, but for Gradio's cache, where
         # files leave as copies made for one user's request.

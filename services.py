@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.errors import InputError
+from core.progress import no_progress
 from engines.backend import Backends
 from engines.capabilities import MediaIntake
 from engines.llm import OpenAICompatibleText
@@ -27,7 +29,7 @@ from storage.accounts import Accounts, LoginThrottle
 from storage.db import make_engine
 from storage.intake import Limits
 from storage.jobs import JobRunner
-from storage.library import Library
+from storage.library import Actor, Library
 from storage.media import MediaStore
 from storage.sharing import Sharing
 from workflows.music import MusicWorkflows
@@ -112,6 +114,19 @@ class Services:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def rerun(self, generation_id, overrides: dict | None = None, *, actor: Actor,
+              progress=None, cancel=None):
+        """A new generation like `generation_id`, with `overrides` (workflows.rerun)."""
+        from workflows.rerun import rerun
+
+        return rerun(self, generation_id, overrides, actor=actor, progress=progress or no_progress, cancel=cancel)
+
+    def verify_media(self, path: Path, name: str, actor: Actor) -> dict:
+        """Was the file made here? Its Content Credentials and watermarks (workflows.trust.verify_media)."""
+        from workflows.trust import verify_media
+
+        return verify_media(path, name, self.jobs.mark_outputs, self.library, self.accounts, actor)
 
     def capabilities(self) -> dict:
         from engines.capabilities import report

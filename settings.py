@@ -12,6 +12,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 
+def _env_flag(env: dict[str, str], name: str) -> bool:
+    """A yes/no setting: 1, true or yes (any case) mean yes; anything else, or unset, means no."""
+    return env.get(name, "").strip().lower() in {"1", "true", "yes"}
+
+
 def _env_int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -62,6 +67,11 @@ class Settings:
     # DATA_DIR/keys) and this studio's id (0-255), carried with the generation id.
     watermark_key: str = ""
     studio_id: int = 1
+    # Content Credentials (C2PA) of every output: PEM files of the signing certificate chain (signing
+    # certificate first) and its private key. Empty: a self-signed test chain made on first start in
+    # DATA_DIR/keys/c2pa, and every manifest says it was signed with a test chain.
+    c2pa_cert: str = ""
+    c2pa_key: str = ""
     # Hugging Face user names (comma separated) whose accounts are admins with huggingface sign-in.
     admin_users: str = ""
     # The Space this runs in ("owner/name"): Hugging Face sets SYSTEM=spaces and SPACE_ID; empty elsewhere.
@@ -83,6 +93,10 @@ class Settings:
     server_port: int = 7860
     # Ask Gradio for a public share link.
     share: bool = False
+    # Also serve the API as an MCP server for AI agents (Gradio's, at /gradio_api/mcp/ and /gradio_api/mcp/sse).
+    # Off by default, and only started with sign-in off: Gradio's MCP server lists its tools to anyone and calls
+    # the app back without the caller's session, so it cannot act for a signed-in user (README, "MCP server").
+    mcp_server: bool = False
     # Model weights: a local directory searched before the Hugging Face cache.
     models_dir: Path = Path("models")
     # MusicGen weights: a folder or a Hugging Face repo id found in the cache; "" = musicgen-small.
@@ -197,6 +211,8 @@ class Settings:
             voice_consent=(env.get("VOICE_CONSENT") or d.voice_consent).strip().lower(),
             watermark_key=env.get("WATERMARK_KEY", ""),
             studio_id=_env_int(env, "STUDIO_ID", d.studio_id),
+            c2pa_cert=env.get("C2PA_CERT", ""),
+            c2pa_key=env.get("C2PA_KEY", ""),
             space_id=env.get("SPACE_ID", "") if env.get("SYSTEM") == "spaces" else "",
             oauth_missing=tuple(v for v in OAUTH_VARS if not env.get(v)),
             login_free_failures=_env_int(env, "LOGIN_FREE_FAILURES", d.login_free_failures),
@@ -206,7 +222,8 @@ class Settings:
             max_storage_mb_per_user=_env_int(env, "MAX_STORAGE_MB_PER_USER", d.max_storage_mb_per_user),
             server_name=env.get("GRADIO_SERVER_NAME") or d.server_name,
             server_port=_env_int(env, "GRADIO_SERVER_PORT", d.server_port),
-            share=env.get("SHARE", "").lower() in {"1", "true", "yes"},
+            share=_env_flag(env, "SHARE"),
+            mcp_server=_env_flag(env, "GRADIO_MCP_SERVER"),
             models_dir=Path(env.get("MODELS_DIR") or d.models_dir),
             musicgen_model=env.get("MUSICGEN_MODEL", ""),
             model_idle_seconds=_env_int(env, "MODEL_IDLE_SECONDS", d.model_idle_seconds),
@@ -228,6 +245,8 @@ class Settings:
         p.add_argument("--host", dest="server_name", help="bind address (GRADIO_SERVER_NAME)")
         p.add_argument("--port", dest="server_port", type=int, help="port (GRADIO_SERVER_PORT)")
         p.add_argument("--share", action="store_true", default=None, help="create a public share link")
+        p.add_argument("--mcp-server", action="store_true", default=None,
+                       help="also serve the API as an MCP server for AI agents (GRADIO_MCP_SERVER)")
         p.add_argument("--openai-model", help="model name for the OpenAI-compatible API (OPENAI_MODEL)")
         args = p.parse_args(argv)
         known = {f.name for f in fields(cls)}
@@ -242,6 +261,12 @@ class Settings:
         if self.voice_consent not in VOICE_CONSENT_MODES:
             raise SystemExit(f"VOICE_CONSENT must be one of {', '.join(VOICE_CONSENT_MODES)}, "
                              f"got {self.voice_consent!r}")
+        if bool(self.c2pa_cert) != bool(self.c2pa_key):
+            raise SystemExit("C2PA_CERT and C2PA_KEY go together: the certificate chain and its private key "
+                             "(PEM files); set both, or neither for a self-signed test chain")
+        for name, value in (("C2PA_CERT", self.c2pa_cert), ("C2PA_KEY", self.c2pa_key)):
+            if value and not Path(value).is_file():
+                raise SystemExit(f"{name} names {value!r}, which is not a file")
         if self.cache_max_age_s < 1:
             raise SystemExit(f"CACHE_MAX_AGE_S must be at least 1 (seconds), got {self.cache_max_age_s}")
 

@@ -19,6 +19,7 @@ after a crash, start-up clears the scratch area (`Library.recover`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import threading
@@ -30,8 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import update
+from sqlmodel import select
 
+from core.audio import Audio
 from core.errors import INTERRUPTED, Cancelled, EngineError, Interrupted
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, no_progress
 from storage.intake import Probed
 from storage.library import ANONYMOUS, Actor, Library, QuotaExceeded, Staged
@@ -46,6 +50,10 @@ _MIME = {
     ".zip": "application/zip", ".srt": "application/x-subrip", ".vtt": "text/vtt",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
+
+
+# JobOutput.meta key: the job marked this file's sound itself (JobContext.mark).
+PREMARKED = "marked_by_job"
 
 
 @dataclass
@@ -72,6 +80,32 @@ class JobResult:
     metrics: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """A stored input of a generation, as the marks on its outputs name it."""
+
+    name: str
+    sha256: str
+    mime: str
+    path: Path
+
+
+@dataclass
+class Made:
+    """A finished job's files and what made them, handed to the runner's `mark_outputs` before they are
+    stored (the watermark and the Content Credentials are written into the files)."""
+
+    generation_id: int
+    kind: str
+    created_at: str
+    result: JobResult
+    inputs: list[InputFile]
+
+    @property
+    def outputs(self) -> list[JobOutput]:
+        return self.result.outputs
+
+
 @dataclass
 class JobContext:
     generation_id: int
@@ -79,6 +113,13 @@ class JobContext:
     workdir: Path
     progress: ProgressFn
     cancel: CancelToken
+    # Marks sound with the studio's watermark for this generation, in memory: a job that writes the same
+    # sound several times (a song's WAV and MP3) marks it once, before writing, and sets meta[PREMARKED]
+    # on those outputs, whose sound `mark_outputs` then leaves as it is. None: no marks.
+    mark: Callable[[Audio], Audio] | None = None
+
+    def marked(self, audio: Audio) -> Audio:
+        return self.mark(audio) if self.mark is not None else audio
 
     @property
     def scratch(self) -> Path:
@@ -101,9 +142,10 @@ class JobRunner:
     max_stop_keys = 1000
 
     def __init__(self, library: Library, max_jobs_per_user: int = 0,
-                 mark_outputs: Callable[[int, list[JobOutput]], None] | None = None) -> None:
+                 mark_outputs: Callable[[Made], None] | None = None) -> None:
         self.library = library
-        # Applied to a finished job's files before they are stored (the studio's watermark).
+        # Applied to a finished job's files before they are stored (the studio's watermark and
+        # Content Credentials).
         self.mark_outputs = mark_outputs
         # Jobs one user may have running at once (0 = no limit).
         self.max_jobs_per_user = max_jobs_per_user
@@ -240,13 +282,18 @@ class JobRunner:
         self._set(gen.id, status=JobStatus.running, started_at=utcnow())
         report = self._progress_writer(gen.id, progress)
         try:
+            marker = getattr(self.mark_outputs, "mark_audio", None)
+            mark = functools.partial(marker, generation_id=gen.id) if marker is not None else None
             # The studio's picture mark goes in as videos are encoded, when the marker offers it.
             encoding = getattr(self.mark_outputs, "encoding", None)
             with encoding(gen.id) if encoding is not None else nullcontext():
-                result = work(JobContext(gen.id, workdir, report, cancel))
+                result = work(JobContext(gen.id, workdir, report, cancel, mark))
             cancel.raise_if_set()
+            # Outputs made from earlier outputs (a music video of a song) are under their licences too.
+            result.model_licence = join_licences([result.model_licence, *self._input_licences(inputs)])
             if self.mark_outputs is not None:
-                self.mark_outputs(gen.id, result.outputs)
+                made_at = gen.created_at.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+                self.mark_outputs(Made(gen.id, kind, made_at, result, self._input_files(inputs)))
                 cancel.raise_if_set()
             return self._store(gen.id, project_id, result, actor)
         except Cancelled as e:
@@ -267,6 +314,23 @@ class JobRunner:
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._running.pop(gen.id, None)
+
+    def _input_licences(self, ids: list[int]) -> list[str]:
+        """The model licences of the generations that made these input assets."""
+        if not ids:
+            return []
+        with self.library.session() as s:
+            made_by = s.exec(select(Generation.model_licence).join(
+                GenerationAsset, GenerationAsset.generation_id == Generation.id).where(
+                GenerationAsset.role == "output", GenerationAsset.asset_id.in_([int(i) for i in ids]))).all()
+        return [x for x in made_by if x]
+
+    def _input_files(self, ids: list[int]) -> list[InputFile]:
+        if not ids:
+            return []
+        with self.library.session() as s:
+            rows = [s.get(Asset, int(i)) for i in dict.fromkeys(ids)]
+        return [InputFile(a.name, a.sha256, a.mime, self.library.asset_path(a)) for a in rows if a is not None]
 
     def _progress_writer(self, gen_id: int, forward: ProgressFn) -> ProgressFn:
         last = [0.0]

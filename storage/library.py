@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from core.errors import INTERRUPTED, InputError
+from core.licences import LicenceFlag, commercial_use, split
 from storage.intake import Limits, Probed, probe_upload
 from storage.media import MediaStore
 from storage.models import (
@@ -28,6 +29,7 @@ from storage.models import (
     JobStatus,
     MediaKind,
     Project,
+    Rating,
     SecurityEvent,
     Share,
     User,
@@ -121,6 +123,7 @@ def project_json(p: Project, asset_count: int | None = None, shared: tuple[str, 
 
 
 def generation_json(g: Generation, inputs: list[int] = (), outputs: list[int] = ()) -> dict:
+    flag = licence_flag(g.model_licence) if g.status is JobStatus.succeeded else None
     return {
         "id": g.id, "project_id": g.project_id, "kind": g.kind, "params": g.params,
         "status": g.status.value, "progress": round(g.progress, 4), "progress_message": g.progress_message,
@@ -130,7 +133,13 @@ def generation_json(g: Generation, inputs: list[int] = (), outputs: list[int] = 
         "started_at": g.started_at.isoformat(timespec="seconds") if g.started_at else None,
         "finished_at": g.finished_at.isoformat(timespec="seconds") if g.finished_at else None,
         "seconds": g.seconds, "inputs": list(inputs), "outputs": list(outputs),
+        # Whether its outputs may be used commercially ("yes", "check", "no"), by its models' licences.
+        "commercial_use": flag.commercial_use if flag else None, "licence_note": flag.note if flag else "",
     }
+
+
+def licence_flag(model_licence: str) -> LicenceFlag:
+    return commercial_use(split(model_licence))
 
 
 @dataclass
@@ -501,6 +510,32 @@ class Library:
             generation_json(g, by_gen.get(g.id, {}).get("input", []), by_gen.get(g.id, {}).get("output", []))
             for g in gens
         ]
+
+    def save_rating(self, generation_id, stars: int, tags: list[str], actor: Actor = ANONYMOUS) -> Rating:
+        """The actor's rating of a generation they can see (replacing their earlier one of it)."""
+        g, _, _ = self.get_generation(generation_id, actor=actor)
+        with self.session() as s:
+            s.exec(delete(Rating).where(Rating.generation_id == g.id, owned_by(Rating.owner_id, actor)))
+            r = Rating(generation_id=g.id, owner_id=actor.user_id, stars=int(stars), tags=list(tags))
+            s.add(r)
+            s.commit()
+            s.refresh(r)
+            return r
+
+    def rating_history(self, kind: str, actor: Actor = ANONYMOUS) -> list[tuple[dict, int, list[str]]]:
+        """(parameters, stars, tags) of every generation of `kind` the actor rated, oldest first."""
+        with self.session() as s:
+            rows = s.exec(select(Generation.params, Rating.stars, Rating.tags)
+                          .join(Rating, Rating.generation_id == Generation.id)
+                          .where(Generation.kind == kind, owned_by(Rating.owner_id, actor))
+                          .order_by(Rating.created_at)).all()
+        return [(dict(p or {}), int(stars), list(tags or [])) for p, stars, tags in rows]
+
+    def non_commercial(self, project_id, actor: Actor = ANONYMOUS) -> list[str]:
+        """One line per finished generation of the project whose outputs may not be used commercially
+        (what exporting or sharing the project warns about)."""
+        return [f"{g['kind']} generation {g['id']}: {g['licence_note']} ({g['model_licence']})"
+                for g in self.list_generations(project_id, actor) if g["commercial_use"] == "no"]
 
     def log_event(self, type_: str, actor: Actor = ANONYMOUS, **detail) -> None:
         with self.session() as s:

@@ -137,6 +137,18 @@ class GenerationAsset(SQLModel, table=True):
     role: str = Field(max_length=10)  # "input" | "output"
 
 
+class Rating(SQLModel, table=True):
+    """A user's rating of what a generation made: 1-5 stars and tags ("too fast", "robotic" ...). Rating
+    the same generation again replaces the rating."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    generation_id: int = _fk("generation.id", ondelete="CASCADE", nullable=False)
+    owner_id: int | None = _fk("user.id", ondelete="CASCADE", nullable=True)
+    stars: int
+    tags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Share(SQLModel, table=True):
     """Something of one user's opened to another: a project ("viewer" reads it, "editor" also adds
     to it) or a voice profile ("speak": may speak with it, never read its references)."""

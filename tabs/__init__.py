@@ -11,7 +11,7 @@ TAGLINE = "A photo, a voice and an idea: cloned voices, talking heads, songs, mu
 
 
 def build_app(services: Services) -> gr.Blocks:
-    from tabs import admin, api, music, projects, slides, talking_head, video, voice
+    from tabs import admin, api, music, projects, slides, talking_head, verify, video, voice
 
     # Files Gradio tracks (uploads, files it serves) are removed CACHE_MAX_AGE_S after they were made; the
     # rest of its cache (download folders, uploads from before a restart) goes by Services.start_cache_expiry.
@@ -47,6 +47,8 @@ def build_app(services: Services) -> gr.Blocks:
                 slides.build(services)
             with gr.Tab("Projects", id="projects"):
                 projects.build(services)
+            with gr.Tab("Verify", id="verify"):
+                verify.build(services)
             # Shown to admins only (each of its handlers checks again).
             with gr.Tab("Admin", id="admin", visible=False) as admin_tab:
                 admin.build(services)

@@ -14,8 +14,8 @@ from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
 USER_COLUMNS = ["user", "admin", "disabled", "projects", "voices", "stored"]
 EVENT_COLUMNS = ["time (UTC)", "event", "user", "IP", "user agent", "detail"]
-EVENT_TYPES = ["", "login", "login_failed", "login_throttled", "login_ok", "voice_consent", "share",
-               "upload_rejected", "user_", "admin_", "data_adopted"]
+EVENT_TYPES = ["", "login", "login_failed", "login_throttled", "login_ok", "voice_consent", "likeness_attestation",
+               "share", "upload_rejected", "user_", "admin_", "data_adopted"]
 
 
 def _mb(n: int) -> str:

@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import gradio as gr
 from gradio import FileData
 
@@ -28,14 +31,76 @@ from tabs.common import (
     private_folder,
     uploaded_file,
     user_errors,
+    warn_non_commercial,
 )
 from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
+log = logging.getLogger(__name__)
 
-def expose(fn, **options) -> None:
+# Marks the endpoints that are also MCP tools (when the MCP server is on).
+MCP_TOOL = "studio_mcp_tool"
+
+
+def expose(fn, *, tool: bool = False, **options) -> None:
     """Publish `fn` as the endpoint /<its name>. Every argument is checked against its type hints first
-    (`checked_arguments`): a wrong type is answered with the parameter's name and the type it takes."""
-    gr.api(checked_arguments(fn), api_name=fn.__name__, **options)
+    (`checked_arguments`): a wrong type is answered with the parameter's name and the type it takes.
+    tool=True: also an MCP tool for AI agents, described by its docstring (a line per parameter under Args:);
+    endpoints that are not (admin, sharing, cancel, import and export) stay out of MCP."""
+    checked = checked_arguments(fn)
+    setattr(checked, MCP_TOOL, tool)
+    gr.api(checked, api_name=fn.__name__, **options)
+
+
+def mcp_tool_endpoints(demo: gr.Blocks) -> set[str]:
+    """The endpoints ("/speak", ...) exposed as MCP tools."""
+    return {f"/{f.api_name}" for f in demo.fns.values() if f.fn is not None and getattr(f.fn, MCP_TOOL, False)}
+
+
+def keep_only_mcp_tools(demo: gr.Blocks) -> list[str]:
+    """Gradio's MCP server offers every public endpoint as a tool; drop those not exposed with tool=True, so
+    they are neither listed (tools, /gradio_api/mcp/schema) nor callable over MCP. Returns the dropped tools."""
+    server = getattr(demo, "mcp_server_obj", None)
+    if server is None:
+        return []
+    tools = mcp_tool_endpoints(demo)
+    dropped = [name for name, endpoint in server.tool_to_endpoint.items() if endpoint not in tools]
+    for name in dropped:
+        del server.tool_to_endpoint[name]
+    return dropped
+
+
+# Why the MCP server is not started with sign-in on, for the log.
+MCP_NEEDS_SIGN_IN_OFF = ("GRADIO_MCP_SERVER is set, but the MCP server is not started: sign-in is on, and Gradio's MCP "
+                         "server would list the tools to anyone while calling the app back without the caller's "
+                         "session, so no tool call could act as a signed-in user. Run it with sign-in off "
+                         "(SIGN_IN=off), on a machine only you can reach.")
+
+
+def serve_mcp(services: Services) -> bool:
+    """Whether to start the MCP server: when asked for (GRADIO_MCP_SERVER, --mcp-server) and sign-in is off."""
+    if services.settings.mcp_server and services.sign_in:
+        log.warning(MCP_NEEDS_SIGN_IN_OFF)
+        return False
+    return services.settings.mcp_server
+
+
+def mcp_lifespan(demo: gr.Blocks, wanted: bool):
+    """For launch(app_kwargs={"lifespan": ...}): Gradio makes its MCP server during launch, and the app's
+    lifespan starts before the first request, so that is where the tools are pruned."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        server = getattr(demo, "mcp_server_obj", None)
+        if wanted and server is None:
+            log.error("The MCP server was asked for (GRADIO_MCP_SERVER, --mcp-server) but did not start: %s",
+                      getattr(demo, "mcp_error", None) or "unknown reason")
+        elif server is not None:
+            dropped = keep_only_mcp_tools(demo)
+            log.info("MCP tools: %s (not tools: %s)", ", ".join(sorted(server.tool_to_endpoint)),
+                     ", ".join(sorted(dropped)))
+        yield
+
+    return lifespan
 
 
 def register(services: Services) -> None:
@@ -48,7 +113,11 @@ def register(services: Services) -> None:
 
     @user_errors
     def list_projects(request: gr.Request = None) -> list[dict]:
-        """Your projects and those shared with you ("shared": {"role", "by"}), most recently changed first."""
+        """Your projects and those shared with you ("shared": {"role", "by"}), most recently changed first. A project's
+        "id" is the project_id the generating tools take to save their outputs into it.
+
+        Returns:
+            A list of projects: id, name, number of assets, when changed, and "shared" for another user's project."""
         actor = actor_from(request, services)
         shared = lib.shared_with(actor)
         return [project_json(p, n, shared.get(p.id)) for p, n in lib.list_projects(actor)]
@@ -67,14 +136,21 @@ def register(services: Services) -> None:
 
     @user_errors
     def list_generations(project_id: int, request: gr.Request = None) -> list[dict]:
-        """The project's generations (newest first) with status, progress, parameters and timings."""
+        """The project's generations (newest first): what was made (speech, song, video, deck), its status and
+        progress, parameters, timings, output files and whether they may be used commercially.
+
+        Args:
+            project_id: The project's id, from list_projects.
+        """
         return lib.list_generations(project_id, actor_from(request, services))
 
     @user_errors
     def export_project(project_id: int, request: gr.Request = None) -> FileData:
-        """The project as a zip: its media and a JSON manifest."""
+        """The project as a zip: its media and a JSON manifest. Warns (a log message to the client) when
+        some of its outputs may not be used commercially."""
         actor = actor_from(request, services)
         out = archive.export_project(lib, project_id, private_folder(actor), actor)
+        warn_non_commercial(lib.non_commercial(project_id, actor))
         return FileData(path=str(out), orig_name=out.name)
 
     @user_errors
@@ -95,12 +171,59 @@ def register(services: Services) -> None:
         return {"generation_id": g.id, "stopping": stopping, "status": g.status.value}
 
     @user_errors
+    def rerun(generation_id: int, overrides_json: str = "", request: gr.Request = None) -> tuple[dict, list[FileData]]:
+        """Run a past generation again from its stored parameters and input files, with some parameters
+        changed. Returns the new generation (as in list_generations) and its files.
+
+        Args:
+            generation_id: The generation to run again, from list_generations.
+            overrides_json: JSON object of parameters to change, e.g. {"speed": 0.9} (empty: the same again).
+        """
+        from workflows.rerun import parse_overrides
+
+        actor = actor_from(request, services)
+        done = services.rerun(generation_id, parse_overrides(overrides_json), actor=actor)
+        (row,) = [g for g in lib.list_generations(done.generation.project_id, actor) if g["id"] == done.generation.id]
+        out = Downloads(actor)
+        return row, [_file(services, a, out) for a in done.outputs]
+
+    @user_errors
+    def rate(generation_id: int, stars: int, tags: str = "", request: gr.Request = None) -> dict:
+        """Rate what a generation made, 1-5 stars, with optional comma-separated tags ("too fast", "too slow",
+        "too quiet", "too loud", "robotic", "not my voice", "words wrong", "great"). Rating again replaces it.
+
+        Args:
+            generation_id: The generation to rate, from list_generations.
+            stars: 1 (bad) to 5 (great).
+            tags: Comma-separated tags, e.g. "too fast, robotic" (optional).
+        """
+        from workflows.preferences import rate as save
+
+        return save(lib, generation_id, stars, tags, actor_from(request, services))
+
+    @user_errors
+    def suggestions(kind: str = "speak", request: gr.Request = None) -> list[dict]:
+        """Settings suggested for you from your ratings, per parameter of a kind of generation ("speak",
+        "talking_head", "song", "scene_video", "music_video", "deck"), each with the reason in your figures;
+        the default while your ratings do not favour another value.
+
+        Args:
+            kind: The kind of generation, e.g. "speak".
+        """
+        from workflows.preferences import suggestions as find
+
+        return [s.to_json() for s in find(lib, kind, actor_from(request, services))]
+
+    @user_errors
     def share_project(project_id: int, username: str, role: str = "viewer", request: gr.Request = None) -> dict:
         """Share your project with another user as "viewer" (read and export) or "editor" (also add files
         and generate into it). Sharing again changes the role."""
         actor = actor_from(request, services)
         share = services.sharing.share_project(project_id, username, role, actor)
-        return {"project_id": share.object_id, "user": username.strip(), "role": share.role}
+        warnings = lib.non_commercial(project_id, actor)
+        warn_non_commercial(warnings)
+        return {"project_id": share.object_id, "user": username.strip(), "role": share.role,
+                "licence_warnings": warnings}
 
     @user_errors
     def unshare_project(project_id: int, username: str, request: gr.Request = None) -> dict:
@@ -115,24 +238,31 @@ def register(services: Services) -> None:
 
     @user_errors
     def capabilities() -> dict:
-        """Which engines and backends can run here, and why not (missing weights, key, GPU)."""
+        """Which engines and backends can run on this server, and why not where one cannot (missing model
+        weights, API key, GPU). Call it first to know which voice backends and features are available."""
         return services.capabilities()
 
     @user_errors
     def verify_media(file: FileData, request: gr.Request = None) -> dict:
-        """Was this audio or video made here? Reads the studio's audio watermark (at least 5 s; it survives
-        MP3/AAC re-encoding, resampling, mono and excerpts): the generation, when, the model and licence, a
-        confidence; who made it only to that user or an admin."""
-        from workflows.trust import verify_media as verify
+        """Was this file made here? Reads its Content Credentials (C2PA, any media file) and the studio's
+        audio watermark (at least 5 s; it survives MP3/AAC re-encoding, resampling, mono and excerpts): the
+        generation, when, the model and licence, a confidence; who made it only to that user or an admin.
 
+        Args:
+            file: The media file to check (audio, video, image or .pptx), as an http(s) URL.
+        """
         actor = actor_from(request, services)
         path, name = uploaded_file(file, "file", actor)
-        return verify(path, name, services.jobs.mark_outputs, services.library, services.accounts, actor)
+        return services.verify_media(path, name, actor)
 
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
                export_project, import_project, capabilities, cancel, share_project, unshare_project, list_shares):
-        expose(fn, concurrency_limit=None if fn in (capabilities, cancel) else 4)
-    expose(verify_media, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=fn in (list_projects, list_generations, capabilities),
+               concurrency_limit=None if fn in (capabilities, cancel) else 4)
+    expose(verify_media, tool=True, concurrency_id="cpu", concurrency_limit=2)
+    expose(rerun, concurrency_id="cpu", concurrency_limit=2)
+    for fn in (rate, suggestions):
+        expose(fn, concurrency_limit=4)
 
 
 def register_voice(services: Services) -> None:
@@ -148,7 +278,17 @@ def register_voice(services: Services) -> None:
     def speak(text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
               speed: float = 1.0, pitch_semitones: float = 0, project_id: int | None = None,
               request: gr.Request = None) -> FileData:
-        """Speak text with a preset voice or a voice profile ("profile:<id>"). Returns the audio file."""
+        """Speak text with a preset voice or a voice profile ("profile:<id>"). Returns the audio file.
+
+        Args:
+            text: The words to speak: plain text, up to 20,000 characters.
+            voice: "default", a language ("de", "fr", "en-gb"), a backend's preset or "profile:<id>" (see list_voices).
+            style: Delivery: natural, heroic_male, soprano, choir or whisper.
+            backend: "auto" (the best available), or embedded, piper, bark, openai or gtts (see capabilities).
+            speed: Speaking rate from 0.5 to 2.0; 1.0 is normal.
+            pitch_semitones: Pitch shift from -12 to 12 semitones; 0 keeps the voice's own pitch.
+            project_id: A project (from list_projects) to save the speech into; empty for none.
+        """
         actor = actor_from(request, services)
         done, _ = voices.speak(text, voice, style, backend, speed, pitch_semitones, project_id, actor=actor)
         return _audio_file(done, actor)
@@ -156,7 +296,15 @@ def register_voice(services: Services) -> None:
     @user_errors
     def clone_voice(reference_audio: FileData, text: str, style: str = "natural", project_id: int | None = None,
                     request: gr.Request = None) -> FileData:
-        """Clone the voice in a 3 s - 2 min reference clip and speak the text with it (nothing is kept as a profile)."""
+        """Clone the voice in a 3 s - 2 min reference clip and speak the text with it (nothing is kept as a profile).
+        Only clone a voice whose speaker agreed to it. Returns the audio file.
+
+        Args:
+            reference_audio: A recording of the speaker alone, 3 seconds to 2 minutes, as an http(s) URL.
+            text: The words to speak in the cloned voice.
+            style: Delivery: natural, heroic_male, soprano, choir or whisper.
+            project_id: A project (from list_projects) to save the speech into; empty for none.
+        """
         actor = actor_from(request, services)
         ref = uploaded_file(reference_audio, "reference audio", actor)
         done, _ = voices.clone_voice(ref, text, style, project_id, actor=actor)
@@ -165,7 +313,11 @@ def register_voice(services: Services) -> None:
     @user_errors
     def consent_prompt(speaker: str, request: gr.Request = None) -> dict:
         """A sentence for the speaker to read aloud before their voice is cloned: their name, a statement
-        of consent and four random words. Returns prompt_id and text; valid once, for 30 minutes."""
+        of consent and four random words. Returns prompt_id and text; valid once, for 30 minutes.
+
+        Args:
+            speaker: The name of the person whose voice is to be cloned, as they will say it.
+        """
         return voices.consent_prompt(speaker, actor_from(request, services))
 
     @user_errors
@@ -173,7 +325,17 @@ def register_voice(services: Services) -> None:
                      prompt_id: int | None = None, attestation: str = "", request: gr.Request = None) -> dict:
         """Create a voice profile from a reference clip. consent=True confirms the speaker agreed; with spoken
         consent (the default) consent_recording is the speaker reading the text of /consent_prompt (prompt_id).
-        Where the server cannot run speech recognition, attestation (that text, typed) stands in."""
+        Where the server cannot run speech recognition, attestation (that text, typed) stands in.
+        Returns the profile: its id (use "profile:<id>" as the voice of speak) and name.
+
+        Args:
+            name: A name for the new voice profile.
+            reference_audio: A recording of the speaker alone, 3 seconds to 2 minutes, as an http(s) URL.
+            consent: True only when the speaker agreed to have their voice cloned.
+            consent_recording: The speaker reading the consent_prompt text aloud, as a URL (spoken consent).
+            prompt_id: The prompt_id that consent_prompt returned with that text.
+            attestation: The consent_prompt text typed, only where the server cannot run speech recognition.
+        """
         actor = actor_from(request, services)
         ref = uploaded_file(reference_audio, "reference audio", actor)
         rec = uploaded_file(consent_recording, "consent recording", actor) if consent_recording else None
@@ -192,7 +354,7 @@ def register_voice(services: Services) -> None:
     @user_errors
     def list_voices(request: gr.Request = None) -> dict:
         """Voice profiles (yours, and those shared with you: "shared": {"role": "speak", "by"}), and each
-        speech backend's availability and preset voices."""
+        speech backend's availability and preset voices. Any of them is a voice for speak and the other tools."""
         return voices.list_voices(actor_from(request, services))
 
     @user_errors
@@ -215,8 +377,10 @@ def register_voice(services: Services) -> None:
         return _audio_file(done, actor)
 
     for fn in (speak, clone_voice, create_voice, add_voice_clips, list_voices, regenerate_sentence):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
-    for fn in (consent_prompt, share_voice, unshare_voice):
+        expose(fn, tool=fn in (speak, clone_voice, create_voice, list_voices), concurrency_id="cpu",
+               concurrency_limit=2)
+    expose(consent_prompt, tool=True, concurrency_limit=4)
+    for fn in (share_voice, unshare_voice):
         expose(fn, concurrency_limit=4)
 
 
@@ -226,15 +390,29 @@ def register_talking_head(services: Services) -> None:
     @user_errors
     def talking_head(portrait: FileData, audio: FileData | None = None, text: str = "", voice: str = "default",
                      size: int | str = 512, fps: int = 25, still: bool = False, project_id: int | None = None,
-                     request: gr.Request = None) -> FileData:
-        """A video of the portrait speaking the audio (or the text, spoken first in the given voice)."""
+                     likeness_consent: bool = False, request: gr.Request = None) -> FileData:
+        """A video of the portrait speaking the audio (or the text, spoken first in the given voice): the face
+        is animated to the speech. Returns the .mp4 file.
+
+        Args:
+            portrait: A photo or painting of one face, seen from the front, as an http(s) URL.
+            audio: Speech to lip-sync to, as a URL; leave empty to speak the text instead.
+            text: Words to speak when no audio is given.
+            voice: The voice for the text: "default", a preset voice or "profile:<id>" (see list_voices).
+            size: Video size: 256, 512 or "original" (the portrait's own size).
+            fps: Frames per second: 25 or 30.
+            still: True keeps the head still (the mouth still moves); false adds natural head motion.
+            project_id: A project (from list_projects) to save the video into; empty for none.
+            likeness_consent: True only when the user may use this face (it is theirs, or they have permission).
+        """
         actor = actor_from(request, services)
         photo = uploaded_file(portrait, "portrait", actor)
         speech = uploaded_file(audio, "audio", actor) if audio else None
-        done = services.talking_heads.render(photo, speech, text, voice, size, fps, still, project_id, actor=actor)
+        done = services.talking_heads.render(photo, speech, text, voice, size, fps, still, project_id,
+                                             likeness_consent=likeness_consent, actor=actor)
         return _file(services, next(a for a in done.outputs if a.kind.value == "video"), Downloads(actor))
 
-    expose(talking_head, concurrency_id="cpu", concurrency_limit=2)
+    expose(talking_head, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_music(services: Services) -> None:
@@ -244,7 +422,15 @@ def register_music(services: Services) -> None:
     @user_errors
     def write_lyrics(theme: str, title: str = "", music_style: str = "epic", mood: str = "",
                      request: gr.Request = None) -> str:
-        """Lyrics for a theme: [Verse]/[Chorus]/[Bridge] sections with rhymes (a language model when configured)."""
+        """Lyrics for a theme: [Verse]/[Chorus]/[Bridge] sections with rhymes (a language model when configured).
+        Returns the lyrics as text, ready for compose_song.
+
+        Args:
+            theme: What the song is about, in a few words or sentences.
+            title: The song's title; empty to let one be chosen.
+            music_style: epic, pop, dark, gregorian, fantasy, gladiator or emotional.
+            mood: A mood to colour the words (e.g. "hopeful"); empty for the style's own.
+        """
         _, text = music.write_lyrics(theme, title, music_style, mood, actor=actor_from(request, services))
         return text
 
@@ -254,7 +440,20 @@ def register_music(services: Services) -> None:
                      bpm: float = 0, seed: int = 0, project_id: int | None = None,
                      request: gr.Request = None) -> tuple[FileData, str, FileData, FileData]:
         """Compose, sing, mix and master a song. Returns (song WAV, lyrics as LRC, stems zip, MIDI).
-        The song's id (for /mix and /music_video) is in the file names: "... - song 12.wav"."""
+        The song's id (for /mix and /music_video) is in the file names: "... - song 12.wav".
+
+        Args:
+            theme: What the song is about; used for the lyrics when none are given.
+            title: The song's title; empty to let one be chosen.
+            lyrics: Lyrics with [Verse]/[Chorus] sections (e.g. from write_lyrics); empty to write them from the theme.
+            music_style: epic, pop, dark, gregorian, fantasy, gladiator or emotional.
+            voice_style: The singing: heroic_male, soprano, choir or whisper.
+            voice: The singer: "default" or "profile:<id>" for a voice profile (see list_voices).
+            duration_s: Length of the song in seconds, 10 to 600.
+            bpm: Tempo in beats per minute, 40 to 240; 0 for the style's own.
+            seed: A number for the random choices; the same seed and inputs give the same song.
+            project_id: A project (from list_projects) to save the song into; empty for none.
+        """
         actor = actor_from(request, services)
         done, res = music.compose(theme, title, lyrics, music_style, voice_style, voice, duration_s, bpm, seed,
                                   project_id, actor=actor)
@@ -269,14 +468,19 @@ def register_music(services: Services) -> None:
     def mix(song_id: int, settings_json: str = "", request: gr.Request = None) -> FileData:
         """Re-mix a song's stems: JSON {"tracks": {"vocals": {"gain_db": 2, "pan": 0, "eq_low_db": 0,
         "eq_mid_db": 0, "eq_high_db": 0, "reverb": 0.2, "compression": 0.3, "mute": false}},
-        "master": {"target_lufs": -14}}; fields left out keep the song's mix."""
+        "master": {"target_lufs": -14}}; fields left out keep the song's mix. Returns the new mix as a WAV file.
+
+        Args:
+            song_id: The song's id, from compose_song's file names ("... - song 12.wav" is 12).
+            settings_json: The mix as JSON (tracks by stem name, and master), as above; empty keeps the song's mix.
+        """
         actor = actor_from(request, services)
         done = music.mix(song_id, settings_json, actor=actor)
         return _file(services, done.outputs[0], Downloads(actor))
 
-    expose(write_lyrics, concurrency_limit=4)
+    expose(write_lyrics, tool=True, concurrency_limit=4)
     for fn in (compose_song, mix):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def _file(services: Services, asset, out: Downloads) -> FileData:
@@ -295,7 +499,17 @@ def register_video(services: Services) -> None:
     def image_to_video(images: list[FileData], audio: FileData | None = None, seconds_per_image: float = 4.0,
                        size: str = "1280x720", fps: int = 30, project_id: int | None = None,
                        request: gr.Request = None) -> FileData:
-        """Photos -> a video with Ken Burns motion and crossfades, timed to the audio or seconds_per_image."""
+        """Photos -> a video with Ken Burns motion and crossfades, timed to the audio or seconds_per_image.
+        Returns the .mp4 file.
+
+        Args:
+            images: The photos in order, each as an http(s) URL.
+            audio: A soundtrack as a URL; the photos share its length. Empty for a silent video.
+            seconds_per_image: How long each photo shows when there is no audio.
+            size: Width x height, such as "1280x720", "1920x1080" or "1080x1920".
+            fps: Frames per second: 24, 25 or 30.
+            project_id: A project (from list_projects) to save the video into; empty for none.
+        """
         actor = actor_from(request, services)
         photos = [uploaded_file(f, "photo", actor) for f in (images or [])]
         sound = uploaded_file(audio, "audio", actor) if audio else None
@@ -308,7 +522,18 @@ def register_video(services: Services) -> None:
                     request: gr.Request = None) -> FileData:
         """A scene template (epic_battle, sacred_temple, emotional_closeup, plain_dark) moving to the audio,
         over optional photos, with optional captions: LRC or plain text, or "auto" for the words recognised
-        in the audio (speech or singing), timed word by word; the video's notes say if none were heard."""
+        in the audio (speech or singing), timed word by word; the video's notes say if none were heard.
+        Returns the .mp4 file.
+
+        Args:
+            audio: The soundtrack the scene moves to (speech, song or music), as an http(s) URL.
+            template: epic_battle, sacred_temple, emotional_closeup or plain_dark.
+            images: Optional photos shown in the scene, each as a URL.
+            captions: LRC or plain text, "auto" for the words heard in the audio, or empty for none.
+            size: Width x height, such as "1280x720", "1920x1080" or "1080x1920".
+            fps: Frames per second: 24, 25 or 30.
+            project_id: A project (from list_projects) to save the video into; empty for none.
+        """
         actor = actor_from(request, services)
         sound = uploaded_file(audio, "audio", actor)
         photos = [uploaded_file(f, "photo", actor) for f in (images or [])]
@@ -318,12 +543,19 @@ def register_video(services: Services) -> None:
     @user_errors
     def music_video(song_id: int, template: str = "epic_battle", size: str = "1280x720",
                     request: gr.Request = None) -> FileData:
-        """A music video for a song made by /compose_song (its id is in the song's file name)."""
+        """A music video for a song made by /compose_song (its id is in the song's file name), with its lyrics
+        as captions. Returns the .mp4 file.
+
+        Args:
+            song_id: The song's id, from compose_song's file names ("... - song 12.wav" is 12).
+            template: epic_battle, sacred_temple, emotional_closeup or plain_dark.
+            size: Width x height, such as "1280x720", "1920x1080" or "1080x1920".
+        """
         actor = actor_from(request, services)
         return _video(video.music_video(song_id, template, size, actor=actor), actor)
 
     for fn in (image_to_video, scene_video, music_video):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_slides(services: Services) -> None:
@@ -338,24 +570,48 @@ def register_slides(services: Services) -> None:
 
     @user_errors
     def make_deck(outline: str, voice: str = "default", presenter: FileData | None = None, theme: str = "dark",
-                  project_id: int | None = None, request: gr.Request = None) -> tuple[FileData, FileData]:
+                  project_id: int | None = None, likeness_consent: bool = False,
+                  request: gr.Request = None) -> tuple[FileData, FileData]:
         """Markdown outline ('# Title', '## Slide', '- bullet', tables, charts, quotes, 'Notes:') -> (.pptx with
-        notes and narration, narrated .mp4). presenter: a portrait that presents the deck as a talking head."""
+        notes and narration, narrated .mp4). presenter: a portrait that presents the deck as a talking head;
+        it needs likeness_consent=true (you may use that likeness).
+
+        Args:
+            outline: The deck in Markdown: '# Title', '## Slide', '- bullet', tables, charts, quotes, 'Notes:'.
+            voice: The narrating voice: "default", a preset voice or "profile:<id>" (see list_voices).
+            presenter: Optional portrait (one face, from the front), as a URL, that presents as a talking head.
+            theme: dark or light.
+            project_id: A project (from list_projects) to save the deck and video into; empty for none.
+            likeness_consent: True only when the user may use the presenter's likeness; required with a presenter.
+        """
         actor = actor_from(request, services)
         face = uploaded_file(presenter, "presenter portrait", actor) if presenter else None
-        return _pair(slides.make_deck(outline, voice, face, theme, project_id, actor=actor), actor)
+        return _pair(slides.make_deck(outline, voice, face, theme, project_id, likeness_consent=likeness_consent,
+                                      actor=actor), actor)
 
     @user_errors
     def narrate_pptx(pptx: FileData, voice: str = "default", presenter: FileData | None = None,
-                     project_id: int | None = None, request: gr.Request = None) -> tuple[FileData, FileData]:
-        """An existing .pptx -> (the deck with narration on every slide, its narrated .mp4)."""
+                     project_id: int | None = None, likeness_consent: bool = False,
+                     request: gr.Request = None) -> tuple[FileData, FileData]:
+        """An existing .pptx -> (the deck with narration on every slide, its narrated .mp4). Each slide's speaker
+        notes are spoken (notes are completed where a slide has none). A presenter portrait needs
+        likeness_consent=true (you may use that likeness).
+
+        Args:
+            pptx: The PowerPoint file (.pptx), as an http(s) URL.
+            voice: The narrating voice: "default", a preset voice or "profile:<id>" (see list_voices).
+            presenter: Optional portrait (one face, from the front), as a URL, that presents as a talking head.
+            project_id: A project (from list_projects) to save the deck and video into; empty for none.
+            likeness_consent: True only when the user may use the presenter's likeness; required with a presenter.
+        """
         actor = actor_from(request, services)
         deck = uploaded_file(pptx, "deck", actor)
         face = uploaded_file(presenter, "presenter portrait", actor) if presenter else None
-        return _pair(slides.narrate_pptx(deck, voice, face, project_id, actor=actor), actor)
+        return _pair(slides.narrate_pptx(deck, voice, face, project_id, likeness_consent=likeness_consent,
+                                         actor=actor), actor)
 
     for fn in (make_deck, narrate_pptx):
-        expose(fn, concurrency_id="cpu", concurrency_limit=2)
+        expose(fn, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
 def register_admin(services: Services) -> None:

@@ -333,3 +333,41 @@ class Downloads:
 def download_copy(src: Path, name: str, actor: Actor) -> str:
     """A copy of one stored file for a request that hands out only this one (see `Downloads`)."""
     return Downloads(actor).copy(src, name)
+
+
+def licence_md(generation) -> str:
+    """The licence flag shown under an output: may it be used commercially, and under which licences."""
+    from storage.library import licence_flag
+
+    flag = licence_flag(generation.model_licence)
+    icon = {"yes": "✅", "check": "⚠️", "no": "⛔"}[flag.commercial_use]
+    text = f"\n\n{icon} **{flag.note}**"
+    if flag.licences:
+        text += "  \nModel licences: " + "; ".join(flag.licences)
+    return text
+
+
+def warn_non_commercial(lines: list[str]) -> str:
+    """A warning (a toast in the browser, a log message to an API client) when outputs about to leave
+    the studio may not be used commercially; the same text for a status line, or ""."""
+    if not lines:
+        return ""
+    text = ("Not for commercial use: " + "; ".join(lines[:5])
+            + (f"; and {len(lines) - 5} more" if len(lines) > 5 else ""))
+    gr.Warning(text)
+    return text
+
+
+# The likeness attestation a talking head of an uploaded photo needs (kept with the generation, logged).
+LIKENESS_LABEL = "I may use this person's likeness: it is me, or I have their permission"
+
+
+def suggested_md(services, request, kind: str) -> str:
+    """"Suggested for you" from the user's ratings: the settings that differ from the defaults, with why."""
+    from workflows.preferences import suggestions
+
+    found = [s for s in suggestions(services.library, kind, actor_from(request, services)) if s.value != s.default]
+    if not found:
+        return ""
+    return "**Suggested for you** (from your ratings):\n" + "\n".join(
+        f"- {s.label}: **{s.value}** ({s.reason})" for s in found)

@@ -13,6 +13,7 @@ from tabs.common import (
     actor_from,
     download_copy,
     gradio_progress,
+    licence_md,
     stop_button,
     stop_token,
     user_errors,
@@ -61,7 +62,7 @@ def song_md(g) -> str:
                                                 if secs else "") + " |"]
     md = "| | |\n|---|---|\n" + "\n".join(rows)
     notes = m.get("notes") or []
-    return md + ("\n\n" + "\n".join(f"> {n}" for n in notes) if notes else "")
+    return md + ("\n\n" + "\n".join(f"> {n}" for n in notes) if notes else "") + licence_md(g)
 
 
 def build(services: Services) -> None:
@@ -156,7 +157,8 @@ def build(services: Services) -> None:
         out = done.outputs[0]
         m = done.generation.metrics
         return (download_copy(lib.asset_path(out), out.name, actor),
-                f"Re-mixed: {m['lufs']:.1f} LUFS, true peak {m['true_peak_dbtp']:.1f} dBTP.")
+                f"Re-mixed: {m['lufs']:.1f} LUFS, true peak {m['true_peak_dbtp']:.1f} dBTP."
+                + licence_md(done.generation))
 
     def refresh(request: gr.Request):
         projects = [("(Unsorted)", 0)] + [(f"{p.name} (#{p.id})", p.id)

@@ -11,10 +11,23 @@ from services import Services
 from storage import archive
 from storage.library import asset_json
 from storage.models import MediaKind
-from tabs.common import actor_from, download_copy, private_folder, user_errors
+from tabs.common import (
+    actor_from,
+    download_copy,
+    gradio_progress,
+    private_folder,
+    stop_button,
+    stop_token,
+    user_errors,
+    warn_non_commercial,
+    wire_stop,
+)
+from workflows.preferences import rating_tags
 
 ASSET_COLUMNS = ["id", "kind", "name", "size", "length / pixels", "origin", "added"]
-GEN_COLUMNS = ["id", "kind", "status", "progress", "backend", "seconds", "error", "parameters"]
+GEN_COLUMNS = ["id", "kind", "status", "progress", "backend", "seconds", "commercial use", "error", "parameters"]
+# How the generations table shows whether outputs may be used commercially.
+COMMERCIAL = {"yes": "yes", "check": "check the terms", "no": "NO", None: ""}
 
 
 def _size(n: int) -> str:
@@ -71,7 +84,7 @@ def build(services: Services) -> None:
             return []
         return [
             [g["id"], g["kind"], g["status"], f"{g['progress'] * 100:.0f}%", g["backend"],
-             f"{g['seconds']:.1f}" if g["seconds"] is not None else "", g["error"],
+             f"{g['seconds']:.1f}" if g["seconds"] is not None else "", COMMERCIAL[g["commercial_use"]], g["error"],
              json.dumps(g["params"], ensure_ascii=False)[:300]]
             for g in lib.list_generations(project_id, actor_from(request, services))
         ]
@@ -121,11 +134,60 @@ def build(services: Services) -> None:
                 prev_meta = gr.JSON(label="Details", visible=False)
             gens = gr.Dataframe(headers=GEN_COLUMNS, value=[], interactive=False, label="Generations",
                                 elem_id="generations-table", wrap=True)
+            with gr.Row(equal_height=True):
+                rerun_id = gr.Number(label="Generation to run again (click its row)", precision=0, minimum=1,
+                                     elem_id="rerun-id", scale=1)
+                rerun_changes = gr.Textbox(label="Changes (JSON)", placeholder='e.g. {"speed": 0.9}', max_lines=3,
+                                           elem_id="rerun-changes", scale=3)
+                rerun_btn = gr.Button("Run again", elem_id="rerun-button", scale=1)
+                rerun_stop = stop_button("rerun-stop")
+            with gr.Row(equal_height=True):
+                rate_stars = gr.Radio([1, 2, 3, 4, 5], label="Rate it (stars)", elem_id="rate-stars", scale=2)
+                rate_tags = gr.CheckboxGroup(list(rating_tags()), label="Tags (optional)", elem_id="rate-tags",
+                                             scale=4)
+                rate_btn = gr.Button("Rate", elem_id="rate-button", scale=1)
     with gr.Accordion("Engines and backends on this server", open=False):
         caps_btn = gr.Button("Check again", size="sm")
         caps = gr.JSON(label="Capabilities", elem_id="capabilities")
 
     # ---------------------------------------------------------------- handlers
+
+    def on_generation(project_id, evt: gr.SelectData, request: gr.Request):
+        """A row of the generations table picks it for a re-run; the hint says what can change."""
+        from workflows.rerun import RERUN_KEYS
+
+        rows = lib.list_generations(project_id, actor_from(request, services)) if project_id else []
+        row = rows[evt.index[0]] if evt.index and evt.index[0] < len(rows) else None
+        if row is None:
+            return gr.update(), gr.update()
+        keys = RERUN_KEYS.get(row["kind"], ())
+        hint = ("can change: " + ", ".join(keys)) if keys else "this kind cannot be re-run"
+        return row["id"], gr.update(placeholder=f'e.g. {{"{keys[0]}": ...}} ({hint})' if keys else hint)
+
+    @user_errors
+    def on_rate(generation_id, stars, tags, request: gr.Request):
+        from workflows.preferences import rate
+
+        if not generation_id:
+            raise gr.Error("Click the generation to rate in the table first.")
+        if not stars:
+            raise gr.Error("Choose 1 to 5 stars.")
+        r = rate(lib, int(generation_id), int(stars), tags or [], actor_from(request, services))
+        return (f"Rated generation {r['generation_id']}: {r['stars']} stars"
+                + (f" ({', '.join(r['tags'])})" if r["tags"] else "") + ". Suggestions follow your ratings.")
+
+    @user_errors
+    def on_rerun(project_id, generation_id, changes, request: gr.Request, progress=gr.Progress()):
+        from workflows.rerun import parse_overrides
+
+        if not generation_id:
+            raise gr.Error("Click the generation to run again in the table first.")
+        actor = actor_from(request, services)
+        done = services.rerun(int(generation_id), parse_overrides(changes), actor=actor,
+                              progress=gradio_progress(progress), cancel=stop_token(services, request, "rerun"))
+        g = done.generation
+        return (f"Ran generation {int(generation_id)} again as generation **{g.id}** ({g.kind}, "
+                f"{g.seconds:.1f} s); its files are in the project's media.")
 
     def refresh(project_id, request: gr.Request):
         choices = project_choices(request)
@@ -202,7 +264,8 @@ def build(services: Services) -> None:
             raise gr.Error("Choose a project to export.")
         actor = actor_from(request, services)
         out = archive.export_project(lib, project_id, private_folder(actor), actor)
-        return str(out), f"Exported to **{out.name}**."
+        warning = warn_non_commercial(lib.non_commercial(project_id, actor))
+        return str(out), f"Exported to **{out.name}**." + (f"\n\n> ⛔ {warning}" if warning else "")
 
     @user_errors
     def on_import(path, request: gr.Request):
@@ -215,8 +278,11 @@ def build(services: Services) -> None:
     def on_share(project_id, username, role, request: gr.Request):
         if not project_id:
             raise gr.Error("Choose a project to share.")
-        services.sharing.share_project(project_id, username, role, actor_from(request, services))
-        return shares_md(request), f"Shared with **{username.strip()}** as {role}."
+        actor = actor_from(request, services)
+        services.sharing.share_project(project_id, username, role, actor)
+        warning = warn_non_commercial(lib.non_commercial(project_id, actor))
+        return shares_md(request), (f"Shared with **{username.strip()}** as {role}."
+                                    + (f"\n\n> ⛔ {warning}" if warning else ""))
 
     @user_errors
     def on_unshare(project_id, username, request: gr.Request):
@@ -243,6 +309,12 @@ def build(services: Services) -> None:
         return assets_table(project_id, request), gens_table(project_id, request)
 
     project.change(on_project, [project], [assets, gens], **private)
+    gens.select(on_generation, [project], [rerun_id, rerun_changes], **private)
+    rerunning = rerun_btn.click(on_rerun, [project, rerun_id, rerun_changes], [status], concurrency_id="cpu",
+                                **private)
+    rerunning.then(refresh, [project], tables, **private)
+    wire_stop(services, rerun_stop, rerunning, "rerun")
+    rate_btn.click(on_rate, [rerun_id, rate_stars, rate_tags], [status], **private)
     assets.select(on_select, [project], [prev_image, prev_audio, prev_video, prev_text, prev_file, prev_meta],
                   **private)
     export_btn.click(on_export, [project], [export_file, status], **private)

@@ -10,9 +10,11 @@ import gradio as gr
 
 from services import Services
 from tabs.common import (
+    LIKENESS_LABEL,
     Downloads,
     actor_from,
     gradio_progress,
+    licence_md,
     private_folder,
     stop_button,
     stop_token,
@@ -75,6 +77,7 @@ def build(services: Services) -> None:
                     narrate_stop = stop_button("slides-narrate-stop")
             presenter = gr.Image(label="Presenter (optional): a portrait that presents the deck", type="filepath",
                                  sources=["upload"], elem_id="slides-presenter", height=220)
+            likeness = gr.Checkbox(label=LIKENESS_LABEL, elem_id="slides-likeness")
             project = gr.Dropdown(label="Save into project", choices=[("(Unsorted)", 0)], value=0,
                                   info="Image references in the outline name photos in this project")
         with gr.Column(scale=1):
@@ -101,28 +104,30 @@ def build(services: Services) -> None:
               f"made in {g.seconds:.1f} s.")
         md += "\n\n| # | slide | starts at |\n|---|---|---|\n" + "\n".join(
             f"| {t['slide']} | {t['title']} | {t['start_s']:.1f} s |" for t in m.get("timeline", []))
-        md += "".join(f"\n> {n}" for n in m.get("notes") or [])
+        md += "".join(f"\n> {n}" for n in m.get("notes") or []) + licence_md(g)
         out = Downloads(actor)
         video_copy = out.copy(lib.asset_path(vid), vid.name)
         return ([(out.copy(lib.asset_path(a), a.name), f"Slide {a.meta['slide']}") for a in images],
                 video_copy, [out.copy(lib.asset_path(deck), deck.name), video_copy], md)
 
     @user_errors
-    def on_make(outline_, voice_, presenter_, theme_, project_, request: gr.Request,
+    def on_make(outline_, voice_, presenter_, likeness_, theme_, project_, request: gr.Request,
                 progress=gr.Progress()):
         face = (presenter_, Path(presenter_).name) if presenter_ else None
-        return _show(slides.make_deck(outline_, voice_, face, theme_, project_, actor=actor_from(request, services),
+        return _show(slides.make_deck(outline_, voice_, face, theme_, project_, likeness_consent=bool(likeness_),
+                                      actor=actor_from(request, services),
                                       progress=gradio_progress(progress),
                                       cancel=stop_token(services, request, "deck")), request)
 
     @user_errors
-    def on_narrate(upload_, voice_, presenter_, project_, request: gr.Request,
+    def on_narrate(upload_, voice_, presenter_, likeness_, project_, request: gr.Request,
                    progress=gr.Progress()):
         if not upload_:
             raise gr.Error("Upload a .pptx deck first.")
         face = (presenter_, Path(presenter_).name) if presenter_ else None
         return _show(slides.narrate_pptx((upload_, Path(upload_).name), voice_, face, project_,
-                                         actor=actor_from(request, services), progress=gradio_progress(progress),
+                                         likeness_consent=bool(likeness_), actor=actor_from(request, services),
+                                         progress=gradio_progress(progress),
                                          cancel=stop_token(services, request, "narrate")), request)
 
     def refresh(request: gr.Request):
@@ -136,10 +141,10 @@ def build(services: Services) -> None:
                  trigger_mode="always_last", **private)
     theme.change(on_preview, [outline, theme, project], [gallery], concurrency_id="cpu",
                  trigger_mode="always_last", **private)
-    making = make_btn.click(on_make, [outline, voice, presenter, theme, project], [gallery, video, files, info],
-                            concurrency_id="cpu", **private)
-    narrating = narrate_btn.click(on_narrate, [upload, voice, presenter, project], [gallery, video, files, info],
-                                  concurrency_id="cpu", **private)
+    making = make_btn.click(on_make, [outline, voice, presenter, likeness, theme, project],
+                            [gallery, video, files, info], concurrency_id="cpu", **private)
+    narrating = narrate_btn.click(on_narrate, [upload, voice, presenter, likeness, project],
+                                  [gallery, video, files, info], concurrency_id="cpu", **private)
     wire_stop(services, make_stop, making, "deck")
     wire_stop(services, narrate_stop, narrating, "narrate")
     gr.context.Context.root_block.load(refresh, None, [voice, project], **private)

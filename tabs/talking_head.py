@@ -8,9 +8,11 @@ from PIL import Image
 from engines.talking_head.preview import preview
 from services import Services
 from tabs.common import (
+    LIKENESS_LABEL,
     actor_from,
     download_copy,
     gradio_progress,
+    licence_md,
     private_folder,
     stop_button,
     stop_token,
@@ -47,6 +49,7 @@ def build(services: Services) -> None:
             with gr.Row():
                 still = gr.Checkbox(label="Still (no head motion)")
                 crop = gr.Checkbox(label="Crop to the face")
+            likeness = gr.Checkbox(label=LIKENESS_LABEL, elem_id="th-likeness")
             project = gr.Dropdown(label="Save into project", choices=[("(Unsorted)", 0)], value=0)
             with gr.Row():
                 go = gr.Button("Make the video", variant="primary", elem_id="th-button", scale=4)
@@ -66,21 +69,22 @@ def build(services: Services) -> None:
         return str(shown), "\n".join(f"> {n}" for n in notes) or "One face found: gold lines show the lips and eyes."
 
     @user_errors
-    def on_make(portrait_, audio_, text_, voice_, size_, fps_, expr_, motion_, still_, crop_, project_,
+    def on_make(portrait_, audio_, text_, voice_, size_, fps_, expr_, motion_, still_, crop_, likeness_, project_,
                 request: gr.Request, progress=gr.Progress()):
         if not portrait_:
             raise gr.Error("Upload a portrait first.")
         done = heads.render((portrait_, portrait_.rsplit("/", 1)[-1]),
                             (audio_, audio_.rsplit("/", 1)[-1]) if audio_ else None, text_ or "", voice_,
                             size_, int(fps_), bool(still_), project_, expression=expr_, head_motion=motion_,
-                            crop=bool(crop_), actor=actor_from(request, services), progress=gradio_progress(progress),
+                            crop=bool(crop_), likeness_consent=bool(likeness_), actor=actor_from(request, services),
+                            progress=gradio_progress(progress),
                             cancel=stop_token(services, request, "talking_head"))
         vid = next(a for a in done.outputs if a.kind.value == "video")
         g = done.generation
         notes = g.metrics.get("notes") or []
         md = (f"{vid.width}x{vid.height}, {g.metrics['frames']} frames, {vid.duration_s:.2f} s, "
               f"rendered in {g.seconds:.1f} s by the {g.backend} engine.")
-        md += "".join(f"\n> {n}" for n in notes)
+        md += "".join(f"\n> {n}" for n in notes) + licence_md(g)
         return download_copy(lib.asset_path(vid), vid.name, actor_from(request, services)), md
 
     def refresh(request: gr.Request):
@@ -90,7 +94,8 @@ def build(services: Services) -> None:
 
     private = {"api_visibility": "private"}
     portrait.change(on_portrait, [portrait], [face, face_notes], **private)
-    making = go.click(on_make, [portrait, audio, text, voice, size, fps, expression, motion, still, crop, project],
+    making = go.click(on_make, [portrait, audio, text, voice, size, fps, expression, motion, still, crop, likeness,
+                                project],
                       [video, info], concurrency_id="cpu", **private)
     wire_stop(services, go_stop, making, "talking_head")
     gr.context.Context.root_block.load(refresh, None, [voice, project], **private)

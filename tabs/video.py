@@ -8,7 +8,16 @@ from pathlib import Path
 import gradio as gr
 
 from services import Services
-from tabs.common import Downloads, actor_from, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import (
+    Downloads,
+    actor_from,
+    gradio_progress,
+    licence_md,
+    stop_button,
+    stop_token,
+    user_errors,
+    wire_stop,
+)
 
 SIZES = [("720p (1280x720)", "1280x720"), ("1080p (1920x1080)", "1920x1080"), ("Square (1080x1080)", "1080x1080"),
          ("Vertical (1080x1920)", "1080x1920")]
@@ -81,7 +90,7 @@ def build(services: Services) -> None:
         copies = [out.copy(lib.asset_path(a), a.name) for a in done.outputs]
         md = (f"{vid.width}x{vid.height}, {vid.meta.get('fps')} fps, {vid.duration_s:.2f} s, "
               f"made in {g.seconds:.1f} s.")
-        md += "".join(f"\n> {n}" for n in (g.metrics.get("notes") or []))
+        md += "".join(f"\n> {n}" for n in (g.metrics.get("notes") or [])) + licence_md(g)
         return copies[0], md, copies
 
     def _files(items) -> list[tuple[Path, str]]:

@@ -8,7 +8,17 @@ import gradio as gr
 from engines.voice.styles import styles
 from services import Services
 from storage.voices import profile_json
-from tabs.common import actor_from, download_copy, gradio_progress, stop_button, stop_token, user_errors, wire_stop
+from tabs.common import (
+    actor_from,
+    download_copy,
+    gradio_progress,
+    licence_md,
+    stop_button,
+    stop_token,
+    suggested_md,
+    user_errors,
+    wire_stop,
+)
 
 PROFILE_COLUMNS = ["id", "name", "speaks through", "pitch (Hz)", "speech (s)", "clips", "updated"]
 
@@ -68,6 +78,7 @@ def build(services: Services) -> None:
             with gr.Row():
                 speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed")
                 pitch = gr.Slider(-12, 12, value=0, step=0.5, label="Pitch (semitones)")
+            suggested = gr.Markdown(elem_id="voice-suggested")
             with gr.Accordion("Backend and effects", open=False):
                 backend = gr.Dropdown(label="Backend", choices=["auto", *services.backends.names("voice")],
                                       value="auto")
@@ -168,7 +179,7 @@ def build(services: Services) -> None:
         wav = next(a for a in done.outputs if a.kind.value == "audio")
         path = download_copy(lib.asset_path(wav), wav.name, actor_from(request, services))
         rows = [[i + 1, t.text] for i, t in enumerate(result.takes)]
-        return path, _figures_md(result.metrics, result.notes), done.generation.id, rows
+        return path, _figures_md(result.metrics, result.notes) + licence_md(done.generation), done.generation.id, rows
 
     @user_errors
     def on_speak(text_, voice_, style_, backend_, speed_, pitch_, reverb_, bass_, lufs_, project_,
@@ -279,3 +290,5 @@ def build(services: Services) -> None:
     delete_btn.click(on_delete, [selected], [prof_status, selected, prof_info], **private).then(
         refresh, None, refresh_outputs, **private)
     gr.context.Context.root_block.load(refresh, None, refresh_outputs, **private)
+    gr.context.Context.root_block.load(user_errors(lambda request: suggested_md(services, request, "speak")),
+                                       None, [suggested], **private)

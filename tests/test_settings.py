@@ -14,6 +14,18 @@ def test_defaults_run_with_no_arguments():
     assert s.data_dir == Path("data") and s.server_port == 7860 and s.share is False
     assert s.db_url.startswith("sqlite:///") and s.db_url.endswith("data/studio.db")
     assert s.auth_pairs == []
+    assert s.mcp_server is False
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("true", True), ("YES", True), (" True ", True),
+                                       ("", False), ("0", False), ("false", False), ("no", False)])
+def test_mcp_server_from_the_environment(value, on):
+    assert Settings.from_env({"GRADIO_MCP_SERVER": value}).mcp_server is on
+
+
+def test_mcp_server_flag():
+    assert Settings.from_args(["--mcp-server"], env={}).mcp_server is True
+    assert Settings.from_args([], env={"GRADIO_MCP_SERVER": "1"}).mcp_server is True  # no flag keeps the env
 
 
 def test_environment_and_flags():
@@ -32,6 +44,8 @@ def test_environment_and_flags():
     ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB must be a whole number"),
     ({"AUTH": "nopassword"}, "AUTH must look like"),
     ({"CACHE_MAX_AGE_S": "0"}, "CACHE_MAX_AGE_S must be at least 1"),
+    ({"C2PA_CERT": "/nonexistent/chain.pem"}, "C2PA_CERT and C2PA_KEY go together"),
+    ({"C2PA_CERT": "/nonexistent/chain.pem", "C2PA_KEY": "/nonexistent/key.pem"}, "C2PA_CERT names"),
 ])
 def test_bad_settings_say_what_is_wrong(env, message):
     with pytest.raises(SystemExit, match=message):

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from core.audio import Audio, encode_mp3
 from core.errors import BackendUnavailable, InputError
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.backend import Backends, Provenance
 from settings import Settings
-from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.jobs import PREMARKED, Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
 from storage.models import Asset, MediaKind
 from workflows.voice import VoiceWorkflows
@@ -35,6 +36,16 @@ def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:
     audio.write(path, subtype="PCM_16")
     return JobOutput(path, MediaKind.audio, name, duration_s=round(audio.duration_s, 4),
                      sample_rate=audio.sample_rate, channels=audio.channels, meta=meta)
+
+
+def _marked(ctx: JobContext, mix: Audio, stems: dict[str, Audio]) -> tuple[Audio, dict[str, Audio]]:
+    """The mix and every stem carrying the generation's watermark, two at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = list(stems)
+    with ThreadPoolExecutor(2) as pool:
+        marked = list(pool.map(ctx.marked, [mix, *(stems[n] for n in names)]))
+    return marked[0], dict(zip(names, marked[1:]))
 
 
 class MusicWorkflows:
@@ -143,14 +154,17 @@ class MusicWorkflows:
             # The generation id in every file name: the client API's /mix and /music_video take it.
             name = f"{(title or theme or 'song').strip()[:60]} - song {ctx.generation_id}"
             w = ctx.workdir
-            outputs = [_audio_output(res.mix, w / "song.wav", f"{name}.wav", role="song")]
+            # The watermark goes in once, before the files are written: the MP3 is encoded from the marked
+            # mix rather than decoded, marked and encoded again.
+            mix, stems = _marked(ctx, res.mix, res.stems)
+            outputs = [_audio_output(mix, w / "song.wav", f"{name}.wav", role="song", **{PREMARKED: True})]
             mp3 = encode_mp3(w / "song.wav", w / "song.mp3", SONG_MP3_KBPS)
             outputs.append(JobOutput(mp3, MediaKind.audio, f"{name}.mp3",
-                                     duration_s=round(res.mix.duration_s, 4), sample_rate=res.mix.sample_rate,
-                                     channels=res.mix.channels, meta={"role": "song-mp3"}))
-            for stem, audio in res.stems.items():
+                                     duration_s=round(mix.duration_s, 4), sample_rate=mix.sample_rate,
+                                     channels=mix.channels, meta={"role": "song-mp3", PREMARKED: True}))
+            for stem, audio in stems.items():
                 outputs.append(_audio_output(audio, w / f"stem-{stem}.flac", f"{name} - {stem}.flac",
-                                             role="stem", stem=stem))
+                                             role="stem", stem=stem, **{PREMARKED: True}))
             (w / "song.mid").write_bytes(res.midi_bytes)
             outputs.append(JobOutput(w / "song.mid", MediaKind.other, f"{name}.mid", meta={"role": "midi"}))
             (w / "lyrics.lrc").write_text(res.lrc, encoding="utf-8")
@@ -160,8 +174,10 @@ class MusicWorkflows:
             metrics = {**res.metrics, "bpm": res.bpm, "key": res.key, "sections": res.sections,
                        "notes": notes, "mix_settings": json.loads(res.mix_settings.to_json()),
                        "parameters": res.parameters}
-            return JobResult(outputs, backend=used, model=made_by.model, model_licence=made_by.licence,
-                             metrics=metrics)
+            from engines.music.sing import voice_licences
+
+            licence = join_licences([made_by.licence, *voice_licences(req.vocal_style, req.singer)])
+            return JobResult(outputs, backend=used, model=made_by.model, model_licence=licence, metrics=metrics)
 
         done = self.jobs.run(kind="song", params=params, work=work, project_id=project_id, progress=progress,
                              cancel=cancel, actor=actor)

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from core.audio import Audio
 from core.errors import InputError
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library, Staged, StagedFile
 from storage.models import MediaKind
+from workflows import likeness
 from workflows.video import video_outputs
 from workflows.voice import VoiceWorkflows
 
@@ -122,30 +124,36 @@ class SlidesWorkflows:
         pptx = write_pptx(deck, out_dir / "preview.pptx")
         return render_thumbnails(pptx, out_dir / "thumbs")
 
-    def _speak_fn(self, voice_choice):
+    def _speak_fn(self, voice_choice, licences: list[str] | None = None):
+        """A narrator for `narrate`; the licence of the voice that spoke is added to `licences`."""
         from engines.voice.engine import SpeakRequest, check_request, speak
 
         def say(text: str) -> Audio:
             # Each slide's narration; the deck keeps no per-slide figures, so its words are not checked.
             req = check_request(SpeakRequest(text, voice_choice, check_words=False)).request
-            return speak(req, self.settings, backends=self.voices.backends).audio
+            res = speak(req, self.settings, backends=self.voices.backends)
+            if licences is not None and res.licence not in licences:
+                licences.append(res.licence)
+            return res.audio
 
         return say
 
     def make_deck(self, outline: str, voice: str = "default", presenter: tuple[Path, str] | None = None,
-                  theme: str = "dark", project_id=None, *, actor: Actor = ANONYMOUS,
+                  theme: str = "dark", project_id=None, *, likeness_consent: bool = False, actor: Actor = ANONYMOUS,
                   progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
-        """Outline -> narrated .pptx and narrated 720p video."""
+        """Outline -> narrated .pptx and narrated 720p video. A presenter photo needs `likeness_consent`."""
         deck = self.parse(outline, theme, project_id, actor)
         choice = self.voices.resolve(voice, actor)
         self.library.check_project(project_id, actor)
         params = {"outline": outline, "voice": voice, "theme": theme, "slides": len(deck.slides),
-                  "presenter": presenter is not None}
+                  "presenter": presenter is not None, "likeness_consent": presenter is not None}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.slides import write_pptx
 
             photo = _stored(photo_in)
+            if photo is not None:
+                likeness.log(self.library, actor, ctx.generation_id, "deck", photo)
 
             def pptx_writer(narrations: dict, out: Path, progress: ProgressFn) -> Path:
                 return write_pptx(deck, out, narrations, progress, ctx.cancel, ctx.scratch)
@@ -154,26 +162,32 @@ class SlidesWorkflows:
 
         with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
             photo_in = self._presenter(staged, presenter)
+            if photo_in is not None:  # asked last: what is wrong with the files first
+                likeness.require(likeness_consent, "the presenter photo")
             return self.jobs.run(kind="deck", params=params, work=work, project_id=project_id, uploads=staged,
                                  progress=progress, cancel=cancel, actor=actor)
 
     def narrate_pptx(self, pptx: tuple[Path, str], voice: str = "default",
-                     presenter: tuple[Path, str] | None = None, project_id=None, *,
+                     presenter: tuple[Path, str] | None = None, project_id=None, *, likeness_consent: bool = False,
                      actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                      cancel: CancelToken | None = None) -> Finished:
-        """An uploaded deck, design kept: notes completed and spoken, narration embedded, narrated video."""
+        """An uploaded deck, design kept: notes completed and spoken, narration embedded, narrated video. A
+        presenter photo needs `likeness_consent`."""
         from engines.slides import read_pptx
 
         if pptx is None:
             raise InputError("give a .pptx deck to narrate")
         choice = self.voices.resolve(voice, actor)
         self.library.check_project(project_id, actor)
-        params = {"voice": voice, "presenter": presenter is not None, "deck": Path(pptx[1] or "").name}
+        params = {"voice": voice, "presenter": presenter is not None, "deck": Path(pptx[1] or "").name,
+                  "likeness_consent": presenter is not None}
 
         def work(ctx: JobContext) -> JobResult:
             from engines.slides.write import add_narration
 
             deck_asset, photo = deck_in.asset, _stored(photo_in)
+            if photo is not None:
+                likeness.log(self.library, actor, ctx.generation_id, "narrated_deck", photo)
             src = self.library.asset_path(deck_asset)
             deck = read_pptx(src, ctx.workdir / "images")
 
@@ -187,6 +201,8 @@ class SlidesWorkflows:
             # Read in full (and its notes checked) before anything is stored.
             self._check_notes(read_pptx(deck_in.probed.path, staged.work / "deck-check"))
             photo_in = self._presenter(staged, presenter)
+            if photo_in is not None:  # asked last: what is wrong with the files first
+                likeness.require(likeness_consent, "the presenter photo")
             return self.jobs.run(kind="narrated_deck", params=params, work=work, project_id=project_id,
                                  uploads=staged, progress=progress, cancel=cancel, actor=actor)
 
@@ -206,7 +222,8 @@ class SlidesWorkflows:
         def stage(name_: str) -> ProgressFn:
             return lambda d, t, m="": stages.report(name_, d / (t or 1), m)
 
-        narration = narrate(deck, self._speak_fn(choice), progress=stage("narration"), cancel=ctx.cancel)
+        licences: list[str] = []
+        narration = narrate(deck, self._speak_fn(choice, licences), progress=stage("narration"), cancel=ctx.cancel)
         clips = narration.write_clips(ctx.workdir / "clips")
         pptx = pptx_writer(clips, ctx.workdir / "deck.pptx", stage("deck"))
         stages.report("images", 0.0, "rendering slide images")
@@ -226,6 +243,7 @@ class SlidesWorkflows:
                 self.settings, progress=stage("presenter"), cancel=ctx.cancel)
             head = Path(th.video_path)
             notes += th.notes
+            licences.append(th.licence)
         slides = [Slide(image_path=img, duration_s=t.duration_s, title=t.title or f"Slide {t.index + 1}")
                   for img, t in zip(images, narration.timeline)]
         res = render_slideshow(SlideshowRequest(slides=slides, audio=soundtrack, size=VIDEO_SIZE, fps=VIDEO_FPS,
@@ -242,6 +260,7 @@ class SlidesWorkflows:
             outputs.append(JobOutput(img, MediaKind.photo, f"{name} slide {i + 1}.png",
                                      meta={"role": "slide", "slide": i + 1}))
         return JobResult(outputs, backend="embedded", model="python-pptx + LibreOffice + espeak-ng",
+                         model_licence=join_licences(licences),
                          metrics={"slides": len(images), "narration_s": round(narration.total_s, 3),
                                   "video_s": res.duration_s, "notes": res.notes,
                                   "timeline": [{"slide": t.index + 1, "title": t.title, "start_s": t.start_s,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
+from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.backend import Backends
 from engines.talking_head import TalkingHeadRequest, render_with
@@ -16,6 +17,7 @@ from settings import Settings
 from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
 from storage.models import MediaKind
+from workflows import likeness
 from workflows.voice import VoiceWorkflows
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,10 @@ class TalkingHeadWorkflows:
     def render(self, portrait: tuple[Path, str], audio: tuple[Path, str] | None = None, text: str = "",
                voice: str = "default", size=512, fps: int = 25, still: bool = False, project_id=None, *,
                style: str = "natural", expression: float = 1.0, head_motion: float = 1.0, crop: bool = False,
-               backend: str = "auto", actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
-               cancel: CancelToken | None = None) -> Finished:
+               backend: str = "auto", likeness_consent: bool = False, actor: Actor = ANONYMOUS,
+               progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> Finished:
         """`backend` names a talking-head backend of the catalogue, or "auto" (the first available).
+        `likeness_consent`: the user's word that they may use the portrait's likeness (required; logged).
         The whole request is checked (the speech's text, or the uploaded audio's length, too) before the
         portrait and audio are stored, with the generation."""
         from engines.talking_head.render import check_request as check_head
@@ -77,13 +80,15 @@ class TalkingHeadWorkflows:
 
         params = {"voice": voice if audio is None else None, "text": text if audio is None else "",
                   "size": size, "fps": int(fps), "still": bool(still), "style": style, "expression": expression,
-                  "head_motion": head_motion, "crop": crop, "backend": backend}
+                  "head_motion": head_motion, "crop": crop, "backend": backend, "likeness_consent": True}
 
         def work(ctx: JobContext) -> JobResult:
             photo, speech_asset = photo_in.asset, speech_in.asset if speech_in else None  # stored by now
+            likeness.log(lib, actor, ctx.generation_id, "talking_head", photo)
             stages = Stages(ctx.progress, {"speech": 1 if audio is None else 0.01, "video": 4})
             outputs = []
             notes: list[str] = []
+            licences: list[str] = []
             if audio is None:
                 from engines.voice.engine import SpeakRequest, check_request, speak
 
@@ -92,6 +97,7 @@ class TalkingHeadWorkflows:
                                ctx.cancel, backends=self.backends)
                 speech = spoken.audio
                 notes += spoken.notes
+                licences.append(spoken.licence)
                 wav = speech.write(ctx.workdir / "speech.wav", subtype="PCM_16")
                 figures = {k: spoken.metrics[k] for k in ("similarity", "word_error_rate", "words_heard")
                            if spoken.metrics.get(k) is not None}
@@ -112,7 +118,8 @@ class TalkingHeadWorkflows:
             outputs.insert(0, JobOutput(Path(result.video_path), MediaKind.video, "talking-head.mp4",
                                         duration_s=round(result.duration_s, 4), width=result.width,
                                         height=result.height, meta={"fps": result.fps, "notes": notes}))
-            return JobResult(outputs, backend=result.backend, model=result.model, model_licence=result.licence,
+            return JobResult(outputs, backend=result.backend, model=result.model,
+                             model_licence=join_licences([result.licence, *licences]),
                              metrics={"frames": result.frames, "duration_s": result.duration_s, "notes": notes,
                                       "timings": result.timings,
                                       "face_box": [result.face_box.x, result.face_box.y, result.face_box.width,
@@ -123,5 +130,6 @@ class TalkingHeadWorkflows:
             speech_in = staged.add(audio, MediaKind.audio, "the speech must be audio") if audio is not None else None
             if speech_in is not None:
                 check_head(head_request(Audio.read(speech_in.probed.path)))  # its length
+            likeness.require(likeness_consent, "the portrait")  # asked last: what is wrong with the files first
             return self.jobs.run(kind="talking_head", params=params, work=work, project_id=project_id,
                                  uploads=staged, progress=progress, cancel=cancel, actor=actor)

@@ -1,9 +1,13 @@
 """The studio's marks on what it makes: the audio watermark of every generated sound, the picture
-watermark of every generated video, and reading them back (/verify_media).
+watermark of every generated video, Content Credentials (a signed C2PA manifest) in every media file,
+and reading them back (/verify_media).
 
-The payload is STUDIO_ID (8 bits) and the generation's id (24 bits; ids beyond 16.7 million wrap);
-the key is WATERMARK_KEY, or one made at random on first start and kept in DATA_DIR/keys (only this
-studio can find or forge its marks with it).
+The watermark's payload is STUDIO_ID (8 bits) and the generation's id (24 bits; ids beyond 16.7
+million wrap); its key is WATERMARK_KEY, or one made at random on first start and kept in
+DATA_DIR/keys (only this studio can find or forge its marks with it). The manifest is signed with
+C2PA_CERT / C2PA_KEY (PEM files: the certificate chain, signing certificate first, and its private
+key), or with a self-signed test chain made on first start in DATA_DIR/keys/c2pa and named as such
+in every manifest. A manifest is lost when a file is re-encoded; the watermark is the fallback.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ log = logging.getLogger(__name__)
 
 KEY_FILE = "watermark.key"
 GENERATION_BITS = 24
+# Who signs the manifests (C2PA claim generator).
+STUDIO_NAME = "Digital Clone Studio"
+STUDIO_VERSION = "2026.12"
 
 
 def studio_key(settings: Settings) -> bytes:
@@ -40,6 +47,20 @@ def studio_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
+def signing_identity(settings: Settings):
+    """C2PA_CERT and C2PA_KEY, else the test chain in DATA_DIR/keys/c2pa (made on first use)."""
+    from engines.trust import credentials
+
+    if settings.c2pa_cert and settings.c2pa_key:
+        return credentials.load_identity(Path(settings.c2pa_cert), Path(settings.c2pa_key))
+    folder = settings.data_dir / "keys" / "c2pa"
+    if (folder / "chain.pem").exists() and (folder / "key.pem").exists():
+        return credentials.load_identity(folder / "chain.pem", folder / "key.pem")
+    log.warning("made a self-signed C2PA test chain in %s: manifests say they are signed with a test chain; "
+                "set C2PA_CERT and C2PA_KEY to sign with a certificate others trust", folder)
+    return credentials.make_test_chain(folder)
+
+
 @dataclass(frozen=True)
 class Found:
     """What the watermark of a file says: made here (by this studio's key and id) and by which
@@ -55,12 +76,20 @@ class Marks:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._key: bytes | None = None
+        self._identity = None
 
     @property
     def key(self) -> bytes:
         if self._key is None:
             self._key = studio_key(self.settings)
         return self._key
+
+    @property
+    def identity(self):
+        """The C2PA signing identity (engines.trust.credentials.Identity)."""
+        if self._identity is None:
+            self._identity = signing_identity(self.settings)
+        return self._identity
 
     def payload(self, generation_id: int) -> int:
         return (self.settings.studio_id & 0xFF) << GENERATION_BITS | (int(generation_id) % 2 ** GENERATION_BITS)
@@ -113,36 +142,46 @@ def _keep_peak(original: Audio, marked: Audio) -> Audio:
 
 
 class OutputMarks(Marks):
-    """Marks every sound and picture a job made before it is stored: WAV and FLAC in place, MP3 encoded
-    again at its bit rate, an MP4's picture (encoded again) and audio track."""
+    """Marks every sound and picture a job made before it is stored (WAV and FLAC in place, MP3 encoded
+    again at its bit rate, an MP4's audio track and its picture, marked as it was encoded or else encoded
+    again), then signs every media file with Content Credentials: made by this studio, AI-generated,
+    the engine, model and licence, the inputs and their hashes, the watermark as a soft binding."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         # Per running job: the videos whose picture was marked as it was encoded (see `encoding`).
         self._encoded: dict[int, set[Path]] = {}
 
-    def __call__(self, generation_id: int, outputs: list) -> None:
-        """Mark a job's files, two at a time (a song's stems are many)."""
+    def __call__(self, made) -> None:
+        """Mark and sign a job's files (storage.jobs.Made), two at a time (a song's stems are many)."""
         from concurrent.futures import ThreadPoolExecutor
 
+        from engines.trust import credentials
+        from storage.jobs import PREMARKED
         from storage.models import MediaKind
+
+        generation_id = made.generation_id
+        ingredients = tuple(credentials.Ingredient(i.name, i.mime, i.sha256, i.path) for i in made.inputs)
 
         def mark(out) -> None:
             ext = out.path.suffix.lower()
-            if out.kind is MediaKind.audio and ext in (".wav", ".flac"):
+            if out.meta.pop(PREMARKED, False):  # marked by the job itself (JobContext.mark) before it was written
+                pass
+            elif out.kind is MediaKind.audio and ext in (".wav", ".flac"):
                 self.file(out.path, generation_id)
             elif out.kind is MediaKind.audio and ext == ".mp3":
                 self.mp3(out.path, generation_id)
             elif out.kind is MediaKind.video and ext == ".mp4":
                 self.video(out.path, generation_id)
-            else:
-                return
-            out.meta["watermark"] = {"studio_id": self.settings.studio_id, "generation_id": int(generation_id)}
+            if out.kind in (MediaKind.audio, MediaKind.video) and ext in (".wav", ".flac", ".mp3", ".mp4"):
+                out.meta["watermark"] = {"studio_id": self.settings.studio_id, "generation_id": int(generation_id)}
+            if credentials.can_hold(out.path):
+                self.sign(out, made, ingredients)
 
-        _ = self.key  # made once, before the threads
+        _ = self.key, self.identity  # made once, before the threads
         try:
             with ThreadPoolExecutor(THREADS) as pool:
-                list(pool.map(mark, outputs))
+                list(pool.map(mark, made.outputs))
         finally:
             self._encoded.pop(int(generation_id), None)
 
@@ -159,6 +198,24 @@ class OutputMarks(Marks):
             except BaseException:
                 self._encoded.pop(int(generation_id), None)
                 raise
+
+    def sign(self, out, made, ingredients: tuple) -> None:
+        from core.licences import commercial_use, split
+        from engines.trust import credentials
+
+        result = made.result
+        claim = credentials.Claim(
+            title=out.name, generation_id=int(made.generation_id), kind=made.kind, engine=result.backend,
+            model=result.model, model_licence=result.model_licence,
+            commercial_use=commercial_use(split(result.model_licence)).commercial_use, studio=STUDIO_NAME,
+            studio_version=STUDIO_VERSION, created_at=made.created_at, ingredients=ingredients,
+            watermark=out.meta.get("watermark"), test_chain=self.identity.test_chain)
+        credentials.sign(out.path, claim, self.identity)
+        out.meta["content_credentials"] = {"test_chain": self.identity.test_chain}
+
+    def mark_audio(self, audio: Audio, generation_id: int) -> Audio:
+        """`audio` marked for the generation, no louder at its peak (JobContext.mark)."""
+        return _keep_peak(audio, self.audio(audio, generation_id))
 
     def file(self, path: Path, generation_id: int) -> None:
         import soundfile as sf
@@ -225,69 +282,131 @@ class OutputMarks(Marks):
                 p.unlink(missing_ok=True)
 
 
-def _with_picture(out: dict, audio: Found, picture: Found | None) -> Found:
-    """The picture's reading under "video_watermark" in `out`; the mark that counts: the audio's when
-    it names this studio's generation, else the picture's when it was found."""
-    from engines.trust.video_watermark import MIN_PILOT_Z
-
-    if picture is None:
-        return audio
-    out["video_watermark"] = {"marked": picture.marked, "studio_id": picture.studio_id,
-                              "generation_id": picture.generation_id, "confidence": round(picture.confidence, 2),
-                              "threshold": MIN_PILOT_Z}
-    if audio.marked or not picture.marked:
-        return audio
-    out.update(confidence=round(picture.confidence, 2), threshold=MIN_PILOT_Z, method="video watermark")
-    return picture
-
-
-def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) -> dict:
-    """What the file's watermark says (/verify_media): made here or not, by which generation and when,
-    the model and its licence, with the detector's confidence; who made it only to that user or an
-    admin. Audio files, and the audio track and the picture of videos, are read."""
+def _audio_of(path: Path, library) -> Audio | None:
+    """The file's sound (the first audio track of a video), or None when it has none."""
     import shutil
     import subprocess
 
-    from core.errors import InputError
     from core.probe import ffmpeg_binary
+
+    try:
+        return Audio.read(path)
+    except Exception:
+        pass
+    work = library.store.new_scratch_dir("verify-")
+    try:
+        wav = work / "audio.wav"
+        r = subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                            "-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", str(wav)],
+                           capture_output=True, timeout=600)
+        if r.returncode != 0 or not wav.exists():
+            return None
+        return Audio.read(wav)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _credentials_of(path: Path, marks: Marks) -> dict | None:
+    """What the file's Content Credentials say, checked against this studio's signing chain; None
+    when it carries none."""
+    from engines.trust import credentials
+
+    try:
+        reading = credentials.read(path, marks.identity.root_pem)
+    except credentials.CredentialsError as e:
+        return {"present": True, "intact": False, "problem": str(e)}
+    if not reading.present:
+        return None
+    out = {"present": True, "intact": reading.intact, "state": reading.state, "signer": reading.signer,
+           "by_this_studio": reading.state == "Trusted" and bool(reading.studio)}
+    if reading.failures:
+        out["failures"] = list(reading.failures)
+    if reading.studio:
+        out["generation_id"] = reading.studio.get("generation_id")
+        out["signed_with_test_chain"] = bool(reading.studio.get("signed_with_test_chain"))
+    sources = [a.get("digitalSourceType", "") for a in reading.actions if a.get("action") == "c2pa.created"]
+    if sources:
+        out["ai_generated"] = any(x.endswith("/trainedAlgorithmicMedia") for x in sources)
+    return out
+
+
+def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) -> dict:
+    """What the file's Content Credentials and watermark say (/verify_media): made here or not, by which
+    generation and when, the model and its licence, with a confidence; who made it only to that user
+    or an admin. The manifest is read from any media file; the watermark from audio files, the audio
+    track of videos (at least 5 s) and the picture of videos."""
+    from core.errors import InputError
     from storage.library import NotFound
     from storage.models import Generation, User
 
+    manifest = _credentials_of(path, marks)
+    audio = _audio_of(path, library)
     picture = marks.read_video(path)
-    try:
-        audio = Audio.read(path)
-    except Exception:
-        work = library.store.new_scratch_dir("verify-")
-        try:
-            wav = work / "audio.wav"
-            r = subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                                "-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", str(wav)],
-                               capture_output=True, timeout=600)
-            if (r.returncode != 0 or not wav.exists()) and picture is None:
-                raise InputError(f"'{name}' holds no audio this studio can read; give an audio file or a video with "
-                                 "sound") from None
-            audio = Audio.read(wav) if wav.exists() else None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    if audio is not None and audio.duration_s < 5.0 and picture is None:
-        raise InputError(f"'{name}' lasts {audio.duration_s:.1f} s; the watermark needs at least 5 s (10 s to be sure)")
-    found = marks.read(audio) if audio is not None and audio.duration_s >= 5.0 else Found(False, None, None, 0.0)
-    out = {"file": name, "made_here": False, "confidence": round(found.confidence, 2),
-           "threshold": 6.0, "method": "audio watermark"}
-    found = _with_picture(out, found, picture)
-    if not found.marked or found.studio_id != marks.settings.studio_id:
-        out["verdict"] = ("not made here: no watermark of this studio was found" if not found.marked else
-                          f"a watermark of another studio (id {found.studio_id}) with this studio's key")
+    found, short = None, False
+    if audio is not None:
+        if audio.duration_s >= 5.0:
+            found = marks.read(audio)
+        else:
+            short = True
+    if manifest is None and found is None and picture is None:
+        if short:
+            raise InputError(f"'{name}' lasts {audio.duration_s:.1f} s and carries no Content Credentials; the "
+                             "watermark needs at least 5 s (10 s to be sure)")
+        if audio is None:
+            raise InputError(f"'{name}' carries no Content Credentials and no audio to read a watermark from; give "
+                             "a file made here (audio, video, image or deck) or audio or video with sound")
+    out: dict = {"file": name, "made_here": False, "threshold": 6.0}
+    if found is not None:
+        out["watermark"] = {"found": found.marked, "confidence": round(found.confidence, 2)}
+        out["confidence"] = round(found.confidence, 2)
+    if manifest is not None:
+        out["content_credentials"] = manifest
+    if picture is not None:
+        from engines.trust.video_watermark import MIN_PILOT_Z
+
+        out["video_watermark"] = {"found": picture.marked, "confidence": round(picture.confidence, 2),
+                                  "threshold": MIN_PILOT_Z, "generation_id": picture.generation_id}
+    by_manifest = manifest is not None and manifest.get("by_this_studio") and manifest.get("intact")
+    by_mark = found is not None and found.marked and found.studio_id == marks.settings.studio_id
+    by_picture = picture is not None and picture.marked and picture.studio_id == marks.settings.studio_id
+    if by_manifest:
+        generation_id = int(manifest["generation_id"])
+        out["method"] = "Content Credentials" + (" and audio watermark" if by_mark else "")
+    elif by_mark:
+        generation_id = found.generation_id
+        out["method"] = "audio watermark" + (" and video watermark" if by_picture else "")
+    elif by_picture:
+        generation_id = picture.generation_id
+        out.update(method="video watermark", confidence=round(picture.confidence, 2), threshold=MIN_PILOT_Z)
+    else:
+        out["method"] = "audio watermark" if manifest is None else "Content Credentials"
+        other = found if found is not None and found.marked else picture if picture is not None and picture.marked \
+            else None
+        if other is not None:
+            out["verdict"] = f"a watermark of another studio (id {other.studio_id}) with this studio's key"
+        elif manifest is not None and not manifest.get("intact"):
+            out["verdict"] = ("not made here, as far as can be told: its Content Credentials do not validate (the "
+                              "file was changed after signing, or signed by someone else)")
+        elif manifest is not None:
+            out["verdict"] = f"not made here: Content Credentials signed by {manifest.get('signer') or 'someone else'}"
+        else:
+            out["verdict"] = "not made here: no watermark of this studio was found"
         return out
-    out.update(made_here=True, generation_id=found.generation_id)
+    if by_manifest and by_mark and found.generation_id != generation_id % 2 ** GENERATION_BITS:
+        out["warning"] = (f"the watermark names generation {found.generation_id}, the manifest {generation_id}: "
+                          "the file was made from another output of this studio")
+    out.update(made_here=True, generation_id=generation_id)
     with library.session() as s:
-        g = s.get(Generation, found.generation_id)
+        g = s.get(Generation, generation_id)
         owner = s.get(User, g.owner_id) if g is not None and g.owner_id is not None else None
     if g is None:
-        out["verdict"] = f"made here, by generation {found.generation_id}, which has since been deleted"
+        out["verdict"] = f"made here, by generation {generation_id}, which has since been deleted"
         return out
+    from storage.library import licence_flag
+
+    flag = licence_flag(g.model_licence)
     out.update(kind=g.kind, made_at=g.created_at.isoformat(timespec="seconds"), model=g.model,
-               model_licence=g.model_licence)
+               model_licence=g.model_licence, commercial_use=flag.commercial_use, licence_note=flag.note)
     try:
         library.get_generation(g.id, actor=actor)
         mine = True

@@ -700,6 +700,19 @@ def _sing_line(syllables: list[_Syllable], src: _Source, style: VocalStyle, laye
 # ------------------------------------------------------------------ the stem
 
 
+def voice_licences(style_name: str, singer: Singer) -> list[str]:
+    """The licences of the voices that sing `style_name` for `singer`: the Piper voice's for a clone
+    that sings from it, espeak-ng's otherwise."""
+    voices, _, _ = _voices(get_style(style_name), singer)
+    if any(v == PIPER_VOICE for _, v in voices):
+        from engines.voice import piper
+
+        return [piper.LICENCES.get(piper.DEFAULT_VOICE, "see the Piper voice's MODEL_CARD")]
+    from engines.voice.backends.embedded import EmbeddedBackend
+
+    return [EmbeddedBackend.licence]
+
+
 def _voices(style: VocalStyle, singer: Singer) -> tuple[list[tuple[VocalLayer, str]], object | None, int]:
     """(layer, espeak voice) per layer, the clone model or None, and espeak's pitch."""
     model = singer.model

@@ -185,7 +185,7 @@ def test_a_shared_project_is_read_not_changed_and_gone_when_revoked(alice, bob, 
 
     pid = alices["project_id"]
     assert alice.predict(project_id=pid, username="bob", role="viewer", api_name="/share_project") == \
-        {"project_id": pid, "user": "bob", "role": "viewer"}
+        {"project_id": pid, "user": "bob", "role": "viewer", "licence_warnings": []}
     (shared,) = [p for p in bob.predict(api_name="/list_projects") if p["id"] == pid]
     assert shared["shared"] == {"role": "viewer", "by": "alice"} and shared["name"] == "Alice's private project"
     assert [p["shared"] for p in alice.predict(api_name="/list_projects") if p["id"] == pid] == [None]

@@ -20,6 +20,7 @@ CONTRACT = {
     "/import_project": ["file"],
     "/capabilities": [],
     "/cancel": ["generation_id"],
+    "/rerun": ["generation_id", "overrides_json"],
 }
 
 

@@ -23,8 +23,10 @@ CONTRACT = {
     "/scene_video": {"audio": None, "template": "epic_battle", "images": None, "captions": "", "size": "1280x720",
                      "fps": 30, "project_id": None},
     "/music_video": {"song_id": None, "template": "epic_battle", "size": "1280x720"},
-    "/make_deck": {"outline": None, "voice": "default", "presenter": None, "theme": "dark", "project_id": None},
-    "/narrate_pptx": {"pptx": None, "voice": "default", "presenter": None, "project_id": None},
+    "/make_deck": {"outline": None, "voice": "default", "presenter": None, "theme": "dark", "project_id": None,
+                   "likeness_consent": False},
+    "/narrate_pptx": {"pptx": None, "voice": "default", "presenter": None, "project_id": None,
+                      "likeness_consent": False},
 }
 
 
@@ -43,7 +45,7 @@ def test_media_endpoint_names_and_parameters_are_stable(client):
                {k: v for k, v in params.items() if v is not None}, name
 
 
-def test_lyrics_song_mix_and_music_video(client, tmp_path):
+def test_lyrics_song_mix_and_music_video(client, tmp_path, assert_signed):
     lyrics = client.predict(theme="a lighthouse keeper in a storm", title="The Keeper", api_name="/write_lyrics")
     assert "[Chorus]" in lyrics and len(lyrics.splitlines()) >= 8
     short = "[Verse]\nThe light is burning on the shore\n[Chorus]\nHold on, hold on, the storm will pass"
@@ -53,13 +55,18 @@ def test_lyrics_song_mix_and_music_video(client, tmp_path):
     info = sf.info(song)
     assert abs(info.duration - 15) <= 3 and info.samplerate == 44100
     assert re.search(r"^\[00:\d\d\.\d\d\]", lrc, re.M)
+    song_gen = assert_signed(song, "song")
     with zipfile.ZipFile(stems) as zf:
         assert "vocals.flac" in zf.namelist() and len(zf.namelist()) >= 3
+        zf.extractall(tmp_path / "stems")
+    for stem in (tmp_path / "stems").glob("*.flac"):
+        assert assert_signed(stem, "song") == song_gen
     assert Path(midi).read_bytes()[:4] == b"MThd"
     song_id = int(re.search(r" - song (\d+)\.wav$", Path(song).name).group(1))
 
     quiet = client.predict(song_id=song_id, settings_json='{"tracks": {"vocals": {"mute": true}}}', api_name="/mix")
     assert abs(sf.info(quiet).duration - info.duration) < 0.05
+    assert_signed(quiet, "mix")
     with pytest.raises(Exception, match="not valid JSON"):
         client.predict(song_id=song_id, settings_json="{oops", api_name="/mix")
 
@@ -68,14 +75,16 @@ def test_lyrics_song_mix_and_music_video(client, tmp_path):
     streams = {s["codec_type"]: s for s in v["streams"]}
     assert streams["video"]["width"] == 320 and streams["audio"]["codec_name"] == "aac"
     assert abs(float(v["format"]["duration"]) - info.duration) < 0.1
+    assert_signed(video, "music_video")
 
 
-def test_photos_and_scene_videos(client, samples, tmp_path):
+def test_photos_and_scene_videos(client, samples, tmp_path, assert_signed):
     portraits = [handle_file(str(p)) for p in sorted((samples / "portraits").glob("*.png"))]
     video = client.predict(images=portraits, seconds_per_image=1.5, size="320x180", fps=24,
                            api_name="/image_to_video")
     v = ffprobe(video)
     assert {s["codec_name"] for s in v["streams"]} >= {"h264"} and abs(float(v["format"]["duration"]) - 3.0) < 0.1
+    assert_signed(video, "image_to_video")
 
     flac = sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[0]
     y, sr = sf.read(str(flac))
@@ -87,6 +96,7 @@ def test_photos_and_scene_videos(client, samples, tmp_path):
     streams = {s["codec_type"]: s for s in v["streams"]}
     assert (streams["video"]["width"], streams["video"]["height"]) == (320, 180)
     assert abs(float(streams["audio"]["duration"]) - 2.5) < 0.1
+    assert_signed(scene, "scene_video")
 
     with pytest.raises(Exception, match="at least one photo"):
         client.predict(images=[], api_name="/image_to_video")
@@ -94,7 +104,7 @@ def test_photos_and_scene_videos(client, samples, tmp_path):
         client.predict(audio=handle_file(str(wav)), template="disco", api_name="/scene_video")
 
 
-def test_deck_from_outline_and_narrated_upload(client, tmp_path):
+def test_deck_from_outline_and_narrated_upload(client, tmp_path, assert_signed):
     outline = "# Launch plan\n\n## Why\n- Customers asked\n\n## When\n- In spring\n"
     deck, video = client.predict(outline=outline, api_name="/make_deck")
     from pptx import Presentation
@@ -102,9 +112,11 @@ def test_deck_from_outline_and_narrated_upload(client, tmp_path):
     assert [s.shapes.title.text for s in Presentation(deck).slides] == ["Launch plan", "Why", "When"]
     v = ffprobe(video)
     assert [c["tags"]["title"] for c in v["chapters"]] == ["Launch plan", "Why", "When"]
+    assert assert_signed(deck, "deck") == assert_signed(video, "deck")
 
     deck2, video2 = client.predict(pptx=handle_file(deck), api_name="/narrate_pptx")
     assert len(Presentation(deck2).slides) == 3 and ffprobe(video2)["chapters"]
+    assert assert_signed(deck2, "narrated_deck") == assert_signed(video2, "narrated_deck")
     with pytest.raises(Exception, match="outline is empty"):
         client.predict(outline="", api_name="/make_deck")
 

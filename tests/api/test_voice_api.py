@@ -26,7 +26,7 @@ def test_voice_endpoint_names_and_parameters_are_stable(client):
                         "pitch_semitones": 0, "project_id": None}
 
 
-def test_speak_returns_speech(client):
+def test_speak_returns_speech(client, assert_signed):
     p = client.predict(name="Voice API", api_name="/create_project")
     path = client.predict(text="Hello from the client API. It speaks two sentences.", voice="en-us+f2",
                           style="soprano", speed=1.1, project_id=p["id"], api_name="/speak")
@@ -34,6 +34,7 @@ def test_speak_returns_speech(client):
     assert 2.0 < info.duration < 8.0 and info.samplerate == 24000
     (gen,) = client.predict(project_id=p["id"], api_name="/list_generations")
     assert gen["status"] == "succeeded" and gen["params"]["style"] == "soprano"
+    assert assert_signed(path, "speak") == gen["id"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -47,7 +48,7 @@ def test_speak_refuses_bad_input_clearly(client, kwargs, message):
         client.predict(**kwargs, api_name="/speak")
 
 
-def test_create_voice_list_and_speak_with_it(client, samples):
+def test_create_voice_list_and_speak_with_it(client, samples, assert_signed):
     flac = sorted((samples / "voices" / "librispeech-1998").glob("*.flac"))[0]
     with pytest.raises(Exception, match="consent"):
         client.predict(name="No consent", reference_audio=handle_file(str(flac)), consent=False,
@@ -61,13 +62,15 @@ def test_create_voice_list_and_speak_with_it(client, samples):
     assert listed["backends"]["bark"]["available"] is False and listed["backends"]["bark"]["reason"]
     out = client.predict(text="My cloned voice says hello.", voice=prof["voice"], api_name="/speak")
     assert sf.info(out).duration > 1.0
+    assert_signed(out, "speak")
 
 
-def test_clone_voice_in_one_call(client, samples, tmp_path):
+def test_clone_voice_in_one_call(client, samples, tmp_path, assert_signed):
     flac = sorted((samples / "voices" / "librispeech-1688").glob("*.flac"))[1]
     out = client.predict(reference_audio=handle_file(str(flac)), text="One call, one cloned sentence.",
                          api_name="/clone_voice")
     assert sf.info(out).duration > 1.0
+    assert_signed(out, "clone_voice")
     fake = tmp_path / "notes.wav"
     fake.write_text("not audio at all")
     with pytest.raises(Exception, match="named as audio"):
@@ -75,18 +78,20 @@ def test_clone_voice_in_one_call(client, samples, tmp_path):
     assert Path(out).suffix == ".wav"
 
 
-def test_talking_head_endpoint(client, samples, tmp_path):
+def test_talking_head_endpoint(client, samples, tmp_path, assert_signed):
     import json
     import subprocess
 
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert [p["parameter_name"] for p in named["/talking_head"]["parameters"]] == [
-        "portrait", "audio", "text", "voice", "size", "fps", "still", "project_id"]
+        "portrait", "audio", "text", "voice", "size", "fps", "still", "project_id", "likeness_consent"]
     out = client.predict(portrait=handle_file(str(samples / "portraits" / "art_1.png")),
-                         text="Hello from a talking painting.", size=256, api_name="/talking_head")
+                         text="Hello from a talking painting.", size=256, likeness_consent=True,
+                         api_name="/talking_head")
     info = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width",
                                       "-of", "json", out], capture_output=True, text=True).stdout)
     assert {(s["codec_name"], s.get("width")) for s in info["streams"]} == {("h264", 256), ("aac", None)}
+    assert_signed(out, "talking_head")
     with pytest.raises(Exception, match="not photo"):
         client.predict(portrait=handle_file(str(next(samples.rglob("*.flac")))), text="Hi.",
                        api_name="/talking_head")
@@ -120,3 +125,31 @@ def test_spoken_consent_through_the_api(spoken_client, samples):
         c.predict(name="Other words", reference_audio=ref, consent=True, consent_recording=other_words,
                   prompt_id=prompt["prompt_id"], api_name="/create_voice")
     assert c.predict(api_name="/list_voices")["profiles"] == []
+
+
+def test_rerun_a_speech_with_another_speed(client):
+    p = client.predict(name="Re-run", api_name="/create_project")
+    client.predict(text="A sentence to say again, more slowly.", voice="en-us", project_id=p["id"], api_name="/speak")
+    (first,) = client.predict(project_id=p["id"], api_name="/list_generations")
+    row, files = client.predict(generation_id=first["id"], overrides_json='{"speed": 0.7}', api_name="/rerun")
+    assert row["id"] != first["id"] and row["kind"] == "speak" and row["params"]["speed"] == 0.7
+    assert row["status"] == "succeeded" and row["commercial_use"] == "yes"  # espeak-ng: GPL, commercial use allowed
+    (wav,) = [f for f in files if str(f).endswith(".wav")]
+    assert sf.info(wav).duration > 1.0
+    listed = client.predict(project_id=p["id"], api_name="/list_generations")
+    assert [g["id"] for g in listed] == [row["id"], first["id"]]
+    with pytest.raises(Exception, match="cannot change colour"):
+        client.predict(generation_id=first["id"], overrides_json='{"colour": "red"}', api_name="/rerun")
+
+
+def test_rate_and_suggestions(client):
+    p = client.predict(name="Ratings", api_name="/create_project")
+    for speed in (0.8, 0.8):
+        client.predict(text="Slow and clear.", voice="en-us", speed=speed, project_id=p["id"], api_name="/speak")
+    for g in client.predict(project_id=p["id"], api_name="/list_generations"):
+        assert client.predict(generation_id=g["id"], stars=5, tags="great", api_name="/rate") == \
+            {"generation_id": g["id"], "stars": 5, "tags": ["great"]}
+    (speed,) = [s for s in client.predict(kind="speak", api_name="/suggestions") if s["param"] == "speed"]
+    assert speed["value"] == 0.8 and speed["reason"].startswith("you rated speech speed 0.8 5.0")
+    with pytest.raises(Exception, match="stars must be a whole number from 1 to 5"):
+        client.predict(generation_id=g["id"], stars=9, api_name="/rate")

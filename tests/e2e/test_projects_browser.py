@@ -71,3 +71,39 @@ def test_refused_upload_shows_the_reason(page, tmp_path):
     page.click("#upload-button")
     expect(page.locator("#projects-status")).to_contain_text("named as audio", timeout=30000)
     expect(page.locator("#assets-table")).not_to_contain_text("voice.wav")
+
+
+def test_run_a_generation_again_from_the_projects_tab(page, client):
+    """Click a speech in the generations table, change its speed, run it again: a second generation
+    with the new speed appears, and the first is kept."""
+    from playwright.sync_api import expect
+
+    (mine,) = [p for p in client.predict(api_name="/list_projects") if p["name"] == "Browser project"]
+    client.predict(text="Said once, then again more slowly.", voice="en-us", project_id=mine["id"], api_name="/speak")
+    (first,) = client.predict(project_id=mine["id"], api_name="/list_generations")
+    page.reload()
+    page.get_by_role("tab", name="Projects").click()
+    page.locator("#project-select input").click()
+    page.get_by_role("option", name=re.compile("^Browser project")).click()
+    table = page.locator("#generations-table")
+    expect(table).to_contain_text("speak", timeout=15000)
+    table.get_by_role("gridcell", name="speak", exact=True).first.click()
+    expect(page.locator("#rerun-id input")).to_have_value(str(first["id"]), timeout=15000)
+    page.fill("#rerun-changes textarea", '{"speed": 0.7}')
+    page.click("#rerun-button")
+    expect(page.locator("#projects-status")).to_contain_text(f"Ran generation {first['id']} again as generation",
+                                                             timeout=60000)
+    again, kept = client.predict(project_id=mine["id"], api_name="/list_generations")
+    assert kept["id"] == first["id"] and again["params"]["speed"] == 0.7 and again["status"] == "succeeded"
+    # The table shows both, newest first.
+    expect(table.locator("[data-testid=cell-0-0]")).to_have_text(str(again["id"]), timeout=15000)
+    expect(table.locator("[data-testid=cell-1-0]")).to_have_text(str(first["id"]), timeout=15000)
+
+    # Rate the slower one: 5 stars, "great".
+    table.locator("[data-testid=cell-0-1]").click()
+    expect(page.locator("#rerun-id input")).to_have_value(str(again["id"]), timeout=15000)
+    page.locator("#rate-stars").get_by_text("5", exact=True).click()
+    page.locator("#rate-tags").get_by_text("great", exact=True).click()
+    page.click("#rate-button")
+    expect(page.locator("#projects-status")).to_contain_text(f"Rated generation {again['id']}: 5 stars (great)",
+                                                             timeout=15000)

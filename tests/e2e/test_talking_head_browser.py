@@ -23,6 +23,10 @@ def test_portrait_preview_and_video(app_server, samples):
         expect(page.locator("#th-face img")).to_be_visible()
         page.get_by_role("tab", name="Speech from text").click()
         page.fill("#th-text textarea", "Hello, this portrait can talk.")
+        page.click("#th-button")  # refused until the likeness is attested
+        refusal = page.locator("[data-testid=toast-text]")
+        expect(refusal).to_contain_text("confirm that you may use this likeness", timeout=30000)
+        page.check("#th-likeness input[type=checkbox]")
         page.click("#th-button")
         expect(page.locator("#th-info")).to_contain_text("frames", timeout=120000)
         duration = page.wait_for_function(

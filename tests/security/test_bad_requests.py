@@ -23,17 +23,21 @@ def portrait(target):
 def test_talking_head_stores_no_portrait_when_the_rest_is_refused(target, project_id):
     t = target
     t.refused(r"'speech\.wav' is named as audio \(\.wav\) but its content is plain text", portrait=portrait(t),
-              audio=t.file("speech.wav", b"not a recording"), project_id=project_id, api_name="/talking_head")
+              audio=t.file("speech.wav", b"not a recording"), likeness_consent=True, project_id=project_id,
+              api_name="/talking_head")
     t.refused(r"the text is 200,?000 characters; at most 20,000", portrait=portrait(t), text=LONG,
-              project_id=project_id, api_name="/talking_head")
+              likeness_consent=True, project_id=project_id, api_name="/talking_head")
     t.refused(r"unknown voice 'klingon'", portrait=portrait(t), text="Hello.", voice="klingon",
-              project_id=project_id, api_name="/talking_head")
+              likeness_consent=True, project_id=project_id, api_name="/talking_head")
     t.refused(r"size must be 256, 512 or 'original'", portrait=portrait(t), audio=t.file("a.flac", bad.flac()),
-              size=300, project_id=project_id, api_name="/talking_head")
+              size=300, likeness_consent=True, project_id=project_id, api_name="/talking_head")
     t.refused(r"'face\.png' is named as photo", portrait=t.file("face.png", b"<html></html>"),
-              audio=t.file("a.flac", bad.flac()), project_id=project_id, api_name="/talking_head")
+              audio=t.file("a.flac", bad.flac()), likeness_consent=True, project_id=project_id,
+              api_name="/talking_head")
     t.refused(r"'long\.flac' lasts 11 min; the limit is 10 min|the audio is too long \(660 s\); at most 600 s",
               portrait=portrait(t), audio=t.file("long.flac", bad.silent_flac(660)), project_id=project_id,
+              likeness_consent=True, api_name="/talking_head")
+    t.refused(r"confirm that you may use this likeness", portrait=portrait(t), text="Hello.", project_id=project_id,
               api_name="/talking_head")
 
 

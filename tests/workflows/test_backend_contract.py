@@ -98,7 +98,7 @@ def test_a_backend_added_with_one_line(app, samples, tmp_path):
     assert str(tmp_path / "models" / "steady-head") in missing["reason"]
     with pytest.raises(BackendUnavailable, match="steady weights not found"):
         app.talking_heads.render((samples / "portraits" / "art_1.png", "art_1.png"), None, "Hello.",
-                                 backend="steady")
+                                 backend="steady", likeness_consent=True)
     assert app.library.list_generations(app.library.project_or_default(None).id) == []
 
     folder = _install_weights(tmp_path / "models")
@@ -111,7 +111,7 @@ def test_a_backend_added_with_one_line(app, samples, tmp_path):
     wav = tmp_path / "speech.wav"
     sf.write(wav, y[: int(2.0 * rate)], rate)
     done = app.talking_heads.render((samples / "portraits" / "art_1.png", "art_1.png"), (wav, wav.name),
-                                    size=256, backend="steady")
+                                    size=256, backend="steady", likeness_consent=True)
     g = done.generation
     assert g.status.value == "succeeded" and g.params["backend"] == "steady"
     assert (g.backend, g.model, g.model_licence) == ("steady", "studio-tests/steady-head", "cc0-1.0")

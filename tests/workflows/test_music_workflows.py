@@ -144,6 +144,24 @@ def test_musicgen_plays_the_instrumental_when_its_weights_exist(song_services, t
     assert set(res.stems) == {"instrumental", "vocals"}
     assert res.mix.duration_s == pytest.approx(10, abs=3)
 
+    # Licence flags: the song may not be used commercially, nor what is made from it; its manifest says so,
+    # and exporting or sharing its project warns.
+    lib = song_services.library
+    (row,) = [r for r in lib.list_generations(g.project_id) if r["id"] == g.id]
+    assert row["commercial_use"] == "no" and "not allowed" in row["licence_note"]
+    assert "GPL" in g.model_licence  # the vocals: espeak-ng sings for the default voice
+    from engines.trust import credentials
+
+    song = next(a for a in done.outputs if a.meta.get("role") == "song")
+    assert credentials.read(lib.asset_path(song)).studio["commercial_use"] == "no"
+    video = song_services.video.music_video(g.id, "sacred_temple", "320x180")
+    assert "CC-BY-NC" in video.generation.model_licence
+    (vrow,) = [r for r in lib.list_generations(g.project_id) if r["id"] == video.generation.id]
+    assert vrow["commercial_use"] == "no"
+    warned = lib.non_commercial(g.project_id)
+    assert [w.split(":")[0] for w in warned] == [f"music_video generation {video.generation.id}",
+                                                 f"song generation {g.id}"]
+
     done, _ = music.compose("storm at sea", "", LYRICS, "epic", duration_s=10, backend="musicgen")
     assert done.generation.backend == "embedded"
     assert any("MusicGen is not available" in n for n in done.generation.metrics["notes"])

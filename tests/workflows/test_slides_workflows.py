@@ -82,7 +82,8 @@ def test_a_presenter_speaks_the_deck_in_a_corner(sqlite_services, samples):
 
     outline = "# Hello\n\n## One thing\n- It speaks\n"
     plain = sqlite_services.slides.make_deck(outline)
-    presented = sqlite_services.slides.make_deck(outline, presenter=(samples / "portraits" / "art_1.png", "me.png"))
+    presented = sqlite_services.slides.make_deck(outline, presenter=(samples / "portraits" / "art_1.png", "me.png"),
+                                                 likeness_consent=True)
     lib = sqlite_services.library
 
     def frame(done, t):
@@ -97,6 +98,11 @@ def test_a_presenter_speaks_the_deck_in_a_corner(sqlite_services, samples):
     assert corner > 20 and elsewhere < 3, (corner, elsewhere)
     (row,) = [g for g in lib.list_generations(presented.generation.project_id) if g["id"] == presented.generation.id]
     assert [lib.get_asset(i).kind.value for i in row["inputs"]] == ["photo"]
+    # The licences of every model the deck was made with: the narrating voice's (Piper: terms to check before
+    # commercial use) and the presenter's face engine's.
+    assert "lessac" in plain.generation.model_licence and "MediaPipe" not in plain.generation.model_licence
+    assert "lessac" in row["model_licence"] and "MediaPipe" in row["model_licence"]
+    assert row["commercial_use"] == "check"
 
 
 def test_an_uploaded_deck_is_narrated_with_its_design_kept(sqlite_services, tmp_path):

@@ -29,7 +29,7 @@ def short_speech(samples, tmp_path, seconds=3.0):
 def test_portrait_and_audio_make_a_video_of_the_same_length(services, samples, tmp_path):
     wav = short_speech(samples, tmp_path)
     done = services.talking_heads.render((samples / "portraits" / "art_1.png", "art_1.png"), (wav, wav.name),
-                                         size=256, fps=25, still=True)
+                                         size=256, fps=25, still=True, likeness_consent=True)
     g = done.generation
     assert g.kind == "talking_head" and g.status.value == "succeeded" and g.backend == "embedded"
     (video,) = [a for a in done.outputs if a.kind.value == "video"]
@@ -43,12 +43,15 @@ def test_portrait_and_audio_make_a_video_of_the_same_length(services, samples, t
 
 def test_text_is_spoken_first_in_the_chosen_voice(services, samples):
     done = services.talking_heads.render((samples / "portraits" / "art_0.png", "art_0.png"), None,
-                                         "Hello, I am speaking from a photo.", "en-gb", size=256, fps=30)
+                                         "Hello, I am speaking from a photo.", "en-gb", size=256, fps=30,
+                                         likeness_consent=True)
     audio = [a for a in done.outputs if a.kind.value == "audio"]
     video = [a for a in done.outputs if a.kind.value == "video"]
     assert len(audio) == 1 and len(video) == 1
     assert video[0].duration_s == pytest.approx(audio[0].duration_s, abs=1 / 30 + 0.03)
     assert done.generation.params["voice"] == "en-gb"
+    # Under the licences of the voice that spoke and of the face engine.
+    assert done.generation.model_licence.startswith("Apache-2.0") and "GPL" in done.generation.model_licence
 
 
 def test_bad_input_is_clear(services, samples, tmp_path):
@@ -62,23 +65,23 @@ def test_bad_input_is_clear(services, samples, tmp_path):
     with pytest.raises(InputError, match="fps must be 25 or 30"):
         th.render(photo, (wav, wav.name), fps=60)
     with pytest.raises(InputError, match="not photo"):
-        th.render((wav, wav.name), (wav, wav.name))
+        th.render((wav, wav.name), (wav, wav.name), likeness_consent=True)
     # Refused after the portrait passed intake: the portrait is not stored either.
     fake = tmp_path / "recording.wav"
     fake.write_text("not a recording")
     with pytest.raises(InputError, match="named as audio"):
-        th.render(photo, (fake, fake.name))
+        th.render(photo, (fake, fake.name), likeness_consent=True)
     with pytest.raises(InputError, match="at most 20,000"):
-        th.render(photo, None, "word " * 5000)
+        th.render(photo, None, "word " * 5000, likeness_consent=True)
     with pytest.raises(InputError, match="expression must be between 0 and 2"):
-        th.render(photo, (wav, wav.name), expression=5.0)
+        th.render(photo, (wav, wav.name), expression=5.0, likeness_consent=True)
     assert lib.list_projects() == [] and [f for f in lib.store.root.rglob("*") if f.is_file()] == []
     blank = tmp_path / "wall.png"
     from PIL import Image
 
     Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(blank)
     with pytest.raises(InputError, match="no face"):
-        th.render((blank, blank.name), (wav, wav.name), size=256)
+        th.render((blank, blank.name), (wav, wav.name), size=256, likeness_consent=True)
 
 
 def test_the_encoders_files_lie_in_the_jobs_scratch_folder(sqlite_services, samples, tmp_path):
@@ -93,8 +96,32 @@ def test_the_encoders_files_lie_in_the_jobs_scratch_folder(sqlite_services, samp
             seen.extend(str(p.relative_to(scratch)) for p in scratch.rglob("audio.wav"))
 
     sqlite_services.talking_heads.render((samples / "portraits" / "art_1.png", "art_1.png"), (wav, wav.name),
-                                         size=256, fps=25, still=True, progress=progress)
+                                         size=256, fps=25, still=True, progress=progress, likeness_consent=True)
     (wav_seen,) = seen
     job, tmp, encoder, _ = wav_seen.split("/")
     assert job.startswith("job") and tmp == "tmp" and encoder.startswith("video-encode-")
     assert list(scratch.iterdir()) == []
+
+
+def test_a_portrait_needs_the_users_word_on_its_likeness(sqlite_services, samples, tmp_path):
+    """Without the attestation nothing is stored; with it, it is kept with the generation and logged with
+    the portrait's hash (a deck's presenter the same)."""
+    svc, lib = sqlite_services, sqlite_services.library
+    photo = (samples / "portraits" / "art_1.png", "art_1.png")
+    wav = short_speech(samples, tmp_path)
+    before = len(lib.list_generations(lib.project_or_default(None).id))
+    for refused in (False, None, "yes", 1):
+        with pytest.raises(InputError, match="confirm that you may use this likeness"):
+            svc.talking_heads.render(photo, (wav, wav.name), size=256, still=True, likeness_consent=refused)
+    with pytest.raises(InputError, match="the presenter photo animates a real person's face"):
+        svc.slides.make_deck("# Hi\n\n## One\n- two\n", presenter=photo)
+    assert len(lib.list_generations(lib.project_or_default(None).id)) == before
+    assert lib.security_events(10, "likeness") == []
+
+    done = svc.talking_heads.render(photo, (wav, wav.name), size=256, still=True, likeness_consent=True)
+    assert done.generation.params["likeness_consent"] is True
+    (event,) = lib.security_events(10, "likeness_attestation")
+    (row,) = [g for g in lib.list_generations(done.generation.project_id) if g["id"] == done.generation.id]
+    portrait = next(lib.get_asset(i) for i in row["inputs"] if lib.get_asset(i).kind.value == "photo")
+    assert event.detail == {"generation_id": done.generation.id, "kind": "talking_head", "photo": "art_1.png",
+                            "sha256": portrait.sha256}

@@ -107,7 +107,7 @@ def test_a_talking_head_presents_over_the_scene(sqlite_services, samples, tmp_pa
     """The digital clone over a scene: its own speech is the soundtrack, its face sits in a corner."""
     wav = speech(samples, tmp_path, 2.0)
     head = sqlite_services.talking_heads.render((samples / "portraits" / "art_1.png", "me.png"), (wav, wav.name),
-                                                size=256, fps=25, still=True)
+                                                size=256, fps=25, still=True, likeness_consent=True)
     lib = sqlite_services.library
     head_video = next(a for a in head.outputs if a.kind.value == "video")
     copy = tmp_path / "head.mp4"
