@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,7 +284,10 @@ class JobRunner:
         try:
             marker = getattr(self.mark_outputs, "mark_audio", None)
             mark = functools.partial(marker, generation_id=gen.id) if marker is not None else None
-            result = work(JobContext(gen.id, workdir, report, cancel, mark))
+            # The studio's picture mark goes in as videos are encoded, when the marker offers it.
+            encoding = getattr(self.mark_outputs, "encoding", None)
+            with encoding(gen.id) if encoding is not None else nullcontext():
+                result = work(JobContext(gen.id, workdir, report, cancel, mark))
             cancel.raise_if_set()
             # Outputs made from earlier outputs (a music video of a song) are under their licences too.
             result.model_licence = join_licences([result.model_licence, *self._input_licences(inputs)])

@@ -1,5 +1,6 @@
-"""The studio's marks on what it makes: the audio watermark of every generated sound, Content
-Credentials (a signed C2PA manifest) in every media file, and reading both back (/verify_media).
+"""The studio's marks on what it makes: the audio watermark of every generated sound, the picture
+watermark of every generated video, Content Credentials (a signed C2PA manifest) in every media file,
+and reading them back (/verify_media).
 
 The watermark's payload is STUDIO_ID (8 bits) and the generation's id (24 bits; ids beyond 16.7
 million wrap); its key is WATERMARK_KEY, or one made at random on first start and kept in
@@ -14,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +108,21 @@ class Marks:
             return Found(False, None, None, got.confidence)
         return Found(True, got.payload >> GENERATION_BITS, got.payload % 2 ** GENERATION_BITS, got.confidence)
 
+    def read_video(self, path: Path) -> Found | None:
+        """What the picture's watermark of a video file says; None when the file has no picture."""
+        from core.probe import probe_media
+        from engines.trust import video_watermark
+
+        try:
+            if not probe_media(path).get("video_codec"):
+                return None
+            got = video_watermark.read_file(path, self.key)
+        except Exception:  # not a video ffmpeg reads: no picture
+            return None
+        if not got.found or got.payload is None:
+            return Found(False, None, None, got.confidence)
+        return Found(True, got.payload >> GENERATION_BITS, got.payload % 2 ** GENERATION_BITS, got.confidence)
+
 
 # Files marked at once.
 THREADS = 2
@@ -124,10 +142,15 @@ def _keep_peak(original: Audio, marked: Audio) -> Audio:
 
 
 class OutputMarks(Marks):
-    """Marks every sound a job made before it is stored (WAV and FLAC in place, MP3 encoded again at
-    its bit rate, the audio track of an MP4, the picture copied as it is), then signs every media file
-    with Content Credentials: made by this studio, AI-generated, the engine, model and licence, the
-    inputs and their hashes, the watermark as a soft binding."""
+    """Marks every sound and picture a job made before it is stored (WAV and FLAC in place, MP3 encoded
+    again at its bit rate, an MP4's audio track and its picture, marked as it was encoded or else encoded
+    again), then signs every media file with Content Credentials: made by this studio, AI-generated,
+    the engine, model and licence, the inputs and their hashes, the watermark as a soft binding."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        # Per running job: the videos whose picture was marked as it was encoded (see `encoding`).
+        self._encoded: dict[int, set[Path]] = {}
 
     def __call__(self, made) -> None:
         """Mark and sign a job's files (storage.jobs.Made), two at a time (a song's stems are many)."""
@@ -156,8 +179,25 @@ class OutputMarks(Marks):
                 self.sign(out, made, ingredients)
 
         _ = self.key, self.identity  # made once, before the threads
-        with ThreadPoolExecutor(THREADS) as pool:
-            list(pool.map(mark, made.outputs))
+        try:
+            with ThreadPoolExecutor(THREADS) as pool:
+                list(pool.map(mark, made.outputs))
+        finally:
+            self._encoded.pop(int(generation_id), None)
+
+    @contextmanager
+    def encoding(self, generation_id: int) -> Iterator[None]:
+        """While a job runs: the videos it encodes get the picture mark as they are encoded (see
+        engines.trust.video_watermark.marking_encodes), so `video` need not encode them again."""
+        from engines.trust.video_watermark import marking_encodes
+
+        with marking_encodes(self.payload(generation_id), self.key) as mark:
+            self._encoded[int(generation_id)] = mark.marked
+            try:
+                yield
+            except BaseException:
+                self._encoded.pop(int(generation_id), None)
+                raise
 
     def sign(self, out, made, ingredients: tuple) -> None:
         from core.licences import commercial_use, split
@@ -207,23 +247,35 @@ class OutputMarks(Marks):
         _keep_peak(original, self.audio(original, generation_id)).write(wav, subtype="PCM_16")
 
     def video(self, path: Path, generation_id: int) -> None:
-        """Mark the first audio track of an MP4; the picture and subtitles are copied as they are."""
+        """Mark the picture and the first audio track of an MP4; subtitles, chapters and metadata are
+        copied as they are. A picture marked as it was encoded during the job (see `encoding`) is copied
+        too; any other is decoded, marked and encoded again at the studio's settings."""
         import subprocess
 
         from core.probe import ffmpeg_binary, probe_media
+        from engines.trust import video_watermark
         from engines.video.encode import AUDIO_BITRATE
 
-        if not probe_media(path).get("audio_codec"):
+        info = probe_media(path)
+        has_audio, has_picture = bool(info.get("audio_codec")), bool(info.get("video_codec"))
+        if path.resolve() in self._encoded.get(int(generation_id), set()):
+            has_picture = False  # marked as it was encoded: the picture is copied
+        if not has_audio and not has_picture:
             return
         raw, marked, out = (path.with_name(path.stem + s) for s in (".audio.wav", ".marked.wav", ".marked.mp4"))
         ff = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
         try:
-            subprocess.run([*ff, "-i", str(path), "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", str(raw)],
-                           check=True, capture_output=True, timeout=600)
-            self.file_from(raw, marked, generation_id)
-            subprocess.run([*ff, "-i", str(path), "-i", str(marked), "-map", "0", "-map", "-0:a", "-map", "1:a:0",
-                            "-c", "copy", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", str(out)],
-                           check=True, capture_output=True, timeout=600)
+            if has_audio:
+                subprocess.run([*ff, "-i", str(path), "-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", str(raw)],
+                               check=True, capture_output=True, timeout=600)
+                self.file_from(raw, marked, generation_id)
+            if has_picture:
+                video_watermark.mark_file(path, out, self.payload(generation_id), self.key,
+                                          audio=marked if has_audio else None)
+            else:
+                subprocess.run([*ff, "-i", str(path), "-i", str(marked), "-map", "0", "-map", "-0:a", "-map", "1:a:0",
+                                "-c", "copy", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart",
+                                str(out)], check=True, capture_output=True, timeout=600)
             out.replace(path)
         finally:
             for p in (raw, marked, out):
@@ -281,21 +333,22 @@ def _credentials_of(path: Path, marks: Marks) -> dict | None:
 def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) -> dict:
     """What the file's Content Credentials and watermark say (/verify_media): made here or not, by which
     generation and when, the model and its licence, with a confidence; who made it only to that user
-    or an admin. The manifest is read from any media file; the watermark from audio files and the
-    audio track of videos (at least 5 s)."""
+    or an admin. The manifest is read from any media file; the watermark from audio files, the audio
+    track of videos (at least 5 s) and the picture of videos."""
     from core.errors import InputError
     from storage.library import NotFound
     from storage.models import Generation, User
 
     manifest = _credentials_of(path, marks)
     audio = _audio_of(path, library)
+    picture = marks.read_video(path)
     found, short = None, False
     if audio is not None:
         if audio.duration_s >= 5.0:
             found = marks.read(audio)
         else:
             short = True
-    if manifest is None and found is None:
+    if manifest is None and found is None and picture is None:
         if short:
             raise InputError(f"'{name}' lasts {audio.duration_s:.1f} s and carries no Content Credentials; the "
                              "watermark needs at least 5 s (10 s to be sure)")
@@ -308,18 +361,29 @@ def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) 
         out["confidence"] = round(found.confidence, 2)
     if manifest is not None:
         out["content_credentials"] = manifest
+    if picture is not None:
+        from engines.trust.video_watermark import MIN_PILOT_Z
+
+        out["video_watermark"] = {"found": picture.marked, "confidence": round(picture.confidence, 2),
+                                  "threshold": MIN_PILOT_Z, "generation_id": picture.generation_id}
     by_manifest = manifest is not None and manifest.get("by_this_studio") and manifest.get("intact")
     by_mark = found is not None and found.marked and found.studio_id == marks.settings.studio_id
+    by_picture = picture is not None and picture.marked and picture.studio_id == marks.settings.studio_id
     if by_manifest:
         generation_id = int(manifest["generation_id"])
         out["method"] = "Content Credentials" + (" and audio watermark" if by_mark else "")
     elif by_mark:
         generation_id = found.generation_id
-        out["method"] = "audio watermark"
+        out["method"] = "audio watermark" + (" and video watermark" if by_picture else "")
+    elif by_picture:
+        generation_id = picture.generation_id
+        out.update(method="video watermark", confidence=round(picture.confidence, 2), threshold=MIN_PILOT_Z)
     else:
         out["method"] = "audio watermark" if manifest is None else "Content Credentials"
-        if found is not None and found.marked:
-            out["verdict"] = f"a watermark of another studio (id {found.studio_id}) with this studio's key"
+        other = found if found is not None and found.marked else picture if picture is not None and picture.marked \
+            else None
+        if other is not None:
+            out["verdict"] = f"a watermark of another studio (id {other.studio_id}) with this studio's key"
         elif manifest is not None and not manifest.get("intact"):
             out["verdict"] = ("not made here, as far as can be told: its Content Credentials do not validate (the "
                               "file was changed after signing, or signed by someone else)")

@@ -22,13 +22,14 @@ change), resampling and lossy coding.
 
 from __future__ import annotations
 
-import hashlib
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.audio import Audio
+from engines.trust.coding import CRC_BITS, PAYLOAD_BITS, Layout, layout
+from engines.trust.coding import decode as _decode
+from engines.trust.coding import payload_bits as _bits
 
 __all__ = ["Detection", "PAYLOAD_BITS", "detect", "embed"]
 
@@ -40,8 +41,6 @@ CELL_BINS = 6
 BAND_HZ = (3000.0, 7500.0)
 BLOCK_CELLS = 64  # cells along time per block
 PILOT_SHARE = 0.15
-PAYLOAD_BITS = 32
-CRC_BITS = 16
 # Strength: a level change of STEP_DB per cell (a bit's mean after the host is taken out), scaled
 # down where needed to keep the watermark TARGET_SNR_DB below the signal.
 STEP_DB = 3.5
@@ -52,9 +51,6 @@ TARGET_SNR_DB = 31.0
 CHUNK_BLOCKS = 8
 SHAPE_POWER = 0.5
 SHAPE_RANGE = (0.3, 4.0)
-# Decoding tries the 2**CHASE_BITS words with the least reliable bits flipped: a wrong word passes
-# the CRC-16 with probability at most 2**CHASE_BITS / 65536 (0.1 %), and only once the pilot is found.
-CHASE_BITS = 6
 # Detection: pilot correlation (a z-score: about N(0, 1) on audio without this watermark) needed.
 MIN_PILOT_Z = 6.0
 # Cells quieter than the excerpt's loudest cell by this much carry no information.
@@ -64,44 +60,9 @@ _F0, _F1 = int(BAND_HZ[0] / (RATE / N_FFT)), int(BAND_HZ[1] / (RATE / N_FFT))
 N_BANDS = (_F1 - _F0) // CELL_BINS
 
 
-@dataclass(frozen=True)
-class _Layout:
-    pilot: np.ndarray  # (BLOCK_CELLS, N_BANDS) bool
-    chip: np.ndarray  # (BLOCK_CELLS, N_BANDS) +-1
-    bit: np.ndarray  # (BLOCK_CELLS, N_BANDS) index of the data bit a cell carries (-1: pilot)
-
-
-def _layout(key: bytes) -> _Layout:
-    seed = int.from_bytes(hashlib.sha256(b"studio-watermark-v1" + key).digest()[:8], "big")
-    rng = np.random.default_rng(seed)
-    n = BLOCK_CELLS * N_BANDS
-    order = rng.permutation(n)
-    n_pilot = int(round(n * PILOT_SHARE))
-    pilot = np.zeros(n, bool)
-    pilot[order[:n_pilot]] = True
-    bit = np.full(n, -1, np.int64)
-    data_cells = order[n_pilot:]
-    bit[data_cells] = np.arange(len(data_cells)) % (PAYLOAD_BITS + CRC_BITS)
-    chip = rng.choice(np.array([-1.0, 1.0]), n)
-    shape = (BLOCK_CELLS, N_BANDS)
-    return _Layout(pilot.reshape(shape), chip.reshape(shape), bit.reshape(shape))
-
-
-def _bits(payload: int) -> np.ndarray:
-    if not 0 <= int(payload) < 2 ** PAYLOAD_BITS:
-        raise ValueError(f"payload must fit in {PAYLOAD_BITS} bits")
-    data = int(payload).to_bytes(PAYLOAD_BITS // 8, "big")
-    crc = zlib.crc32(data) & 0xFFFF
-    word = (int(payload) << CRC_BITS) | crc
-    return np.array([(word >> (PAYLOAD_BITS + CRC_BITS - 1 - i)) & 1 for i in range(PAYLOAD_BITS + CRC_BITS)])
-
-
-def _payload(bits: np.ndarray) -> int | None:
-    word = 0
-    for b in bits:
-        word = (word << 1) | int(b)
-    payload, crc = word >> CRC_BITS, word & 0xFFFF
-    return payload if zlib.crc32(payload.to_bytes(PAYLOAD_BITS // 8, "big")) & 0xFFFF == crc else None
+def _layout(key: bytes) -> Layout:
+    """(BLOCK_CELLS, N_BANDS) cells."""
+    return layout(b"studio-watermark-v1", key, (BLOCK_CELLS, N_BANDS), PILOT_SHARE)
 
 
 def _frames(x: np.ndarray, n_fft: int, hop: int, first: int, count: int) -> np.ndarray:
@@ -180,7 +141,7 @@ def _highpass(level: np.ndarray) -> np.ndarray:
     return level - (pad[:-2, 1:-1] + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:]) / 4.0
 
 
-def _cell_changes(level: np.ndarray, weight: np.ndarray, layout: _Layout, payload: int,
+def _cell_changes(level: np.ndarray, weight: np.ndarray, layout: Layout, payload: int,
                   shape: np.ndarray) -> np.ndarray:
     """Level change (dB) per cell. Each bit of each block (and the pilot of each block) is pushed to
     +-STEP_DB on average over its cells after the host's own projection on its pattern is taken out
@@ -206,22 +167,6 @@ def _cell_changes(level: np.ndarray, weight: np.ndarray, layout: _Layout, payloa
         delta = delta - chip * shape / np.maximum(mean_shape[group], 1e-9) * np.clip(
             error, -MAX_CORRECTION_DB, MAX_CORRECTION_DB)
     return delta * weight
-
-
-def _decode(soft: np.ndarray) -> int | None:
-    """The payload from soft bit sums: the hard decision, else the CRC-valid word among those with
-    the CHASE_BITS least reliable bits flipped (errors sit almost always among them)."""
-    hard = (soft > 0).astype(np.int64)
-    weak = np.argsort(np.abs(soft))[:CHASE_BITS]
-    for flips in range(2 ** CHASE_BITS):
-        word = hard.copy()
-        for j, pos in enumerate(weak):
-            if flips >> j & 1:
-                word[pos] ^= 1
-        payload = _payload(word)
-        if payload is not None:
-            return payload
-    return None
 
 
 @dataclass(frozen=True)

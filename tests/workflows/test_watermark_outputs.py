@@ -1,10 +1,11 @@
 """Every sound a job makes carries the studio's watermark, naming its generation: speech (WAV), a song
-(WAV, MP3 and stems) and the audio of a video; /verify_media's reading names the generation for the
+(WAV, MP3 and stems) and the picture and audio of a video; /verify_media's reading names the generation for the
 owner, after MP3 re-encoding too, and says "not made here" for a real recording."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,41 @@ def test_a_configured_certificate_signs_instead_of_the_test_chain(settings, tmp_
     got = credentials.read(svc.library.asset_path(wav), given.root_pem)
     assert got.state == "Trusted" and got.studio["generation_id"] == done.generation.id
     assert not (settings.data_dir / "keys" / "c2pa").exists()
+
+
+def test_a_video_is_marked_in_its_picture_and_sound_and_verified(sqlite_services, tmp_path):
+    """The picture carries the mark too (encoded again at the studio's settings: the file keeps its
+    format); /verify_media reads it from a cropped, scaled copy, and from a copy without sound."""
+    import numpy as np
+
+    from core.probe import probe_media
+
+    svc = sqlite_services
+    sr = 22_050
+    t = np.arange(int(sr * 6.0)) / sr
+    wav = tmp_path / "tone.wav"
+    Audio((0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 1.5 * t))).astype(np.float32),
+          sr).write(wav)
+    portrait = Path(__file__).resolve().parents[1] / "data" / "portraits" / "art_0.png"
+    done = svc.video.scene_video((wav, wav.name), "emotional_closeup", [(portrait, portrait.name)], "", "640x360", 24)
+    video = next(a for a in done.outputs if a.kind.value == "video")
+    path = svc.library.asset_path(video)
+    assert video.meta["watermark"]["generation_id"] == done.generation.id
+    info = probe_media(path)
+    assert (info["width"], info["height"], info["video_codec"], info["pix_fmt"]) == (640, 360, "h264", "yuv420p")
+    assert info["audio_codec"] == "aac" and info["faststart"] and abs(info["video_duration_s"] - 6.0) <= 1 / 24 + 1e-3
+    found = svc.jobs.mark_outputs.read_video(path)
+    assert found.marked and found.generation_id == done.generation.id
+
+    args = (svc.jobs.mark_outputs, svc.library, svc.accounts, Actor())
+    copy = tmp_path / "copy.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-vf", "crop=iw*0.9:ih*0.9:0:0,scale=854:480",
+                    "-c:v", "libx264", "-crf", "28", "-c:a", "aac", str(copy)], check=True)
+    report = verify_media(copy, "copy.mp4", *args)
+    assert report["made_here"] and report["generation_id"] == done.generation.id
+    assert report["video_watermark"]["found"] and report["video_watermark"]["generation_id"] == done.generation.id
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-an", "-c:v", "copy", str(silent)], check=True)
+    report = verify_media(silent, "silent.mp4", *args)
+    assert report["made_here"] and report["method"] == "video watermark"
+    assert report["generation_id"] == done.generation.id
