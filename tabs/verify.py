@@ -34,6 +34,10 @@ def verdict_markdown(report: dict) -> str:
                      f"(score {mark.get('confidence')}, {report.get('threshold', 6.0)} needed)")
     else:
         lines.append("- **Audio watermark**: not read (no sound of at least 5 s)")
+    picture = report.get("video_watermark")
+    if picture:
+        lines.append(f"- **Picture watermark**: {'found' if picture.get('found') else 'not found'} "
+                     f"(score {picture.get('confidence')}, {picture.get('threshold')} needed)")
     if report.get("warning"):
         lines.append(f"\n> {report['warning']}")
     return "\n".join(lines)
@@ -41,8 +45,9 @@ def verdict_markdown(report: dict) -> str:
 
 def build(services: Services) -> None:
     gr.Markdown("Check a file found anywhere: a copy of your clone, a song, a video or a deck. Content "
-                "Credentials say who made it when they are still in the file; the watermark survives MP3 and "
-                "AAC re-encoding, resampling and excerpts of 10 s. Who made it is shown only to them and to admins.")
+                "Credentials say who made it when they are still in the file; the sound's watermark survives MP3 "
+                "and AAC re-encoding, resampling and excerpts of 10 s, the picture's re-encoding, scaling and "
+                "10 % crops. Who made it is shown only to them and to admins.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             file = gr.File(label="File to check", file_types=FILE_TYPES, type="filepath", elem_id="verify-file")
