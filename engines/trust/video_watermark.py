@@ -358,8 +358,8 @@ def mark_file(src: str | Path, dst: str | Path, payload: int, key: bytes, audio:
     audio copied as it is (or taken from the file `audio`, encoded AAC), subtitles, chapters and
     metadata copied, +faststart."""
     import subprocess
-    import tempfile
 
+    from core.scratch import temp_dir
     from engines.video.encode import AUDIO_BITRATE, COLOUR_TAGS, CRF, PRESET, X264_PROFILES
 
     src, dst = Path(src), Path(dst)
@@ -379,7 +379,8 @@ def mark_file(src: str | Path, dst: str | Path, payload: int, key: bytes, audio:
     encode_cmd += ["-c:a", "aac", "-b:a", AUDIO_BITRATE] if audio is not None else ["-c:a", "copy"]
     encode_cmd += ["-movflags", "+faststart", str(dst)]
     frame_bytes = w * h * 3 // 2
-    with tempfile.TemporaryFile() as dec_log, tempfile.TemporaryFile() as enc_log:
+    with temp_dir(None, dst.parent, "mark-") as logs, open(logs / "decode.log", "w+b") as dec_log, \
+            open(logs / "encode.log", "w+b") as enc_log:
         dec = subprocess.Popen(decode_cmd, stdout=subprocess.PIPE, stderr=dec_log, stdin=subprocess.DEVNULL)
         enc = subprocess.Popen(encode_cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=enc_log)
         try:

@@ -84,7 +84,7 @@ def _filler(name: str, info: dict, tmp_path) -> object:
         return [handle_file(str(png))]
     if name in ("portrait", "presenter", "file"):
         return handle_file(str(png))
-    if name == "sentence":
+    if name in ("sentence", "stars"):
         return 1
     if name == "consent":
         return True
