@@ -84,8 +84,11 @@ def embed(audio: Audio, payload: int, key: bytes) -> Audio:
     CHUNK_BLOCKS blocks at a time, so memory stays small for long songs."""
     _bits(payload)  # the payload fits, or ValueError
     sr = audio.sample_rate
-    x = np.asarray(audio.samples, dtype=np.float64)
-    mono = x if x.ndim == 1 else x.mean(axis=1)
+    # scipy's FFT works in float32 at any frame length (numpy's is 3x slower at 44.1 kHz's 1412 samples).
+    from scipy import fft as sfft
+
+    x = np.asarray(audio.samples, dtype=np.float32)
+    mono = x if x.ndim == 1 else np.add.reduce(x, axis=1, dtype=np.float32) / np.float32(x.shape[1])
     if len(mono) < sr * 0.5 or not np.any(mono):
         return audio
     hop = int(round(HOP * sr / RATE))
@@ -95,15 +98,18 @@ def embed(audio: Audio, payload: int, key: bytes) -> Audio:
     band_of_bin = np.searchsorted(edges, np.fft.rfftfreq(n_fft, 1.0 / sr), side="right") - 1
     in_band = np.flatnonzero((band_of_bin >= 0) & (band_of_bin < N_BANDS))
     band_idx = band_of_bin[in_band]
+    # in_band's bins run in order, so each band is one run of them: its power is one reduceat.
+    band_starts = np.flatnonzero(np.r_[True, np.diff(band_idx) != 0])
+    bands_present = band_idx[band_starts]
     layout = _layout(key)
     frames_total = len(mono) // hop + 1
     chunk = BLOCK_CELLS * CELL_FRAMES * CHUNK_BLOCKS
     change = np.zeros(frames_total * hop + n_fft)
     for first in range(0, frames_total, chunk):
         count = min(chunk, frames_total - first)
-        spec = np.fft.rfft(_frames(mono, n_fft, hop, first, count), axis=1)  # (frames, bins)
+        spec = sfft.rfft(_frames(mono, n_fft, hop, first, count), axis=1)  # (frames, bins)
         band_power = np.zeros((N_BANDS, count))
-        np.add.at(band_power, band_idx, (np.abs(spec[:, in_band]) ** 2).T)
+        band_power[bands_present] = np.add.reduceat(np.abs(spec[:, in_band]) ** 2, band_starts, axis=1).T
         n_cells = -(-count // CELL_FRAMES)
         cells = np.zeros((n_cells * CELL_FRAMES, N_BANDS))
         cells[:count] = band_power.T
@@ -123,7 +129,7 @@ def embed(audio: Audio, payload: int, key: bytes) -> Audio:
         gain = 10 ** (scale * delta / 20) - 1.0  # (cells, bands)
         change_spec = np.zeros_like(spec)
         change_spec[:, in_band] = spec[:, in_band] * gain[np.arange(count) // CELL_FRAMES][:, band_idx]
-        pieces = np.fft.irfft(change_spec, n_fft, axis=1) * window
+        pieces = sfft.irfft(change_spec, n_fft, axis=1) * window
         # Overlap-add at half overlap: frame k's halves land on hop blocks first+k and first+k+1
         # (change[i] is sample i - n_fft // 2).
         blocks = change[first * hop:(first + count + 1) * hop].reshape(count + 1, hop)
