@@ -12,6 +12,11 @@ FILE_TYPES = [".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".mp4", ".mov", "
               ".jpeg", ".webp", ".pptx"]
 
 
+def _mark_line(what: str, reading: dict, threshold) -> str:
+    return (f"- **{what}**: {'found' if reading.get('found') else 'not found'} "
+            f"(score {reading.get('confidence')}, {threshold} needed)")
+
+
 def verdict_markdown(report: dict) -> str:
     """The report as a person reads it: the verdict first, then what each mark said."""
     lines = [f"### {'Made here' if report.get('made_here') else 'Not made here'}", report.get("verdict", "")]
@@ -28,16 +33,11 @@ def verdict_markdown(report: dict) -> str:
                      + ("; AI-generated" if cc.get("ai_generated") else ""))
     else:
         lines.append("- **Content Credentials**: none in this file (re-encoding removes them)")
-    mark = report.get("watermark")
-    if mark:
-        lines.append(f"- **Audio watermark**: {'found' if mark.get('found') else 'not found'} "
-                     f"(score {mark.get('confidence')}, {report.get('threshold', 6.0)} needed)")
-    else:
-        lines.append("- **Audio watermark**: not read (no sound of at least 5 s)")
-    picture = report.get("video_watermark")
+    audio, picture = report.get("watermark"), report.get("video_watermark")
+    lines.append(_mark_line("Audio watermark", audio, report.get("threshold", 6.0))
+                 if audio else "- **Audio watermark**: not read (no sound of at least 5 s)")
     if picture:
-        lines.append(f"- **Picture watermark**: {'found' if picture.get('found') else 'not found'} "
-                     f"(score {picture.get('confidence')}, {picture.get('threshold')} needed)")
+        lines.append(_mark_line("Picture watermark", picture, picture.get("threshold")))
     if report.get("warning"):
         lines.append(f"\n> {report['warning']}")
     return "\n".join(lines)
