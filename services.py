@@ -32,6 +32,8 @@ from storage.jobs import JobRunner
 from storage.library import Actor, Library
 from storage.media import MediaStore
 from storage.sharing import Sharing
+from storage.stages import StageCache
+from workflows.clone import CloneWorkflows
 from workflows.music import MusicWorkflows
 from workflows.slides import SlidesWorkflows
 from workflows.talking_head import TalkingHeadWorkflows
@@ -69,6 +71,7 @@ class Services:
     music: MusicWorkflows
     video: VideoWorkflows
     slides: SlidesWorkflows
+    clones: CloneWorkflows
     accounts: Accounts
     sharing: Sharing
     # True: every request needs a signed-in account; False: a local single-user run.
@@ -154,10 +157,14 @@ def build_services(settings: Settings, recover: bool = True) -> Services:
     backends = make_backends()
     voices = VoiceWorkflows(settings, library, jobs, backends)
     music = MusicWorkflows(settings, library, jobs, voices, backends)
+    stages = StageCache(settings.stages_dir, settings.stage_cache_mb * 1024 * 1024)
+    if recover:
+        stages.clear_unfinished()
     return Services(settings=settings, library=library, jobs=jobs, models=MODELS, backends=backends, voices=voices,
                     talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices, backends), music=music,
                     video=VideoWorkflows(settings, library, jobs, music),
-                    slides=SlidesWorkflows(settings, library, jobs, voices), accounts=accounts,
+                    slides=SlidesWorkflows(settings, library, jobs, voices),
+                    clones=CloneWorkflows(settings, library, jobs, voices, backends, stages), accounts=accounts,
                     sharing=Sharing(library, voices.profiles), sign_in=sign_in_mode != "off",
                     sign_in_mode=sign_in_mode)
 

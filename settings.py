@@ -108,6 +108,9 @@ class Settings:
     # Files in Gradio's cache (uploads, copies made for downloads) are removed this many seconds after they
     # were made or last handed out.
     cache_max_age_s: int = 86_400
+    # Clone videos keep each stage's result (speech per point, talking head per point, slides, music) so an
+    # edit re-renders only what changed; the oldest go beyond this many megabytes.
+    stage_cache_mb: int = 2000
 
     @property
     def media_dir(self) -> Path:
@@ -117,6 +120,11 @@ class Settings:
     def scratch_dir(self) -> Path:
         """Work in progress: uploads being probed, jobs' outputs and temporary files before they are stored."""
         return self.data_dir / "scratch"
+
+    @property
+    def stages_dir(self) -> Path:
+        """Stage results of clone videos (storage.stages), reused while their inputs are unchanged."""
+        return self.data_dir / "stages"
 
     @property
     def cache_dir(self) -> Path:
@@ -229,6 +237,7 @@ class Settings:
             model_idle_seconds=_env_int(env, "MODEL_IDLE_SECONDS", d.model_idle_seconds),
             asr_model=env.get("ASR_MODEL") or d.asr_model,
             cache_max_age_s=_env_int(env, "CACHE_MAX_AGE_S", d.cache_max_age_s),
+            stage_cache_mb=_env_int(env, "STAGE_CACHE_MB", d.stage_cache_mb),
         )
 
     @classmethod

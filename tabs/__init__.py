@@ -11,7 +11,7 @@ TAGLINE = "A photo, a voice and an idea: cloned voices, talking heads, songs, mu
 
 
 def build_app(services: Services) -> gr.Blocks:
-    from tabs import admin, api, music, projects, slides, talking_head, verify, video, voice
+    from tabs import admin, api, clone, music, projects, slides, talking_head, verify, video, voice
 
     # Files Gradio tracks (uploads, files it serves) are removed CACHE_MAX_AGE_S after they were made; the
     # rest of its cache (download folders, uploads from before a restart) goes by Services.start_cache_expiry.
@@ -25,6 +25,7 @@ def build_app(services: Services) -> gr.Blocks:
         api.register_music(services)
         api.register_video(services)
         api.register_slides(services)
+        api.register_clone(services)
         api.register_admin(services)
         if services.sign_in_mode == "huggingface":
             from tabs.hf_oauth import login_button
@@ -35,6 +36,8 @@ def build_app(services: Services) -> gr.Blocks:
         else:
             gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
         with gr.Tabs():
+            with gr.Tab("Clone", id="clone"):
+                clone.build(services)
             with gr.Tab("Voice", id="voice"):
                 voice.build(services)
             with gr.Tab("Talking Head", id="talking_head"):

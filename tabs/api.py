@@ -614,6 +614,75 @@ def register_slides(services: Services) -> None:
         expose(fn, tool=True, concurrency_id="cpu", concurrency_limit=2)
 
 
+def register_clone(services: Services) -> None:
+    """/make_clone_video, /write_script."""
+    clones = services.clones
+
+    @user_errors
+    def make_clone_video(portrait: FileData, voice: str, idea: str, kind: str = "explainer", length_s: float = 60,
+                         music_style: str = "emotional", template: str = "", size: str = "1280x720",
+                         captions: bool = True, project_id: int | None = None, likeness_consent: bool = False,
+                         voice_sample: FileData | None = None,
+                         request: gr.Request = None) -> tuple[FileData, list[FileData], dict]:
+        """A finished video from a portrait, a voice sample and an idea, in one request: a script is written from
+        the idea, spoken in the cloned voice, the portrait animated speaking it, a music bed laid under the voice,
+        and everything put together with a title, captions and an end card. Returns (the .mp4, its parts: the
+        script, narration, music, talking head and captions as files, and details: the generation id, script,
+        timeline, figures). Edit the script and send it back as the idea: only the parts that changed are made
+        again.
+
+        Args:
+            portrait: A photo of one face, seen from the front, as an http(s) URL.
+            voice: The voice: "default", a preset voice or "profile:<id>" (see list_voices); ignored when a
+                voice_sample is given.
+            idea: What the video is about ("why bees matter"), a text to present, or an edited script ('# Title',
+                '## Point', 'Notes: what is said').
+            kind: explainer (the presenter beside slides of the points) or announcement (the presenter over a
+                scene).
+            length_s: The length aimed at, 10 to 300 seconds.
+            music_style: The music bed's style (emotional, epic, pop, ...) or "none".
+            template: The slide theme (explainer: dark, light) or scene (announcement); empty for the default.
+            size: Video size, e.g. "1280x720", "1920x1080", "720p".
+            captions: True to show captions timed to the speech.
+            project_id: A project (from list_projects) to save the video and its parts into; empty for none.
+            likeness_consent: True only when the user may use this face (it is theirs, or they have permission).
+            voice_sample: A recording of the voice to clone for this video (3 s to 2 min of speech), as a URL.
+        """
+        from storage.library import asset_json
+
+        actor = actor_from(request, services)
+        photo = uploaded_file(portrait, "portrait", actor)
+        sample = uploaded_file(voice_sample, "voice sample", actor) if voice_sample else None
+        done = clones.make(photo, voice, idea, kind, length_s, music_style, template, size, captions, project_id,
+                           voice_sample=sample, likeness_consent=likeness_consent, actor=actor)
+        out = Downloads(actor)
+        video = next(a for a in done.outputs if a.meta.get("role") == "video")
+        parts = [a for a in done.outputs if a.meta.get("role") in ("script", "narration", "music", "head", "captions")]
+        script = next((a for a in parts if a.meta.get("role") == "script"), None)
+        g = done.generation
+        details = {"generation_id": g.id, "project_id": g.project_id,
+                   "script": services.library.asset_path(script).read_text(encoding="utf-8") if script else "",
+                   "timeline": g.metrics.get("timeline", []), "metrics": g.metrics,
+                   "parts": [asset_json(a) for a in parts], "model_licence": g.model_licence}
+        return _file(services, video, out), [_file(services, a, out) for a in parts], details
+
+    @user_errors
+    def write_script(idea: str, kind: str = "explainer", length_s: float = 60, request: gr.Request = None) -> str:
+        """The script a clone video of this idea would speak, to read and edit before make_clone_video (send the
+        edited script as its idea).
+
+        Args:
+            idea: What the video is about ("why bees matter"), or a text to present.
+            kind: explainer or announcement.
+            length_s: The length aimed at, 10 to 300 seconds.
+        """
+        actor_from(request, services)  # signed in, when sign-in is on
+        return clones.write_script(idea, kind, length_s)
+
+    expose(make_clone_video, tool=True, concurrency_id="cpu", concurrency_limit=2)
+    expose(write_script, tool=True, concurrency_limit=4)
+
+
 def register_admin(services: Services) -> None:
     """/list_users, /create_user, /set_user_disabled, /security_events: for admins only."""
     accounts = services.accounts

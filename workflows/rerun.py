@@ -35,6 +35,7 @@ RERUN_KEYS: dict[str, tuple[str, ...]] = {
                     "captions_from_audio"),
     "deck": ("outline", "voice", "theme"),
     "narrated_deck": ("voice",),
+    "clone_video": ("idea", "kind", "length_s", "music_style", "template", "size", "captions", "voice"),
 }
 
 
@@ -113,6 +114,11 @@ def rerun(services, generation_id, overrides: dict | None = None, *, actor: Acto
         "deck": lambda: services.slides.make_deck(
             p["outline"], p.get("voice", "default"), files.maybe(MediaKind.photo), p.get("theme", "dark"), project,
             likeness_consent=_attested(g), **with_cancel),
+        "clone_video": lambda: services.clones.make(
+            files.one(MediaKind.photo, "the portrait"), p.get("voice") or "default", p["idea"],
+            p.get("kind", "explainer"), p.get("length_s", 60), p.get("music_style", "emotional"),
+            p.get("template", ""), p.get("size", "1280x720"), p.get("captions", True), project,
+            voice_sample=files.maybe(MediaKind.audio), likeness_consent=_attested(g), **with_cancel),
         "narrated_deck": lambda: services.slides.narrate_pptx(
             files.one(MediaKind.pptx, "the deck"), p.get("voice", "default"), files.maybe(MediaKind.photo), project,
             likeness_consent=_attested(g), **with_cancel),

@@ -308,6 +308,25 @@ class VoiceWorkflows:
                             lambda ctx: speak(req, self.settings, ctx.progress, ctx.cancel, backends=self.backends),
                             project_id=project_id, actor=actor, progress=progress, cancel=cancel)
 
+    def temporary_voice(self, ref_asset, actor: Actor, progress: ProgressFn = no_progress) -> VoiceChoice:
+        """A voice cloned from one stored recording for this request only (no profile is kept); logged as a
+        security event. The analysis of a recording is remembered for the next requests."""
+        self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
+        with self._lock:
+            cached = self._one_shot.pop(ref_asset.sha256, None)
+        notes: tuple[str, ...] = ()
+        if cached is None:
+            audio = Audio.read(self.library.asset_path(ref_asset))
+            model, emb, _ = self._analyse([(audio, ref_asset.name)], progress)
+        else:
+            model, emb = cached
+            notes = ("the voice of this recording was analysed before and reused",)
+        with self._lock:
+            self._one_shot[ref_asset.sha256] = (model, emb)
+            while len(self._one_shot) > ONE_SHOT_CACHE:
+                self._one_shot.pop(next(iter(self._one_shot)))
+        return VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb, notes=notes)
+
     def clone_voice(self, reference: tuple[Path, str], text: str, style: str = "natural", project_id=None, *,
                     actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
                     cancel: CancelToken | None = None) -> tuple[Finished, SpeakResult]:
@@ -323,24 +342,8 @@ class VoiceWorkflows:
             ref = staged.add(reference, MediaKind.audio, "a voice needs a recording of speech")
 
             def run(ctx: JobContext) -> SpeakResult:
-                ref_asset = ref.asset
-                self.library.log_event("voice_clone_temporary", actor, asset_id=ref_asset.id, name=ref_asset.name)
-                with self._lock:
-                    cached = self._one_shot.pop(ref_asset.sha256, None)
-                notes: tuple[str, ...] = ()
-                if cached is None:
-                    audio = Audio.read(self.library.asset_path(ref_asset))
-                    model, emb, _ = self._analyse([(audio, ref_asset.name)],
-                                                  lambda d, t, m="": ctx.progress(0.4 * d / (t or 1), 1, m))
-                else:
-                    model, emb = cached
-                    notes = ("the voice of this recording was analysed before and reused",)
-                with self._lock:
-                    self._one_shot[ref_asset.sha256] = (model, emb)
-                    while len(self._one_shot) > ONE_SHOT_CACHE:
-                        self._one_shot.pop(next(iter(self._one_shot)))
-                choice = VoiceChoice("temporary clone", language=model.language, model=model, embedding=emb,
-                                     notes=notes)
+                choice = self.temporary_voice(ref.asset, actor,
+                                              lambda d, t, m="": ctx.progress(0.4 * d / (t or 1), 1, m))
                 req = check_request(SpeakRequest(text, choice, style)).request
                 return speak(req, self.settings, lambda d, t, m="": ctx.progress(0.4 + 0.6 * d / (t or 1), 1, m),
                              ctx.cancel, backends=self.backends)

@@ -44,7 +44,7 @@ import numpy as np
 from engines.trust.coding import PAYLOAD_BITS, WORD_BITS, Layout, decode, layout, payload_bits
 
 __all__ = ["Detection", "EncodeMark", "Marker", "PAYLOAD_BITS", "detect", "encode_mark", "mark_file", "marking_encodes",
-           "mean_luma", "psnr", "read_file"]
+           "mean_luma", "not_marking", "psnr", "read_file"]
 
 # Cells across (and down) the frame, in normalised coordinates.
 GRID = 80
@@ -186,6 +186,17 @@ def marking_encodes(payload: int, key: bytes) -> Iterator[EncodeMark]:
     token = _ENCODE_MARK.set(mark)
     try:
         yield mark
+    finally:
+        _ENCODE_MARK.reset(token)
+
+
+@contextmanager
+def not_marking() -> Iterator[None]:
+    """Within this block, videos are encoded without the mark: intermediate results kept for later jobs
+    (which mark what they make from them with their own generation)."""
+    token = _ENCODE_MARK.set(None)
+    try:
+        yield
     finally:
         _ENCODE_MARK.reset(token)
 

@@ -17,6 +17,7 @@ from core.image import DEFAULT_MAX_PIXELS, load_image
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.checked import Checked
 from engines.video import frames as F
+from engines.video.captions import CaptionLine
 from engines.video.composite import POSITIONS, HeadOverlay, check_head_video
 from engines.video.encode import VideoWriter, frames_for, write_poster
 from engines.video.photos import check_audio
@@ -34,6 +35,8 @@ DURATION_TOLERANCE_S = 0.1
 TRANSITION_S_RANGE = (0.0, 2.0)
 # Letterbox colour around slides of another aspect.
 BARS_RGB = (0, 0, 0)
+# With captions, the band under the slide they are drawn in, as a fraction of the video height.
+CAPTION_BAND = 0.18
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class SlideshowRequest:
     presenter_panel: bool = True
     # Largest slide image accepted, in pixels.
     max_image_pixels: int = DEFAULT_MAX_PIXELS
+    # Captions (timed lines, e.g. from engines.video.word_captions), drawn in a band under the slide so they
+    # never cover it (and beside the presenter's panel); None for none.
+    caption_lines: list[CaptionLine] | None = None
 
 
 def slide_area(width_px: int, head_box: tuple[int, int, int, int], position: str) -> tuple[int, int]:
@@ -143,6 +149,8 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     cache: dict[int, np.ndarray] = {}
 
     area = (0, W)  # the columns the slide is fitted into
+    # The rows it is fitted into: all, or those above the captions' band.
+    slide_h = H - int(round(H * CAPTION_BAND)) if req.caption_lines else H
 
     def slide_frame(i: int) -> np.ndarray:
         if i not in cache:
@@ -151,7 +159,7 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
             image = load_image(slides[i].image_path, req.max_image_pixels)
             frame = np.empty((H, W, 3), np.uint8)
             frame[:] = np.asarray(BARS_RGB, np.uint8)
-            frame[:, area[0]:area[1]] = F.fit(image, area[1] - area[0], H, BARS_RGB)
+            frame[:slide_h, area[0]:area[1]] = F.fit(image, area[1] - area[0], slide_h, BARS_RGB)
             cache[i] = frame
         return cache[i]
 
@@ -164,6 +172,14 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
             overlay = HeadOverlay(req.presenter_video, (W, H), fps, req.presenter_position, req.presenter_scale)
             if req.presenter_panel:
                 area = slide_area(W, overlay.box, req.presenter_position)
+        captions = None
+        if req.caption_lines:
+            from engines.video.captions import CaptionRenderer, CaptionStyle, clip_lines
+
+            band = H - slide_h
+            style = CaptionStyle(font_frac=0.36 * band / H, bottom_frac=0.12 * band / H, max_width_frac=0.94)
+            lines = clip_lines(list(req.caption_lines), req.audio.duration_s)
+            captions = CaptionRenderer((area[1] - area[0], H), style, lines) if lines else None
         with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters, profile="still",
                          scratch=scratch) as writer:
             for k in range(n_frames):
@@ -173,6 +189,9 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
                 frame = slide_frame(shot.index)
                 if shot.next_index is not None:
                     frame = F.transition(req.transition, frame, slide_frame(shot.next_index), shot.progress)
+                if captions is not None and captions.active_index(t) is not None:
+                    frame = frame.copy() if frame is cache.get(shot.index) else frame
+                    frame[:, area[0]:area[1]] = captions.draw(np.ascontiguousarray(frame[:, area[0]:area[1]]), t)
                 if overlay is not None:
                     frame = overlay.draw(frame, t)
                 writer.write(frame)
@@ -189,5 +208,7 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     metrics: dict = {"seconds": round(time.perf_counter() - t0, 3)}
     if req.presenter_video is not None:  # where the presenter and the slides are, in pixels of the frame
         metrics.update(presenter_box=list(overlay.box), slide_columns=list(area))
+    if captions is not None:
+        metrics.update(caption_band=[slide_h, H], caption_timeline=captions.timeline())
     return VideoResult(out_path, W, H, fps, n_frames / fps, n_frames, poster_path if poster_path.is_file() else None,
                        chapters, notes, metrics)

@@ -165,15 +165,29 @@ def _synthesize_take(chunk: Chunk, req: SpeakRequest, backend: SpeechBackend, se
     return audio
 
 
+# A short breath of silence at both ends of spoken text, so players do not clip the first syllable, s.
+EDGE_S = 0.12
+
+
 def join_takes(takes: list[Take]) -> Audio:
     parts = []
     for i, t in enumerate(takes):
         parts.append(t.audio)
         if i < len(takes) - 1:
             parts.append(Audio.silence(Chunk(t.text, t.pause).pause_s, SAMPLE_RATE))
-    # A short breath of silence at both ends so players do not clip the first syllable.
-    edge = Audio.silence(0.12, SAMPLE_RATE)
+    edge = Audio.silence(EDGE_S, SAMPLE_RATE)
     return Audio.concat([edge, *parts, edge])
+
+
+def take_spans(takes: list[Take]) -> list[tuple[float, float]]:
+    """Where each take (sentence) lies in `join_takes(takes)`: (start, end) in seconds."""
+    spans, t = [], EDGE_S
+    for i, take in enumerate(takes):
+        spans.append((t, t + take.audio.duration_s))
+        t += take.audio.duration_s
+        if i < len(takes) - 1:
+            t += len(Audio.silence(Chunk(take.text, take.pause).pause_s, SAMPLE_RATE).samples) / SAMPLE_RATE
+    return spans
 
 
 def finish(takes: list[Take], req: SpeakRequest, settings=None) -> tuple[Audio, dict]:

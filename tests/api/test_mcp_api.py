@@ -17,7 +17,7 @@ from tests.conftest import AppProcess, free_port
 # The endpoints an agent may call (a public contract, like the endpoints' names and parameters).
 TOOLS = {"speak", "clone_voice", "create_voice", "consent_prompt", "list_voices", "talking_head", "write_lyrics",
          "compose_song", "mix", "scene_video", "music_video", "image_to_video", "make_deck", "narrate_pptx",
-         "list_projects", "list_generations", "verify_media", "capabilities"}
+         "list_projects", "list_generations", "verify_media", "capabilities", "make_clone_video", "write_script"}
 # Kept out of MCP: administration, sharing, cancelling, import and export, and the project plumbing.
 NOT_TOOLS = {"list_users", "create_user", "set_user_disabled", "security_events", "cancel", "import_project",
              "export_project", "share_project", "unshare_project", "list_shares", "share_voice", "unshare_voice"}

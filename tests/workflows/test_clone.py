@@ -1,0 +1,124 @@
+"""The clone chain: a portrait, a real voice sample and an idea -> a video whose parts line up; an edit of the
+script makes again only the part it is in; a chain that failed at a stage starts again at that stage."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.audio import Audio
+from core.errors import InputError
+from storage.library import Actor
+from tests.conftest import MODELS_DIR, SAMPLES, TEST_VOICE_CONSENT, voice_clips
+
+IDEA = "why bees matter for our food"
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    from services import build_services
+    from settings import Settings
+
+    data = tmp_path_factory.mktemp("clone") / "data"
+    return build_services(Settings(data_dir=data, models_dir=MODELS_DIR, voice_consent=TEST_VOICE_CONSENT))
+
+
+def _generations(svc) -> int:
+    from sqlmodel import select
+
+    from storage.models import Generation
+
+    with svc.library.session() as s:
+        return len(s.exec(select(Generation)).all())
+
+
+@pytest.fixture(scope="module")
+def made(services):
+    svc = services
+    portrait = SAMPLES / "portraits" / "art_0.png"
+    sample = voice_clips("vctk-p226")[2]
+    first = svc.clones.make((portrait, "art_0.png"), "default", IDEA, length_s=15, music_style="emotional",
+                            voice_sample=(sample, sample.name), likeness_consent=True)
+    return svc, first, (portrait, sample)
+
+
+def _by_role(done):
+    return {a.meta.get("role"): a for a in done.outputs if a.meta.get("role") != "captions"}
+
+
+def test_the_parts_line_up(made):
+    from core.probe import probe_media
+
+    svc, done, _ = made
+    lib, g = svc.library, done.generation
+    parts = _by_role(done)
+    assert {"video", "script", "narration", "music", "head"} <= set(parts)
+    narration = Audio.read(lib.asset_path(parts["narration"]))
+    video, head = (probe_media(lib.asset_path(parts[k]), count_frames=True) for k in ("video", "head"))
+    # The talking head is exactly as long as the narration, to the frame; so is the video.
+    assert head["frames"] == video["frames"] == g.metrics["frames"] == round(narration.duration_s * 30)
+    assert g.metrics["parts"] == len(g.metrics["timeline"]) >= 5  # hook, 3 points, close
+    assert g.metrics["word_error_rate"] is not None and g.metrics["word_error_rate"] <= 0.25
+    assert g.params["likeness_consent"] is True and g.kind == "clone_video"
+    # Captions follow the words: every caption starts inside its part's time and in order.
+    srt = next(a for a in done.outputs if a.name.endswith(".srt"))
+    text = lib.asset_path(srt).read_text(encoding="utf-8")
+    assert "bees" in text.lower()
+    assert g.metrics["captions"] >= 5
+    # The presenter never covers the slides: side panel beside the slide columns.
+    x, y, w, h = g.metrics["presenter_box"]
+    assert g.metrics["slide_columns"][1] <= x
+
+
+def test_a_one_word_edit_makes_only_its_part_again(made):
+    svc, first, (portrait, sample) = made
+    script = svc.library.asset_path(_by_role(first)["script"]).read_text(encoding="utf-8")
+    edited = script.replace("the basics of", "the essentials of", 1)
+    assert edited != script
+    again = svc.clones.make((portrait, "art_0.png"), "default", edited, length_s=15,
+                            voice_sample=(sample, sample.name), likeness_consent=True)
+    m = again.generation.metrics
+    assert m["stages_run"]["speech"] == 1 and m["stages_reused"]["speech"] == m["parts"] - 1
+    assert m["stages_run"]["head"] == 1  # the changed part; the end card's silent head is kept too
+    assert m["stages_run"]["slides"] == 0 and m["stages_run"]["music"] == 0
+    assert m["stage_seconds"]["head"] < first.generation.metrics["stage_seconds"]["head"]
+
+
+def test_a_chain_that_failed_at_the_music_starts_again_there(made, monkeypatch):
+    svc, first, (portrait, sample) = made
+    from workflows import clone
+
+    def broken(self, duration_s):
+        raise InputError("the music bed failed")
+
+    monkeypatch.setattr(clone._Chain, "music", broken)
+    with pytest.raises(InputError):
+        svc.clones.make((portrait, "art_0.png"), "default", "how tides work", length_s=10, music_style="epic",
+                        voice_sample=(sample, sample.name), likeness_consent=True)
+    failed = svc.library.list_generations(first.generation.project_id)[0]
+    assert failed["status"] == "failed" and failed["kind"] == "clone_video"
+    monkeypatch.undo()
+    resumed = svc.rerun(failed["id"], {}, actor=Actor())
+    m = resumed.generation.metrics
+    # Script, speech, slides and heads were made before the failure: all kept; the music is made now.
+    assert m["stages_run"] == {"script": 0, "voice": 0, "speech": 0, "slides": 0, "head": 0, "music": 1}, m
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"kind": "opera"}, "kind 'opera' is not offered"),
+    ({"length_s": 2}, "10 to 300 seconds"),
+    ({"music_style": "polka"}, "polka"),
+    ({"template": "nope"}, "nope"),
+    ({"size": "12x12"}, "outside 144"),
+    ({"voice": "profile:999999"}, "there is no"),
+    ({"idea": "## A point\nNotes: " + "x" * 20_001}, "part 1 of the script has 20,001"),
+])
+def test_bad_requests_are_refused_before_anything_is_stored(services, change, message):
+    svc, portrait = services, SAMPLES / "portraits" / "art_0.png"
+    before = _generations(svc)
+    args = {"idea": IDEA, "kind": "explainer", "length_s": 20, "music_style": "emotional", "template": "",
+            "size": "1280x720", "voice": "default", **change}
+    with pytest.raises(InputError, match=message):
+        svc.clones.make((portrait, "art_0.png"), args.pop("voice"), args.pop("idea"), **args, likeness_consent=True)
+    with pytest.raises(InputError, match="likeness"):
+        svc.clones.make((portrait, "art_0.png"), "default", IDEA, likeness_consent=False)
+    assert _generations(svc) == before

@@ -1,0 +1,542 @@
+"""The digital clone in one request: a portrait, a voice and an idea -> a finished video, with its parts.
+
+    done = clones.make(portrait, voice, "why bees matter", kind="explainer", length_s=60, likeness_consent=True)
+
+One job, in stages (each shown in the progress):
+  script   the idea -> a script (engines.script): a title and hook, 3-5 points, a close; or the idea is a script
+  voice    the voice sample analysed (a temporary clone, nothing kept as a profile); or a named voice
+  speech   each part of the script spoken in that voice (a part per slide: hook, points, close)
+  slides   explainer: the script's points as slides (the deck engine), and an end card
+  head     the portrait speaking each part (the talking-head engine)
+  music    a music bed in the chosen style, ducked 18 dB under the voice wherever it speaks
+  video    explainer: the slides with the presenter in a side panel; announcement: the presenter over a
+           scene; both with captions timed from the speech and a title
+Every stage's result is kept by content (storage.stages): editing one word of the script speaks and animates
+again only the part it is in, and a chain that failed at a stage starts again at that stage when re-run. Parts
+kept for later jobs carry no watermark; what a job returns carries its own generation's marks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from core.audio import Audio
+from core.errors import InputError
+from core.licences import join as join_licences
+from core.progress import CancelToken, ProgressFn, Stages, no_progress
+from engines.backend import Backends
+from settings import Settings
+from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.library import ANONYMOUS, Actor, Library
+from storage.models import MediaKind
+from storage.stages import StageCache, key
+from workflows import likeness
+from workflows.video import video_outputs
+from workflows.voice import VoiceWorkflows
+
+log = logging.getLogger(__name__)
+
+# Frame rate of clone videos; every part of the speech is padded to whole frames so the parts' heads join
+# exactly as long as the speech.
+FPS = 30
+# Silence after each part of the script (a breath between points), seconds.
+PART_GAP_S = 0.3
+# The end card: music only, seconds.
+END_CARD_S = 2.5
+# The talking head's size per kind (its longer side in pixels: the engine's 256 or 512).
+HEAD_PX = {"explainer": 256, "announcement": 512}
+# Where the presenter goes over a scene (captions take the bottom, the title the middle).
+SCENE_PRESENTER = "top-right"
+# Default template per kind: a slide theme for explainers, a scene for the others.
+DEFAULT_TEMPLATE = {"explainer": "dark", "announcement": "plain_dark"}
+# "none": no music bed.
+NO_MUSIC = "none"
+# The music bed is made in lengths rounded up to this many seconds, so a small edit keeps the same bed.
+BED_STEP_S = 10.0
+# Bumped when a stage's output changes for the same inputs (old results are then not reused).
+STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "music": 1, "song": 1}
+STAGE_WEIGHTS = {"script": 0.3, "voice": 1, "speech": 3, "slides": 2, "head": 6, "music": 1, "video": 5}
+
+
+@dataclass(frozen=True)
+class CloneRequest:
+    idea: str
+    kind: str = "explainer"
+    length_s: float = 60.0
+    music_style: str = "emotional"
+    template: str = ""
+    size: str = "1280x720"
+    captions: bool = True
+    voice: str = "default"
+
+
+@dataclass
+class _Part:
+    """One part of the script as spoken: its text and the speech's stage result."""
+
+    text: str
+    title: str
+    folder: Path
+    meta: dict
+    audio: Audio = field(repr=False, default=None)
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio.duration_s
+
+
+def _sha_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_request(req: CloneRequest) -> CloneRequest:
+    """The request with its defaults filled in; InputError naming what is wrong."""
+    from engines.music.styles import get_style
+    from engines.script import ScriptRequest
+    from engines.script import check_request as check_script
+    from engines.video.types import parse_size
+
+    s = check_script(ScriptRequest(req.idea, req.kind, req.length_s))
+    style = (req.music_style or NO_MUSIC).strip().lower()
+    if style != NO_MUSIC:
+        get_style(style)
+    template = (req.template or "").strip() or DEFAULT_TEMPLATE[s.kind]
+    if s.kind == "explainer":
+        from engines.slides.themes import get_theme
+
+        get_theme(template)
+    else:
+        from engines.video.scenes import get_template
+
+        get_template(template)
+    parse_size(req.size)
+    return CloneRequest(s.idea, s.kind, s.length_s, style, template, req.size, bool(req.captions),
+                        (req.voice or "").strip() or "default")
+
+
+class CloneWorkflows:
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, voices: VoiceWorkflows,
+                 backends: Backends, stages: StageCache) -> None:
+        self.settings, self.library, self.jobs, self.voices = settings, library, jobs, voices
+        self.backends, self.stages = backends, stages
+
+    # ------------------------------------------------------------ script
+
+    def _llm(self):
+        from engines import llm
+
+        return llm.complete if llm.available(self.settings).available else None
+
+    def write_script(self, idea: str, kind: str = "explainer", length_s: float = 60.0) -> str:
+        """The script a clone video of this idea would speak (to read and edit before making it)."""
+        from engines.script import ScriptRequest, write_script
+
+        text = write_script(ScriptRequest(idea, kind, length_s), self.settings, self._llm())
+        self._deck(text, DEFAULT_TEMPLATE[kind] if kind == "explainer" else "dark")
+        return text
+
+    def _deck(self, script: str, theme: str):
+        """The script as a deck (its slides and what is said over each); InputError when it is not one."""
+        from engines.slides import parse_outline
+        from engines.voice.text import MAX_TEXT_CHARS
+
+        deck = parse_outline(script, None, theme)
+        for i, slide in enumerate(deck.slides, start=1):
+            if len(slide.notes or "") > MAX_TEXT_CHARS:
+                raise InputError(f"part {i} of the script has {len(slide.notes):,} characters to say; at most "
+                                 f"{MAX_TEXT_CHARS:,} per part")
+        return deck
+
+    # ------------------------------------------------------------ the request
+
+    def make(self, portrait: tuple[Path, str] | None, voice: str, idea: str, kind: str = "explainer",
+             length_s: float = 60.0, music_style: str = "emotional", template: str = "", size: str = "1280x720",
+             captions: bool = True, project_id=None, *, voice_sample: tuple[Path, str] | None = None,
+             likeness_consent: bool = False, actor: Actor = ANONYMOUS, progress: ProgressFn = no_progress,
+             cancel: CancelToken | None = None) -> Finished:
+        """Portrait + voice + idea -> the finished video and its parts. `voice`: "default", a preset, a voice
+        profile ("profile:<id>" or its name); `voice_sample`: a recording cloned for this request instead."""
+        from engines.script import is_script
+
+        req = check_request(CloneRequest(idea, kind, length_s, music_style, template, size, captions, voice))
+        if portrait is None:
+            raise InputError("give a portrait: a photo of the face that will speak")
+        self.library.check_project(project_id, actor)
+        # A named voice is resolved (an unknown one refused) before anything is stored.
+        named = self.voices.resolve(req.voice, actor) if voice_sample is None else None
+        if is_script(req.idea):
+            self._deck(req.idea, req.template if req.kind == "explainer" else "dark")  # refused now if broken
+        params = {"idea": req.idea, "kind": req.kind, "length_s": req.length_s, "music_style": req.music_style,
+                  "template": req.template, "size": req.size, "captions": req.captions,
+                  "voice": req.voice if voice_sample is None else "", "likeness_consent": True}
+
+        def work(ctx: JobContext) -> JobResult:
+            photo = photo_in.asset
+            likeness.log(self.library, actor, ctx.generation_id, "clone_video", photo)
+            chain = _Chain(self, req, ctx, actor, photo, voice_in.asset if voice_in is not None else None, named)
+            return chain.run()
+
+        with self.library.stage(actor) as staged:  # checked by intake, stored with the generation
+            photo_in = staged.add(portrait, MediaKind.photo, "the portrait must be an image")
+            voice_in = (staged.add(voice_sample, MediaKind.audio, "the voice sample must be a recording of speech")
+                        if voice_sample is not None else None)
+            likeness.require(likeness_consent, "the portrait")  # asked last: what is wrong with the files first
+            return self.jobs.run(kind="clone_video", params=params, work=work, project_id=project_id,
+                                 uploads=staged, progress=progress, cancel=cancel, actor=actor)
+
+
+class _Chain:
+    """One clone video's stages, run in a job."""
+
+    def __init__(self, flows: CloneWorkflows, req: CloneRequest, ctx: JobContext, actor: Actor, photo,
+                 voice_asset, named) -> None:
+        self.flows, self.req, self.ctx, self.actor = flows, req, ctx, actor
+        self.photo, self.voice_asset, self.named = photo, voice_asset, named
+        self.settings = flows.settings
+        self.cache = flows.stages
+        self.owner = actor.user_id
+        weights = dict(STAGE_WEIGHTS)
+        if req.kind != "explainer":
+            weights["slides"] = 0
+        if req.music_style == NO_MUSIC:
+            weights["music"] = 0
+        self.progress = Stages(ctx.progress, weights)
+        self.seconds: dict[str, float] = {}
+        self.reused: dict[str, list[bool]] = {}
+        self.licences: list[str] = []
+        self.notes: list[str] = []
+
+    # ---------------------------------------------------------------- helpers
+
+    def _report(self, stage: str):
+        return lambda d, t, m="": self.progress.report(stage, d / (t or 1), m)
+
+    def _timed(self, stage: str, fn):
+        self.ctx.cancel.raise_if_set()
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - t0, 3)
+
+    def _stage(self, stage: str, k: str, make):
+        hit = self.cache.run(k, make)
+        self.reused.setdefault(stage, []).append(hit.reused)
+        return hit
+
+    # ---------------------------------------------------------------- stages
+
+    def script(self) -> str:
+        from engines.script import ScriptRequest, is_script, write_script
+
+        req = self.req
+        if is_script(req.idea):
+            self.reused["script"] = [True]
+            return req.idea.strip() + "\n"
+        llm = self.flows._llm()
+        model = (self.settings.openai_model or "") if llm is not None else "offline"
+
+        def make(folder: Path) -> dict:
+            text = write_script(ScriptRequest(req.idea, req.kind, req.length_s), self.settings, llm)
+            return {"script": text, "writer": model}
+
+        hit = self._stage("script", key("script", STAGE_VERSION["script"], req.idea, req.kind, req.length_s, model),
+                          make)
+        return hit.meta["script"]
+
+    def voice(self):
+        """(the voice to speak in, a key naming it for the later stages)."""
+        if self.voice_asset is None:
+            choice = self.named
+            self.reused["voice"] = [True]
+            return choice, key("voice-named", choice.label, choice.preset, choice.backend, choice.profile_id,
+                               self.req.voice)
+        self.progress.report("voice", 0, "analysing the voice sample")
+        choice = self.flows.voices.temporary_voice(self.voice_asset, self.actor, self._report("voice"))
+        self.reused["voice"] = [bool(choice.notes)]
+        return choice, key("voice-sample", STAGE_VERSION["voice"], self.voice_asset.sha256)
+
+    def speech(self, texts: list[tuple[str, str]], choice, voice_key: str) -> list[_Part]:
+        from engines.voice.engine import SpeakRequest, speak, take_spans
+
+        parts = []
+        for i, (title, text) in enumerate(texts):
+            self.ctx.cancel.raise_if_set()
+            self.progress.report("speech", i / len(texts), f"speaking part {i + 1} of {len(texts)}")
+
+            def make(folder: Path, text: str = text) -> dict:
+                res = speak(SpeakRequest(text, choice, "natural"), self.settings, cancel=self.ctx.cancel,
+                            backends=self.flows.backends)
+                audio = res.audio.mono()
+                spans = take_spans(res.takes)
+                joined = spans[-1][1] + 0.12 if spans else audio.duration_s
+                scale = audio.duration_s / joined if joined > 0 else 1.0
+                frames = math.ceil((audio.duration_s + PART_GAP_S) * FPS)
+                n = int(round(frames / FPS * audio.sample_rate))
+                y = np.zeros(n, np.float32)
+                y[:min(n, len(audio.samples))] = audio.samples[:n]
+                Audio(y, audio.sample_rate).write(folder / "speech.wav", subtype="FLOAT")
+                words = _word_times(audio, [(t.text, a * scale, b * scale) for t, (a, b) in zip(res.takes, spans)])
+                figures = {k: res.metrics[k] for k in ("word_error_rate", "similarity", "words_heard")
+                           if res.metrics.get(k) is not None}
+                return {"words": words, "frames": frames, "backend": res.backend, "model": res.model,
+                        "licence": res.licence, "notes": res.notes, "figures": figures}
+
+            hit = self._stage("speech", key("speech", STAGE_VERSION["speech"], self.owner, voice_key, text), make)
+            part = _Part(text, title, hit.folder, hit.meta, Audio.read(hit.folder / "speech.wav"))
+            parts.append(part)
+            if hit.meta["licence"] not in self.licences:
+                self.licences.append(hit.meta["licence"])
+        self.progress.report("speech", 1, f"{len(parts)} parts spoken")
+        return parts
+
+    def heads(self, clips: list[Audio]) -> Path:
+        """The portrait speaking each clip, joined: one video exactly as long as the clips together."""
+        from engines.talking_head import TalkingHeadRequest, render_with
+        from engines.trust.video_watermark import not_marking
+
+        px = HEAD_PX[self.req.kind]
+        crop = self.req.kind == "explainer"
+        portrait = self.flows.library.asset_path(self.photo)
+        videos = []
+        for i, clip in enumerate(clips):
+            self.ctx.cancel.raise_if_set()
+            self.progress.report("head", i / len(clips), f"animating part {i + 1} of {len(clips)}")
+            digest = hashlib.sha256(np.ascontiguousarray(clip.samples, np.float32).tobytes()).hexdigest()
+
+            def make(folder: Path, clip: Audio = clip, i: int = i) -> dict:
+                def report(d, t, m=""):
+                    self.progress.report("head", (i + d / (t or 1)) / len(clips), m)
+
+                with not_marking():  # kept for later jobs: each job marks what it makes from it
+                    res = render_with(
+                        self.flows.backends,
+                        TalkingHeadRequest(portrait=portrait, audio=clip, size=px, fps=FPS, crop=crop,
+                                           output_path=folder / "head.mp4", scratch=folder / "tmp",
+                                           max_image_pixels=self.settings.max_image_pixels),
+                        self.settings, progress=report, cancel=self.ctx.cancel)
+                shutil.rmtree(folder / "tmp", ignore_errors=True)
+                for extra in folder.glob("head.jpg"):
+                    extra.unlink()
+                return {"frames": res.frames, "backend": res.backend, "model": res.model, "licence": res.licence,
+                        "notes": res.notes}
+
+            hit = self._stage("head", key("head", STAGE_VERSION["head"], self.owner, self.photo.sha256, digest,
+                                          clip.sample_rate, px, crop, FPS), make)
+            videos.append(hit.folder / "head.mp4")
+            if hit.meta["licence"] not in self.licences:
+                self.licences.append(hit.meta["licence"])
+            for note in hit.meta.get("notes", []):
+                if note not in self.notes:
+                    self.notes.append(note)
+        self.progress.report("head", 1, "presenter ready")
+        return _join_videos(videos, self.ctx.workdir / "head-joined.mp4", self.ctx.scratch)
+
+    def slides(self, deck, end_title: str) -> list[Path]:
+        from engines.slides import render_slides, write_pptx
+        from engines.video.cards import render_card
+
+        blank = replace(deck, slides=tuple(replace(s, notes="") for s in deck.slides))
+
+        def make(folder: Path) -> dict:
+            self.progress.report("slides", 0.1, "laying out the slides")
+            pptx = write_pptx(blank, folder / "deck.pptx", None, None, self.ctx.cancel, folder / "tmp")
+            self.progress.report("slides", 0.3, "rendering the slides")
+            images = render_slides(pptx, folder / "slides", scratch=folder / "tmp")
+            shutil.rmtree(folder / "tmp", ignore_errors=True)
+            from PIL import Image
+
+            w, h = Image.open(images[0]).size
+            Image.fromarray(render_card(w, h, "Thank you", end_title)).save(folder / "end.png")
+            return {"slides": [str(p.relative_to(folder)) for p in images]}
+
+        hit = self._stage("slides", key("slides", STAGE_VERSION["slides"], repr(blank), end_title), make)
+        self.progress.report("slides", 1, f"{len(hit.meta['slides'])} slides")
+        return [hit.folder / p for p in hit.meta["slides"]] + [hit.folder / "end.png"]
+
+    def music(self, duration_s: float) -> Audio | None:
+        from engines.music.bed import BedRequest, fit_bed, make_bed
+
+        if self.req.music_style == NO_MUSIC:
+            return None
+        length = min(600.0, math.ceil(duration_s / BED_STEP_S) * BED_STEP_S)
+
+        def make(folder: Path) -> dict:
+            make_bed(BedRequest(self.req.music_style, length), self._report("music"),
+                     self.ctx.cancel).write(folder / "bed.wav", subtype="FLOAT")
+            return {"duration_s": length}
+
+        hit = self._stage("music", key("music", STAGE_VERSION["music"], self.req.music_style, length), make)
+        self.licences.append("MIT (MuseScore General soundfont)")
+        return fit_bed(Audio.read(hit.folder / "bed.wav"), duration_s)
+
+    # ---------------------------------------------------------------- the chain
+
+    def run(self) -> JobResult:
+        return self._spoken()
+
+    def _spoken(self) -> JobResult:
+        from engines.music.bed import under_voice
+        from engines.video.word_captions import lines_from_words
+
+        req = self.req
+        script = self._timed("script", self.script)
+        deck = self.flows._deck(script, req.template if req.kind == "explainer" else "dark")
+        choice, voice_key = self._timed("voice", self.voice)
+        texts = [(s.title or deck.title, s.notes or s.title or "") for s in deck.slides]
+        texts = [(t, x) for t, x in texts if x.strip()]
+        if not texts:
+            raise InputError("the script has nothing to say: write what is said under 'Notes:' of each part")
+        parts = self._timed("speech", lambda: self.speech(texts, choice, voice_key))
+        rate = parts[0].audio.sample_rate
+        end = Audio(np.zeros(int(round(END_CARD_S * rate)), np.float32), rate) if req.kind == "explainer" else None
+        clips = [p.audio for p in parts] + ([end] if end is not None else [])
+        narration = Audio.concat(clips)
+        images = self._timed("slides", lambda: self.slides(deck, deck.title)) if req.kind == "explainer" else []
+        head = self._timed("head", lambda: self.heads(clips))
+        bed = self._timed("music", lambda: self.music(narration.duration_s))
+        over = self._timed("mix", lambda: under_voice(narration, bed))
+        words, t = [], 0.0
+        for p in parts:
+            words += [_Word(w, t + a, t + b) for w, a, b in p.meta["words"]]
+            t += p.duration_s
+        lines = lines_from_words(words, narration.duration_s) if req.captions else []
+        res = self._timed("video", lambda: self._compose(deck, parts, images, head, over.mix, lines))
+        return self._result(res, script, over.voice, over.music, head, lines, parts, deck.title)
+
+    def _compose(self, deck, parts: list[_Part], images: list[Path], head: Path, soundtrack: Audio, lines):
+        from engines.video.scene_video import SceneVideoRequest, render_scene_video
+        from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
+
+        req, ctx = self.req, self.ctx
+        out = ctx.workdir / "clone-video.mp4"
+        if req.kind == "explainer":
+            slides = [Slide(img, p.duration_s, p.title) for img, p in zip(images, parts)]
+            slides.append(Slide(images[-1], END_CARD_S, "The end"))
+            return render_slideshow(SlideshowRequest(slides=slides, audio=soundtrack, size=req.size, fps=FPS,
+                                                     presenter_video=head, caption_lines=lines or None,
+                                                     max_image_pixels=self.settings.max_image_pixels),
+                                    out, self._report("video"), ctx.cancel, ctx.scratch)
+        scene = SceneVideoRequest(audio=soundtrack, template=req.template, caption_lines=lines or None, size=req.size,
+                                  fps=FPS, title=deck.title, presenter_video=head, presenter_position=SCENE_PRESENTER)
+        return render_scene_video(scene, out, self._report("video"), ctx.cancel, scratch=ctx.scratch)
+
+    # ---------------------------------------------------------------- the result
+
+    def _result(self, res, script: str, narration: Audio, bed: Audio | None, head: Path, lines, parts, title: str):
+        ctx = self.ctx
+        w = ctx.workdir
+        name = f"{title.strip()[:60] or 'clone'} - clone {ctx.generation_id}"
+        outputs = video_outputs(res, name, captions=lines or None, lrc=bool(lines))
+        outputs[0].meta["role"] = "video"
+        (w / "script.md").write_text(script, encoding="utf-8")
+        outputs.append(JobOutput(w / "script.md", MediaKind.text, f"{name} script.md", meta={"role": "script"}))
+        wav = narration.write(w / "narration.wav", subtype="PCM_16")
+        outputs.append(JobOutput(wav, MediaKind.audio, f"{name} narration.wav",
+                                 duration_s=round(narration.duration_s, 4), sample_rate=narration.sample_rate,
+                                 channels=narration.channels, meta={"role": "narration"}))
+        if bed is not None:
+            music = bed.write(w / "music.wav", subtype="PCM_16")
+            outputs.append(JobOutput(music, MediaKind.audio, f"{name} music.wav", duration_s=round(bed.duration_s, 4),
+                                     sample_rate=bed.sample_rate, channels=bed.channels, meta={"role": "music"}))
+        head_out = _mux(head, wav, w / "head.mp4", ctx.scratch)
+        outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4",
+                                 duration_s=round(narration.duration_s, 4), meta={"role": "head"}))
+        figures = [p.meta.get("figures", {}) for p in parts]
+        words = [len(p.text.split()) for p in parts]
+        wer = [(f["word_error_rate"], n) for f, n in zip(figures, words) if f.get("word_error_rate") is not None]
+        sim = [f["similarity"] for f in figures if f.get("similarity") is not None]
+        reused = {k: sum(v) for k, v in self.reused.items()}
+        metrics = {
+            "kind": self.req.kind, "duration_s": res.duration_s, "frames": res.frames, "parts": len(parts),
+            "narration_s": round(narration.duration_s, 4), "stage_seconds": self.seconds,
+            "stages_reused": reused, "stages_run": {k: len(v) - sum(v) for k, v in self.reused.items()},
+            "word_error_rate": round(sum(x * n for x, n in wer) / sum(n for _, n in wer), 4) if wer else None,
+            "similarity": round(float(np.mean(sim)), 4) if sim else None,
+            "timeline": _timeline(parts), "captions": len(lines), "music_ducking_db": 18.0 if bed is not None else 0,
+            "notes": [*self.notes, *res.notes],
+            **{k: res.metrics[k] for k in ("presenter_box", "slide_columns", "caption_band") if k in res.metrics},
+        }
+        return JobResult(outputs, backend="embedded", model="clone chain: script, cloned speech, talking head, "
+                         "music bed, video", model_licence=join_licences(self.licences), metrics=metrics)
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    start_s: float
+    end_s: float
+
+
+def _timeline(parts: list[_Part]) -> list[dict]:
+    out, t = [], 0.0
+    for i, p in enumerate(parts):
+        out.append({"part": i + 1, "title": p.title, "start_s": round(t, 4), "duration_s": round(p.duration_s, 4)})
+        t += p.duration_s
+    return out
+
+
+def _word_times(audio: Audio, sentences: list[tuple[str, float, float]]) -> list[list]:
+    """Each word's (text, start, end) in `audio`: within its sentence's span, trimmed to where the sound is,
+    spread by the words' lengths (a syllable takes about as long as its letters)."""
+    y = np.abs(audio.mono().samples.astype(np.float32))
+    rate = audio.sample_rate
+    out: list[list] = []
+    for text, a, b in sentences:
+        words = text.split()
+        if not words:
+            continue
+        i0, i1 = int(a * rate), max(int(a * rate) + 1, int(b * rate))
+        seg = y[i0:i1]
+        if len(seg):
+            loud = np.flatnonzero(seg > max(1e-4, 0.05 * float(seg.max())))
+            if len(loud):
+                i0, i1 = i0 + int(loud[0]), i0 + int(loud[-1]) + 1
+        start, end = i0 / rate, i1 / rate
+        weights = np.array([len(w) + 1 for w in words], np.float64)
+        edges = start + (end - start) * np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+        out += [[w, round(float(edges[k]), 3), round(float(edges[k + 1]), 3)] for k, w in enumerate(words)]
+    return out
+
+
+def _ffmpeg() -> list[str]:
+    from core.probe import ffmpeg_binary
+
+    return [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+
+
+def _join_videos(videos: list[Path], out: Path, scratch: Path) -> Path:
+    """The videos one after another, picture only, without encoding again (they share the encoder's settings)."""
+    if len(videos) == 1:
+        subprocess.run([*_ffmpeg(), "-i", str(videos[0]), "-map", "0:v:0", "-c", "copy", str(out)], check=True,
+                       capture_output=True, timeout=600)
+        return out
+    scratch.mkdir(parents=True, exist_ok=True)
+    listing = scratch / "heads.txt"
+    listing.write_text("".join(f"file '{str(v.resolve())}'\n" for v in videos), encoding="utf-8")
+    subprocess.run([*_ffmpeg(), "-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v:0", "-c", "copy",
+                    str(out)], check=True, capture_output=True, timeout=600)
+    return out
+
+
+def _mux(video: Path, audio: Path, out: Path, scratch: Path) -> Path:
+    """The picture of `video` with `audio` as its sound (AAC)."""
+    from engines.video.encode import AUDIO_BITRATE
+
+    subprocess.run([*_ffmpeg(), "-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+                    "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", str(out)], check=True,
+                   capture_output=True, timeout=600)
+    return out
