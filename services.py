@@ -30,7 +30,7 @@ from storage.db import make_engine
 from storage.intake import Limits
 from storage.jobs import JobRunner
 from storage.library import Actor, Library
-from storage.media import MediaStore
+from storage.media import open_media_store
 from storage.sharing import Sharing
 from workflows.music import MusicWorkflows
 from workflows.slides import SlidesWorkflows
@@ -139,7 +139,7 @@ class Services:
 def build_services(settings: Settings, recover: bool = True) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
-    store = MediaStore(settings.media_dir, settings.scratch_dir)
+    store = open_media_store(settings)
     library = Library(engine, store, Limits.from_settings(settings))
     if recover:
         library.recover()
