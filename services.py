@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.progress import no_progress
+from engines import zerogpu
 from engines.backend import Backends
 from engines.capabilities import MediaIntake
 from engines.llm import OpenAICompatibleText
@@ -137,6 +138,8 @@ class Services:
 
 
 def build_services(settings: Settings, recover: bool = True) -> Services:
+    # On a ZeroGPU Space: the GPU backends' inference goes through spaces.GPU, set up before torch is imported.
+    zerogpu.install()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     store = open_media_store(settings)
