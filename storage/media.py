@@ -149,8 +149,8 @@ def open_media_store(settings) -> MediaStore | ObjectMediaStore:
     MEDIA_URL, whose client is imported here only then (a plain `make run` loads none of it)."""
     if not settings.media_url:
         return MediaStore(settings.media_dir, settings.scratch_dir)
-    from storage.object_media import ObjectMediaStore, s3_filesystem
+    from storage.object_media import ObjectMediaStore, s3_objects
 
-    bucket, prefix = settings.media_bucket
-    return ObjectMediaStore(s3_filesystem(settings), bucket, prefix, settings.media_cache_dir, settings.scratch_dir,
-                            cache_bytes=settings.media_cache_mb * 1024 * 1024, url=settings.media_url)
+    return ObjectMediaStore(s3_objects(settings), settings.media_bucket[1], settings.media_cache_dir,
+                            settings.scratch_dir, cache_bytes=settings.media_cache_mb * 1024 * 1024,
+                            url=settings.media_url)

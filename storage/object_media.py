@@ -1,4 +1,4 @@
-"""The media store on S3-compatible object storage (MEDIA_URL=s3://bucket/prefix), through fsspec.
+"""The media store on S3-compatible object storage (MEDIA_URL=s3://bucket/prefix).
 
 Same content addressing as the local store: an object `prefix/ab/abcd...ef.wav` per distinct file. What
 the app reads (engines take input paths, Gradio serves download copies) comes from a bounded local cache
@@ -14,9 +14,12 @@ in DATA_DIR/media-cache, so `local_path` returns a local file like the local sto
 - `collect_garbage` removes objects no row refers to only when they are older than `gc_grace_s`: another
   node may have uploaded a file whose row it has not committed yet.
 
-The client is fsspec's interface to S3 as implemented by obstore (Rust's object_store; MIT): it talks
-S3 over HTTP(S) to AWS or any compatible server (MinIO, Ceph, R2, ...). s3fs would be the other choice;
-it needs botocore, which holds python-dateutil below 3 where this app's stack has 4.
+The client is obstore (Python bindings of Rust's object_store, MIT), which talks S3 over HTTP(S) to AWS
+or any compatible server (MinIO, Ceph, R2 ...), used through `S3Objects`, the five operations the store
+needs, in obstore's blocking calls. Not s3fs: its botocore holds python-dateutil below 3, where this
+app's stack has 4. Not obstore's fsspec adapter either: it runs on an asyncio loop in a thread, and a
+process that used it aborted at exit in 2 of 12 runs here (a Rust thread finishing a request after
+Python had begun to shut down); the blocking calls did not, in 12 of 12.
 """
 
 from __future__ import annotations
@@ -39,11 +42,78 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 
 
-def s3_filesystem(settings) -> Any:
-    """An fsspec filesystem for the S3 endpoint, region and keys in `settings` (what is not set there comes
-    from the usual AWS_* variables, which the client reads itself). Imported here only."""
-    from obstore.fsspec import FsspecStore
+class S3Objects:
+    """The object operations the store needs, on one bucket: keys are paths inside it ("prefix/ab/x.wav")."""
 
+    def __init__(self, store: Any, bucket: str) -> None:
+        # An obstore.store.S3Store, and the name of its bucket.
+        self.store = store
+        self.bucket = bucket
+
+    def exists(self, key: str) -> bool:
+        from obstore.exceptions import NotFoundError
+
+        try:
+            import obstore
+
+            obstore.head(self.store, key)
+        except (NotFoundError, FileNotFoundError):
+            return False
+        return True
+
+    def put_file(self, path: Path, key: str) -> None:
+        """One PUT, or for a large file one multipart upload completed at once: readers see all or nothing."""
+        import obstore
+
+        with open(path, "rb") as f:
+            obstore.put(self.store, key, f)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        import obstore
+
+        obstore.put(self.store, key, data)
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download to `path`; FileNotFoundError when there is no such object."""
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        try:
+            got = obstore.get(self.store, key)
+        except (NotFoundError, FileNotFoundError):
+            raise FileNotFoundError(key) from None
+        with open(path, "wb") as f:
+            for chunk in got.stream():
+                f.write(chunk)
+
+    def delete(self, key: str) -> None:
+        import obstore
+
+        obstore.delete(self.store, key)
+
+    def list(self, prefix: str) -> list[tuple[str, int, datetime | None]]:
+        """(key, size in bytes, last modified) of every object under `prefix` ("" = the whole bucket)."""
+        import obstore
+
+        out = []
+        for batch in obstore.list(self.store, prefix=prefix or None):
+            for meta in batch:
+                out.append((meta["path"], int(meta["size"]), meta.get("last_modified")))
+        return out
+
+    def check(self, prefix: str) -> None:
+        """Raise unless the bucket can be listed."""
+        import obstore
+
+        obstore.list_with_delimiter(self.store, prefix=prefix or None)
+
+
+def s3_objects(settings) -> S3Objects:
+    """The bucket of MEDIA_URL with the S3 endpoint, region and keys in `settings` (what is not set there
+    comes from the usual AWS_* variables, which the client reads itself). obstore is imported here only."""
+    from obstore.store import S3Store
+
+    bucket, _ = settings.media_bucket
     config: dict[str, Any] = {}
     client: dict[str, Any] = {}
     if settings.s3_endpoint_url:
@@ -57,18 +127,20 @@ def s3_filesystem(settings) -> Any:
     if settings.s3_access_key_id:
         config["access_key_id"] = settings.s3_access_key_id
         config["secret_access_key"] = settings.s3_secret_access_key
-    # Bounded waits: a store that does not answer fails the request in about a minute, not three.
-    return FsspecStore("s3", config=config, client_options={**client, "timeout": "60s", "connect_timeout": "10s"},
-                       retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=60)})
+    # Bounded waits: a server that does not answer fails in seconds; a request (a large video's download
+    # included) may take ten minutes.
+    return S3Objects(S3Store(bucket, config=config,
+                             client_options={**client, "timeout": "600s", "connect_timeout": "10s"},
+                             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=60)}), bucket)
 
 
 class ObjectMediaStore(ScratchArea):
-    def __init__(self, fs: Any, bucket: str, prefix: str, cache: Path, scratch: Path, *,
+    def __init__(self, objects: S3Objects, prefix: str, cache: Path, scratch: Path, *,
                  cache_bytes: int, keep_recent_s: float = 900.0, gc_grace_s: float = 3600.0, url: str = "") -> None:
-        # The fsspec filesystem; object paths are "bucket/key".
-        self.fs = fs
-        # Where objects go: "bucket" or "bucket/prefix".
-        self.base = f"{bucket}/{prefix.strip('/')}" if prefix.strip("/") else bucket
+        # The bucket.
+        self.objects = objects
+        # Where objects go in it: "" (the whole bucket) or "some/prefix".
+        self.prefix = prefix.strip("/")
         # Local copies of stored files, and the most bytes they may take (see the module docstring).
         self.cache = Path(cache)
         self.cache_bytes = int(cache_bytes)
@@ -76,22 +148,20 @@ class ObjectMediaStore(ScratchArea):
         self.keep_recent_s = float(keep_recent_s)
         # Seconds an unreferenced object is left before garbage collection removes it.
         self.gc_grace_s = float(gc_grace_s)
-        self.url = url or f"s3://{self.base}"
+        self.url = url or f"s3://{objects.bucket}/{self.prefix}".rstrip("/")
         self.scratch = Path(scratch)
         self.cache.mkdir(parents=True, exist_ok=True)
         self.scratch.mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._evict_lock = threading.Lock()
-        self._check_bucket(bucket)
+        self._check_bucket()
 
-    def _check_bucket(self, bucket: str) -> None:
+    def _check_bucket(self) -> None:
         try:
-            self.fs.ls(self.base, detail=False)
-        except FileNotFoundError:
-            pass  # an empty prefix in an existing bucket
+            self.objects.check(self.prefix)
         except Exception as e:
-            raise SystemExit(f"MEDIA_URL={self.url}: the bucket {bucket!r} cannot be listed ({type(e).__name__}: "
+            raise SystemExit(f"MEDIA_URL={self.url}: the bucket cannot be listed ({type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else 'no detail'}); check that it exists, and the "
                              "endpoint, region and keys (S3_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, "
                              "AWS_SECRET_ACCESS_KEY)") from None
@@ -99,9 +169,9 @@ class ObjectMediaStore(ScratchArea):
     # ------------------------------------------------------------------ names
 
     def key_for(self, sha256: str, ext: str) -> str:
-        """The object path ("bucket/prefix/ab/abcd...ef.wav") of a stored file."""
+        """The object's key in the bucket ("prefix/ab/abcd...ef.wav") of a stored file."""
         check_name(sha256, ext)
-        return f"{self.base}/{sha256[:2]}/{sha256}{ext}"
+        return f"{self.prefix}/{sha256[:2]}/{sha256}{ext}" if self.prefix else f"{sha256[:2]}/{sha256}{ext}"
 
     def cached_path(self, sha256: str, ext: str) -> Path:
         """Where the local copy of a stored file is kept (it may not be there)."""
@@ -123,9 +193,9 @@ class ObjectMediaStore(ScratchArea):
         size = src.stat().st_size
         key = self.key_for(sha, ext)
         with self._lock(key):
-            created = not self.fs.exists(key)
+            created = not self.objects.exists(key)
             if created:
-                self.fs.put_file(str(src), key)
+                self.objects.put_file(src, key)
             self._move_into_cache(src, self.cached_path(sha, ext))
         self._evict(keep=self.cached_path(sha, ext))
         return sha, size, created
@@ -148,9 +218,9 @@ class ObjectMediaStore(ScratchArea):
         key = self.key_for(sha256, ext)
         with self._lock(key):
             self.cached_path(sha256, ext).unlink(missing_ok=True)
-            if not self.fs.exists(key):
+            if not self.objects.exists(key):
                 return False
-            self.fs.rm_file(key)
+            self.objects.delete(key)
         return True
 
     def stored(self) -> set[tuple[str, str]]:
@@ -188,21 +258,14 @@ class ObjectMediaStore(ScratchArea):
 
     def _objects(self) -> dict[tuple[str, str], tuple[int, datetime | None]]:
         """(sha256, ext) -> (size, last modified or None) of every stored object under the prefix."""
-        try:
-            found = self.fs.find(self.base, detail=True)
-        except FileNotFoundError:
-            return {}
         out = {}
-        for path, info in found.items():
-            rel = path[len(self.base) + 1:] if path.startswith(self.base + "/") else ""
-            folder, _, name = rel.partition("/")
+        start = f"{self.prefix}/" if self.prefix else ""
+        for key, size, modified in self.objects.list(self.prefix):
+            folder, _, name = key[len(start):].partition("/") if key.startswith(start) else ("", "", "")
             parsed = split_name(name)
             if parsed is None or folder != parsed[0][:2]:
                 continue
-            modified = info.get("last_modified") or info.get("LastModified")
-            if modified is None:
-                modified = self.fs.info(path).get("last_modified")
-            out[parsed] = (int(info.get("size") or 0), modified if isinstance(modified, datetime) else None)
+            out[parsed] = (size, modified if isinstance(modified, datetime) else None)
         return out
 
     def _move_into_cache(self, src: Path, dest: Path) -> None:
@@ -216,7 +279,7 @@ class ObjectMediaStore(ScratchArea):
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
         try:
             try:
-                self.fs.get_file(key, str(tmp))
+                self.objects.get_file(key, tmp)
             except FileNotFoundError:
                 raise FileNotFoundError(f"the stored file {dest.name} is not in {self.url}") from None
             h = hashlib.sha256()

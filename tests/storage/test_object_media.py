@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from settings import Settings
-from storage.object_media import ObjectMediaStore, s3_filesystem
+from storage.object_media import ObjectMediaStore, s3_objects
 
 _buckets = itertools.count()
 
@@ -35,9 +35,8 @@ def s3_settings(s3_server, tmp_path: Path) -> Settings:
 
 
 def make_store(settings: Settings, cache: str = "cache", **kw) -> ObjectMediaStore:
-    bucket, prefix = settings.media_bucket
     kw.setdefault("cache_bytes", 1 << 30)
-    return ObjectMediaStore(s3_filesystem(settings), bucket, prefix, settings.data_dir / cache,
+    return ObjectMediaStore(s3_objects(settings), settings.media_bucket[1], settings.data_dir / cache,
                             settings.data_dir / "scratch", **kw)
 
 
@@ -107,8 +106,8 @@ def test_garbage_collection_spares_referenced_and_recent_objects(s3_server, s3_s
 def test_objects_not_named_by_the_store_are_left_alone(s3_server, s3_settings):
     store = make_store(s3_settings, gc_grace_s=0)
     bucket, _ = s3_settings.media_bucket
-    store.fs.pipe_file(f"{bucket}/studio/notes.txt", b"someone else's")
-    store.fs.pipe_file(f"{bucket}/elsewhere/{'ab' * 32}.wav", b"outside the prefix")
+    store.objects.put_bytes("studio/notes.txt", b"someone else's")
+    store.objects.put_bytes(f"elsewhere/{'ab' * 32}.wav", b"outside the prefix")
     assert store.stored() == set() and store.usage_bytes() == 0
     assert store.collect_garbage(set()) == 0 and len(s3_server.keys(bucket)) == 2
 
@@ -138,7 +137,7 @@ def test_a_changed_object_is_refused(s3_settings):
     store = make_store(s3_settings)
     digest, _, _ = store.put(new_file(store, b"original"), ".txt")
     store.cached_path(digest, ".txt").unlink()
-    store.fs.pipe_file(store.key_for(digest, ".txt"), b"tampered")
+    store.objects.put_bytes(store.key_for(digest, ".txt"), b"tampered")
     with pytest.raises(OSError, match="does not match its hash"):
         store.local_path(digest, ".txt")
     assert not store.cached_path(digest, ".txt").exists()
@@ -147,7 +146,7 @@ def test_a_changed_object_is_refused(s3_settings):
 def test_a_bucket_that_does_not_exist_stops_the_start_with_what_to_check(s3_server, tmp_path):
     settings = Settings(data_dir=tmp_path, media_url="s3://no-such-bucket", s3_endpoint_url=s3_server.url,
                         s3_region="us-east-1", s3_access_key_id="k", s3_secret_access_key="s")
-    with pytest.raises(SystemExit, match="no-such-bucket.*cannot be listed.*S3_ENDPOINT_URL"):
+    with pytest.raises(SystemExit, match="s3://no-such-bucket: the bucket cannot be listed.*S3_ENDPOINT_URL"):
         make_store(settings)
 
 
