@@ -51,11 +51,10 @@ class S3Objects:
         self.bucket = bucket
 
     def exists(self, key: str) -> bool:
+        import obstore
         from obstore.exceptions import NotFoundError
 
         try:
-            import obstore
-
             obstore.head(self.store, key)
         except (NotFoundError, FileNotFoundError):
             return False
