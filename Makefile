@@ -28,6 +28,7 @@ bench: setup-dev
 	$(PY) bench/video.py
 	$(PY) bench/slides.py
 	$(PY) bench/load.py
+	$(PY) bench/media.py
 
 setup: debs $(VENV)/.installed
 setup-dev: debs debs-dev $(VENV)/.installed-dev $(S3VENV)/.installed

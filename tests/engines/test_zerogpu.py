@@ -128,26 +128,48 @@ def test_bark_speaks_inside_spaces_gpu_for_the_time_its_text_needs(use_spaces, m
     np.testing.assert_array_equal(on_gpu.samples, plain.samples)  # the same speech, seed for seed
 
 
-def test_musicgen_composes_inside_spaces_gpu_for_the_length_asked(use_spaces, models_dir, monkeypatch):
-    settings = Settings(models_dir=models_dir, device="cpu")
+def test_musicgen_composes_inside_spaces_gpu_for_the_length_asked(use_spaces, models_dir, monkeypatch, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", models_dir=models_dir, device="cpu")
     backend = MusicGenBackend()
     plain = backend.generate("calm piano", 0.6, seed=5, settings=settings)
 
     fake = use_spaces()
     seen: list[bool] = []
     _watch(monkeypatch, backend.load(settings).model, seen)
-    reports: list[str] = []
+    reports: list[tuple] = []
     on_gpu = backend.generate("calm piano", 0.6, seed=5, settings=settings,
-                              progress=lambda d, t, m="": reports.append(m), cancel=CancelToken())
+                              progress=lambda d, t, m="": reports.append((d, t, m)), cancel=CancelToken())
     assert fake.durations == [zerogpu.music_seconds(0.6)] and seen == [True]
-    assert any("ZeroGPU" in m for m in reports)
     np.testing.assert_array_equal(on_gpu.samples, plain.samples)
+    # The job hears that it is on the GPU, then the GPU process's own reports, passed across: the last is its end.
+    assert "ZeroGPU" in reports[0][2] and reports[-1] == (33, 33, "music generated")  # 30 frames + 3 of delay
+    assert list(settings.scratch_dir.iterdir()) == []  # the relay's folder is gone
 
     cancelled = CancelToken()
     cancelled.cancel()
     with pytest.raises(Cancelled):
         backend.generate("calm piano", 0.6, settings=settings, cancel=cancelled)
     assert len(fake.durations) == 1  # a cancelled job books no GPU time
+
+
+def test_a_cancel_reaches_the_gpu_process_mid_piece(use_spaces, models_dir, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", models_dir=models_dir, device="cpu")
+    backend = MusicGenBackend()
+    backend.load(settings)
+    fake = use_spaces()
+    token = CancelToken()
+    steps: list[float] = []
+
+    def progress(done: float, total: float, message: str = "") -> None:
+        steps.append(done)
+        if done >= 5:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        backend.generate("calm piano", 20.0, settings=settings, progress=progress, cancel=token)
+    total = 20 * 50 + 3  # decoder steps of 20 s at 50 frames a second, plus the delay pattern's 3
+    assert fake.durations and 5 <= max(steps) < total  # stopped inside the GPU call, well before its end
+    assert list(settings.scratch_dir.iterdir()) == []
 
 
 def test_durations_grow_with_the_request_within_bounds():

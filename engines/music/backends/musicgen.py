@@ -204,7 +204,8 @@ class MusicGenBackend(MusicBackend):
             raise InputError(f"the description is too long for MusicGen ({n_tokens} tokens, at most "
                              f"{MAX_PROMPT_TOKENS}): describe the music in fewer words")
         samples = zerogpu.run(self._compose, text, duration_s, int(seed), guidance_scale, settings,
-                              progress=progress, cancel=cancel, seconds=zerogpu.music_seconds(duration_s))
+                              progress=progress, cancel=cancel, scratch=getattr(settings, "scratch_dir", None),
+                              seconds=zerogpu.music_seconds(duration_s))
         return Audio(samples, mg.sample_rate)
 
     # ------------------------------------------------------------------ loading and generation
