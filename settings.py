@@ -46,7 +46,7 @@ class Settings:
     # s3://bucket/prefix for S3-compatible object storage (README, "Media on S3-compatible storage").
     media_url: str = ""
     # Object storage only: the S3 endpoint ("" = AWS; e.g. http://minio:9000), its region, and the access key
-    # pair ("" = the usual AWS chain: AWS_* variables, ~/.aws, an instance role). The secret is never shown.
+    # pair ("" = the client's own lookup: the AWS_* variables, else the machine's role). The secret is never shown.
     s3_endpoint_url: str = ""
     s3_region: str = ""
     s3_access_key_id: str = ""

@@ -23,9 +23,6 @@ from core.errors import INTERRUPTED, InputError
 from core.licences import LicenceFlag, commercial_use, split
 from storage.intake import Limits, Probed, probe_upload
 from storage.media import MediaStore
-
-if TYPE_CHECKING:
-    from storage.object_media import ObjectMediaStore
 from storage.models import (
     Asset,
     Generation,
@@ -40,6 +37,9 @@ from storage.models import (
     VoiceProfileFile,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from storage.object_media import ObjectMediaStore
 
 log = logging.getLogger(__name__)
 

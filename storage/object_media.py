@@ -109,7 +109,8 @@ class S3Objects:
 
 def s3_objects(settings) -> S3Objects:
     """The bucket of MEDIA_URL with the S3 endpoint, region and keys in `settings` (what is not set there
-    comes from the usual AWS_* variables, which the client reads itself). obstore is imported here only."""
+    comes from the AWS_* variables or the machine's role, which the client finds itself; not ~/.aws).
+    obstore is imported here only."""
     from obstore.store import S3Store
 
     bucket, _ = settings.media_bucket
