@@ -4,6 +4,8 @@
 
 PYTHON ?= python3.11
 VENV   := .venv
+# The S3-compatible test server (moto) lives apart from the app (tests/s3server-requirements.txt says why).
+S3VENV := .venv-s3
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -26,9 +28,10 @@ bench: setup-dev
 	$(PY) bench/video.py
 	$(PY) bench/slides.py
 	$(PY) bench/load.py
+	$(PY) bench/media.py
 
 setup: debs $(VENV)/.installed
-setup-dev: debs debs-dev $(VENV)/.installed-dev
+setup-dev: debs debs-dev $(VENV)/.installed-dev $(S3VENV)/.installed
 
 # Installs only the Debian packages that are missing (apt-get update once, when needed).
 debs:
@@ -50,5 +53,11 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
+$(S3VENV)/.installed: tests/s3server-requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(S3VENV)
+	$(S3VENV)/bin/python -m pip install --quiet -r tests/s3server-requirements.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(S3VENV) .pytest_cache

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.progress import no_progress
+from engines import zerogpu
 from engines.backend import Backends
 from engines.capabilities import MediaIntake
 from engines.llm import OpenAICompatibleText
@@ -30,7 +31,7 @@ from storage.db import make_engine
 from storage.intake import Limits
 from storage.jobs import JobRunner
 from storage.library import Actor, Library
-from storage.media import MediaStore
+from storage.media import open_media_store
 from storage.sharing import Sharing
 from storage.stages import StageCache
 from workflows.clone import CloneWorkflows
@@ -140,9 +141,11 @@ class Services:
 
 
 def build_services(settings: Settings, recover: bool = True) -> Services:
+    # On a ZeroGPU Space: the GPU backends' inference goes through spaces.GPU, set up before torch is imported.
+    zerogpu.install()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
-    store = MediaStore(settings.media_dir, settings.scratch_dir)
+    store = open_media_store(settings)
     library = Library(engine, store, Limits.from_settings(settings))
     if recover:
         library.recover()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 
@@ -31,6 +32,8 @@ SIGN_IN_MODES = ("auto", "accounts", "huggingface", "off")
 VOICE_CONSENT_MODES = ("spoken", "attested")
 # What Gradio's Hugging Face OAuth needs; a Space with `hf_oauth: true` in its README sets them all.
 OAUTH_VARS = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
+# An S3 bucket name (MEDIA_URL=s3://bucket/prefix).
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,18 @@ class Settings:
     data_dir: Path = Path("data")
     # SQLAlchemy URL; empty means SQLite at data_dir/studio.db.
     database_url: str = ""
+    # Where stored media live: empty = the folder data_dir/media (or a path every node mounts), or
+    # s3://bucket/prefix for S3-compatible object storage (README, "Media on S3-compatible storage").
+    media_url: str = ""
+    # Object storage only: the S3 endpoint ("" = AWS; e.g. http://minio:9000), its region, and the access key
+    # pair ("" = the client's own lookup: the AWS_* variables, else the machine's role). The secret is never shown.
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
+    # Object storage only: megabytes of stored media kept on local disk (data_dir/media-cache) for the engines
+    # and downloads to read; the least recently used files beyond it are removed (fetched again when needed).
+    media_cache_mb: int = 2048
     # Largest accepted upload, in megabytes (also Gradio's max_file_size).
     max_upload_mb: int = 200
     # Longest accepted audio or video upload, in seconds.
@@ -117,6 +132,19 @@ class Settings:
         return self.data_dir / "media"
 
     @property
+    def media_cache_dir(self) -> Path:
+        """Object storage only: local copies of stored media (bounded by media_cache_mb)."""
+        return self.data_dir / "media-cache"
+
+    @property
+    def media_bucket(self) -> tuple[str, str]:
+        """MEDIA_URL's (bucket, prefix) for object storage; ("", "") for the local folder."""
+        if not self.media_url:
+            return "", ""
+        bucket, _, prefix = self.media_url.removeprefix("s3://").partition("/")
+        return bucket, prefix.strip("/")
+
+    @property
     def scratch_dir(self) -> Path:
         """Work in progress: uploads being probed, jobs' outputs and temporary files before they are stored."""
         return self.data_dir / "scratch"
@@ -142,7 +170,8 @@ class Settings:
         """What of the data folder must never be served: everything but the cache (the media store, scratch
         files, the SQLite database and its journals, and whatever else lies there now)."""
         data, cache = self.data_dir.resolve(), self.cache_dir.resolve()
-        named = [data / "media", data / "scratch"] + [data / f"studio.db{s}" for s in ("", "-wal", "-shm", "-journal")]
+        named = ([data / "media", data / "media-cache", data / "scratch"]
+                 + [data / f"studio.db{s}" for s in ("", "-wal", "-shm", "-journal")])
         present = sorted(p for p in data.iterdir() if p != cache) if data.is_dir() else []
         return list(dict.fromkeys(named + present))
 
@@ -205,6 +234,13 @@ class Settings:
         return cls(
             data_dir=Path(env.get("DATA_DIR") or d.data_dir),
             database_url=env.get("DATABASE_URL", ""),
+            media_url=env.get("MEDIA_URL", "").strip(),
+            s3_endpoint_url=(env.get("S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3")
+                             or env.get("AWS_ENDPOINT_URL") or "").strip(),
+            s3_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip(),
+            s3_access_key_id=env.get("AWS_ACCESS_KEY_ID", ""),
+            s3_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", ""),
+            media_cache_mb=_env_int(env, "MEDIA_CACHE_MB", d.media_cache_mb),
             max_upload_mb=_env_int(env, "MAX_UPLOAD_MB", d.max_upload_mb),
             max_media_seconds=_env_int(env, "MAX_MEDIA_SECONDS", d.max_media_seconds),
             max_image_pixels=_env_int(env, "MAX_IMAGE_PIXELS", d.max_image_pixels),
@@ -276,6 +312,19 @@ class Settings:
         for name, value in (("C2PA_CERT", self.c2pa_cert), ("C2PA_KEY", self.c2pa_key)):
             if value and not Path(value).is_file():
                 raise SystemExit(f"{name} names {value!r}, which is not a file")
+        if self.media_url:
+            bucket, _ = self.media_bucket
+            if not self.media_url.startswith("s3://") or not _BUCKET_RE.match(bucket):
+                raise SystemExit(f"MEDIA_URL must look like s3://bucket or s3://bucket/prefix (a bucket name of 3-63 "
+                                 f"lower-case letters, digits, dots and hyphens), or be empty for the local folder "
+                                 f"DATA_DIR/media; got {self.media_url!r}")
+            if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+                raise SystemExit("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both, or neither to "
+                                 "use the usual AWS credential chain")
+            if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+                raise SystemExit(f"S3_ENDPOINT_URL must start with http:// or https://, got {self.s3_endpoint_url!r}")
+        if self.media_cache_mb < 1:
+            raise SystemExit(f"MEDIA_CACHE_MB must be at least 1 (megabytes), got {self.media_cache_mb}")
         if self.cache_max_age_s < 1:
             raise SystemExit(f"CACHE_MAX_AGE_S must be at least 1 (seconds), got {self.cache_max_age_s}")
 

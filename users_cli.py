@@ -21,7 +21,7 @@ from storage.accounts import Accounts
 from storage.db import make_engine
 from storage.intake import Limits
 from storage.library import Actor, Library
-from storage.media import MediaStore
+from storage.media import open_media_store
 
 # Who the security log names for changes made here.
 CLI_ACTOR = Actor(username="(command line)", user_agent="python app.py users")
@@ -62,7 +62,7 @@ def main(argv: list[str], env: dict[str, str] | None = None, stdin=None, out=Non
         settings = replace(settings, database_url=args.database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
-    accounts = Accounts(Library(engine, MediaStore(settings.media_dir, settings.scratch_dir),
+    accounts = Accounts(Library(engine, open_media_store(settings),
                                 Limits.from_settings(settings)))
     try:
         if args.command == "add":

@@ -40,7 +40,14 @@ class ModelRegistry:
             return self._locks.setdefault(key, threading.Lock())
 
     def get(self, key: str, loader: Callable[[], Any]) -> Any:
-        """Return the model for `key`, calling `loader()` the first time (once, even under concurrency)."""
+        """Return the model for `key`, calling `loader()` the first time (once, even under concurrency).
+
+        A loaded model is returned without taking a lock: a process forked for the GPU (ZeroGPU) inherits
+        locks that other threads held at the fork, and would wait on them for ever."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.last_used = self._clock()
+            return entry.value
         with self._lock(key):
             entry = self._entries.get(key)
             if entry is None:

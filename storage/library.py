@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
@@ -36,6 +37,9 @@ from storage.models import (
     VoiceProfileFile,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from storage.object_media import ObjectMediaStore
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +192,7 @@ class Staged:
 
 
 class Library:
-    def __init__(self, engine: Engine, store: MediaStore, limits: Limits) -> None:
+    def __init__(self, engine: Engine, store: MediaStore | ObjectMediaStore, limits: Limits) -> None:
         self.engine = engine
         self.store = store
         self.limits = limits
@@ -465,7 +469,8 @@ class Library:
         return g, inputs, outputs
 
     def asset_path(self, asset: Asset) -> Path:
-        return self.store.path_for(asset.sha256, asset.ext)
+        """The asset's file as a local path to read (with object storage, a cached copy fetched when needed)."""
+        return self.store.local_path(asset.sha256, asset.ext)
 
     def delete_asset(self, asset_id, actor: Actor = ANONYMOUS) -> None:
         a = self.get_asset(asset_id, actor, "editor")

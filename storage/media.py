@@ -1,6 +1,12 @@
-"""The media store: files under DATA_DIR/media named by their content hash.
+"""The media store: files named by their content hash (sha256 + extension).
 
-Files arrive from the scratch area (DATA_DIR/scratch) and are moved in atomically,
+Two stores keep the same contract (put, local_path, remove, stored, collect_garbage, usage_bytes):
+`MediaStore`, files under DATA_DIR/media (the default, or a folder every node mounts), and
+`storage.object_media.ObjectMediaStore`, objects in S3-compatible storage read through a bounded local
+cache (MEDIA_URL=s3://bucket/prefix). `open_media_store(settings)` picks one; the object store's client
+is imported only when it is chosen.
+
+Files arrive from the scratch area (DATA_DIR/scratch, always local) and are moved in atomically,
 so a crash leaves at worst a scratch file (cleared at start-up) or a stored file no
 row refers to (collected at start-up), never a half-written stored file.
 """
@@ -12,12 +18,34 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.scratch import private_dir
+
+if TYPE_CHECKING:
+    from storage.object_media import ObjectMediaStore
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+
+
+def check_name(sha256: str, ext: str) -> None:
+    """ValueError unless (sha256, ext) can name a stored file: 64 lower-case hex digits and a short '.ext'."""
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    if not ext.startswith(".") or "/" in ext or "\\" in ext or len(ext) > 16:
+        raise ValueError(f"bad extension {ext!r}")
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """(sha256, ext) of a stored file's name, or None when the name is not one (a partial move, a stranger)."""
+    sha, ext = name[:64], name[64:]
+    try:
+        check_name(sha, ext)
+    except ValueError:
+        return None
+    return sha, ext
 
 
 def sha256_file(path: Path) -> str:
@@ -28,7 +56,26 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-class MediaStore:
+class ScratchArea:
+    """What both stores share: the local scratch folder where work in progress is made."""
+
+    scratch: Path
+
+    def new_scratch_dir(self, prefix: str = "work-") -> Path:
+        """A private directory for work in progress; the caller removes it (or start-up does)."""
+        return private_dir(self.scratch, prefix)
+
+    def clear_scratch(self) -> None:
+        for p in self.scratch.iterdir():
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+class MediaStore(ScratchArea):
+    """Stored files in a local folder (or one every node mounts): DATA_DIR/media/ab/abcd...ef.wav."""
+
     def __init__(self, root: Path, scratch: Path) -> None:
         self.root = Path(root)
         self.scratch = Path(scratch)
@@ -36,15 +83,12 @@ class MediaStore:
         self.scratch.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, sha256: str, ext: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        if not ext.startswith(".") or "/" in ext or "\\" in ext or len(ext) > 16:
-            raise ValueError(f"bad extension {ext!r}")
+        check_name(sha256, ext)
         return self.root / sha256[:2] / f"{sha256}{ext}"
 
-    def new_scratch_dir(self, prefix: str = "work-") -> Path:
-        """A private directory for work in progress; the caller removes it (or start-up does)."""
-        return private_dir(self.scratch, prefix)
+    def local_path(self, sha256: str, ext: str) -> Path:
+        """The stored file as a local path to read (here: where it lives)."""
+        return self.path_for(sha256, ext)
 
     def put(self, src: Path, ext: str) -> tuple[str, int, bool]:
         """Move `src` into the store. Returns (sha256, size in bytes, newly_created).
@@ -96,12 +140,17 @@ class MediaStore:
             log.info("media store: removed %d unreferenced file(s)", removed)
         return removed
 
-    def clear_scratch(self) -> None:
-        for p in self.scratch.iterdir():
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-
     def usage_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.glob("??/*") if p.is_file())
+
+
+def open_media_store(settings) -> MediaStore | ObjectMediaStore:
+    """The store the settings ask for: the local folder (DATA_DIR/media), or the S3-compatible bucket of
+    MEDIA_URL, whose client is imported here only then (a plain `make run` loads none of it)."""
+    if not settings.media_url:
+        return MediaStore(settings.media_dir, settings.scratch_dir)
+    from storage.object_media import ObjectMediaStore, s3_objects
+
+    return ObjectMediaStore(s3_objects(settings), settings.media_bucket[1], settings.media_cache_dir,
+                            settings.scratch_dir, cache_bytes=settings.media_cache_mb * 1024 * 1024,
+                            url=settings.media_url)

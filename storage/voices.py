@@ -122,10 +122,10 @@ class VoiceProfiles:
 
     def model_bytes(self, profile: VoiceProfile) -> bytes:
         (f,) = [f for f in self.files(profile.id) if f.role == "model"]
-        return self.lib.store.path_for(f.sha256, f.ext).read_bytes()
+        return self.lib.store.local_path(f.sha256, f.ext).read_bytes()
 
     def reference_paths(self, profile: VoiceProfile) -> list[tuple[Path, str]]:
-        return [(self.lib.store.path_for(f.sha256, f.ext), f.name) for f in self.files(profile.id)
+        return [(self.lib.store.local_path(f.sha256, f.ext), f.name) for f in self.files(profile.id)
                 if f.role == "reference"]
 
     # ------------------------------------------------------------ spoken consent

@@ -152,6 +152,70 @@ def library(services):
     return services.library
 
 
+# ------------------------------------------------------------------ S3-compatible object storage
+
+# moto's server mode, in its own virtual environment (tests/s3server-requirements.txt; `make setup-dev`).
+S3_SERVER = ROOT / ".venv-s3" / "bin" / "moto_server"
+
+
+class S3Server:
+    """A real S3-compatible server on 127.0.0.1, spoken to over HTTP; any key pair is accepted."""
+
+    key, secret, region = "test-key", "test-secret", "us-east-1"
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        kept = {k: v for k, v in os.environ.items() if k in _HOST_VARS or k.startswith("LC_")}
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen([str(S3_SERVER), "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=kept,
+                                         stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the S3 test server did not start:\n{log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+
+    def make_bucket(self, name: str) -> str:
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/{name}", method="PUT"), timeout=10).close()
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
+        """key -> (size, MD5 hex of the content) of every object under `prefix`, as the server lists them
+        (ListObjectsV2; the ETag of an object uploaded in one request is its MD5)."""
+        import xml.etree.ElementTree as ET
+        from urllib.parse import quote
+
+        ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+        with urllib.request.urlopen(f"{self.url}/{bucket}?list-type=2&prefix={quote(prefix)}", timeout=10) as r:
+            root = ET.fromstring(r.read())
+        return {c.find(f"{ns}Key").text: (int(c.find(f"{ns}Size").text), c.find(f"{ns}ETag").text.strip('"'))
+                for c in root.iter(f"{ns}Contents")}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    if not S3_SERVER.exists():
+        pytest.skip("the S3 test server (moto) is not installed: `make setup-dev` builds .venv-s3 from "
+                    "tests/s3server-requirements.txt")
+    server = S3Server(free_port(), tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
 # ------------------------------------------------------------------ the running app
 
 

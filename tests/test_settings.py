@@ -110,3 +110,44 @@ def test_gradios_cache_lives_in_the_data_folder_and_expires(tmp_path):
     assert {data / "media", data / "scratch", data / "studio.db", data / "studio.db-wal", data / "notes.txt"} <= set(
         private)
     assert not any(p == data / "cache" or (data / "cache").is_relative_to(p) for p in private)
+
+
+def test_media_on_object_storage_from_the_environment():
+    s = Settings.from_env({"MEDIA_URL": "s3://studio-media/prod/v1/", "S3_ENDPOINT_URL": "http://minio:9000",
+                           "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "shh",
+                           "MEDIA_CACHE_MB": "512", "DATA_DIR": "/srv/studio"})
+    assert s.media_bucket == ("studio-media", "prod/v1") and s.s3_endpoint_url == "http://minio:9000"
+    assert (s.s3_region, s.s3_access_key_id, s.media_cache_mb) == ("eu-west-1", "AKIA1", 512)
+    assert s.media_cache_dir == Path("/srv/studio/media-cache")
+    assert "shh" not in repr(s)
+    assert Settings.from_env({}).media_url == "" and Settings.from_env({}).media_bucket == ("", "")
+    assert Settings.from_env({"MEDIA_URL": "s3://b12", "AWS_DEFAULT_REGION": "us-east-2"}).s3_region == "us-east-2"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"MEDIA_URL": "/mnt/shared/media"}, "MEDIA_URL must look like s3://bucket"),
+    ({"MEDIA_URL": "s3://"}, "MEDIA_URL must look like s3://bucket"),
+    ({"MEDIA_URL": "s3://Bad_Bucket/x"}, "MEDIA_URL must look like s3://bucket"),
+    ({"MEDIA_URL": "s3://media", "AWS_ACCESS_KEY_ID": "AKIA1"}, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go"),
+    ({"MEDIA_URL": "s3://media", "S3_ENDPOINT_URL": "minio:9000"}, "S3_ENDPOINT_URL must start with http"),
+    ({"MEDIA_CACHE_MB": "0"}, "MEDIA_CACHE_MB must be at least 1"),
+])
+def test_bad_media_settings_say_what_is_wrong(env, message):
+    with pytest.raises(SystemExit, match=message):
+        Settings.from_env(env)
+
+
+def test_the_local_media_store_loads_no_object_storage_client(tmp_path):
+    """`make run` with no MEDIA_URL: the app's services are built without importing any S3 client."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys; from pathlib import Path; from settings import Settings; from services import build_services; "
+            f"build_services(Settings(data_dir=Path({str(tmp_path / 'data')!r}))); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'obstore', 's3fs', 'botocore', 'boto3', "
+            "'aiobotocore'}) + sorted(m for m in sys.modules if m.startswith('fsspec.implementations')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -30,6 +30,7 @@ import numpy as np
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
 from core.progress import CancelToken, ProgressFn, no_progress
+from engines import zerogpu
 from engines.backend import Availability
 from engines.music.backends import MusicBackend
 from engines.weights import TRANSFORMERS_WEIGHTS, is_repo_id, load_pretrained, locate_weights
@@ -202,13 +203,20 @@ class MusicGenBackend(MusicBackend):
         if n_tokens > MAX_PROMPT_TOKENS:
             raise InputError(f"the description is too long for MusicGen ({n_tokens} tokens, at most "
                              f"{MAX_PROMPT_TOKENS}): describe the music in fewer words")
-        samples = self._generate(mg, text, duration_s, int(seed), guidance_scale, progress, cancel)
+        samples = zerogpu.run(self._compose, text, duration_s, int(seed), guidance_scale, settings,
+                              progress=progress, cancel=cancel, scratch=getattr(settings, "scratch_dir", None),
+                              seconds=zerogpu.music_seconds(duration_s))
         return Audio(samples, mg.sample_rate)
 
     # ------------------------------------------------------------------ loading and generation
 
     def load_model(self, folder: Path, device: str) -> LoadedMusicGen:
         return load_musicgen(folder, device)
+
+    def _compose(self, text: str, duration_s: float, seed: int, guidance_scale: float, settings, *,
+                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
+        """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model."""
+        return self._generate(self.load(settings), text, duration_s, seed, guidance_scale, progress, cancel)
 
     def _plan(self, mg: LoadedMusicGen, duration_s: float) -> tuple[int, list[int]]:
         """Frames of context and the new frames each window generates (their sum covers duration_s)."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from core.audio import Audio
 from core.errors import BackendUnavailable, InputError
+from engines import zerogpu
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
 from engines.weights import TRANSFORMERS_WEIGHTS, load_pretrained
 
@@ -101,12 +102,16 @@ class BarkBackend(SpeechBackend):
         if n_tokens > MAX_TEXT_TOKENS:
             raise InputError(f"this chunk is too long for Bark ({n_tokens} tokens, at most {MAX_TEXT_TOKENS}): "
                              "split it into shorter sentences")
-        return self._generate(bark, text, history)
+        return zerogpu.run(self._speak, text, history, settings, seconds=zerogpu.speech_seconds(text))
 
     # ------------------------------------------------------------------ loading and generation
 
     def load_model(self, folder: Path, device: str) -> _LoadedBark:
         return _load_bark(folder, device)
+
+    def _speak(self, text: str, preset: str | None, settings) -> Audio:
+        """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model."""
+        return self._generate(self.load(settings), text, preset)
 
     def _voice_preset(self, bark: _LoadedBark, preset: str, explicit: bool) -> str | None:
         """The preset name the processor can load from local files, or None to let Bark pick a voice."""
