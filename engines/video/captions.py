@@ -246,6 +246,9 @@ class CaptionStyle:
     max_width_frac: float = 0.86
     # Most rows one caption wraps to (longer text gets a smaller font).
     max_rows: int = 2
+    # Where the text block is centred across the frame, fraction of the width (e.g. the middle of the part
+    # of the frame beside a presenter's panel).
+    centre_frac: float = 0.5
 
 
 @dataclass
@@ -426,7 +429,8 @@ class CaptionRenderer:
 
         base_rgb, base_a = over(st.text_rgb)
         gold_rgb, gold_a = over(st.highlight_rgb)
-        x0 = (self.width_px - pw) // 2
+        x0 = int(round(self.width_px * st.centre_frac)) - pw // 2
+        x0 = min(x0, self.width_px - pw)
         y0 = self.height_px - int(round(st.bottom_frac * self.height_px)) - ph + blur
         x0, y0 = max(0, x0), max(0, y0)
         # Patches wider than the frame (tiny frames) are cut to it.

@@ -152,6 +152,37 @@ class HeadOverlay:
         out[y:y + oh, x:x + ow] = (patch * self._outer + roi * (1.0 - self._outer) + 0.5).astype(np.uint8)
         return out
 
+    def draw_yuv(self, yuv: np.ndarray, t_s: float) -> np.ndarray:
+        """The head drawn at time `t_s` onto an I420 frame (yuv.i420's layout), in place; returns it."""
+        from engines.video.encode import to_yuv
+        from engines.video.yuv import blend_patch, patch_yuv, planes
+
+        head = self.head_frame(t_s)
+        W, H = self.width_px, self.height_px
+        if yuv.shape != (H * 3 // 2, W):
+            raise ValueError(f"an I420 frame of {W}x{H} is ({H * 3 // 2}, {W}), got {yuv.shape}")
+        if self._outer is None:
+            y0, x0 = (head.shape[0] - H) // 2, (head.shape[1] - W) // 2
+            np.copyto(yuv, to_yuv(np.ascontiguousarray(head[y0:y0 + H, x0:x0 + W])))
+            return yuv
+        x, y, ow, oh = self.box
+        b = self._border
+        rgb = np.empty((oh, ow, 3), np.float32)
+        rgb[:] = self._border_rgb
+        inner = self._inner[b:oh - b, b:ow - b]
+        rgb[b:oh - b, b:ow - b] = head.astype(np.float32) * inner + self._border_rgb * (1.0 - inner)
+        # A premultiplied patch on even pixels: a transparent row/column before an odd start, and after an odd end.
+        dx, dy = x % 2, y % 2
+        w2, h2 = ow + dx + (ow + dx) % 2, oh + dy + (oh + dy) % 2
+        prgb = np.zeros((h2, w2, 3), np.uint8)
+        pclear = np.full((h2, w2, 3), 255, np.uint8)
+        prgb[dy:dy + oh, dx:dx + ow] = np.clip(rgb * self._outer + 0.5, 0, 255).astype(np.uint8)
+        pclear[dy:dy + oh, dx:dx + ow] = np.clip(255.0 * (1.0 - self._outer) + 0.5, 0, 255).astype(np.uint8)
+        w2, h2 = min(w2, W - (x - dx)) // 2 * 2, min(h2, H - (y - dy)) // 2 * 2
+        premult, clear = patch_yuv(np.ascontiguousarray(prgb[:h2, :w2]), np.ascontiguousarray(pclear[:h2, :w2]))
+        blend_patch(planes(yuv), x - dx, y - dy, premult, clear)
+        return yuv
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()

@@ -17,9 +17,10 @@ from core.image import DEFAULT_MAX_PIXELS, load_image
 from core.progress import CancelToken, ProgressFn, no_progress
 from engines.checked import Checked
 from engines.video import frames as F
+from engines.video import yuv as Y
 from engines.video.captions import CaptionLine
 from engines.video.composite import POSITIONS, HeadOverlay, check_head_video
-from engines.video.encode import VideoWriter, frames_for, write_poster
+from engines.video.encode import VideoWriter, frames_for, to_yuv, write_poster
 from engines.video.photos import check_audio
 from engines.video.types import Chapter, VideoPlan, VideoResult, check_fps, parse_size
 
@@ -177,26 +178,39 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
             from engines.video.captions import CaptionRenderer, CaptionStyle, clip_lines
 
             band = H - slide_h
-            style = CaptionStyle(font_frac=0.36 * band / H, bottom_frac=0.12 * band / H, max_width_frac=0.94)
+            style = CaptionStyle(font_frac=0.36 * band / H, bottom_frac=0.12 * band / H,
+                                 max_width_frac=0.94 * (area[1] - area[0]) / W, centre_frac=(area[0] + area[1]) / 2 / W)
             lines = clip_lines(list(req.caption_lines), req.audio.duration_s)
-            captions = CaptionRenderer((area[1] - area[0], H), style, lines) if lines else None
+            captions = CaptionRenderer((W, H), style, lines) if lines else None
+        # Frames are drawn in YUV 4:2:0, as the encoder takes them: each slide converted once.
+        yuv_cache: dict[int, np.ndarray] = {}
+
+        def slide_yuv(i: int) -> np.ndarray:
+            if i not in yuv_cache:
+                for k in [k for k in yuv_cache if k < i - 1]:
+                    del yuv_cache[k]
+                yuv_cache[i] = to_yuv(slide_frame(i))
+            return yuv_cache[i]
+
         with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters, profile="still",
                          scratch=scratch) as writer:
             for k in range(n_frames):
                 cancel.raise_if_set()
                 t = k / fps
                 shot = F.shot_at(t, starts, end_s, transition_s)
-                frame = slide_frame(shot.index)
+                buf = writer.yuv_buffer()
+                np.copyto(buf, slide_yuv(shot.index))
                 if shot.next_index is not None:
-                    frame = F.transition(req.transition, frame, slide_frame(shot.next_index), shot.progress)
-                if captions is not None and captions.active_index(t) is not None:
-                    frame = frame.copy() if frame is cache.get(shot.index) else frame
-                    frame[:, area[0]:area[1]] = captions.draw(np.ascontiguousarray(frame[:, area[0]:area[1]]), t)
+                    drawn = Y.transition(req.transition, buf, slide_yuv(shot.next_index), shot.progress)
+                    if drawn is not buf:  # the next slide itself: copied, never drawn on
+                        np.copyto(buf, drawn)
+                if captions is not None:
+                    captions.draw_yuv(buf, t)
                 if overlay is not None:
-                    frame = overlay.draw(frame, t)
-                writer.write(frame)
+                    overlay.draw_yuv(buf, t)
                 if k == 0:
-                    write_poster(frame, poster_path)
+                    write_poster(Y.to_rgb(buf), poster_path)
+                writer.write_yuv(buf)
                 if k % step == 0 or k == n_frames - 1:
                     progress(k + 1, n_frames, f"slide {shot.index + 1} of {len(slides)}, frame {k + 1} of {n_frames}")
     except BaseException:

@@ -106,3 +106,23 @@ def test_cards_are_dark_with_gold_and_fade():
     assert c.frame(0.0).max() == 0 and np.array_equal(c.frame(1.0), c.still)
     assert 0 < c.frame(0.25).mean() < c.still.mean() and c.frame(2.0).max() == 0
     assert end_card(320, 180).frame(1.5).mean() > 0
+
+
+@pytest.mark.parametrize("position", ["bottom-right", "top-left", "full"])
+def test_the_overlay_drawn_in_yuv_matches_the_rgb_one(head_video, position):
+    """Decks draw the presenter straight into the encoder's YUV frames: the same picture as drawing in RGB
+    and converting (odd box corners included)."""
+    from engines.video.encode import to_yuv
+    from engines.video.yuv import to_rgb
+
+    rng = np.random.default_rng(0)
+    frame = (rng.random((720, 1280, 3)) * 80 + 60).astype(np.uint8)
+    with HeadOverlay(head_video, (1280, 720), 25, position, 0.26) as a, \
+            HeadOverlay(head_video, (1280, 720), 25, position, 0.26) as b:
+        rgb = to_rgb(to_yuv(a.draw(frame, 0.5)))
+        yuv = to_rgb(b.draw_yuv(to_yuv(frame), 0.5))
+    err = np.mean((rgb.astype(np.float64) - yuv) ** 2)
+    assert 10 * np.log10(255 ** 2 / max(err, 1e-9)) > 38
+    x, y, w, h = a.box
+    centre = yuv[y + h // 2, x + w // 2].astype(int) - frame[y + h // 2, x + w // 2]
+    assert position == "full" or np.abs(centre).sum() > 0  # the head is there
