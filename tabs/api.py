@@ -635,10 +635,10 @@ def register_clone(services: Services) -> None:
             portrait: A photo of one face, seen from the front, as an http(s) URL.
             voice: The voice: "default", a preset voice or "profile:<id>" (see list_voices); ignored when a
                 voice_sample is given.
-            idea: What the video is about ("why bees matter"), a text to present, or an edited script ('# Title',
-                '## Point', 'Notes: what is said').
-            kind: explainer (the presenter beside slides of the points) or announcement (the presenter over a
-                scene).
+            idea: What the video is about ("why bees matter"), a text to present, an edited script ('# Title',
+                '## Point', 'Notes: what is said'), or for a music video lyrics ('[Verse]', '[Chorus]').
+            kind: explainer (the presenter beside slides of the points), announcement (the presenter over a
+                scene) or music_video (the clone sings a song on the idea: lyrics, song, the portrait singing it).
             length_s: The length aimed at, 10 to 300 seconds.
             music_style: The music bed's style (emotional, epic, pop, ...) or "none".
             template: The slide theme (explainer: dark, light) or scene (announcement); empty for the default.
@@ -673,7 +673,7 @@ def register_clone(services: Services) -> None:
 
         Args:
             idea: What the video is about ("why bees matter"), or a text to present.
-            kind: explainer or announcement.
+            kind: explainer, announcement or music_video (then the lyrics are written).
             length_s: The length aimed at, 10 to 300 seconds.
         """
         actor_from(request, services)  # signed in, when sign-in is on

@@ -20,9 +20,10 @@ from tabs.common import (
 from tabs.voice import _voice_choices
 
 KINDS = [("Explainer: you beside slides of the points", "explainer"),
-         ("Announcement: you over a scene", "announcement")]
-STAGE_NAMES = {"script": "script", "voice": "voice", "speech": "speech", "slides": "slides", "head": "talking head",
-               "music": "music", "mix": "mix", "video": "video"}
+         ("Announcement: you over a scene", "announcement"),
+         ("Music video: you sing a song on the idea", "music_video")]
+STAGE_NAMES = {"script": "script", "voice": "voice", "speech": "speech", "song": "song", "slides": "slides",
+               "head": "talking head", "music": "music", "mix": "mix", "video": "video"}
 
 
 def _music_choices() -> list[tuple[str, str]]:

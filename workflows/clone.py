@@ -10,7 +10,9 @@ One job, in stages (each shown in the progress):
   head     the portrait speaking each part (the talking-head engine)
   music    a music bed in the chosen style, ducked 18 dB under the voice wherever it speaks
   video    explainer: the slides with the presenter in a side panel; announcement: the presenter over a
-           scene; both with captions timed from the speech and a title
+           scene; both with captions timed from the speech and a title; music video: the clone sings a song on
+           the idea (lyrics -> song in the cloned voice -> scene video with the head as the singer, karaoke
+           captions)
 Every stage's result is kept by content (storage.stages): editing one word of the script speaks and animates
 again only the part it is in, and a chain that failed at a stage starts again at that stage when re-run. Parts
 kept for later jobs carry no watermark; what a job returns carries its own generation's marks.
@@ -53,18 +55,21 @@ PART_GAP_S = 0.3
 # The end card: music only, seconds.
 END_CARD_S = 2.5
 # The talking head's size per kind (its longer side in pixels: the engine's 256 or 512).
-HEAD_PX = {"explainer": 256, "announcement": 512}
+HEAD_PX = {"explainer": 256, "announcement": 512, "music_video": 512}
 # Where the presenter goes over a scene (captions take the bottom, the title the middle).
 SCENE_PRESENTER = "top-right"
 # Default template per kind: a slide theme for explainers, a scene for the others.
-DEFAULT_TEMPLATE = {"explainer": "dark", "announcement": "plain_dark"}
+DEFAULT_TEMPLATE = {"explainer": "dark", "announcement": "plain_dark", "music_video": "emotional_closeup"}
+# What a clone video can be: spoken (engines.script's kinds) or sung.
+KINDS = ("explainer", "announcement", "music_video")
 # "none": no music bed.
 NO_MUSIC = "none"
 # The music bed is made in lengths rounded up to this many seconds, so a small edit keeps the same bed.
 BED_STEP_S = 10.0
 # Bumped when a stage's output changes for the same inputs (old results are then not reused).
-STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "music": 1, "song": 1}
+STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "music": 1, "song": 1, "lyrics": 1}
 STAGE_WEIGHTS = {"script": 0.3, "voice": 1, "speech": 3, "slides": 2, "head": 6, "music": 1, "video": 5}
+SUNG_WEIGHTS = {"script": 0.3, "voice": 1, "song": 4, "head": 6, "video": 5}
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,18 @@ def check_request(req: CloneRequest) -> CloneRequest:
     from engines.script import check_request as check_script
     from engines.video.types import parse_size
 
-    s = check_script(ScriptRequest(req.idea, req.kind, req.length_s))
+    if req.kind == "music_video":  # sung: the idea is a theme, or lyrics
+        s = check_script(ScriptRequest(req.idea, "explainer", req.length_s))
+        s = ScriptRequest(s.idea, "music_video", s.length_s)
+    elif req.kind not in KINDS:
+        raise InputError(f"kind {req.kind!r} is not offered: use one of {', '.join(KINDS)}")
+    else:
+        s = check_script(ScriptRequest(req.idea, req.kind, req.length_s))
     style = (req.music_style or NO_MUSIC).strip().lower()
     if style != NO_MUSIC:
         get_style(style)
+    elif s.kind == "music_video":
+        raise InputError("a music video is a song: choose its music style (emotional, epic, pop ...), not 'none'")
     template = (req.template or "").strip() or DEFAULT_TEMPLATE[s.kind]
     if s.kind == "explainer":
         from engines.slides.themes import get_theme
@@ -144,6 +157,13 @@ class CloneWorkflows:
         """The script a clone video of this idea would speak (to read and edit before making it)."""
         from engines.script import ScriptRequest, write_script
 
+        if kind == "music_video":  # the lyrics the clone will sing
+            from engines.music.lyrics import write_lyrics
+
+            check_request(CloneRequest(idea, kind, length_s))
+            llm = self._llm()
+            ask = (lambda system, user: llm(self.settings, system, user)) if llm is not None else None
+            return write_lyrics(idea, _song_title(idea), "emotional", llm=ask)[0].to_text()
         text = write_script(ScriptRequest(idea, kind, length_s), self.settings, self._llm())
         self._deck(text, DEFAULT_TEMPLATE[kind] if kind == "explainer" else "dark")
         return text
@@ -159,6 +179,20 @@ class CloneWorkflows:
                 raise InputError(f"part {i} of the script has {len(slide.notes):,} characters to say; at most "
                                  f"{MAX_TEXT_CHARS:,} per part")
         return deck
+
+    @staticmethod
+    def _check_sung(req: CloneRequest, named) -> None:
+        from engines.music.lyrics import MAX_LYRICS_CHARS, check_theme, parse_lyrics
+
+        if named is not None and named.backend not in ("", "embedded"):
+            raise InputError(f"voice {req.voice!r} belongs to the {named.backend} backend, which cannot sing: use a "
+                             "voice sample, 'default', an espeak-ng voice or a voice profile")
+        if is_lyrics(req.idea):
+            if len(req.idea) > MAX_LYRICS_CHARS:
+                raise InputError(f"the lyrics have {len(req.idea):,} characters; at most {MAX_LYRICS_CHARS:,}")
+            parse_lyrics(req.idea)
+        else:
+            check_theme(req.idea)
 
     # ------------------------------------------------------------ the request
 
@@ -177,7 +211,9 @@ class CloneWorkflows:
         self.library.check_project(project_id, actor)
         # A named voice is resolved (an unknown one refused) before anything is stored.
         named = self.voices.resolve(req.voice, actor) if voice_sample is None else None
-        if is_script(req.idea):
+        if req.kind == "music_video":
+            self._check_sung(req, named)
+        elif is_script(req.idea):
             self._deck(req.idea, req.template if req.kind == "explainer" else "dark")  # refused now if broken
         params = {"idea": req.idea, "kind": req.kind, "length_s": req.length_s, "music_style": req.music_style,
                   "template": req.template, "size": req.size, "captions": req.captions,
@@ -208,7 +244,7 @@ class _Chain:
         self.settings = flows.settings
         self.cache = flows.stages
         self.owner = actor.user_id
-        weights = dict(STAGE_WEIGHTS)
+        weights = dict(SUNG_WEIGHTS if req.kind == "music_video" else STAGE_WEIGHTS)
         if req.kind != "explainer":
             weights["slides"] = 0
         if req.music_style == NO_MUSIC:
@@ -386,7 +422,97 @@ class _Chain:
     # ---------------------------------------------------------------- the chain
 
     def run(self) -> JobResult:
-        return self._spoken()
+        return self._sung() if self.req.kind == "music_video" else self._spoken()
+
+    def _sung(self) -> JobResult:
+        """Lyrics on the idea -> a song sung in the voice -> the portrait singing it over a scene."""
+        from engines.music.lyrics import parse_lyrics, write_lyrics
+        from engines.music.song import SongRequest, make_song
+        from engines.music.types import Singer
+        from engines.video.captions import parse_captions
+        from engines.video.scene_video import SceneVideoRequest, render_scene_video
+
+        req, ctx = self.req, self.ctx
+        title = _song_title(req.idea)
+
+        def lyrics_now() -> str:
+            if is_lyrics(req.idea):
+                self.reused["script"] = [True]
+                return parse_lyrics(req.idea).to_text()
+            llm = self.flows._llm()
+            model = (self.settings.openai_model or "") if llm is not None else "offline"
+            ask = (lambda system, user: llm(self.settings, system, user)) if llm is not None else None
+
+            def make(folder: Path) -> dict:
+                lyrics, notes = write_lyrics(req.idea, title, req.music_style, llm=ask)
+                return {"lyrics": lyrics.to_text(), "notes": notes}
+
+            hit = self._stage("script", key("lyrics", STAGE_VERSION["lyrics"], req.idea, req.music_style, model), make)
+            self.notes += hit.meta["notes"]
+            return hit.meta["lyrics"]
+
+        lyrics = self._timed("script", lyrics_now)
+        choice, voice_key = self._timed("voice", self.voice)
+        singer = (Singer(model=choice.model, label=choice.label) if choice.model is not None
+                  else Singer(espeak_voice=choice.preset, label=choice.label))
+        length = round(req.length_s * FPS) / FPS  # whole frames: the head and the video as long as the song
+
+        def make_song_now(folder: Path) -> dict:
+            from engines.music.sing import voice_licences
+
+            res = make_song(SongRequest(theme=req.idea[:500], title=title, lyrics=lyrics, music_style=req.music_style,
+                                        singer=singer, duration_s=length), self._report("song"), ctx.cancel)
+            res.mix.write(folder / "song.wav", subtype="FLOAT")
+            res.stems["vocals"].mono().write(folder / "vocals.wav", subtype="FLOAT")
+            (folder / "song.lrc").write_text(res.lrc, encoding="utf-8")
+            return {"notes": res.notes, "bpm": res.bpm, "key": res.key,
+                    "licence": join_licences(["MIT (MuseScore General soundfont)",
+                                              *voice_licences(res.parameters.get("vocal_style") or "", singer)])}
+
+        def song_now():
+            hit = self._stage("song", key("song", STAGE_VERSION["song"], self.owner, voice_key, lyrics, req.music_style,
+                                          length, title), make_song_now)
+            return hit
+
+        hit = self._timed("song", song_now)
+        self.licences.append(hit.meta["licence"])
+        self.notes += [n for n in hit.meta["notes"] if n not in self.notes]
+        song, vocals = Audio.read(hit.folder / "song.wav"), Audio.read(hit.folder / "vocals.wav")
+        lrc = (hit.folder / "song.lrc").read_text(encoding="utf-8")
+        head = self._timed("head", lambda: self.heads([vocals]))
+        scene = SceneVideoRequest(audio=song, template=req.template, captions=lrc if req.captions else "",
+                                  size=req.size, fps=FPS, title=title, presenter_video=head,
+                                  presenter_position=SCENE_PRESENTER)
+        res = self._timed("video", lambda: render_scene_video(scene, ctx.workdir / "clone-video.mp4",
+                                                              self._report("video"), ctx.cancel, scratch=ctx.scratch))
+        lines = parse_captions(lrc, song.duration_s) if req.captions else []
+        w = ctx.workdir
+        name = f"{title[:60] or 'song'} - clone {ctx.generation_id}"
+        outputs = video_outputs(res, name, captions=lines or None)
+        outputs[0].meta["role"] = "video"
+        (w / "lyrics.txt").write_text(lyrics, encoding="utf-8")
+        outputs.append(JobOutput(w / "lyrics.txt", MediaKind.text, f"{name} lyrics.txt", meta={"role": "script"}))
+        (w / "song.lrc").write_text(lrc, encoding="utf-8")
+        outputs.append(JobOutput(w / "song.lrc", MediaKind.text, f"{name}.lrc", meta={"role": "captions"}))
+        song_wav = song.write(w / "song.wav", subtype="PCM_16")
+        outputs.append(JobOutput(song_wav, MediaKind.audio, f"{name} song.wav", duration_s=round(song.duration_s, 4),
+                                 sample_rate=song.sample_rate, channels=song.channels, meta={"role": "music"}))
+        vocals_wav = vocals.write(w / "vocals.wav", subtype="PCM_16")
+        outputs.append(JobOutput(vocals_wav, MediaKind.audio, f"{name} vocals.wav",
+                                 duration_s=round(vocals.duration_s, 4), sample_rate=vocals.sample_rate,
+                                 channels=vocals.channels, meta={"role": "narration"}))
+        head_out = _mux(head, vocals_wav, w / "head.mp4", ctx.scratch)
+        outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4", duration_s=round(song.duration_s, 4),
+                                 meta={"role": "head"}))
+        reused = {k: sum(v) for k, v in self.reused.items()}
+        metrics = {"kind": req.kind, "duration_s": res.duration_s, "frames": res.frames, "parts": 1,
+                   "narration_s": round(song.duration_s, 4), "stage_seconds": self.seconds, "stages_reused": reused,
+                   "stages_run": {k: len(v) - sum(v) for k, v in self.reused.items()}, "bpm": hit.meta["bpm"],
+                   "key": hit.meta["key"], "captions": len(lines), "word_error_rate": None, "similarity": None,
+                   "timeline": [{"part": 1, "title": title, "start_s": 0.0, "duration_s": round(song.duration_s, 4)}],
+                   "notes": [*self.notes, *res.notes]}
+        return JobResult(outputs, backend="embedded", model="clone chain: lyrics, song in the cloned voice, talking "
+                         "head, scene video", model_licence=join_licences(self.licences), metrics=metrics)
 
     def _spoken(self) -> JobResult:
         from engines.music.bed import under_voice
@@ -472,6 +598,20 @@ class _Chain:
         }
         return JobResult(outputs, backend="embedded", model="clone chain: script, cloned speech, talking head, "
                          "music bed, video", model_licence=join_licences(self.licences), metrics=metrics)
+
+
+def is_lyrics(text: str) -> bool:
+    """True when the idea is already lyrics: it has [Verse]/[Chorus]-style section headers."""
+    from engines.music.lyrics import _header_kind
+
+    return any(_header_kind(line) for line in str(text).splitlines())
+
+
+def _song_title(idea: str) -> str:
+    from engines.script import _title
+
+    first = next((x for x in str(idea).splitlines() if x.strip() and not x.strip().startswith(("[", "("))), idea)
+    return _title(first)[:60]
 
 
 @dataclass(frozen=True)

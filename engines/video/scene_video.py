@@ -143,12 +143,15 @@ def check_request(req: SceneVideoRequest | MusicVideoRequest
 class _TitleOverlay:
     """The title in gold over the scene for the first seconds: rasterised once, alpha-blended per frame."""
 
-    def __init__(self, size: VideoSize, title: str, duration_s: float = TITLE_S) -> None:
+    def __init__(self, size: VideoSize, title: str, duration_s: float = TITLE_S,
+                 columns: tuple[int, int] | None = None) -> None:
         from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
         from engines.video.cards import BOLD_FONT, GOLD
 
         w, h = size.width_px, size.height_px
+        # The columns the title is centred in (beside a presenter in a corner); the whole width by default.
+        c0, c1 = columns or (0, w)
         self.duration_s = duration_s
         px = max(14, int(h * 0.08))
 
@@ -159,13 +162,13 @@ class _TitleOverlay:
                 return ImageFont.load_default(size=size_px)
 
         font = load(px)
-        while font.getlength(title) > 0.86 * w and px > 10:
+        while font.getlength(title) > 0.86 * (c1 - c0) and px > 10:
             px = int(px * 0.9)
             font = load(px)
         tw = int(font.getlength(title)) + 1
         asc, desc = font.getmetrics()
         pad = max(4, px // 3)
-        pw, ph = min(w, tw + 2 * pad), min(h, asc + desc + 2 * pad)
+        pw, ph = min(c1 - c0, tw + 2 * pad), min(h, asc + desc + 2 * pad)
         mask = Image.new("L", (pw, ph), 0)
         ImageDraw.Draw(mask).text((pad, pad), title, font=font, fill=255)
         shadow = mask.filter(ImageFilter.GaussianBlur(max(1.0, px / 10)))
@@ -173,7 +176,7 @@ class _TitleOverlay:
         shadow_a = np.asarray(shadow, np.float32)[:, :, None] / 255.0 * 0.8
         self.alpha = text_a + shadow_a * (1 - text_a)
         self.rgb = np.asarray(GOLD, np.float32)[None, None, :] * text_a  # shadow is black
-        self.x, self.y = (w - pw) // 2, max(0, int(h * 0.16) - ph // 2)
+        self.x, self.y = c0 + (c1 - c0 - pw) // 2, max(0, int(h * 0.16) - ph // 2)
 
     def draw(self, frame: np.ndarray, t_s: float) -> np.ndarray:
         if t_s >= self.duration_s:
@@ -234,25 +237,31 @@ def _render(audio: Audio, template: str, images, size: VideoSize, fps: int,
     scene = SceneRenderer(template, size, fps, features, images=list(images) if images else None, seed=seed)
     kind = check_kind(visualiser)
     vis = Visualiser(kind, size, features) if kind else None
+    head = None
+    # Title and captions go beside a presenter in a corner, never under it.
+    columns = (0, size.width_px)
+    if presenter is not None:
+        from engines.video.composite import HeadOverlay
+        from engines.video.slideshow import slide_area
+
+        head = HeadOverlay(presenter[0], (size.width_px, size.height_px), fps, presenter[1])
+        columns = slide_area(size.width_px, head.box, presenter[1])
     captions = None
     if caption_lines or (captions_text or "").strip():
-        from engines.video.captions import CaptionRenderer, clip_lines, parse_captions
+        from engines.video.captions import CaptionRenderer, CaptionStyle, clip_lines, parse_captions
 
         lines = (clip_lines(list(caption_lines), audio.duration_s) if caption_lines
                  else parse_captions(captions_text, audio.duration_s))
-        captions = CaptionRenderer(size, None, lines) if lines else None
+        style = CaptionStyle(max_width_frac=0.86 * (columns[1] - columns[0]) / size.width_px,
+                             centre_frac=(columns[0] + columns[1]) / 2 / size.width_px)
+        captions = CaptionRenderer(size, style, lines) if lines else None
     card = overlay = None
     if title and title_card_s > 0:
         from engines.video.cards import title_card
 
         card = title_card(size.width_px, size.height_px, title, duration_s=title_card_s)
     elif title:
-        overlay = _TitleOverlay(size, title)
-    head = None
-    if presenter is not None:
-        from engines.video.composite import HeadOverlay
-
-        head = HeadOverlay(presenter[0], (size.width_px, size.height_px), fps, presenter[1])
+        overlay = _TitleOverlay(size, title, columns=columns)
     cancel.raise_if_set()
 
     n = features.n_frames

@@ -122,3 +122,24 @@ def test_bad_requests_are_refused_before_anything_is_stored(services, change, me
     with pytest.raises(InputError, match="likeness"):
         svc.clones.make((portrait, "art_0.png"), "default", IDEA, likeness_consent=False)
     assert _generations(svc) == before
+
+
+def test_a_music_video_clone_sings_a_song_on_the_idea(made):
+    from core.probe import probe_media
+
+    svc, _, (portrait, sample) = made
+    done = svc.clones.make((portrait, "art_0.png"), "default", "a lighthouse keeper in a storm", kind="music_video",
+                           length_s=12, music_style="epic", voice_sample=(sample, sample.name), likeness_consent=True)
+    g, lib = done.generation, svc.library
+    parts = {a.meta.get("role"): a for a in done.outputs if a.name.endswith((".mp4", ".wav", "lyrics.txt"))}
+    assert g.metrics["kind"] == "music_video" and g.metrics["bpm"] > 0
+    lyrics = lib.asset_path(parts["script"]).read_text(encoding="utf-8")
+    assert "[Chorus]" in lyrics and len(lyrics.splitlines()) >= 8
+    video, head = (probe_media(lib.asset_path(parts[k]), count_frames=True) for k in ("video", "head"))
+    assert video["frames"] == head["frames"] == 360  # 12 s at 30 fps, the song's length
+    vocals = Audio.read(lib.asset_path(parts["narration"]))
+    assert abs(vocals.duration_s - 12.0) < 0.05 and float(abs(vocals.samples).max()) > 0.05  # sung
+    assert any(a.name.endswith(".lrc") for a in done.outputs)
+    with pytest.raises(InputError, match="music style"):
+        svc.clones.make((portrait, "art_0.png"), "default", "storms", kind="music_video", music_style="none",
+                        likeness_consent=True)

@@ -187,3 +187,29 @@ def test_cancel_stops_and_leaves_no_file(tmp_path):
         render_scene_video(SceneVideoRequest(audio=click_track(100, 3.0), template="sacred_temple", size="320x180"),
                            tmp_path / "c.mp4", progress, token)
     assert not (tmp_path / "c.mp4").exists()
+
+
+@pytest.mark.parametrize("position", ["top-right", "bottom-left"])
+def test_title_and_captions_go_beside_a_presenter_never_under_it(tmp_path, samples, position):
+    """The same scene with a presenter, with and without its title and captions: what they add lies
+    wholly outside the presenter's box."""
+    from engines.video.composite import HeadOverlay
+    from tests.engines.video.conftest import decode_frames, make_head_video
+
+    head = make_head_video(tmp_path / "head.mp4", 2.0)
+    audio = speech_clip(samples, 2.0)
+    words = "[00:00.10]Every word of this long caption line stays beside the presenter"
+    common = {"audio": audio, "template": "plain_dark", "size": "640x360", "fps": FPS, "presenter_video": head,
+              "presenter_position": position}
+    with_text = render_scene_video(SceneVideoRequest(**common, title="A long title that would reach the corner",
+                                                     captions=words), tmp_path / "a.mp4")
+    plain = render_scene_video(SceneVideoRequest(**common), tmp_path / "b.mp4")
+    a, b = decode_frames(with_text.path), decode_frames(plain.path)
+    x, y, w, h = HeadOverlay(head, (640, 360), FPS, position).box
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=-1)
+    inside = diff[:, y:y + h, x:x + w]
+    outside = diff.copy()
+    outside[:, y:y + h, x:x + w] = 0
+    assert (outside[:30] > 60).sum() > 500  # the title and the caption are drawn ...
+    # ... and nothing of them under the presenter (the encoder's own noise there stays below 80 levels).
+    assert (inside > 80).sum() == 0 and (inside > 40).sum() < 100, ((inside > 80).sum(), (inside > 40).sum())
