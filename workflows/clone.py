@@ -37,7 +37,7 @@ from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.backend import Backends
 from settings import Settings
-from storage.jobs import Finished, JobContext, JobOutput, JobResult, JobRunner
+from storage.jobs import PREMARKED, Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
 from storage.models import MediaKind
 from storage.stages import StageCache, key
@@ -480,6 +480,8 @@ class _Chain:
         song, vocals = Audio.read(hit.folder / "song.wav"), Audio.read(hit.folder / "vocals.wav")
         lrc = (hit.folder / "song.lrc").read_text(encoding="utf-8")
         head = self._timed("head", lambda: self.heads([vocals]))
+        # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
+        song, vocals = ctx.marked(song), ctx.marked(vocals)
         scene = SceneVideoRequest(audio=song, template=req.template, captions=lrc if req.captions else "",
                                   size=req.size, fps=FPS, title=title, presenter_video=head,
                                   presenter_position=SCENE_PRESENTER)
@@ -489,18 +491,19 @@ class _Chain:
         w = ctx.workdir
         name = f"{title[:60] or 'song'} - clone {ctx.generation_id}"
         outputs = video_outputs(res, name, captions=lines or None)
-        outputs[0].meta["role"] = "video"
+        outputs[0].meta.update({"role": "video", PREMARKED: True})  # picture marked as encoded, sound above
         (w / "lyrics.txt").write_text(lyrics, encoding="utf-8")
         outputs.append(JobOutput(w / "lyrics.txt", MediaKind.text, f"{name} lyrics.txt", meta={"role": "script"}))
         (w / "song.lrc").write_text(lrc, encoding="utf-8")
         outputs.append(JobOutput(w / "song.lrc", MediaKind.text, f"{name}.lrc", meta={"role": "captions"}))
         song_wav = song.write(w / "song.wav", subtype="PCM_16")
         outputs.append(JobOutput(song_wav, MediaKind.audio, f"{name} song.wav", duration_s=round(song.duration_s, 4),
-                                 sample_rate=song.sample_rate, channels=song.channels, meta={"role": "music"}))
+                                 sample_rate=song.sample_rate, channels=song.channels,
+                                 meta={"role": "music", PREMARKED: True}))
         vocals_wav = vocals.write(w / "vocals.wav", subtype="PCM_16")
         outputs.append(JobOutput(vocals_wav, MediaKind.audio, f"{name} vocals.wav",
                                  duration_s=round(vocals.duration_s, 4), sample_rate=vocals.sample_rate,
-                                 channels=vocals.channels, meta={"role": "narration"}))
+                                 channels=vocals.channels, meta={"role": "narration", PREMARKED: True}))
         head_out = _mux(head, vocals_wav, w / "head.mp4", ctx.scratch)
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4", duration_s=round(song.duration_s, 4),
                                  meta={"role": "head"}))
@@ -540,8 +543,10 @@ class _Chain:
             words += [_Word(w, t + a, t + b) for w, a, b in p.meta["words"]]
             t += p.duration_s
         lines = lines_from_words(words, narration.duration_s) if req.captions else []
-        res = self._timed("video", lambda: self._compose(deck, parts, images, head, over.mix, lines))
-        return self._result(res, script, over.voice, over.music, head, lines, parts, deck.title)
+        # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
+        mix, voice, music = (self.ctx.marked(a) if a is not None else None for a in (over.mix, over.voice, over.music))
+        res = self._timed("video", lambda: self._compose(deck, parts, images, head, mix, lines))
+        return self._result(res, script, voice, music, head, lines, parts, deck.title)
 
     def _compose(self, deck, parts: list[_Part], images: list[Path], head: Path, soundtrack: Audio, lines):
         from engines.video.scene_video import SceneVideoRequest, render_scene_video
@@ -567,17 +572,18 @@ class _Chain:
         w = ctx.workdir
         name = f"{title.strip()[:60] or 'clone'} - clone {ctx.generation_id}"
         outputs = video_outputs(res, name, captions=lines or None, lrc=bool(lines))
-        outputs[0].meta["role"] = "video"
+        outputs[0].meta.update({"role": "video", PREMARKED: True})  # picture marked as encoded, sound before
         (w / "script.md").write_text(script, encoding="utf-8")
         outputs.append(JobOutput(w / "script.md", MediaKind.text, f"{name} script.md", meta={"role": "script"}))
         wav = narration.write(w / "narration.wav", subtype="PCM_16")
         outputs.append(JobOutput(wav, MediaKind.audio, f"{name} narration.wav",
                                  duration_s=round(narration.duration_s, 4), sample_rate=narration.sample_rate,
-                                 channels=narration.channels, meta={"role": "narration"}))
+                                 channels=narration.channels, meta={"role": "narration", PREMARKED: True}))
         if bed is not None:
             music = bed.write(w / "music.wav", subtype="PCM_16")
             outputs.append(JobOutput(music, MediaKind.audio, f"{name} music.wav", duration_s=round(bed.duration_s, 4),
-                                     sample_rate=bed.sample_rate, channels=bed.channels, meta={"role": "music"}))
+                                     sample_rate=bed.sample_rate, channels=bed.channels,
+                                     meta={"role": "music", PREMARKED: True}))
         head_out = _mux(head, wav, w / "head.mp4", ctx.scratch)
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4",
                                  duration_s=round(narration.duration_s, 4), meta={"role": "head"}))

@@ -69,6 +69,28 @@ def test_the_parts_line_up(made):
     assert g.metrics["slide_columns"][1] <= x
 
 
+def test_what_it_returns_carries_its_own_generations_marks(made, tmp_path):
+    """Parts kept from earlier runs are unmarked; the video, its sound and the parts returned carry this
+    generation's watermark (found again after an MP3 copy stripped the manifest)."""
+    import subprocess
+
+    from engines.trust.video_watermark import read_file
+    from workflows.trust import GENERATION_BITS, verify_media
+
+    svc, done, _ = made
+    marks, lib, gid = svc.jobs.mark_outputs, svc.library, done.generation.id
+    parts = _by_role(done)
+    for role in ("narration", "music"):
+        found = marks.read(Audio.read(lib.asset_path(parts[role])))
+        assert (found.marked, found.generation_id) == (True, gid % 2 ** GENERATION_BITS), role
+    video = lib.asset_path(parts["video"])
+    assert read_file(video, marks.key).payload == marks.payload(gid)  # the picture
+    mp3 = tmp_path / "copy.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-vn", "-b:a", "128k", str(mp3)], check=True)
+    report = verify_media(mp3, "copy.mp3", marks, lib, svc.accounts, Actor())
+    assert report["made_here"] and report["generation_id"] == gid and report["kind"] == "clone_video"
+
+
 def test_a_one_word_edit_makes_only_its_part_again(made):
     svc, first, (portrait, sample) = made
     script = svc.library.asset_path(_by_role(first)["script"]).read_text(encoding="utf-8")
