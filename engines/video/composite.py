@@ -132,6 +132,16 @@ class HeadOverlay:
             raise InputError(f"the talking-head video {self.path.name!r} has no frames")
         return self._current
 
+    def _framed(self, head: np.ndarray) -> np.ndarray:
+        """The head in its gold rounded frame, float RGB the size of the box (corners: see `_outer`)."""
+        _, _, ow, oh = self.box
+        b = self._border
+        patch = np.empty((oh, ow, 3), np.float32)
+        patch[:] = self._border_rgb
+        inner = self._inner[b:oh - b, b:ow - b]
+        patch[b:oh - b, b:ow - b] = head.astype(np.float32) * inner + self._border_rgb * (1.0 - inner)
+        return patch
+
     def draw(self, frame: np.ndarray, t_s: float) -> np.ndarray:
         """`frame` with the head drawn on at time `t_s` (a new array)."""
         head = self.head_frame(t_s)
@@ -142,11 +152,7 @@ class HeadOverlay:
             y0, x0 = (head.shape[0] - H) // 2, (head.shape[1] - W) // 2
             return np.ascontiguousarray(head[y0:y0 + H, x0:x0 + W])
         x, y, ow, oh = self.box
-        b = self._border
-        patch = np.empty((oh, ow, 3), np.float32)
-        patch[:] = self._border_rgb
-        inner = self._inner[b:oh - b, b:ow - b]
-        patch[b:oh - b, b:ow - b] = head.astype(np.float32) * inner + self._border_rgb * (1.0 - inner)
+        patch = self._framed(head)
         out = frame.copy()
         roi = out[y:y + oh, x:x + ow].astype(np.float32)
         out[y:y + oh, x:x + ow] = (patch * self._outer + roi * (1.0 - self._outer) + 0.5).astype(np.uint8)
@@ -166,11 +172,7 @@ class HeadOverlay:
             np.copyto(yuv, to_yuv(np.ascontiguousarray(head[y0:y0 + H, x0:x0 + W])))
             return yuv
         x, y, ow, oh = self.box
-        b = self._border
-        rgb = np.empty((oh, ow, 3), np.float32)
-        rgb[:] = self._border_rgb
-        inner = self._inner[b:oh - b, b:ow - b]
-        rgb[b:oh - b, b:ow - b] = head.astype(np.float32) * inner + self._border_rgb * (1.0 - inner)
+        rgb = self._framed(head)
         # A premultiplied patch on even pixels: a transparent row/column before an odd start, and after an odd end.
         dx, dy = x % 2, y % 2
         w2, h2 = ow + dx + (ow + dx) % 2, oh + dy + (oh + dy) % 2
