@@ -148,23 +148,33 @@ _POINTS = (
     ("What it is", ("The idea in one line", "Where you meet it"),
      ("First, the basics of {t}.",
       "Put simply, it is something most of us meet every day without noticing.",
-      "Once you see it, you start to notice it everywhere.")),
+      "Once you see it, you start to notice it everywhere.",
+      "It has a long history, and it keeps changing as we learn more.",
+      "Knowing the basics makes the rest of this much easier to follow.")),
     ("Why it matters", ("What changes because of it", "Who it affects"),
      ("Why does it matter?",
       "Because it shapes choices we make every day, and small choices add up.",
-      "It affects more people than you might expect.")),
+      "It affects more people than you might expect.",
+      "Ignore it, and the costs show up later, often where nobody looked.",
+      "Pay attention, and it becomes something you can use to your advantage.")),
     ("How it works", ("The key steps", "What drives the result"),
      ("So how does it work?",
       "There are a few key steps, and each one builds on the last.",
-      "Get the first step right and the rest follows.")),
+      "Get the first step right and the rest follows.",
+      "Each step has a reason behind it, and the reasons connect.",
+      "When one step is skipped, you can usually see it in the result.")),
     ("What you can do", ("One thing to try this week", "Where to learn more"),
      ("What can you do about it?",
       "Start small: pick one thing to try this week.",
-      "Then look for a good source and learn a little more.")),
+      "Then look for a good source and learn a little more.",
+      "Talk about it with a friend: explaining it is the best way to learn it.",
+      "Small, steady steps beat one big effort that fades.")),
     ("A common mistake", ("What people get wrong", "How to avoid it"),
      ("One common mistake is to think it is too complicated to understand.",
       "It is not: the core idea fits in a sentence.",
-      "Keep that sentence in mind and the details make sense.")),
+      "Keep that sentence in mind and the details make sense.",
+      "Another mistake is to copy what others do without asking why.",
+      "Ask why, and you will know when the usual advice does not fit.")),
 )
 
 
@@ -189,7 +199,7 @@ def _fill(req: ScriptRequest, n_points: int, budget: int) -> list[list[str]]:
     t = _topic(req.idea)
     chosen: list[list[str]] = [[] for _ in range(n_points)]
     used = 0
-    for k in range(3):
+    for k in range(len(_POINTS[0][2])):
         for i in range(n_points):
             s = _POINTS[i][2][k].format(t=t)
             if k > 0 and used + _words(s) > budget:
