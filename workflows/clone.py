@@ -530,6 +530,11 @@ class _Chain:
         if not texts:
             raise InputError("the script has nothing to say: write what is said under 'Notes:' of each part")
         parts = self._timed("speech", lambda: self.speech(texts, choice, voice_key))
+        spoken_s = sum(p.duration_s for p in parts)
+        if spoken_s < 0.8 * req.length_s:
+            self.notes.append(f"the script speaks for {spoken_s:.0f} s of the {req.length_s:.0f} s asked; the offline "
+                              "writer's scripts reach about two minutes at most: a language model (OPENAI_API_KEY or "
+                              "OPENAI_BASE_URL), a pasted text or your own script makes longer videos")
         rate = parts[0].audio.sample_rate
         end = Audio(np.zeros(int(round(END_CARD_S * rate)), np.float32), rate) if req.kind == "explainer" else None
         clips = [p.audio for p in parts] + ([end] if end is not None else [])
