@@ -15,6 +15,10 @@ Every file a job makes lies in its own folder, DATA_DIR/scratch/job<id>-...: its
 `ctx.workdir`, temporary files in `ctx.scratch` (inside it, handed to the engines, which never
 use the system temp folder). The folder goes when the job ends, succeeded, failed or cancelled;
 after a crash, start-up clears the scratch area (`Library.recover`).
+
+Where the work runs is the runner's `executor`: `LocalExecutor` (the default) calls it in the caller's
+thread, as always; `cluster.ray_executor.RayExecutor` runs it as a Ray task on a worker process. Either
+way the runner records the job before and stores its outputs after, here, in the web process.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import update
 from sqlmodel import select
@@ -128,6 +133,39 @@ class JobContext:
         return self.workdir / "tmp"
 
 
+@dataclass(frozen=True)
+class Job:
+    """A recorded generation, ready to run: what the runner hands its executor."""
+
+    generation_id: int
+    kind: str
+    # The job's own folder (DATA_DIR/scratch/job<id>-...): outputs are written here.
+    workdir: Path
+    # The workflow's engine call.
+    work: Callable[[JobContext], JobResult]
+
+
+class Executor(Protocol):
+    """Runs a recorded job's work somewhere and returns its result (or raises its error)."""
+
+    # "local" or "ray": shown in /capabilities.
+    name: str
+
+    def execute(self, runner: JobRunner, job: Job, progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        """Run `job` through `runner.perform` (here or in a worker's own runner), report `progress` to the
+        caller and to the generation's row, and stop when `cancel` is set (raising its reason)."""
+        ...
+
+
+class LocalExecutor:
+    """Today's way, the default: the work runs in the caller's thread (Gradio's worker thread)."""
+
+    name = "local"
+
+    def execute(self, runner: JobRunner, job: Job, progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        return runner.perform(job, runner.progress_writer(job.generation_id, progress), cancel)
+
+
 @dataclass
 class Finished:
     generation: Generation
@@ -142,8 +180,10 @@ class JobRunner:
     max_stop_keys = 1000
 
     def __init__(self, library: Library, max_jobs_per_user: int = 0,
-                 mark_outputs: Callable[[Made], None] | None = None) -> None:
+                 mark_outputs: Callable[[Made], None] | None = None, executor: Executor | None = None) -> None:
         self.library = library
+        # Where jobs' work runs: this process (LocalExecutor) or a Ray cluster.
+        self.executor: Executor = executor or LocalExecutor()
         # Applied to a finished job's files before they are stored (the studio's watermark and
         # Content Credentials).
         self.mark_outputs = mark_outputs
@@ -280,14 +320,8 @@ class JobRunner:
         with self._lock:
             self._running[gen.id] = (cancel, actor.user_id)
         self._set(gen.id, status=JobStatus.running, started_at=utcnow())
-        report = self._progress_writer(gen.id, progress)
         try:
-            marker = getattr(self.mark_outputs, "mark_audio", None)
-            mark = functools.partial(marker, generation_id=gen.id) if marker is not None else None
-            # The studio's picture mark goes in as videos are encoded, when the marker offers it.
-            encoding = getattr(self.mark_outputs, "encoding", None)
-            with encoding(gen.id) if encoding is not None else nullcontext():
-                result = work(JobContext(gen.id, workdir, report, cancel, mark))
+            result = self.executor.execute(self, Job(gen.id, kind, workdir, work), progress, cancel)
             cancel.raise_if_set()
             # Outputs made from earlier outputs (a music video of a song) are under their licences too.
             result.model_licence = join_licences([result.model_licence, *self._input_licences(inputs)])
@@ -297,9 +331,10 @@ class JobRunner:
                 cancel.raise_if_set()
             return self._store(gen.id, project_id, result, actor)
         except Cancelled as e:
-            if isinstance(e, Interrupted) or cancel.reason is Interrupted:  # the server is going down
-                self._set(gen.id, status=JobStatus.failed, error=INTERRUPTED, finished_at=utcnow())
-                raise Interrupted() from None
+            if isinstance(e, Interrupted) or cancel.reason is Interrupted:  # the server or a worker went down
+                error = str(e) if isinstance(e, Interrupted) else INTERRUPTED
+                self._set(gen.id, status=JobStatus.failed, error=error, finished_at=utcnow())
+                raise Interrupted(error) from None
             self._set(gen.id, status=JobStatus.cancelled, error=str(e), finished_at=utcnow())
             raise
         except EngineError as e:
@@ -314,6 +349,16 @@ class JobRunner:
             shutil.rmtree(workdir, ignore_errors=True)
             with self._lock:
                 self._running.pop(gen.id, None)
+
+    def perform(self, job: Job, progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        """Call the job's work with its context: the watermark for sound made in memory, and the picture
+        mark while videos are encoded (when the marker offers them). Executors call this, in this process
+        or in a worker's own services."""
+        marker = getattr(self.mark_outputs, "mark_audio", None)
+        mark = functools.partial(marker, generation_id=job.generation_id) if marker is not None else None
+        encoding = getattr(self.mark_outputs, "encoding", None)
+        with encoding(job.generation_id) if encoding is not None else nullcontext():
+            return job.work(JobContext(job.generation_id, job.workdir, progress, cancel, mark))
 
     def _input_licences(self, ids: list[int]) -> list[str]:
         """The model licences of the generations that made these input assets."""
@@ -332,7 +377,9 @@ class JobRunner:
             rows = [s.get(Asset, int(i)) for i in dict.fromkeys(ids)]
         return [InputFile(a.name, a.sha256, a.mime, self.library.asset_path(a)) for a in rows if a is not None]
 
-    def _progress_writer(self, gen_id: int, forward: ProgressFn) -> ProgressFn:
+    def progress_writer(self, gen_id: int, forward: ProgressFn) -> ProgressFn:
+        """A progress callback that calls `forward` and keeps the generation's row up to date (at most every
+        `db_interval_s`, and always at the end)."""
         last = [0.0]
         lock = threading.Lock()
 
