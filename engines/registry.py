@@ -2,6 +2,11 @@
 
 Engines ask `registry.get(key, loader)`; the loader runs once, under the key's lock,
 and its result is shared until `unload(key)` or until it sits idle too long.
+
+A model an engine marks `shareable` (it is used only through its methods, whose arguments and
+results are plain data) may live elsewhere: when `placement` is set (the Ray executor sets it to
+its warm model actors, one per model and device), `get` returns what `placement` gives, a stand-in
+whose method calls run in the process that holds the model.
 """
 
 from __future__ import annotations
@@ -34,16 +39,22 @@ class ModelRegistry:
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        # Where shareable models live instead of this process: placement(key, loader, gpu) -> a stand-in
+        # with the model's methods. None: here.
+        self.placement: Callable[[str, Callable[[], Any], bool], Any] | None = None
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    def get(self, key: str, loader: Callable[[], Any]) -> Any:
+    def get(self, key: str, loader: Callable[[], Any], *, shareable: bool = False, gpu: bool = False) -> Any:
         """Return the model for `key`, calling `loader()` the first time (once, even under concurrency).
+        `shareable`: the model may be held by `placement` instead (`gpu`: it runs on a GPU there).
 
         A loaded model is returned without taking a lock: a process forked for the GPU (ZeroGPU) inherits
         locks that other threads held at the fork, and would wait on them for ever."""
+        if shareable and self.placement is not None:
+            return self.placement(key, loader, gpu)
         entry = self._entries.get(key)
         if entry is not None:
             entry.last_used = self._clock()

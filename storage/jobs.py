@@ -83,6 +83,9 @@ class JobResult:
     model: str = ""
     model_licence: str = ""
     metrics: dict = field(default_factory=dict)
+    # What the workflow hands its own caller besides the stored outputs (the speech as audio, the song's
+    # figures). It comes back from a worker with the result, where a variable the work set would not.
+    returned: object = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ class LocalExecutor:
 class Finished:
     generation: Generation
     outputs: list[Asset]
+    # JobResult.returned of the work.
+    returned: object = None
 
 
 class JobRunner:
@@ -431,4 +436,4 @@ class JobRunner:
         except Exception:
             lib.drop_unreferenced(added)
             raise
-        return Finished(gen, rows)
+        return Finished(gen, rows, result.returned)

@@ -90,12 +90,9 @@ class MusicWorkflows:
         get_style(music_style)
         self.library.check_project(project_id, actor)
         llm = self._llm()
-        holder: dict = {}
-
         def work(ctx: JobContext) -> JobResult:
             lyrics, notes = write_lyrics(theme, title, music_style, mood, seed=int(seed), llm=llm)
             text = lyrics.to_text()
-            holder["text"] = text
             path = ctx.workdir / "lyrics.txt"
             path.write_text(text, encoding="utf-8")
             return JobResult([JobOutput(path, MediaKind.text, f"{(title or theme)[:60]} lyrics.txt",
@@ -103,12 +100,12 @@ class MusicWorkflows:
                              backend="llm" if llm and not notes else "embedded",
                              model=self.settings.openai_model if llm and not notes else "rhyme writer (CMU dict)",
                              model_licence="" if llm and not notes else "BSD (CMU Pronouncing Dictionary)",
-                             metrics={"notes": notes})
+                             metrics={"notes": notes}, returned=text)
 
         done = self.jobs.run(kind="lyrics", params={"theme": theme, "title": title, "music_style": music_style,
                                                    "mood": mood, "seed": int(seed)},
                              work=work, project_id=project_id, progress=progress, actor=actor)
-        return done, holder["text"]
+        return done, done.returned
 
     # ------------------------------------------------------------ songs
 
@@ -131,7 +128,6 @@ class MusicWorkflows:
         params = {"theme": theme, "title": title, "lyrics": lyrics, "music_style": music_style,
                   "voice_style": voice_style, "voice": voice, "duration_s": req.duration_s, "bpm": req.bpm,
                   "seed": int(seed), "backend": backend}
-        holder: dict = {}
 
         def work(ctx: JobContext) -> JobResult:
             notes = list(clamp_notes)
@@ -150,7 +146,6 @@ class MusicWorkflows:
                 song_progress = ctx.progress
             res = make_song(song_req, progress=song_progress, cancel=ctx.cancel, llm=llm)
             notes += res.notes
-            holder["result"] = res
             # The generation id in every file name: the client API's /mix and /music_video take it.
             name = f"{(title or theme or 'song').strip()[:60]} - song {ctx.generation_id}"
             w = ctx.workdir
@@ -177,11 +172,12 @@ class MusicWorkflows:
             from engines.music.sing import voice_licences
 
             licence = join_licences([made_by.licence, *voice_licences(req.vocal_style, req.singer)])
-            return JobResult(outputs, backend=used, model=made_by.model, model_licence=licence, metrics=metrics)
+            return JobResult(outputs, backend=used, model=made_by.model, model_licence=licence, metrics=metrics,
+                             returned=res)
 
         done = self.jobs.run(kind="song", params=params, work=work, project_id=project_id, progress=progress,
                              cancel=cancel, actor=actor)
-        return done, holder["result"]
+        return done, done.returned
 
     def _instrumental(self, name: str, req, stages: Stages,
                       cancel: CancelToken | None) -> tuple[Audio | None, str]:

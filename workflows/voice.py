@@ -269,11 +269,8 @@ class VoiceWorkflows:
 
     def _record(self, kind: str, params: dict, result_fn, *, project_id, inputs=(), uploads=None, actor: Actor,
                 progress: ProgressFn, cancel: CancelToken | None) -> tuple[Finished, SpeakResult]:
-        holder: dict = {}
-
         def work(ctx: JobContext) -> JobResult:
             res: SpeakResult = result_fn(ctx)
-            holder["result"] = res
             wav = res.audio.write(ctx.workdir / "speech.wav", subtype="PCM_16")
             takes = ctx.workdir / "takes.npz"
             takes.write_bytes(takes_to_bytes(res.takes))
@@ -286,12 +283,12 @@ class VoiceWorkflows:
                               meta={"sentences": [t.text for t in res.takes]}),
                 ],
                 backend=res.backend, model=res.model, model_licence=res.licence,
-                metrics={**res.metrics, "notes": res.notes},
+                metrics={**res.metrics, "notes": res.notes}, returned=res,
             )
 
         done = self.jobs.run(kind=kind, params=params, work=work, project_id=project_id, inputs=list(inputs),
                              uploads=uploads, progress=progress, cancel=cancel, actor=actor)
-        return done, holder["result"]
+        return done, done.returned
 
     def speak(self, text: str, voice: str = "default", style: str = "natural", backend: str = "auto",
               speed: float = 1.0, pitch_semitones: float = 0.0, project_id=None, *,

@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -144,11 +143,29 @@ def _device(settings) -> str:
     return ctranslate2_device(getattr(settings, "device", "auto"))
 
 
-@dataclass
 class _Loaded:
-    model: object  # faster_whisper.WhisperModel
-    name: str
-    lock: threading.Lock
+    """A loaded Whisper model; one transcription at a time. Used only through `recognise` (plain data in
+    and out), so a warm model actor may hold it."""
+
+    def __init__(self, model, name: str) -> None:
+        self.model = model  # faster_whisper.WhisperModel
+        self.name = name
+        self.lock = threading.Lock()
+
+    def recognise(self, x: np.ndarray, *, language: str | None, beam_size: int, word_timestamps: bool,
+                  initial_prompt: str | None, vad: bool) -> tuple[tuple[Segment, ...], str, float]:
+        """(segments, language, its probability) of 16 kHz mono float32 samples `x`."""
+        with self.lock:
+            segments, info = self.model.transcribe(
+                x, language=language, beam_size=beam_size, word_timestamps=word_timestamps,
+                initial_prompt=initial_prompt, vad_filter=vad, condition_on_previous_text=False)
+            segs = []
+            for s in segments:
+                words = tuple(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
+                                   round(float(w.probability), 3)) for w in (s.words or ()))
+                segs.append(Segment(s.text.strip(), round(float(s.start), 3), round(float(s.end), 3), words,
+                                    round(float(s.no_speech_prob), 3)))
+        return tuple(segs), info.language, round(float(info.language_probability), 3)
 
 
 def _load(settings) -> _Loaded:
@@ -164,12 +181,13 @@ def _load(settings) -> _Loaded:
     index = int(device.split(":")[1]) if ":" in device else 0
     model = WhisperModel(str(folder), device=device.split(":")[0], device_index=index, compute_type=compute,
                          cpu_threads=max(1, min(4, os.cpu_count() or 1)), num_workers=1)
-    return _Loaded(model, f"whisper-{Path(str(folder)).name.removeprefix('faster-whisper-')} ({compute}, {device})",
-                   threading.Lock())
+    return _Loaded(model, f"whisper-{Path(str(folder)).name.removeprefix('faster-whisper-')} ({compute}, {device})")
 
 
 def _model(settings) -> _Loaded:
-    return MODELS.get(f"asr:{_size(settings)}:{_device(settings)}", lambda: _load(settings))
+    device = _device(settings)
+    return MODELS.get(f"asr:{_size(settings)}:{device}", lambda: _load(settings), shareable=True,
+                      gpu=device.startswith("cuda"))
 
 
 def describe(settings) -> str:
@@ -190,16 +208,8 @@ def transcribe(audio: Audio, settings, *, language: str | None = None, word_time
                          f"{MAX_SECONDS // 3600} h at a time")
     lang = (language or "").strip().lower().replace("_", "-").split("-")[0] or None
     loaded = _model(settings)
-    with loaded.lock:
-        segments, info = loaded.model.transcribe(
-            x, language=lang, beam_size=beam_size, word_timestamps=word_timestamps,
-            initial_prompt=initial_prompt, vad_filter=vad, condition_on_previous_text=False)
-        segs = []
-        for s in segments:
-            words = tuple(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3),
-                               round(float(w.probability), 3)) for w in (s.words or ()))
-            segs.append(Segment(s.text.strip(), round(float(s.start), 3), round(float(s.end), 3), words,
-                                round(float(s.no_speech_prob), 3)))
+    segs, detected, probability = loaded.recognise(x, language=lang, beam_size=beam_size,
+                                                   word_timestamps=word_timestamps, initial_prompt=initial_prompt,
+                                                   vad=vad)
     text = " ".join(s.text for s in segs).strip()
-    return Transcript(text, info.language, round(float(info.language_probability), 3), tuple(segs),
-                      round(duration, 3), loaded.name)
+    return Transcript(text, detected, probability, segs, round(duration, 3), loaded.name)

@@ -162,7 +162,8 @@ class _Session:
 
 
 def _session(voice: PiperVoice) -> _Session:
-    return MODELS.get(f"piper:{voice.onnx_path}", lambda: _Session(voice))
+    # Shareable: used only through run(), plain arrays in and out (a warm actor may hold it).
+    return MODELS.get(f"piper:{voice.onnx_path}", lambda: _Session(voice), shareable=True)
 
 
 def _espeak_ipa(clauses: list[str], language: str) -> list[str] | None:
