@@ -137,39 +137,51 @@ class Services:
 
         out = report(self.settings, self.backends)
         out["models_loaded"] = self.models.loaded()
+        out["executor"] = self.jobs.executor.name
+        warm = getattr(self.jobs.executor, "warm_models", None)
+        if warm is not None:  # the Ray executor's model actors: their loads and calls
+            out["warm_models"] = warm()
         return out
 
 
-def build_services(settings: Settings, recover: bool = True) -> Services:
+def build_services(settings: Settings, recover: bool = True, worker: bool = False) -> Services:
+    """The app's services. `worker`: a Ray worker's own (cluster.ray_executor): the web process has already
+    seeded the accounts and owns start-up recovery, so neither is done, and jobs run where they are called."""
     # On a ZeroGPU Space: the GPU backends' inference goes through spaces.GPU, set up before torch is imported.
     zerogpu.install()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     store = open_media_store(settings)
     library = Library(engine, store, Limits.from_settings(settings))
-    if recover:
+    if recover and not worker:
         library.recover()
         cache.expire(settings.cache_dir, settings.cache_max_age_s)  # what expired while the app was down
     accounts = Accounts(library, LoginThrottle(free_failures=settings.login_free_failures,
                                                free_failures_per_ip=4 * settings.login_free_failures,
                                                max_wait_s=settings.login_max_wait_s))
-    sign_in_mode = start_accounts(settings, accounts)
-    library.expire_events(settings.security_log_days)
+    sign_in_mode = "off" if worker else start_accounts(settings, accounts)
+    if not worker:
+        library.expire_events(settings.security_log_days)
     MODELS.idle_seconds = settings.model_idle_seconds
     jobs = JobRunner(library, settings.max_jobs_per_user, mark_outputs=OutputMarks(settings))
     backends = make_backends()
     voices = VoiceWorkflows(settings, library, jobs, backends)
     music = MusicWorkflows(settings, library, jobs, voices, backends)
     stages = StageCache(settings.stages_dir, settings.stage_cache_mb * 1024 * 1024)
-    if recover:
+    if recover and not worker:
         stages.clear_unfinished()
-    return Services(settings=settings, library=library, jobs=jobs, models=MODELS, backends=backends, voices=voices,
-                    talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices, backends), music=music,
-                    video=VideoWorkflows(settings, library, jobs, music),
-                    slides=SlidesWorkflows(settings, library, jobs, voices),
-                    clones=CloneWorkflows(settings, library, jobs, voices, backends, stages), accounts=accounts,
-                    sharing=Sharing(library, voices.profiles), sign_in=sign_in_mode != "off",
-                    sign_in_mode=sign_in_mode)
+    services = Services(settings=settings, library=library, jobs=jobs, models=MODELS, backends=backends,
+                        voices=voices, talking_heads=TalkingHeadWorkflows(settings, library, jobs, voices, backends),
+                        music=music, video=VideoWorkflows(settings, library, jobs, music),
+                        slides=SlidesWorkflows(settings, library, jobs, voices),
+                        clones=CloneWorkflows(settings, library, jobs, voices, backends, stages), accounts=accounts,
+                        sharing=Sharing(library, voices.profiles), sign_in=sign_in_mode != "off",
+                        sign_in_mode=sign_in_mode)
+    if settings.executor == "ray" and not worker:
+        from cluster.ray_executor import RayExecutor  # Ray itself is imported on the first job
+
+        jobs.executor = RayExecutor(settings, services)
+    return services
 
 
 def start_accounts(settings: Settings, accounts: Accounts) -> str:

@@ -28,7 +28,19 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _env_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
 SIGN_IN_MODES = ("auto", "accounts", "huggingface", "off")
+# Where jobs run: "local" (threads of the web process) or "ray" (tasks on a Ray cluster).
+EXECUTORS = ("local", "ray")
 VOICE_CONSENT_MODES = ("spoken", "attested")
 # What Gradio's Hugging Face OAuth needs; a Space with `hf_oauth: true` in its README sets them all.
 OAUTH_VARS = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
@@ -126,6 +138,15 @@ class Settings:
     # Clone videos keep each stage's result (speech per point, talking head per point, slides, music) so an
     # edit re-renders only what changed; the oldest go beyond this many megabytes.
     stage_cache_mb: int = 2000
+    # Where jobs run: "local" (the web process's own threads) or "ray" (tasks on the Ray cluster at
+    # ray_address; chosen when RAY_ADDRESS is set and EXECUTOR is not).
+    executor: str = "local"
+    # The Ray cluster to join ("host:port" of its head, or "auto"); used only with executor="ray".
+    ray_address: str = ""
+    # CPUs a job's Ray task asks for, and CPUs (on a CPU device) or GPUs (on a GPU) a warm model actor holds.
+    ray_job_cpus: float = 1.0
+    ray_model_cpus: float = 1.0
+    ray_model_gpus: float = 1.0
 
     @property
     def media_dir(self) -> Path:
@@ -274,6 +295,11 @@ class Settings:
             asr_model=env.get("ASR_MODEL") or d.asr_model,
             cache_max_age_s=_env_int(env, "CACHE_MAX_AGE_S", d.cache_max_age_s),
             stage_cache_mb=_env_int(env, "STAGE_CACHE_MB", d.stage_cache_mb),
+            executor=(env.get("EXECUTOR") or ("ray" if env.get("RAY_ADDRESS") else d.executor)).strip().lower(),
+            ray_address=env.get("RAY_ADDRESS", ""),
+            ray_job_cpus=_env_float(env, "RAY_JOB_CPUS", d.ray_job_cpus),
+            ray_model_cpus=_env_float(env, "RAY_MODEL_CPUS", d.ray_model_cpus),
+            ray_model_gpus=_env_float(env, "RAY_MODEL_GPUS", d.ray_model_gpus),
         )
 
     @classmethod
@@ -292,6 +318,8 @@ class Settings:
         p.add_argument("--share", action="store_true", default=None, help="create a public share link")
         p.add_argument("--mcp-server", action="store_true", default=None,
                        help="also serve the API as an MCP server for AI agents (GRADIO_MCP_SERVER)")
+        p.add_argument("--executor", choices=EXECUTORS, help="where jobs run: local or ray (EXECUTOR)")
+        p.add_argument("--ray-address", help="the Ray cluster's head, host:port (RAY_ADDRESS)")
         p.add_argument("--openai-model", help="model name for the OpenAI-compatible API (OPENAI_MODEL)")
         args = p.parse_args(argv)
         known = {f.name for f in fields(cls)}
@@ -325,6 +353,10 @@ class Settings:
                 raise SystemExit(f"S3_ENDPOINT_URL must start with http:// or https://, got {self.s3_endpoint_url!r}")
         if self.media_cache_mb < 1:
             raise SystemExit(f"MEDIA_CACHE_MB must be at least 1 (megabytes), got {self.media_cache_mb}")
+        if self.executor not in EXECUTORS:
+            raise SystemExit(f"EXECUTOR must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if min(self.ray_job_cpus, self.ray_model_cpus, self.ray_model_gpus) < 0:
+            raise SystemExit("RAY_JOB_CPUS, RAY_MODEL_CPUS and RAY_MODEL_GPUS must be 0 or more")
         if self.cache_max_age_s < 1:
             raise SystemExit(f"CACHE_MAX_AGE_S must be at least 1 (seconds), got {self.cache_max_age_s}")
 

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = {"core", "engines", "storage", "workflows", "tabs", "services", "settings", "app", "users_cli"}
+PROJECT = {"core", "engines", "storage", "workflows", "tabs", "services", "settings", "app", "users_cli", "cluster"}
 # What each layer may import of the project; settings.py is the one settings object, read above the engines.
 ALLOWED = {
     "core": {"core"},
@@ -17,6 +17,8 @@ ALLOWED = {
     "storage": {"core", "storage"},
     "workflows": {"core", "engines", "storage", "workflows", "settings"},
     "services": PROJECT - {"tabs", "app", "users_cli"},
+    # The Ray executor builds a worker's own services, as app.py builds the web process's.
+    "cluster": PROJECT - {"tabs", "app", "users_cli"},
     "users_cli": {"core", "storage", "settings"},
     "tabs": PROJECT - {"app", "users_cli"},
     "app": PROJECT,
