@@ -9,7 +9,7 @@ S3VENV := .venv-s3
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup setup-dev debs debs-dev bench clean
+.PHONY: run test test-cluster cluster cluster-stop setup setup-dev debs debs-dev bench clean
 
 run: setup
 	$(PY) app.py $(ARGS)
@@ -17,6 +17,27 @@ run: setup
 test: setup-dev
 	$(PY) -m ruff check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-cluster
+
+# The tests on a real local Ray cluster (-m ray), in a private network namespace with only loopback: Ray
+# would otherwise advertise the machine's outside address (needs root, or sudo, for unshare).
+test-cluster: setup-dev
+	$(SUDO) unshare -n sh -c 'ip link set lo up && HF_HUB_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0 \
+		$(PY) -m pytest -m ray tests/cluster $(PYTEST_ARGS)'
+
+# A local Ray head and one worker node for trying EXECUTOR=ray: then `RAY_ADDRESS=127.0.0.1:6379 make run`.
+# Ray's session files and logs go to $(RAY_TEMP); `make cluster-stop` stops these two nodes.
+RAY_TEMP ?= $(CURDIR)/data/ray
+cluster: setup
+	mkdir -p $(RAY_TEMP)
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/ray start --head --node-ip-address=127.0.0.1 --port=6379 --num-cpus=0 \
+		--include-dashboard=false --disable-usage-stats --temp-dir=$(RAY_TEMP)
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/ray start --address=127.0.0.1:6379 --node-ip-address=127.0.0.1 \
+		--num-cpus=3 --disable-usage-stats
+	@echo "Ray cluster up: RAY_ADDRESS=127.0.0.1:6379 make run"
+
+cluster-stop:
+	$(VENV)/bin/ray stop
 
 bench: setup-dev
 	$(PY) bench/startup.py
@@ -29,6 +50,7 @@ bench: setup-dev
 	$(PY) bench/slides.py
 	$(PY) bench/load.py
 	$(PY) bench/media.py
+	$(SUDO) unshare -n sh -c 'ip link set lo up && RAY_USAGE_STATS_ENABLED=0 $(PY) bench/scale.py'
 
 setup: debs $(VENV)/.installed
 setup-dev: debs debs-dev $(VENV)/.installed-dev $(S3VENV)/.installed

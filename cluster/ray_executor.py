@@ -217,7 +217,7 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                 continue
             row = self._progress(runner, job.generation_id)
-            if row is not None and row != seen:
+            if row is not None and row != seen and (row[0] > 0 or row[1]):  # once the worker has reported
                 seen = row
                 progress(row[0], 1.0, row[1])
         try:

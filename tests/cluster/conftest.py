@@ -1,6 +1,7 @@
 """A real local Ray cluster for the tests marked `ray`: a head and one extra worker node, each a
 `ray start --block` process in its own process group, on 127.0.0.1, with Ray's session files and
-logs under the test's temporary folder.
+logs under the test's temporary folder. The head schedules no work (0 CPUs, as on a real cluster), so
+every job and warm model runs on the worker node, which a test can kill and replace.
 
 Ray advertises the machine's outside address unless the network has nothing but loopback, so these
 tests run only in a private network namespace: `make test-cluster` runs them there
@@ -21,13 +22,16 @@ import pytest
 from tests.conftest import free_port
 
 RAY = Path(sys.executable).parent / "ray"
-NODE_CPUS = 2
+# Logical CPUs of a worker node: two warm models (one CPU each) and two jobs at a time.
+NODE_CPUS = 4
 
 
 def loopback_only() -> bool:
     """The network namespace has no interface but `lo`."""
+    import socket
+
     try:
-        return sorted(os.listdir("/sys/class/net")) == ["lo"]
+        return [name for _, name in socket.if_nameindex()] == ["lo"]
     except OSError:
         return False
 
@@ -66,7 +70,7 @@ class Node:
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(20)
+                self.proc.wait(5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
         self.kill()
@@ -92,22 +96,23 @@ class Cluster:
         self.address = f"127.0.0.1:{port}"
         # Ray's session folder (sockets, logs): short, because socket paths are limited to 107 bytes.
         self.temp = base / "r"
-        common = ["--node-ip-address=127.0.0.1", f"--num-cpus={NODE_CPUS}", "--disable-usage-stats"]
         self.head = Node(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp}",
-                          *common], base / "head.log")
+                          "--node-ip-address=127.0.0.1", "--num-cpus=0", "--disable-usage-stats"], base / "head.log")
         self.nodes = [self.head]
         try:
             _wait_nodes(self.address, 1)
             self.worker = self.add_node("worker")
-            _wait_nodes(self.address, 2)
         except BaseException:
             self.stop()
             raise
 
     def add_node(self, name: str) -> Node:
+        """Start a worker node and wait until the cluster counts it."""
+        alive = sum(1 for n in self.nodes if n.proc.poll() is None)
         node = Node([f"--address={self.address}", "--node-ip-address=127.0.0.1", f"--num-cpus={NODE_CPUS}",
                      "--disable-usage-stats"], self.base / f"{name}.log")
         self.nodes.append(node)
+        _wait_nodes(self.address, alive + 1)
         return node
 
     def stop(self) -> None:
