@@ -144,8 +144,9 @@ class RayExecutor:
     """Runs jobs as Ray tasks on the cluster at `settings.ray_address` (joined on the first job)."""
 
     name = "ray"
-    # Seconds between reads of a running job's progress from its row.
-    poll_s = 0.2
+    # Seconds between reads of a running job's progress from its row (the worker writes it at most every
+    # JobRunner.db_interval_s; the end of the task is seen at once, whatever this is).
+    poll_s = 0.5
     # Seconds a cancelled task has to stop before its worker process is killed.
     cancel_grace_s = 10.0
 
