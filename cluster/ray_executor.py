@@ -15,8 +15,9 @@ rewrite and no registry of job functions: any job that runs locally runs on a wo
 a registry of job functions by kind with picklable requests, would have meant rewriting every workflow's
 work as a module-level function and a request type for each, for the same result.
 
-What the task sends back is the JobResult (paths into the job's folder on the shared DATA_DIR, and
-figures). Progress goes through the generation's row, which the worker's own runner writes as a local
+The worker also marks the outputs (the watermark, Content Credentials), so the web process only records
+and stores. What the task sends back is the JobResult (paths into the job's folder on the shared
+DATA_DIR, and figures). Progress goes through the generation's row, which the worker's own runner writes as a local
 job's does; the web process polls it. Cancelling: `ray.cancel` interrupts the task (KeyboardInterrupt in
 the worker's thread, so engines' cleanup runs), then kills its process if it has not stopped within
 `cancel_grace_s`. A worker (or its machine) that dies mid-job ends the job failed with WORKER_LOST, an
@@ -121,8 +122,9 @@ def _pickler_class():
     return ServicePickler
 
 
-def run_job(settings: Settings, blob: bytes, generation_id: int, kind: str, workdir: str) -> JobResult:
-    """The Ray task: a job's work, run by this worker's own job runner (its marks, its progress writes)."""
+def run_job(settings: Settings, blob: bytes, job: Job) -> JobResult:
+    """The Ray task: a job's work (pickled in `blob`; `job` carries the rest), run and marked by this
+    worker's own job runner, which also writes its progress to the generation's row."""
     import pickle
 
     svc = worker_services(settings)
@@ -133,8 +135,8 @@ def run_job(settings: Settings, blob: bytes, generation_id: int, kind: str, work
         finally:
             _unpickling.services = None
     runner = svc.jobs
-    job = Job(generation_id, kind, Path(workdir), work)
-    return runner.perform(job, runner.progress_writer(generation_id, no_progress), CancelToken())
+    job = replace(job, work=work)
+    return runner.perform(job, runner.progress_writer(job.generation_id, no_progress), CancelToken())
 
 
 # ------------------------------------------------------------------ the web side
@@ -202,7 +204,7 @@ class RayExecutor:
         blob = self.pickle_work(job.work)
         ref = self._task.options(num_cpus=self.settings.ray_job_cpus, max_retries=0,
                                  name=f"job{job.generation_id}-{job.kind}").remote(
-            self.worker_settings, blob, job.generation_id, job.kind, str(job.workdir))
+            self.worker_settings, blob, replace(job, work=None))
         seen: tuple[float, str] | None = None
         cancelled_at: float | None = None
         while True:

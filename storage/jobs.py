@@ -146,6 +146,10 @@ class Job:
     workdir: Path
     # The workflow's engine call.
     work: Callable[[JobContext], JobResult]
+    # The ids of the stored assets it reads (their licences and hashes go into the outputs' marks).
+    inputs: tuple[int, ...] = ()
+    # When it was recorded, as its Content Credentials say ("2026-01-31T12:00:00Z").
+    created_at: str = ""
 
 
 class Executor(Protocol):
@@ -326,14 +330,10 @@ class JobRunner:
             self._running[gen.id] = (cancel, actor.user_id)
         self._set(gen.id, status=JobStatus.running, started_at=utcnow())
         try:
-            result = self.executor.execute(self, Job(gen.id, kind, workdir, work), progress, cancel)
+            made_at = gen.created_at.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+            job = Job(gen.id, kind, workdir, work, tuple(int(i) for i in inputs), made_at)
+            result = self.executor.execute(self, job, progress, cancel)
             cancel.raise_if_set()
-            # Outputs made from earlier outputs (a music video of a song) are under their licences too.
-            result.model_licence = join_licences([result.model_licence, *self._input_licences(inputs)])
-            if self.mark_outputs is not None:
-                made_at = gen.created_at.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-                self.mark_outputs(Made(gen.id, kind, made_at, result, self._input_files(inputs)))
-                cancel.raise_if_set()
             return self._store(gen.id, project_id, result, actor)
         except Cancelled as e:
             if isinstance(e, Interrupted) or cancel.reason is Interrupted:  # the server or a worker went down
@@ -356,14 +356,23 @@ class JobRunner:
                 self._running.pop(gen.id, None)
 
     def perform(self, job: Job, progress: ProgressFn, cancel: CancelToken) -> JobResult:
-        """Call the job's work with its context: the watermark for sound made in memory, and the picture
-        mark while videos are encoded (when the marker offers them). Executors call this, in this process
-        or in a worker's own services."""
+        """Run the job's work and mark what it made: the work gets its context (the watermark for sound
+        made in memory, the picture mark while videos are encoded, when the marker offers them), then its
+        files get the studio's marks and Content Credentials. Executors call this, in this process or in a
+        worker's own services, so a worker, not the web process, does the marking too."""
         marker = getattr(self.mark_outputs, "mark_audio", None)
         mark = functools.partial(marker, generation_id=job.generation_id) if marker is not None else None
         encoding = getattr(self.mark_outputs, "encoding", None)
         with encoding(job.generation_id) if encoding is not None else nullcontext():
-            return job.work(JobContext(job.generation_id, job.workdir, progress, cancel, mark))
+            result = job.work(JobContext(job.generation_id, job.workdir, progress, cancel, mark))
+        cancel.raise_if_set()
+        # Outputs made from earlier outputs (a music video of a song) are under their licences too.
+        result.model_licence = join_licences([result.model_licence, *self._input_licences(list(job.inputs))])
+        if self.mark_outputs is not None:
+            self.mark_outputs(Made(job.generation_id, job.kind, job.created_at, result,
+                                   self._input_files(list(job.inputs))))
+            cancel.raise_if_set()
+        return result
 
     def _input_licences(self, ids: list[int]) -> list[str]:
         """The model licences of the generations that made these input assets."""

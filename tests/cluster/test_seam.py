@@ -28,7 +28,6 @@ def test_work_pickled_with_service_names_runs_on_a_workers_own_services(settings
 
     from cluster import ray_executor
     from services import build_services
-    from storage.jobs import Job
 
     web = build_services(settings)
     worker = build_services(ray_executor.shared_settings(settings), recover=False, worker=True)
@@ -48,7 +47,7 @@ def test_work_pickled_with_service_names_runs_on_a_workers_own_services(settings
             finally:
                 ray_executor._unpickling.services = None
             seen["size"], seen["cells"] = len(blob), captured(work)
-            return worker.jobs.perform(Job(job.generation_id, job.kind, job.workdir, work),
+            return worker.jobs.perform(replace(job, work=work),
                                        worker.jobs.progress_writer(job.generation_id, progress), cancel)
 
     web.jobs.executor = PickledExecutor()
