@@ -38,7 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import Cancelled, Interrupted
+from core.errors import BackendUnavailable, Cancelled, Interrupted
 from core.progress import CancelToken, ProgressFn, no_progress
 from settings import Settings
 from storage.jobs import Job, JobResult, JobRunner
@@ -175,12 +175,19 @@ class RayExecutor:
 
             from cluster.models import ModelPlacement
 
+            address = self.settings.ray_address or "auto"
             if not ray.is_initialized():
-                ray.init(address=self.settings.ray_address or "auto", namespace=NAMESPACE, log_to_driver=False,
-                         runtime_env={"env_vars": worker_env()})
+                try:
+                    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
+                             runtime_env={"env_vars": worker_env()})
+                except (ConnectionError, RuntimeError, ValueError) as e:
+                    raise BackendUnavailable(
+                        f"jobs run on a Ray cluster (EXECUTOR=ray) but the cluster at {address} cannot be joined "
+                        f"({e}); start it (`make cluster`), or unset RAY_ADDRESS and EXECUTOR to run jobs here"
+                    ) from None
             self._keep.models.placement = ModelPlacement(self.worker_settings)
             self._task = ray.remote(run_job)
-            log.info("jobs run on the Ray cluster at %s (%s CPU)", self.settings.ray_address or "auto",
+            log.info("jobs run on the Ray cluster at %s (%s CPU)", address,
                      ray.cluster_resources().get("CPU", 0))
 
     def warm_models(self) -> list[dict]:
