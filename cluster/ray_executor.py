@@ -212,6 +212,7 @@ class RayExecutor:
         ref = self._task.options(num_cpus=self.settings.ray_job_cpus, max_retries=0,
                                  name=f"job{job.generation_id}-{job.kind}").remote(
             self.worker_settings, blob, replace(job, work=None))
+        progress(0.0, 1.0, "sent to the Ray cluster; waiting for a worker")
         seen: tuple[float, str] | None = None
         cancelled_at: float | None = None
         while True:

@@ -215,3 +215,9 @@ def test_progress_is_streamed_to_the_callers_callback(ray_cluster, settings, mon
     fractions = [f for f, _ in seen]
     assert len(set(fractions)) >= 2 and fractions == sorted(fractions) and fractions[-1] == 1.0
     assert all(m for _, m in seen)
+
+
+def test_ray_keeps_its_session_files_and_logs_in_the_test_folder(ray_cluster):
+    """Both nodes' raylet logs are in the head's session folder, under the test's temporary folder."""
+    logs = list(ray_cluster.temp.glob("session_*/logs/raylet*.out"))
+    assert len(logs) >= 2, logs
