@@ -178,9 +178,10 @@ class RayExecutor:
             address = self.settings.ray_address or "auto"
             if not ray.is_initialized():
                 try:
+                    _reachable(address)  # Ray itself would retry a wrong address for minutes
                     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
                              runtime_env={"env_vars": worker_env()})
-                except (ConnectionError, RuntimeError, ValueError) as e:
+                except (OSError, RuntimeError, ValueError) as e:
                     raise BackendUnavailable(
                         f"jobs run on a Ray cluster (EXECUTOR=ray) but the cluster at {address} cannot be joined "
                         f"({e}); start it (`make cluster`), or unset RAY_ADDRESS and EXECUTOR to run jobs here"
@@ -256,6 +257,17 @@ class RayExecutor:
         with runner.library.session() as s:
             g = s.get(Generation, generation_id)
             return None if g is None else (float(g.progress or 0.0), g.progress_message or "")
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Raise OSError if `address` ("host:port") takes no connection; other forms ("auto") are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+        pass
 
 
 def worker_env() -> dict[str, str]:

@@ -76,3 +76,23 @@ def test_the_app_never_imports_ray_unless_jobs_run_on_ray(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-3:] == ["local", "ray", "False"]
+
+
+def test_a_cluster_that_cannot_be_joined_fails_the_job_clearly(settings):
+    import pytest
+
+    from core.errors import BackendUnavailable
+    from services import build_services
+    from tests.conftest import free_port
+
+    svc = build_services(replace(settings, executor="ray", ray_address=f"127.0.0.1:{free_port()}"))
+    with pytest.raises(BackendUnavailable, match=r"cannot be joined .*make cluster"):
+        svc.voices.speak("Nobody is listening.", voice="en-us")
+    from sqlmodel import select
+
+    from storage.models import Generation
+
+    with svc.library.session() as s:
+        (g,) = s.exec(select(Generation)).all()
+    assert g.status.value == "failed" and "cannot be joined" in g.error
+    svc.library.engine.dispose()
