@@ -56,7 +56,8 @@ WORKER_LOST = "the worker running the job stopped (its process or machine went a
 
 # The services objects a job's closure may hold, by their path from `Services`: pickled as these names.
 ROLES = ("library", "library.store", "jobs", "jobs.mark_outputs", "models", "backends", "voices",
-         "voices.profiles", "talking_heads", "music", "video", "slides", "accounts", "sharing")
+         "voices.profiles", "talking_heads", "music", "video", "slides", "clones", "clones.stages", "accounts",
+         "sharing")
 
 
 class WorkerLost(Interrupted):
