@@ -1,7 +1,8 @@
 """Watermark benchmark: is the mark found after what files go through, and never where it is not?
 
     python bench/trust.py [--clips 50] [--negatives 200] [--samples ../shared/samples]
-                          [--video-clips 50] [--video-negatives 200] [--only audio|video] [--json]
+                          [--video-clips 50] [--video-negatives 200] [--only audio|video|cost]
+                          [--cost-repeat 7] [--json]
 
 Marked: CLIPS generated speeches (the Piper voice, 12-20 s of different sentences each), each with
 its own random payload; every transformation of the issue is applied and a 10 s excerpt at a random
@@ -29,6 +30,13 @@ clips encoded unmarked, where the encoder's own noise counts; none of 200 unmark
 marked (highest pilot score 5.2 against 6.5); marking as encoded 0.07 ms per 720p frame after about
 0.07 s once (after the fact, decoding and encoding again: 0.17 s per second of 640x360 video);
 detection 1.1 s per clip.
+
+Cost (--only cost, not run by default): what the marks add to whole jobs. A 60 s song (embedded engine,
+its mix, MP3 and one FLAC per stem all marked, every sound file signed) and, for reference, speech
+(the Voice workflow, one WAV), each made COST_REPEAT times with the marks off and on, alternating,
+after one warm-up of each; prints the medians, the difference, and where the marked song's extra time
+goes (the marking of its sound files, the signing of its manifests). The machine is shared: compare
+the medians, not single runs.
 
 Prints figures; asserts nothing.
 """
@@ -71,14 +79,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=Path, default=ROOT.parent / "shared" / "samples")
     ap.add_argument("--video-clips", type=int, default=50)
     ap.add_argument("--video-negatives", type=int, default=200)
-    ap.add_argument("--only", choices=("audio", "video"), default=None, help="run one section")
+    ap.add_argument("--only", choices=("audio", "video", "cost"), default=None, help="run one section")
+    ap.add_argument("--cost-repeat", type=int, default=7, help="jobs of each kind with marks off and on")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     report: dict = {}
-    if args.only != "video":
+    if args.only in (None, "audio"):
         report["audio"] = audio_section(args)
-    if args.only != "audio":
+    if args.only in (None, "video"):
         report["video"] = video_section(args)
+    if args.only == "cost":
+        report["cost"] = cost_section(args)
     if args.json:
         print(json.dumps(report, indent=1))
     return report
@@ -359,6 +370,77 @@ def video_section(args) -> dict:
         print(f"  unmarked clips: {n['false_found']} of {n['clips']} taken for marked; highest pilot score "
               f"{n['max_confidence']:.1f} (threshold {n['threshold']})")
     return rep
+
+
+SONG = {"theme": "a knight returning home", "title": "Homecoming", "music_style": "epic", "duration_s": 60,
+        "seed": 1}
+SPEECH = " ".join(SENTENCES[:4])
+
+
+def cost_section(args) -> dict:
+    """Whole jobs through the studio's workflows, the marks off and on, alternating (see the docstring)."""
+    import functools
+    import logging
+    import os
+    import shutil
+    from collections import defaultdict
+
+    from engines.trust import credentials, watermark
+    from services import build_services
+    from settings import Settings
+
+    logging.getLogger("workflows.trust").setLevel(logging.ERROR)  # the new test key and chain
+    data = Path(tempfile.mkdtemp(prefix="bench-cost-"))
+    spent: dict[str, list[float]] = defaultdict(list)
+
+    def timed(fn, label):
+        @functools.wraps(fn)
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[label].append(time.perf_counter() - t0)
+        return run
+
+    # CPU seconds of the marking and signing, summed over threads (they overlap other work).
+    embed, sign = watermark.embed, credentials.sign
+    watermark.embed, credentials.sign = timed(embed, "mark"), timed(sign, "sign")
+    try:
+        services = build_services(Settings(data_dir=data))
+        marks = services.jobs.mark_outputs
+        jobs = {"song": lambda: services.music.compose(**SONG), "speech": lambda: services.voices.speak(SPEECH)}
+        times: dict[tuple[str, bool], list[float]] = defaultdict(list)
+        work: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        load = os.getloadavg()[0]
+        for rep in range(args.cost_repeat + 1):
+            for kind, job in jobs.items():
+                for on in ((False, True) if rep % 2 else (True, False)):
+                    services.jobs.mark_outputs = marks if on else None
+                    spent.clear()
+                    t0 = time.perf_counter()
+                    job()
+                    if rep:  # the first round warms up (soundfont, dictionary, voice)
+                        times[kind, on].append(time.perf_counter() - t0)
+                        if on:
+                            work[kind].append((sum(spent["mark"]), sum(spent["sign"])))
+    finally:
+        watermark.embed, credentials.sign = embed, sign
+        shutil.rmtree(data, ignore_errors=True)
+    out: dict = {"repeat": args.cost_repeat, "load_average_1min": [round(load, 2), round(os.getloadavg()[0], 2)]}
+    print(f"cost of the marks on whole jobs ({os.cpu_count()} cores, shared machine; {args.cost_repeat} runs each, "
+          "marks off and on alternating, medians):")
+    for kind in jobs:
+        off, on = statistics.median(times[kind, False]), statistics.median(times[kind, True])
+        mark_s = statistics.median(m for m, _ in work[kind])
+        sign_s = statistics.median(s for _, s in work[kind])
+        out[kind] = {"off_s": off, "on_s": on, "extra": on / off - 1, "off_runs": times[kind, False],
+                     "on_runs": times[kind, True], "mark_cpu_s": mark_s, "sign_cpu_s": sign_s}
+        label = "60 s song (mix, MP3, stems)" if kind == "song" else f"speech ({len(SPEECH)} characters)"
+        print(f"  {label:28s} marks off {off:5.2f} s, on {on:5.2f} s: {100 * (on / off - 1):+5.1f} %   "
+              f"(marking {mark_s:.2f} s and signing {sign_s:.2f} s of work, partly alongside the job's own)")
+    print(f"  machine load average (1 min): {out['load_average_1min'][0]} before, {out['load_average_1min'][1]} after")
+    return out
 
 
 if __name__ == "__main__":
