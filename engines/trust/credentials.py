@@ -21,7 +21,6 @@ import base64
 import datetime as dt
 import io
 import json
-import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,13 +225,13 @@ def sign(path: Path, claim: Claim, identity: Identity) -> None:
     ext = path.suffix.lower()
     if ext not in MIME:
         raise CredentialsError(f"{ext or 'a file without extension'} cannot hold Content Credentials")
-    work = path.with_name(path.stem + ".c2pa-src" + ext)
+    # The SDK reads the file and writes the signed copy beside it, which then replaces it; a deck is read
+    # from a copy with its entries stored.
+    work = path.with_name(path.stem + ".c2pa-src" + ext) if ext in ZIPPED else path
     out = path.with_name(path.stem + ".c2pa" + ext)
     try:
         if ext in ZIPPED:
             _store_uncompressed(path, work)
-        else:
-            shutil.copyfile(path, work)
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(_algorithm(identity.key_pem), identity.chain_pem,
                                                            identity.key_pem, None))
         with signer, c2pa.Builder(claim.manifest()) as builder:
@@ -246,7 +245,8 @@ def sign(path: Path, claim: Claim, identity: Identity) -> None:
     except c2pa.C2paError as e:
         raise CredentialsError(f"could not sign {path.name}: {e}") from e
     finally:
-        work.unlink(missing_ok=True)
+        if work != path:
+            work.unlink(missing_ok=True)
         out.unlink(missing_ok=True)
 
 
