@@ -1,6 +1,7 @@
 """The studio's marks on what it makes: the audio watermark of every generated sound, the picture
-watermark of every generated video, Content Credentials (a signed C2PA manifest) in every media file,
-and reading them back (/verify_media).
+watermark of every generated video, Content Credentials (a signed C2PA manifest) in every media file and
+in a sidecar `<name>.c2pa` beside every text or data file (lyrics, LRC, subtitles, JSON, MIDI), and
+reading them back (/verify_media).
 
 The watermark's payload is STUDIO_ID (8 bits) and the generation's id (24 bits; ids beyond 16.7
 million wrap); its key is WATERMARK_KEY, or one made at random on first start and kept in
