@@ -79,6 +79,16 @@ def _frames(x: np.ndarray, n_fft: int, hop: int, first: int, count: int, window:
     return out
 
 
+def _downmix(x: np.ndarray) -> np.ndarray:
+    """The channels' mean, column by column: a reduction along a C-ordered (samples, channels) array's
+    short axis is 100x slower."""
+    mono = x[:, 0].copy()
+    for c in range(1, x.shape[1]):
+        mono += x[:, c]
+    mono *= np.float32(1.0 / x.shape[1])
+    return mono
+
+
 def _hann(n: int) -> np.ndarray:
     return np.hanning(n + 1)[:-1]
 
@@ -91,7 +101,7 @@ def embed(audio: Audio, payload: int, key: bytes) -> Audio:
     from scipy import fft as sfft
 
     x = np.asarray(audio.samples, dtype=np.float32)
-    mono = x if x.ndim == 1 else np.add.reduce(x, axis=1, dtype=np.float32) / np.float32(x.shape[1])
+    mono = x if x.ndim == 1 else _downmix(x)
     if len(mono) < sr * 0.5 or not np.any(mono):
         return audio
     hop = int(round(HOP * sr / RATE))
