@@ -32,6 +32,7 @@ from tabs.common import (
     uploaded_file,
     user_errors,
     warn_non_commercial,
+    with_sidecars,
 )
 from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
@@ -662,6 +663,7 @@ def register_clone(services: Services) -> None:
         out = Downloads(actor)
         video = next(a for a in done.outputs if a.meta.get("role") == "video")
         parts = [a for a in done.outputs if a.meta.get("role") in ("script", "narration", "music", "head", "captions")]
+        parts = with_sidecars(parts, done.outputs)  # the script's and the captions' Content Credentials
         script = next((a for a in parts if a.meta.get("role") == "script"), None)
         g = done.generation
         details = {"generation_id": g.id, "project_id": g.project_id,
