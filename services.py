@@ -126,11 +126,14 @@ class Services:
 
         return rerun(self, generation_id, overrides, actor=actor, progress=progress or no_progress, cancel=cancel)
 
-    def verify_media(self, path: Path, name: str, actor: Actor) -> dict:
-        """Was the file made here? Its Content Credentials and watermarks (workflows.trust.verify_media)."""
+    def verify_media(self, path: Path, name: str, actor: Actor, sidecar: Path | None = None,
+                     sidecar_name: str = "") -> dict:
+        """Was the file made here? Its Content Credentials (in it, or in its .c2pa sidecar) and watermarks
+        (workflows.trust.verify_media)."""
         from workflows.trust import verify_media
 
-        return verify_media(path, name, self.jobs.mark_outputs, self.library, self.accounts, actor)
+        return verify_media(path, name, self.jobs.mark_outputs, self.library, self.accounts, actor, sidecar,
+                            sidecar_name)
 
     def capabilities(self) -> dict:
         from engines.capabilities import report

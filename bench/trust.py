@@ -1,7 +1,8 @@
 """Watermark benchmark: is the mark found after what files go through, and never where it is not?
 
     python bench/trust.py [--clips 50] [--negatives 200] [--samples ../shared/samples]
-                          [--video-clips 50] [--video-negatives 200] [--only audio|video] [--json]
+                          [--video-clips 50] [--video-negatives 200] [--only audio|video|cost|stems]
+                          [--cost-repeat 7] [--json]
 
 Marked: CLIPS generated speeches (the Piper voice, 12-20 s of different sentences each), each with
 its own random payload; every transformation of the issue is applied and a 10 s excerpt at a random
@@ -29,6 +30,20 @@ clips encoded unmarked, where the encoder's own noise counts; none of 200 unmark
 marked (highest pilot score 5.2 against 6.5); marking as encoded 0.07 ms per 720p frame after about
 0.07 s once (after the fact, decoding and encoding again: 0.17 s per second of 640x360 video);
 detection 1.1 s per clip.
+
+Cost (--only cost, not run by default): what the marks add to whole jobs. A 60 s song (embedded engine,
+its mix, MP3 and one FLAC per stem all marked, every sound file signed) and, for reference, speech
+(the Voice workflow, one WAV), each made COST_REPEAT times with the marks off and on, alternating,
+after one warm-up of each; prints the medians of the wall time and of the CPU time (this process and
+its ffmpeg children: less moved by other work on a shared machine), and the seconds the marked jobs
+spent marking their sound files and signing their manifests, in the threads that did it. Compare the
+medians, not single runs.
+
+Stems (--only stems, not run by default): is a song's stem found alone? Songs of 40 s in three styles;
+every stem and the mix marked with its own payload, each transformation applied to the whole file, then
+10 s excerpts every 5 s searched. Prints, per stem, its share of energy between 3 and 7.5 kHz (where the
+mark lives) and how many excerpts gave the right payload among those where the stem sounds (its level in
+the excerpt no more than 20 dB below its level over the song) and among the others.
 
 Prints figures; asserts nothing.
 """
@@ -71,17 +86,54 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=Path, default=ROOT.parent / "shared" / "samples")
     ap.add_argument("--video-clips", type=int, default=50)
     ap.add_argument("--video-negatives", type=int, default=200)
-    ap.add_argument("--only", choices=("audio", "video"), default=None, help="run one section")
+    ap.add_argument("--only", choices=("audio", "video", "cost", "stems"), default=None, help="run one section")
+    ap.add_argument("--cost-repeat", type=int, default=7, help="jobs of each kind with marks off and on")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     report: dict = {}
-    if args.only != "video":
+    if args.only in (None, "audio"):
         report["audio"] = audio_section(args)
-    if args.only != "audio":
+    if args.only in (None, "video"):
         report["video"] = video_section(args)
+    if args.only == "cost":
+        report["cost"] = cost_section(args)
+    if args.only == "stems":
+        report["stems"] = stems_section(args)
     if args.json:
         print(json.dumps(report, indent=1))
     return report
+
+
+def _transforms() -> dict:
+    """The issue's transformations of a whole file (Audio -> Audio)."""
+    import numpy as np
+
+    from core.audio import Audio
+
+    def ffmpeg(audio: Audio, codec_args: list[str], ext: str) -> Audio:
+        with tempfile.TemporaryDirectory() as d:
+            src, coded, back = Path(d) / "in.wav", Path(d) / f"coded{ext}", Path(d) / "back.wav"
+            audio.write(src)
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), *codec_args, str(coded)], check=True)
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(coded), str(back)], check=True)
+            return Audio.read(back)
+
+    return {
+        "mp3 128k": lambda a: ffmpeg(a, ["-b:a", "128k"], ".mp3"),
+        "aac 128k": lambda a: ffmpeg(a, ["-c:a", "aac", "-b:a", "128k"], ".m4a"),
+        "16 kHz": lambda a: a.resampled(16_000),
+        "mono": lambda a: a.mono(),
+        "-6 dB": lambda a: Audio((a.samples * 0.5).astype(np.float32), a.sample_rate),
+    }
+
+
+def _excerpt(a, start: float, seconds: float = 10.0):
+    import numpy as np
+
+    from core.audio import Audio
+
+    i = int(start * a.sample_rate)
+    return Audio(np.ascontiguousarray(a.samples[i:i + int(seconds * a.sample_rate)]), a.sample_rate)
 
 
 def audio_section(args) -> dict:
@@ -94,26 +146,8 @@ def audio_section(args) -> dict:
 
     voice = piper.find_voice()
     rng = np.random.default_rng(2026)
-
-    def ffmpeg(audio: Audio, codec_args: list[str], ext: str) -> Audio:
-        with tempfile.TemporaryDirectory() as d:
-            src, coded, back = Path(d) / "in.wav", Path(d) / f"coded{ext}", Path(d) / "back.wav"
-            audio.write(src)
-            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), *codec_args, str(coded)], check=True)
-            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(coded), str(back)], check=True)
-            return Audio.read(back)
-
-    transforms = {
-        "mp3 128k": lambda a: ffmpeg(a, ["-b:a", "128k"], ".mp3"),
-        "aac 128k": lambda a: ffmpeg(a, ["-c:a", "aac", "-b:a", "128k"], ".m4a"),
-        "16 kHz": lambda a: a.resampled(16_000),
-        "mono": lambda a: a.mono(),
-        "-6 dB": lambda a: Audio((a.samples * 0.5).astype(np.float32), a.sample_rate),
-    }
-
-    def excerpt(a: Audio, start: float) -> Audio:
-        i = int(start * a.sample_rate)
-        return Audio(np.ascontiguousarray(a.samples[i:i + int(10.0 * a.sample_rate)]), a.sample_rate)
+    transforms = _transforms()
+    excerpt = _excerpt
 
     report: dict = {"clips": args.clips, "transforms": {}, "snr_db": [], "embed_s_per_audio_s": [],
                     "detect_s": []}
@@ -359,6 +393,137 @@ def video_section(args) -> dict:
         print(f"  unmarked clips: {n['false_found']} of {n['clips']} taken for marked; highest pilot score "
               f"{n['max_confidence']:.1f} (threshold {n['threshold']})")
     return rep
+
+
+STEM_STYLES = ("epic", "pop", "dark")
+
+
+def stems_section(args) -> dict:
+    """Each stem of songs in STEM_STYLES marked alone, transformed, searched in 10 s excerpts (see the docstring)."""
+    import numpy as np
+
+    from engines.music.song import SongRequest, make_song
+    from engines.trust import watermark
+
+    rng = np.random.default_rng(2028)
+    transforms = _transforms()
+    rows = []
+    for style in STEM_STYLES:
+        song = make_song(SongRequest(theme="a knight returning home", title="Homecoming", music_style=style,
+                                     duration_s=40, seed=2))
+        for name, audio in {"mix": song.mix, **song.stems}.items():
+            payload = int(rng.integers(0, 2 ** watermark.PAYLOAD_BITS))
+            marked = watermark.embed(audio, payload, KEY)
+            mono = audio.mono().samples.astype(np.float64)
+            spec = np.abs(np.fft.rfft(mono)) ** 2
+            freq = np.fft.rfftfreq(len(mono), 1.0 / audio.sample_rate)
+            share = float(spec[(freq >= 3000) & (freq < 7500)].sum() / max(spec.sum(), 1e-30))
+            starts = np.arange(0.0, audio.duration_s - 10.0 + 1e-9, 5.0)
+            whole = float(np.mean(mono ** 2)) + 1e-30
+            sounding = [float(np.mean(_excerpt(audio, float(t)).mono().samples.astype(np.float64) ** 2)) >= whole / 100
+                        for t in starts]
+            found = {True: [0, 0], False: [0, 0]}  # sounding -> [found, excerpts]
+            for fn in transforms.values():
+                changed = fn(marked)
+                for t, on in zip(starts, sounding):
+                    got = watermark.detect(_excerpt(changed, float(t)), KEY)
+                    found[on][0] += int(got.found and got.payload == payload)
+                    found[on][1] += 1
+            rows.append({"style": style, "stem": name, "band_share": share, "found_sounding": found[True],
+                         "found_quiet": found[False]})
+    print(f"stems marked alone: 40 s songs, {len(transforms)} transformations x 10 s excerpts every 5 s "
+          "(found with the right payload / excerpts):")
+    for r in rows:
+        (fs, ns), (fq, nq) = r["found_sounding"], r["found_quiet"]
+        quiet = f", where it is mostly silent {fq}/{nq}" if nq else ""
+        print(f"  {r['style']:5s} {r['stem']:9s} {100 * r['band_share']:6.3f} % of its energy at 3-7.5 kHz: "
+              f"where it sounds {fs}/{ns}{quiet}")
+    return {"rows": rows}
+
+
+SONG = {"theme": "a knight returning home", "title": "Homecoming", "music_style": "epic", "duration_s": 60,
+        "seed": 1}
+SPEECH = " ".join(SENTENCES[:4])
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of the children it waited for (ffmpeg), user and system."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def cost_section(args) -> dict:
+    """Whole jobs through the studio's workflows, the marks off and on, alternating (see the docstring)."""
+    import functools
+    import logging
+    import os
+    import shutil
+    from collections import defaultdict
+
+    from engines.trust import credentials, watermark
+    from services import build_services
+    from settings import Settings
+
+    logging.getLogger("workflows.trust").setLevel(logging.ERROR)  # the new test key and chain
+    data = Path(tempfile.mkdtemp(prefix="bench-cost-"))
+    spent: dict[str, list[float]] = defaultdict(list)
+
+    def timed(fn, label):
+        @functools.wraps(fn)
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[label].append(time.perf_counter() - t0)
+        return run
+
+    # CPU seconds of the marking and signing, summed over threads (they overlap other work).
+    embed, sign = watermark.embed, credentials.sign
+    watermark.embed, credentials.sign = timed(embed, "mark"), timed(sign, "sign")
+    try:
+        services = build_services(Settings(data_dir=data))
+        marks = services.jobs.mark_outputs
+        jobs = {"song": lambda: services.music.compose(**SONG), "speech": lambda: services.voices.speak(SPEECH)}
+        times: dict[tuple[str, bool], list[float]] = defaultdict(list)
+        cpu: dict[tuple[str, bool], list[float]] = defaultdict(list)
+        work: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        load = os.getloadavg()[0]
+        for rep in range(args.cost_repeat + 1):
+            for kind, job in jobs.items():
+                for on in ((False, True) if rep % 2 else (True, False)):
+                    services.jobs.mark_outputs = marks if on else None
+                    spent.clear()
+                    c0, t0 = _cpu_s(), time.perf_counter()
+                    job()
+                    if rep:  # the first round warms up (soundfont, dictionary, voice)
+                        times[kind, on].append(time.perf_counter() - t0)
+                        cpu[kind, on].append(_cpu_s() - c0)
+                        if on:
+                            work[kind].append((sum(spent["mark"]), sum(spent["sign"])))
+    finally:
+        watermark.embed, credentials.sign = embed, sign
+        shutil.rmtree(data, ignore_errors=True)
+    out: dict = {"repeat": args.cost_repeat, "load_average_1min": [round(load, 2), round(os.getloadavg()[0], 2)]}
+    print(f"cost of the marks on whole jobs ({os.cpu_count()} cores, shared machine; {args.cost_repeat} runs each, "
+          "marks off and on alternating, medians):")
+    for kind in jobs:
+        off, on = statistics.median(times[kind, False]), statistics.median(times[kind, True])
+        mark_s = statistics.median(m for m, _ in work[kind])
+        sign_s = statistics.median(s for _, s in work[kind])
+        cpu_off, cpu_on = statistics.median(cpu[kind, False]), statistics.median(cpu[kind, True])
+        out[kind] = {"off_s": off, "on_s": on, "extra": on / off - 1, "off_runs": times[kind, False],
+                     "on_runs": times[kind, True], "cpu_off_s": cpu_off, "cpu_on_s": cpu_on,
+                     "mark_thread_s": mark_s, "sign_thread_s": sign_s}
+        label = "60 s song (mix, MP3, stems)" if kind == "song" else f"speech ({len(SPEECH)} characters)"
+        print(f"  {label:28s} marks off {off:5.2f} s, on {on:5.2f} s: {100 * (on / off - 1):+5.1f} %;  CPU "
+              f"{cpu_off:5.2f} s -> {cpu_on:5.2f} s ({100 * (cpu_on / cpu_off - 1):+5.1f} %)")
+        print(f"  {'':28s} marking {mark_s:.2f} s and signing {sign_s:.2f} s in their threads, partly alongside "
+              "the job's own work")
+    print(f"  machine load average (1 min): {out['load_average_1min'][0]} before, {out['load_average_1min'][1]} after")
+    return out
 
 
 if __name__ == "__main__":

@@ -419,8 +419,8 @@ def _intake_video(src: Path, name: str, info: dict, limits: Limits, workdir: Pat
 # ---------------------------------------------------------------- project archive members
 
 # Generated files that are not media, kept with a project (MediaKind.other): extension -> what it is.
-DATA_FORMATS = {".mid": "MIDI", ".npz": "NumPy archive"}
-ALLOWED_DATA = "generated files (MIDI .mid, NumPy .npz)"
+DATA_FORMATS = {".mid": "MIDI", ".npz": "NumPy archive", ".c2pa": "Content Credentials (C2PA manifest store)"}
+ALLOWED_DATA = "generated files (MIDI .mid, NumPy .npz, Content Credentials sidecar .c2pa)"
 
 
 def probe_member(src: Path, member: str, declared: MediaKind, limits: Limits, workdir: Path) -> Probed:
@@ -457,6 +457,9 @@ def _intake_data(src: Path, member: str, limits: Limits, workdir: Path) -> Probe
     if ext == ".mid":
         _check_midi(src, not_it)
         mime = "audio/midi"
+    elif ext == ".c2pa":
+        _check_jumbf(src, not_it)
+        mime = "application/c2pa"
     else:
         with check_zip(src, member, limits) as zf:
             if not zf.namelist() or not all(n.endswith(".npy") for n in zf.namelist()):
@@ -473,6 +476,15 @@ def _intake_data(src: Path, member: str, limits: Limits, workdir: Path) -> Probe
     out = workdir / f"data{ext}"
     shutil.copyfile(src, out)
     return Probed(MediaKind.other, out, ext, mime)
+
+
+def _check_jumbf(src: Path, not_it: InputError) -> None:
+    """A C2PA manifest store: one JUMBF superbox ("jumb") whose declared length is the whole file. Its
+    signature is the C2PA SDK's to check, when it is read (/verify_media)."""
+    with open(src, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[4:] != b"jumb" or int.from_bytes(head[:4], "big") != src.stat().st_size:
+        raise not_it
 
 
 def _check_midi(src: Path, not_it: InputError) -> None:

@@ -53,6 +53,7 @@ _MIME = {
     ".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg", ".txt": "text/plain",
     ".md": "text/markdown", ".lrc": "text/plain", ".json": "application/json", ".mid": "audio/midi",
     ".zip": "application/zip", ".srt": "application/x-subrip", ".vtt": "text/vtt",
+    ".c2pa": "application/c2pa",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
 

@@ -32,6 +32,7 @@ from tabs.common import (
     uploaded_file,
     user_errors,
     warn_non_commercial,
+    with_sidecars,
 )
 from tabs.hf_oauth import NO_NEW_ACCOUNTS
 
@@ -243,17 +244,21 @@ def register(services: Services) -> None:
         return services.capabilities()
 
     @user_errors
-    def verify_media(file: FileData, request: gr.Request = None) -> dict:
+    def verify_media(file: FileData, sidecar: FileData | None = None, request: gr.Request = None) -> dict:
         """Was this file made here? Reads its Content Credentials (C2PA, any media file) and the studio's
         audio watermark (at least 5 s; it survives MP3/AAC re-encoding, resampling, mono and excerpts): the
         generation, when, the model and licence, a confidence; who made it only to that user or an admin.
+        Text and data files (lyrics, .lrc, subtitles, JSON, MIDI) carry theirs in a sidecar, "<name>.c2pa",
+        stored beside them: give both to check the file is unchanged, or the sidecar alone.
 
         Args:
-            file: The media file to check (audio, video, image or .pptx), as an http(s) URL.
+            file: The file to check (audio, video, image, .pptx, text or data, or a .c2pa sidecar), as an http(s) URL.
+            sidecar: The .c2pa sidecar of a text or data file given as `file` (optional).
         """
         actor = actor_from(request, services)
         path, name = uploaded_file(file, "file", actor)
-        return services.verify_media(path, name, actor)
+        side, side_name = uploaded_file(sidecar, "sidecar", actor) if sidecar not in (None, "") else (None, "")
+        return services.verify_media(path, name, actor, side, side_name)
 
     for fn in (create_project, list_projects, upload_media, list_assets, list_generations,
                export_project, import_project, capabilities, cancel, share_project, unshare_project, list_shares):
@@ -658,6 +663,7 @@ def register_clone(services: Services) -> None:
         out = Downloads(actor)
         video = next(a for a in done.outputs if a.meta.get("role") == "video")
         parts = [a for a in done.outputs if a.meta.get("role") in ("script", "narration", "music", "head", "captions")]
+        parts = with_sidecars(parts, done.outputs)  # the script's and the captions' Content Credentials
         script = next((a for a in parts if a.meta.get("role") == "script"), None)
         g = done.generation
         details = {"generation_id": g.id, "project_id": g.project_id,

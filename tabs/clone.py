@@ -16,6 +16,7 @@ from tabs.common import (
     stop_token,
     user_errors,
     wire_stop,
+    with_sidecars,
 )
 from tabs.voice import _voice_choices
 
@@ -105,7 +106,8 @@ def build(services: Services) -> None:
                            cancel=stop_token(services, request, "clone"))
         vid = next(a for a in done.outputs if a.meta.get("role") == "video")
         roles = ("script", "narration", "music", "head", "captions")
-        files = [download_copy(lib.asset_path(a), a.name, actor) for a in done.outputs if a.meta.get("role") in roles]
+        parts = with_sidecars([a for a in done.outputs if a.meta.get("role") in roles], done.outputs)
+        files = [download_copy(lib.asset_path(a), a.name, actor) for a in parts]
         script = next((a for a in done.outputs if a.meta.get("role") == "script"), None)
         text = lib.asset_path(script).read_text(encoding="utf-8") if script else idea_
         return download_copy(lib.asset_path(vid), vid.name, actor), files, _figures_md(done.generation), text

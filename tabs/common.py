@@ -330,6 +330,14 @@ class Downloads:
         return str(dest)
 
 
+def with_sidecars(chosen: list, outputs: list) -> list:
+    """The `chosen` outputs of a generation, then the Content Credentials sidecars (.c2pa, meta role
+    "content-credentials") of those among them that keep theirs beside them (text and data files)."""
+    names = {a.name for a in chosen}
+    return [*chosen, *(a for a in outputs if a.meta.get("role") == "content-credentials"
+                       and a.meta.get("for") in names)]
+
+
 def download_copy(src: Path, name: str, actor: Actor) -> str:
     """A copy of one stored file for a request that hands out only this one (see `Downloads`)."""
     return Downloads(actor).copy(src, name)

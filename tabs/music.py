@@ -18,6 +18,7 @@ from tabs.common import (
     stop_token,
     user_errors,
     wire_stop,
+    with_sidecars,
 )
 from tabs.voice import _voice_choices
 
@@ -142,8 +143,10 @@ def build(services: Services) -> None:
         out = Downloads(actor)
         song_file = out.copy(lib.asset_path(by_role["song"][0]), by_role["song"][0].name)
         stems_zip = music.stems_zip(g.id, out.folder / f"song {g.id} stems.zip", actor)
-        downloads = [out.copy(lib.asset_path(a), a.name)
-                     for role in ("song-mp3", "song", "midi", "lrc") for a in by_role.get(role, [])]
+        # The MIDI's and the LRC's Content Credentials are in sidecars (.c2pa): they go with them.
+        given = with_sidecars([a for role in ("song-mp3", "song", "midi", "lrc") for a in by_role.get(role, [])],
+                              done.outputs)
+        downloads = [out.copy(lib.asset_path(a), a.name) for a in given]
         downloads.insert(2, str(stems_zip))
         return (song_file, song_md(g), res.lrc, downloads, g.id, mix_table(g.metrics.get("mix_settings") or {}),
                 res.lyrics_text)

@@ -284,3 +284,25 @@ def client(app_server, tmp_path_factory):
     from gradio_client import Client
 
     return Client(app_server.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+@pytest.fixture(scope="session")
+def exported():
+    """exported(client, project_id, folder) -> {asset name: file}: the project's files through /export_project
+    (the way a client gets outputs an endpoint does not return, such as the sidecars of texts)."""
+
+    def export(client, project_id: int, folder: Path) -> dict[str, Path]:
+        import json
+        import zipfile
+
+        zpath = Path(client.predict(project_id=project_id, api_name="/export_project"))
+        files: dict[str, Path] = {}
+        with zipfile.ZipFile(zpath) as zf:
+            for a in json.loads(zf.read("manifest.json"))["assets"]:
+                dest = Path(folder) / a["name"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(zf.read(a["file"]))
+                files[a["name"]] = dest
+        return files
+
+    return export

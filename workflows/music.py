@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 EMBEDDED = Provenance("FluidSynth + MuseScore General", "MIT (MuseScore General soundfont)")
 # Bit rate of the song's MP3 download, in kbit/s.
 SONG_MP3_KBPS = 192
+# Threads marking and writing a song's stems next to the job's own (which mixes, then writes the song).
+STEM_WRITERS = 1
 
 
 def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:
@@ -38,14 +40,47 @@ def _audio_output(audio: Audio, path: Path, name: str, **meta) -> JobOutput:
                      sample_rate=audio.sample_rate, channels=audio.channels, meta=meta)
 
 
-def _marked(ctx: JobContext, mix: Audio, stems: dict[str, Audio]) -> tuple[Audio, dict[str, Audio]]:
-    """The mix and every stem carrying the generation's watermark, two at a time."""
-    from concurrent.futures import ThreadPoolExecutor
+class _SongFiles:
+    """Writes a song's sound files as they become ready, each carrying the generation's watermark: the mix
+    (WAV, and the MP3 encoded from it) and one FLAC per stem. The mark goes in once, in memory, before a
+    file is written (the MP3 is encoded from the marked mix rather than decoded, marked and encoded again).
+    The stems are marked and written by a worker thread while the song is mixed (make_song's
+    `stems_ready`); the mix, once made, is marked and written by the job's thread and its MP3 encoded by
+    ffmpeg while the worker finishes the stems."""
 
-    names = list(stems)
-    with ThreadPoolExecutor(2) as pool:
-        marked = list(pool.map(ctx.marked, [mix, *(stems[n] for n in names)]))
-    return marked[0], dict(zip(names, marked[1:]))
+    def __init__(self, ctx: JobContext, name: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ctx, self.name = ctx, name
+        self._pool = ThreadPoolExecutor(STEM_WRITERS, thread_name_prefix="song-stems")
+        self._stems: dict = {}
+
+    def __enter__(self) -> _SongFiles:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def stems_ready(self, stems: dict[str, Audio]) -> None:
+        for part, audio in stems.items():
+            if part not in self._stems:
+                self._stems[part] = self._pool.submit(self._stem, part, audio)
+
+    def _stem(self, part: str, audio: Audio) -> JobOutput:
+        return _audio_output(self.ctx.marked(audio), self.ctx.workdir / f"stem-{part}.flac",
+                             f"{self.name} - {part}.flac", role="stem", stem=part, **{PREMARKED: True})
+
+    def finish(self, mix: Audio, stems: dict[str, Audio]) -> list[JobOutput]:
+        """The song's WAV and MP3, then the stems' FLACs, in the stems' order."""
+        self.stems_ready(stems)  # any the song did not hand over as it went
+        w = self.ctx.workdir
+        marked = self.ctx.marked(mix)
+        wav = _audio_output(marked, w / "song.wav", f"{self.name}.wav", role="song", **{PREMARKED: True})
+        mp3 = encode_mp3(w / "song.wav", w / "song.mp3", SONG_MP3_KBPS)
+        return [wav, JobOutput(mp3, MediaKind.audio, f"{self.name}.mp3", duration_s=round(marked.duration_s, 4),
+                               sample_rate=marked.sample_rate, channels=marked.channels,
+                               meta={"role": "song-mp3", PREMARKED: True}),
+                *(self._stems[part].result() for part in stems)]
 
 
 class MusicWorkflows:
@@ -144,22 +179,14 @@ class MusicWorkflows:
                 song_progress = lambda d, t, m="": stages.report("song", d / (t or 1), m)  # noqa: E731
             else:
                 song_progress = ctx.progress
-            res = make_song(song_req, progress=song_progress, cancel=ctx.cancel, llm=llm)
-            notes += res.notes
             # The generation id in every file name: the client API's /mix and /music_video take it.
             name = f"{(title or theme or 'song').strip()[:60]} - song {ctx.generation_id}"
+            with _SongFiles(ctx, name) as files:
+                res = make_song(song_req, progress=song_progress, cancel=ctx.cancel, llm=llm,
+                                stems_ready=files.stems_ready)
+                outputs = files.finish(res.mix, res.stems)
+            notes += res.notes
             w = ctx.workdir
-            # The watermark goes in once, before the files are written: the MP3 is encoded from the marked
-            # mix rather than decoded, marked and encoded again.
-            mix, stems = _marked(ctx, res.mix, res.stems)
-            outputs = [_audio_output(mix, w / "song.wav", f"{name}.wav", role="song", **{PREMARKED: True})]
-            mp3 = encode_mp3(w / "song.wav", w / "song.mp3", SONG_MP3_KBPS)
-            outputs.append(JobOutput(mp3, MediaKind.audio, f"{name}.mp3",
-                                     duration_s=round(mix.duration_s, 4), sample_rate=mix.sample_rate,
-                                     channels=mix.channels, meta={"role": "song-mp3", PREMARKED: True}))
-            for stem, audio in stems.items():
-                outputs.append(_audio_output(audio, w / f"stem-{stem}.flac", f"{name} - {stem}.flac",
-                                             role="stem", stem=stem, **{PREMARKED: True}))
             (w / "song.mid").write_bytes(res.midi_bytes)
             outputs.append(JobOutput(w / "song.mid", MediaKind.other, f"{name}.mid", meta={"role": "midi"}))
             (w / "lyrics.lrc").write_text(res.lrc, encoding="utf-8")

@@ -1,6 +1,7 @@
 """The studio's marks on what it makes: the audio watermark of every generated sound, the picture
-watermark of every generated video, Content Credentials (a signed C2PA manifest) in every media file,
-and reading them back (/verify_media).
+watermark of every generated video, Content Credentials (a signed C2PA manifest) in every media file and
+in a sidecar `<name>.c2pa` beside every text or data file (lyrics, LRC, subtitles, JSON, MIDI), and
+reading them back (/verify_media).
 
 The watermark's payload is STUDIO_ID (8 bits) and the generation's id (24 bits; ids beyond 16.7
 million wrap); its key is WATERMARK_KEY, or one made at random on first start and kept in
@@ -162,8 +163,10 @@ class OutputMarks(Marks):
 
         generation_id = made.generation_id
         ingredients = tuple(credentials.Ingredient(i.name, i.mime, i.sha256, i.path) for i in made.inputs)
+        sidecars: dict[int, object] = {}  # output's index -> its sidecar's JobOutput
 
-        def mark(out) -> None:
+        def mark(item) -> None:
+            index, out = item
             ext = out.path.suffix.lower()
             if out.meta.pop(PREMARKED, False):  # marked by the job itself (JobContext.mark) before it was written
                 pass
@@ -177,13 +180,18 @@ class OutputMarks(Marks):
                 out.meta["watermark"] = {"studio_id": self.settings.studio_id, "generation_id": int(generation_id)}
             if credentials.can_hold(out.path):
                 self.sign(out, made, ingredients)
+            elif credentials.takes_sidecar(out.path):
+                sidecars[index] = self.sign_sidecar(out, made, ingredients)
 
         _ = self.key, self.identity  # made once, before the threads
         try:
             with ThreadPoolExecutor(THREADS) as pool:
-                list(pool.map(mark, made.outputs))
+                list(pool.map(mark, list(enumerate(made.outputs))))
         finally:
             self._encoded.pop(int(generation_id), None)
+        # Each sidecar is an output of its own, after all the others (in their order): a tab or endpoint that
+        # takes "the text output" still finds the text.
+        made.outputs.extend(sidecars[i] for i in sorted(sidecars))
 
     @contextmanager
     def encoding(self, generation_id: int) -> Iterator[None]:
@@ -199,19 +207,38 @@ class OutputMarks(Marks):
                 self._encoded.pop(int(generation_id), None)
                 raise
 
-    def sign(self, out, made, ingredients: tuple) -> None:
+    def _claim(self, out, made, ingredients: tuple, content_sha256: str = ""):
         from core.licences import commercial_use, split
         from engines.trust import credentials
 
         result = made.result
-        claim = credentials.Claim(
+        return credentials.Claim(
             title=out.name, generation_id=int(made.generation_id), kind=made.kind, engine=result.backend,
             model=result.model, model_licence=result.model_licence,
             commercial_use=commercial_use(split(result.model_licence)).commercial_use, studio=STUDIO_NAME,
             studio_version=STUDIO_VERSION, created_at=made.created_at, ingredients=ingredients,
-            watermark=out.meta.get("watermark"), test_chain=self.identity.test_chain)
-        credentials.sign(out.path, claim, self.identity)
+            watermark=out.meta.get("watermark"), test_chain=self.identity.test_chain, content_sha256=content_sha256)
+
+    def sign(self, out, made, ingredients: tuple) -> None:
+        from engines.trust import credentials
+
+        credentials.sign(out.path, self._claim(out, made, ingredients), self.identity)
         out.meta["content_credentials"] = {"test_chain": self.identity.test_chain}
+
+    def sign_sidecar(self, out, made, ingredients: tuple):
+        """Content Credentials for a text or data file (lyrics, LRC, subtitles, JSON, MIDI), which has no place
+        for them: a sidecar `<name>.c2pa`, returned as an output of its own (meta role "content-credentials",
+        "for": the file's name) to be stored beside it."""
+        from engines.trust import credentials
+        from storage.jobs import JobOutput
+        from storage.media import sha256_file
+        from storage.models import MediaKind
+
+        path = credentials.sign_sidecar(out.path, self._claim(out, made, ingredients, sha256_file(out.path)),
+                                        self.identity)
+        sidecar = out.name + credentials.SIDECAR_EXT
+        out.meta["content_credentials"] = {"test_chain": self.identity.test_chain, "sidecar": sidecar}
+        return JobOutput(path, MediaKind.other, sidecar, meta={"role": "content-credentials", "for": out.name})
 
     def mark_audio(self, audio: Audio, generation_id: int) -> Audio:
         """`audio` marked for the generation, no louder at its peak (JobContext.mark)."""
@@ -306,19 +333,26 @@ def _audio_of(path: Path, library) -> Audio | None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _credentials_of(path: Path, marks: Marks) -> dict | None:
-    """What the file's Content Credentials say, checked against this studio's signing chain; None
-    when it carries none."""
+def _credentials_of(path: Path, marks: Marks, sidecar: Path | None = None) -> dict | None:
+    """What the file's Content Credentials say (from `sidecar` when given, or `path` may be a sidecar
+    alone), checked against this studio's signing chain; None when it carries none."""
     from engines.trust import credentials
 
     try:
-        reading = credentials.read(path, marks.identity.root_pem)
+        reading = credentials.read(path, marks.identity.root_pem, sidecar=sidecar)
     except credentials.CredentialsError as e:
         return {"present": True, "intact": False, "problem": str(e)}
     if not reading.present:
         return None
     out = {"present": True, "intact": reading.intact, "state": reading.state, "signer": reading.signer,
            "by_this_studio": reading.state == "Trusted" and bool(reading.studio)}
+    if reading.content:  # a sidecar: is the file still what was signed?
+        out.update(sidecar=True, content=reading.content, signature_state=reading.signature_state,
+                   signature_by_this_studio=reading.signature_state == "Trusted" and bool(reading.studio))
+        if reading.studio.get("content_sha256"):
+            out["content_sha256"] = reading.studio["content_sha256"]
+        if reading.title:
+            out["for_file"] = reading.title
     if reading.failures:
         out["failures"] = list(reading.failures)
     if reading.studio:
@@ -330,18 +364,37 @@ def _credentials_of(path: Path, marks: Marks) -> dict | None:
     return out
 
 
-def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) -> dict:
+def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor, sidecar: Path | None = None,
+                 sidecar_name: str = "") -> dict:
     """What the file's Content Credentials and watermark say (/verify_media): made here or not, by which
     generation and when, the model and its licence, with a confidence; who made it only to that user
     or an admin. The manifest is read from any media file; the watermark from audio files, the audio
-    track of videos (at least 5 s) and the picture of videos."""
+    track of videos (at least 5 s) and the picture of videos. A text or data file (lyrics, LRC,
+    subtitles, JSON, MIDI) is checked with its sidecar manifest (`sidecar`, the `<name>.c2pa` stored
+    beside it): the generation, and whether the file is still what was signed; a sidecar alone (as
+    `path`) names the generation but cannot vouch for a file it was not given."""
     from core.errors import InputError
+    from engines.trust import credentials
     from storage.library import NotFound
     from storage.models import Generation, User
 
-    manifest = _credentials_of(path, marks)
-    audio = _audio_of(path, library)
-    picture = marks.read_video(path)
+    if sidecar is not None and credentials.is_sidecar(path) and not credentials.is_sidecar(sidecar):
+        path, name, sidecar, sidecar_name = sidecar, sidecar_name, path, name  # given the other way round
+    if sidecar is not None and not credentials.is_sidecar(sidecar):
+        raise InputError(f"'{sidecar_name or sidecar.name}' is not a Content Credentials sidecar: give the .c2pa "
+                         "file stored beside the text or data file it is for")
+    alone = sidecar is None and credentials.is_sidecar(path)
+    textual = alone or sidecar is not None or credentials.takes_sidecar(Path(name))
+    manifest = _credentials_of(path, marks, sidecar)
+    if textual and manifest is None:
+        if sidecar is None:
+            raise InputError(f"'{name}' is a text or data file: its Content Credentials are in a sidecar, "
+                             f"'{name}{credentials.SIDECAR_EXT}', stored beside it when it was made; give that "
+                             "too (or alone)")
+        raise InputError(f"'{sidecar_name or sidecar.name}' holds no Content Credentials")
+    # Text has no sound or picture to carry a watermark.
+    audio = None if textual else _audio_of(path, library)
+    picture = None if textual else marks.read_video(path)
     found, short = None, False
     if audio is not None:
         if audio.duration_s >= 5.0:
@@ -366,12 +419,19 @@ def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) 
 
         out["video_watermark"] = {"found": picture.marked, "confidence": round(picture.confidence, 2),
                                   "threshold": MIN_PILOT_Z, "generation_id": picture.generation_id}
+    if manifest is not None and manifest.get("content") == "changed" and manifest.get("signature_by_this_studio"):
+        generation_id = manifest.get("generation_id")
+        out.update(method="Content Credentials (sidecar)", changed_generation_id=generation_id,
+                   verdict=f"changed after it was made here: the sidecar is this studio's, for generation "
+                           f"{generation_id}, but '{name}' is no longer the file it signed (its hash differs)")
+        return out
     by_manifest = manifest is not None and manifest.get("by_this_studio") and manifest.get("intact")
     by_mark = found is not None and found.marked and found.studio_id == marks.settings.studio_id
     by_picture = picture is not None and picture.marked and picture.studio_id == marks.settings.studio_id
     if by_manifest:
         generation_id = int(manifest["generation_id"])
-        out["method"] = "Content Credentials" + (" and audio watermark" if by_mark else "")
+        out["method"] = "Content Credentials" + (" (sidecar)" if manifest.get("sidecar") else "") + (
+            " and audio watermark" if by_mark else "")
     elif by_mark:
         generation_id = found.generation_id
         out["method"] = "audio watermark" + (" and video watermark" if by_picture else "")
@@ -417,4 +477,9 @@ def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor) 
     if mine or is_admin:
         out["made_by"] = owner.username if owner is not None else ""
     out["verdict"] = f"made here: {g.kind} generation {g.id} of {out['made_at']}"
+    if by_manifest and manifest.get("content") == "not given":
+        out["verdict"] += (f" (its sidecar alone, for '{manifest.get('for_file') or 'a file'}': give that file too to "
+                           "check it is unchanged)")
+    elif by_manifest and manifest.get("content") == "matches":
+        out["verdict"] += f" ('{name}' is unchanged since it was signed)"
     return out

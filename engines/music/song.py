@@ -183,8 +183,11 @@ class _LinkedCancel(CancelToken):
 
 
 def make_song(req: SongRequest, progress: ProgressFn = no_progress, cancel: CancelToken | None = None,
-              llm: Callable[[str, str], str] | None = None) -> SongResult:
-    """Write (or read) the lyrics, compose, render, sing, mix and master one song."""
+              llm: Callable[[str, str], str] | None = None,
+              stems_ready: Callable[[dict[str, Audio]], None] | None = None) -> SongResult:
+    """Write (or read) the lyrics, compose, render, sing, mix and master one song. `stems_ready`, when
+    given, is called with the finished stems (vocals included, the same Audio the result returns) just
+    before they are mixed, from this thread: a caller can write them out while the mix is made."""
     from engines.music import lrc as lrc_mod
     from engines.music.compose import compose
     from engines.music.lyrics import parse_lyrics, write_lyrics
@@ -277,6 +280,8 @@ def make_song(req: SongRequest, progress: ProgressFn = no_progress, cancel: Canc
         seconds["render_and_sing"] = time.perf_counter() - t_both
         report("rendered and sung")
         check()
+        if stems_ready is not None:
+            stems_ready(dict(stems))
 
         t = time.perf_counter()
         stages.report("mix", 0, "mixing and mastering")

@@ -2,6 +2,12 @@
 that it is AI-generated, with which engine, model and licence, and from which inputs; and reading
 such a manifest back, with its validation.
 
+Media files (WAV, FLAC, MP3, MP4, images, decks) hold their manifest inside. Text and data files
+(lyrics, LRC, subtitles, JSON, MIDI) have no place for one: theirs is a sidecar, `<file name>.c2pa`
+beside them (`sign_sidecar`), the C2PA SDK's no-embed mode: the manifest store alone, bound to the
+file's bytes by a data hash. Read with the file, it says whether the file is still what was signed;
+read alone, it still names the generation, and the file's SHA-256 it was made for.
+
 The C2PA SDK (c2pa-python, MIT or Apache-2.0) embeds and validates the manifest; this module only
 says what goes in it. Signing needs an X.509 chain and its private key; `make_test_chain` makes a
 self-signed one (a root and a signing certificate, marked "test chain" in their names) for a studio
@@ -13,8 +19,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
-import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +35,11 @@ WATERMARK_ALG = "org.digitalclonestudio.audio-watermark.1"
 MIME = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".mp4": "video/mp4",
         ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
         ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}
+# Files that cannot hold a manifest: theirs is signed into a sidecar `<file name>.c2pa` (the SDK binds
+# any bytes by a data hash in no-embed mode; the media type is recorded as the asset's format).
+SIDECAR_MIME = {".txt": "text/plain", ".md": "text/markdown", ".lrc": "text/plain", ".srt": "application/x-subrip",
+                ".vtt": "text/vtt", ".json": "application/json", ".mid": "audio/midi"}
+SIDECAR_EXT = ".c2pa"
 # Office files are ZIP archives; the SDK reads only entries stored without compression.
 ZIPPED = {".pptx"}
 TEST_CHAIN_ORG = "Digital Clone Studio (self-signed test chain)"
@@ -68,6 +79,9 @@ class Claim:
     # Marks already in the file (the watermark's studio and generation ids), recorded as an action.
     watermark: dict | None = None
     test_chain: bool = False
+    # SHA-256 of the file the manifest is for, when it is kept in a sidecar: a sidecar read alone still
+    # names the bytes it was made for.
+    content_sha256: str = ""
 
     def manifest(self) -> dict:
         agent = {"name": self.studio, "version": self.studio_version}
@@ -85,6 +99,8 @@ class Claim:
                   "created_at": self.created_at,
                   "inputs": [{"title": i.title, "mime": i.mime, "sha256": i.sha256} for i in self.ingredients],
                   "signed_with_test_chain": self.test_chain}
+        if self.content_sha256:
+            studio["content_sha256"] = self.content_sha256
         assertions = [{"label": "c2pa.actions.v2", "data": {"actions": actions}},
                       {"label": STUDIO_ASSERTION, "data": studio}]
         if self.watermark:
@@ -209,13 +225,13 @@ def sign(path: Path, claim: Claim, identity: Identity) -> None:
     ext = path.suffix.lower()
     if ext not in MIME:
         raise CredentialsError(f"{ext or 'a file without extension'} cannot hold Content Credentials")
-    work = path.with_name(path.stem + ".c2pa-src" + ext)
+    # The SDK reads the file and writes the signed copy beside it, which then replaces it; a deck is read
+    # from a copy with its entries stored.
+    work = path.with_name(path.stem + ".c2pa-src" + ext) if ext in ZIPPED else path
     out = path.with_name(path.stem + ".c2pa" + ext)
     try:
         if ext in ZIPPED:
             _store_uncompressed(path, work)
-        else:
-            shutil.copyfile(path, work)
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(_algorithm(identity.key_pem), identity.chain_pem,
                                                            identity.key_pem, None))
         with signer, c2pa.Builder(claim.manifest()) as builder:
@@ -229,8 +245,56 @@ def sign(path: Path, claim: Claim, identity: Identity) -> None:
     except c2pa.C2paError as e:
         raise CredentialsError(f"could not sign {path.name}: {e}") from e
     finally:
-        work.unlink(missing_ok=True)
+        if work != path:
+            work.unlink(missing_ok=True)
         out.unlink(missing_ok=True)
+
+
+def takes_sidecar(path: Path) -> bool:
+    """Whether the file's Content Credentials go in a sidecar (`sign_sidecar`) rather than inside it."""
+    return path.suffix.lower() in SIDECAR_MIME
+
+
+def sidecar_of(path: Path) -> Path:
+    """Where a file's sidecar manifest is kept: its full name plus .c2pa ("x.lrc" -> "x.lrc.c2pa"; a song's
+    "x.lrc" and "x.mid" must not share one)."""
+    return path.with_name(path.name + SIDECAR_EXT)
+
+
+def is_sidecar(path: Path) -> bool:
+    """A C2PA manifest store on its own (.c2pa, a JUMBF superbox): named so, or starting like one."""
+    if path.suffix.lower() == SIDECAR_EXT:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return len(head) == 8 and head[4:] == b"jumb"
+
+
+def sign_sidecar(path: Path, claim: Claim, identity: Identity) -> Path:
+    """Sign the claim's manifest for the file at `path` into its sidecar (`sidecar_of(path)`), bound to the
+    file's bytes by a data hash; the file itself is not changed. Returns the sidecar's path."""
+    import c2pa
+
+    ext = path.suffix.lower()
+    if ext not in SIDECAR_MIME:
+        raise CredentialsError(f"{ext or 'a file without extension'} takes no sidecar manifest; "
+                               f"those are for {', '.join(sorted(SIDECAR_MIME))} files")
+    out = sidecar_of(path)
+    try:
+        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(_algorithm(identity.key_pem), identity.chain_pem,
+                                                           identity.key_pem, None))
+        with signer, c2pa.Builder(claim.manifest()) as builder, open(path, "rb") as src:
+            builder.set_no_embed()
+            manifest = builder.sign(signer, SIDECAR_MIME[ext], src, io.BytesIO())
+    except c2pa.C2paError as e:
+        raise CredentialsError(f"could not sign {path.name}: {e}") from e
+    if not manifest:
+        raise CredentialsError(f"could not sign {path.name}: the SDK returned no manifest")
+    out.write_bytes(manifest)
+    return out
 
 
 @dataclass(frozen=True)
@@ -247,35 +311,71 @@ class Reading:
     actions: tuple[dict, ...] = ()
     ingredients: tuple[str, ...] = ()
     title: str = ""
+    # A sidecar's binding to its file: "matches", "changed" (the file's bytes are not those signed), or
+    # "not given" (the sidecar read alone: `state` is then what its signature alone is worth); "" for a
+    # manifest inside the file (its binding is part of `state`).
+    content: str = ""
+    # The signature's own state ("Trusted", "Valid" or "Invalid"), whatever became of the content.
+    signature_state: str = ""
 
     @property
     def intact(self) -> bool:
-        """Signature valid and the content what was signed (the signer may be untrusted)."""
+        """Signature valid and the content what was signed (the signer may be untrusted); for a sidecar read
+        alone, the signature only."""
         return self.present and self.state in ("Valid", "Trusted")
 
 
-def read(path: Path, trust_anchors_pem: bytes | None = None) -> Reading:
-    """The active manifest of the file and its validation (against `trust_anchors_pem` when given)."""
+# The validation code of a data hash that does not match the bytes read.
+DATA_HASH_MISMATCH = "assertion.dataHash.mismatch"
+# ... and of a signing certificate that is not among the trust anchors (the state stays "Valid").
+UNTRUSTED = "signingCredential.untrusted"
+
+
+def read(path: Path, trust_anchors_pem: bytes | None = None, sidecar: Path | None = None) -> Reading:
+    """The active manifest of the file and its validation (against `trust_anchors_pem` when given).
+    `sidecar`: the file's manifest is in that .c2pa file, bound to `path`'s bytes. `path` itself may be a
+    sidecar read alone (`is_sidecar`): its signature is checked, the file it is for cannot be
+    (`Reading.content_checked` is False)."""
     import c2pa
 
+    settings = {"verify": {"verify_trust": True}, "trust": {"trust_anchors": trust_anchors_pem.decode()}} \
+        if trust_anchors_pem else None
+    alone = sidecar is None and is_sidecar(path)
     try:
-        if trust_anchors_pem:
-            settings = {"verify": {"verify_trust": True}, "trust": {"trust_anchors": trust_anchors_pem.decode()}}
-            context = c2pa.Context.from_dict(settings)
+        context = c2pa.Context.from_dict(settings) if settings else None
+        if sidecar is not None:
+            manifest_data = Path(sidecar).read_bytes()
+            with open(path, "rb") as f:
+                reader = c2pa.Reader(_mime_of(path), f, manifest_data, context)
+        elif alone:
+            with open(path, "rb") as f:
+                reader = c2pa.Reader("application/c2pa", f, None, context)
+        elif context is not None:
             reader = c2pa.Reader(str(path), None, None, context)
         else:
             reader = c2pa.Reader(str(path))
     except c2pa.C2paError as e:
         if "ManifestNotFound" in type(e).__name__ or "no JUMBF" in str(e) or "NotFound" in str(e):
             return Reading(False)
-        if "NotSupported" in type(e).__name__:
+        if "NotSupported" in type(e).__name__ and sidecar is None and not alone:
             return Reading(False)
-        raise CredentialsError(f"could not read the Content Credentials of {path.name}: {e}") from e
+        what = f"the sidecar {Path(sidecar).name}" if sidecar is not None else path.name
+        raise CredentialsError(f"could not read the Content Credentials of {what}: {e}") from e
     with reader:
         manifest = reader.get_active_manifest() or {}
         state = reader.get_validation_state() or ""
         results = reader.get_validation_results() or {}
-    failures = tuple(x.get("code", "") for x in (results.get("activeManifest") or {}).get("failure", []))
+    active = results.get("activeManifest") or {}
+    failures = tuple(x.get("code", "") for x in active.get("failure", []))
+    # The signature's state, the data hash left aside (as the SDK states a file signed so).
+    others = tuple(f for f in failures if f != DATA_HASH_MISMATCH)
+    trusted = any(x.get("code") == "signingCredential.trusted" for x in active.get("success", []))
+    signature_state = ("Trusted" if trusted and not others else "Valid") if set(others) <= {UNTRUSTED} else state
+    content = ""
+    if alone:  # nothing to hash: the data hash cannot match, which says nothing about the signature
+        failures, state, content = others, signature_state, "not given"
+    elif sidecar is not None:
+        content = "changed" if DATA_HASH_MISMATCH in failures else "matches"
     assertions = {a.get("label"): a.get("data") for a in manifest.get("assertions", [])}
     actions = tuple((assertions.get("c2pa.actions.v2") or assertions.get("c2pa.actions") or {}).get("actions", []))
     info = manifest.get("signature_info") or {}
@@ -283,4 +383,9 @@ def read(path: Path, trust_anchors_pem: bytes | None = None) -> Reading:
                                                                                    info.get("common_name")) if x),
                    studio=assertions.get(STUDIO_ASSERTION) or {}, actions=actions,
                    ingredients=tuple(i.get("title", "") for i in manifest.get("ingredients", [])),
-                   title=manifest.get("title", ""))
+                   title=manifest.get("title", ""), content=content, signature_state=signature_state)
+
+
+def _mime_of(path: Path) -> str:
+    ext = path.suffix.lower()
+    return MIME.get(ext) or SIDECAR_MIME.get(ext) or "application/octet-stream"

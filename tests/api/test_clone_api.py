@@ -39,7 +39,8 @@ def clone(client):
     by_name = {}
     for p in parts:
         for role, pattern in (("script", r"script\.md$"), ("narration", r"narration\.wav$"),
-                              ("music", r"music\.wav$"), ("head", r"head\.mp4$"), ("srt", r"\.srt$")):
+                              ("music", r"music\.wav$"), ("head", r"head\.mp4$"), ("srt", r"\.srt$"),
+                              ("script sidecar", r"script\.md\.c2pa$"), ("srt sidecar", r"\.srt\.c2pa$")):
             if re.search(pattern, p):
                 by_name[role] = p
     return video, by_name, details
@@ -119,6 +120,8 @@ def test_a_20_s_explainer_and_its_parts(clone, assert_signed):
     gid = details["generation_id"]
     for path in (video, parts["narration"], parts["music"], parts["head"]):
         assert assert_signed(path, "clone_video") == gid
+    for text in ("script", "srt"):  # text parts come with their sidecars
+        assert assert_signed(parts[text], "clone_video", parts[f"{text} sidecar"]) == gid
 
 
 def test_the_script_can_be_read_and_edited_first_and_bad_requests_say_what_is_wrong(client):

@@ -45,13 +45,14 @@ def test_media_endpoint_names_and_parameters_are_stable(client):
                {k: v for k, v in params.items() if v is not None}, name
 
 
-def test_lyrics_song_mix_and_music_video(client, tmp_path, assert_signed):
+def test_lyrics_song_mix_and_music_video(client, tmp_path, assert_signed, exported):
     lyrics = client.predict(theme="a lighthouse keeper in a storm", title="The Keeper", api_name="/write_lyrics")
     assert "[Chorus]" in lyrics and len(lyrics.splitlines()) >= 8
     short = "[Verse]\nThe light is burning on the shore\n[Chorus]\nHold on, hold on, the storm will pass"
+    p = client.predict(name="Signed songs", api_name="/create_project")
     song, lrc, stems, midi = client.predict(theme="a lighthouse keeper", title="Keeper", lyrics=short,
                                             music_style="pop", voice_style="soprano", duration_s=15, seed=3,
-                                            api_name="/compose_song")
+                                            project_id=p["id"], api_name="/compose_song")
     info = sf.info(song)
     assert abs(info.duration - 15) <= 3 and info.samplerate == 44100
     assert re.search(r"^\[00:\d\d\.\d\d\]", lrc, re.M)
@@ -63,6 +64,21 @@ def test_lyrics_song_mix_and_music_video(client, tmp_path, assert_signed):
         assert assert_signed(stem, "song") == song_gen
     assert Path(midi).read_bytes()[:4] == b"MThd"
     song_id = int(re.search(r" - song (\d+)\.wav$", Path(song).name).group(1))
+    # The song's text and data files (lyrics, LRC, MIDI) each come with a sidecar, through the project's export.
+    files = exported(client, p["id"], tmp_path / "export")
+    texts = {n: f for n, f in files.items() if Path(n).suffix in (".txt", ".lrc", ".mid")}
+    assert {Path(n).suffix for n in texts} == {".txt", ".lrc", ".mid"}
+    assert texts[Path(midi).name].read_bytes() == Path(midi).read_bytes()
+    assert next(f for n, f in texts.items() if n.endswith(".lrc")).read_text(encoding="utf-8") == lrc
+    for name, path in texts.items():
+        assert assert_signed(path, "song", files[f"{name}.c2pa"]) == song_gen
+    lyrics_txt = next(n for n in texts if n.endswith("lyrics.txt"))
+    verified = client.predict(file=handle_file(str(texts[lyrics_txt])),
+                              sidecar=handle_file(str(files[f"{lyrics_txt}.c2pa"])), api_name="/verify_media")
+    assert verified["made_here"] and verified["generation_id"] == song_gen
+    assert verified["content_credentials"]["content"] == "matches"
+    alone = client.predict(file=handle_file(str(files[f"{lyrics_txt}.c2pa"])), api_name="/verify_media")
+    assert alone["made_here"] and alone["content_credentials"]["content"] == "not given"
 
     quiet = client.predict(song_id=song_id, settings_json='{"tracks": {"vocals": {"mute": true}}}', api_name="/mix")
     assert abs(sf.info(quiet).duration - info.duration) < 0.05
@@ -78,7 +94,7 @@ def test_lyrics_song_mix_and_music_video(client, tmp_path, assert_signed):
     assert_signed(video, "music_video")
 
 
-def test_photos_and_scene_videos(client, samples, tmp_path, assert_signed):
+def test_photos_and_scene_videos(client, samples, tmp_path, assert_signed, exported):
     portraits = [handle_file(str(p)) for p in sorted((samples / "portraits").glob("*.png"))]
     video = client.predict(images=portraits, seconds_per_image=1.5, size="320x180", fps=24,
                            api_name="/image_to_video")
@@ -90,13 +106,20 @@ def test_photos_and_scene_videos(client, samples, tmp_path, assert_signed):
     y, sr = sf.read(str(flac))
     wav = tmp_path / "speech.wav"
     sf.write(wav, y[: int(2.5 * sr)], sr)
+    p = client.predict(name="Signed scenes", api_name="/create_project")
     scene = client.predict(audio=handle_file(str(wav)), template="emotional_closeup", captions="[00:00.50]Hello there",
-                           size="321x181", fps=25, api_name="/scene_video")
+                           size="321x181", fps=25, project_id=p["id"], api_name="/scene_video")
     v = ffprobe(scene)
     streams = {s["codec_type"]: s for s in v["streams"]}
     assert (streams["video"]["width"], streams["video"]["height"]) == (320, 180)
     assert abs(float(streams["audio"]["duration"]) - 2.5) < 0.1
-    assert_signed(scene, "scene_video")
+    scene_gen = assert_signed(scene, "scene_video")
+    # Its subtitles (.srt, .vtt) carry theirs in sidecars.
+    files = exported(client, p["id"], tmp_path / "export")
+    subtitles = {n: f for n, f in files.items() if Path(n).suffix in (".srt", ".vtt")}
+    assert {Path(n).suffix for n in subtitles} == {".srt", ".vtt"}
+    for name, path in subtitles.items():
+        assert assert_signed(path, "scene_video", files[f"{name}.c2pa"]) == scene_gen
 
     with pytest.raises(Exception, match="at least one photo"):
         client.predict(images=[], api_name="/image_to_video")

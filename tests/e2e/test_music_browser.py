@@ -32,9 +32,9 @@ def test_lyrics_song_downloads_and_remix(app_server):
         expect(page.locator("#song-info")).to_contain_text("LUFS", timeout=180000)
         expect(page.locator("#song-lrc textarea")).to_have_value(__import__("re").compile(r"\[00:\d\d\.\d\d\]"))
         links = page.locator("#song-files a")
-        expect(links).to_have_count(5, timeout=10000)
-        hrefs = [links.nth(i).get_attribute("href") for i in range(5)]
-        for ext in (".mp3", ".wav", ".zip", ".mid", ".lrc"):
+        expect(links).to_have_count(7, timeout=10000)
+        hrefs = [links.nth(i).get_attribute("href") for i in range(7)]
+        for ext in (".mp3", ".wav", ".zip", ".mid", ".lrc", ".mid.c2pa", ".lrc.c2pa"):
             assert any(h.endswith(ext) for h in hrefs), (ext, hrefs)
         assert page.request.get(next(h for h in hrefs if h.endswith(".mp3"))).ok
         page.get_by_text("Mixing console").click()

@@ -39,3 +39,28 @@ def test_verify_a_made_file_and_a_real_recording(browser, app_server, client, sa
         for text in expected:
             expect(verdict).to_contain_text(text.replace("**", ""), timeout=60000)
     page.close()
+
+
+def test_verify_lyrics_with_their_sidecar(browser, app_server, client, tmp_path, exported):
+    """A text file and its Content Credentials sidecar, given in the tab's two file inputs."""
+    from playwright.sync_api import expect
+
+    p = client.predict(name="Verify a text", api_name="/create_project")
+    client.predict(theme="a lighthouse keeper", title="Lamp", lyrics="[Verse]\nThe lamp is lit\n[Chorus]\nShine on",
+                   music_style="pop", voice_style="soprano", duration_s=10, seed=1, project_id=p["id"],
+                   api_name="/compose_song")
+    files = exported(client, p["id"], tmp_path)
+    lyrics = next(n for n in files if n.endswith("lyrics.txt"))
+    gen = client.predict(project_id=p["id"], api_name="/list_generations")[0]["id"]
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(app_server.url)
+    page.get_by_role("tab", name="Verify").click()
+    page.set_input_files("#verify-file input[type=file]", str(files[lyrics]))
+    page.set_input_files("#verify-sidecar input[type=file]", str(files[f"{lyrics}.c2pa"]))
+    page.click("#verify-button")
+    verdict = page.locator("#verify-verdict")
+    for text in ("Made here", f"song generation {gen}", "Content Credentials (sidecar): Trusted",
+                 "the file is unchanged since it was signed"):
+        expect(verdict).to_contain_text(text, timeout=60000)
+    page.close()

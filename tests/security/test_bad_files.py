@@ -100,7 +100,11 @@ IMPORTS = {
         r"media/t\.npz \('speak-sentences\.npz' in its manifest\) was refused: .*damaged zip archive"),
     "a script declared a generated file": (
         [{"file": "media/run.sh", "data": b"#!/bin/sh\nrm -rf /", "kind": "other", "name": "run.sh"}],
-        r"media/run\.sh .*is none of the generated files \(MIDI \.mid, NumPy \.npz\)"),
+        r"media/run\.sh .*is none of the generated files \(MIDI \.mid, NumPy \.npz, Content Credentials sidecar "
+        r"\.c2pa\)"),
+    "a script named as a Content Credentials sidecar": (
+        [{"file": "media/x.c2pa", "data": b"#!/bin/sh\nrm -rf /", "kind": "other", "name": "lyrics.txt.c2pa"}],
+        r"media/x\.c2pa .*not a readable Content Credentials \(C2PA manifest store\) file"),
     "an unknown kind": (
         [{"file": "media/a.png", "data": bad.png(), "kind": "script", "name": "a.png"}],
         r"media/a\.png is declared of kind 'script'; kinds are text, photo, audio, video, pptx, other"),

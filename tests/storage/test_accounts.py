@@ -207,7 +207,8 @@ def test_another_users_ids_answer_like_ids_that_do_not_exist(services, samples, 
     assert lib.list_projects(bob) == [] and profiles.list(bob) == []
     # Nothing of alice's changed, and she still sees all of it.
     assert [x.name for x, _ in lib.list_projects(alice)] == ["Alice's"]
-    assert [a.name for a in lib.list_assets(p.id, alice)] == ["me.png", "note.txt"]
+    # (the job's text came with its Content Credentials sidecar)
+    assert [a.name for a in lib.list_assets(p.id, alice)] == ["me.png", "note.txt", "note.txt.c2pa"]
     assert [x.name for x in profiles.list(alice)] == ["Alice's voice"]
     assert lib.get_generation(g.id, None, alice)[0].id == g.id
 

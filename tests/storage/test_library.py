@@ -158,11 +158,15 @@ def _store_generated(library, project_id: int, tmp_path: Path, name: str, data: 
 
 # The smallest standard MIDI file: a header and one track that only ends.
 MIDI = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60" + b"MTrk\x00\x00\x00\x04\x00\xff\x2f\x00"
+# The shape of a Content Credentials sidecar: one JUMBF superbox the length of the file (its signature is
+# the C2PA SDK's to check when it is read).
+SIDECAR = (24).to_bytes(4, "big") + b"jumb" + (16).to_bytes(4, "big") + b"jumdc2pa" + bytes(4)
 
 
 def test_import_checks_generated_files_as_what_they_claim(library, samples, tmp_path):
-    """Exported MIDI and speech sentences (.npz) come back as they were; an .npz that would unpickle code,
-    or a MIDI that is not one, is refused naming the member, and nothing of the project is stored."""
+    """Exported MIDI, speech sentences (.npz) and Content Credentials sidecars (.c2pa) come back as they were;
+    an .npz that would unpickle code, a MIDI or a sidecar that is not one, is refused naming the member, and
+    nothing of the project is stored."""
     import io
 
     import numpy as np
@@ -174,16 +178,19 @@ def test_import_checks_generated_files_as_what_they_claim(library, samples, tmp_
              take0=np.zeros(80, np.float32))
     takes = _store_generated(library, p.id, tmp_path, "speak-sentences.npz", buf.getvalue(), MediaKind.other)
     midi = _store_generated(library, p.id, tmp_path, "song.mid", MIDI, MediaKind.other)
+    side = _store_generated(library, p.id, tmp_path, "song.mid.c2pa", SIDECAR, MediaKind.other)
     good = archive.export_project(library, p.id, tmp_path)
     q = archive.import_project(library, good)
     got = {a.name: a for a in library.list_assets(q.id)}
     assert got["speak-sentences.npz"].sha256 == takes.sha256 and got["song.mid"].sha256 == midi.sha256
+    assert got["song.mid.c2pa"].sha256 == side.sha256 and got["song.mid.c2pa"].mime == "application/c2pa"
     library.delete_project(q.id)
 
     pickled = io.BytesIO()
     np.savez(pickled, take0=np.array([{"run": "os.system"}], dtype=object))
     for member, data, match in [(f"media/{takes.sha256}.npz", pickled.getvalue(), "Object arrays cannot be loaded"),
-                                (f"media/{midi.sha256}.mid", b"MThd" + bytes(20), "not a readable MIDI file")]:
+                                (f"media/{midi.sha256}.mid", b"MThd" + bytes(20), "not a readable MIDI file"),
+                                (f"media/{side.sha256}.c2pa", SIDECAR[:-1], "not a readable Content Credentials")]:
         bad = tmp_path / "bad.zip"
         with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
             manifest = json.loads(zin.read("manifest.json"))
@@ -196,7 +203,7 @@ def test_import_checks_generated_files_as_what_they_claim(library, samples, tmp_
         with pytest.raises(InputError, match=f"{member} .*was refused: .*{match}.*Nothing was imported"):
             archive.import_project(library, bad)
     assert [x.name for x, _ in library.list_projects()] == ["Song"]
-    assert len(stored_files(library)) == 3
+    assert len(stored_files(library)) == 4
 
 
 def test_recover_marks_interrupted_jobs_and_removes_orphans(library, samples):

@@ -49,8 +49,9 @@ def test_lyrics_are_written_and_kept(song_services):
     done, text = song_services.music.write_lyrics("a dragon guarding gold", "Hoard", "fantasy", "proud", seed=1)
     assert done.generation.kind == "lyrics" and done.generation.backend == "embedded"
     assert "[Verse]" in text and "[Chorus]" in text
-    (asset,) = done.outputs
+    asset, sidecar = done.outputs  # the text, then its Content Credentials (workflows.trust)
     assert song_services.library.asset_path(asset).read_text(encoding="utf-8") == text
+    assert sidecar.name == f"{asset.name}.c2pa" and sidecar.meta["for"] == asset.name
 
 
 def test_a_song_keeps_its_parts(song_services, song):

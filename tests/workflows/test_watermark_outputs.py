@@ -114,8 +114,23 @@ def test_song_files_and_deck_are_signed(sqlite_services):
     for asset in signed:
         got = credentials_of(svc, asset)
         assert got.state == "Trusted" and got.studio["generation_id"] == done.generation.id, asset.name
-    unsigned = [a for a in done.outputs if a not in signed]
-    assert all("content_credentials" not in a.meta for a in unsigned)  # lyrics, MIDI: no place for a manifest
+    # Lyrics, LRC and MIDI have no place for a manifest: each has a sidecar `<name>.c2pa`, an output of its own,
+    # that validates with the file's bytes.
+    from engines.trust import credentials
+
+    sidecars = {a.meta["for"]: a for a in done.outputs if a.meta.get("role") == "content-credentials"}
+    texts = [a for a in done.outputs if a not in signed and a.meta.get("role") != "content-credentials"]
+    assert {a.ext for a in texts} == {".txt", ".lrc", ".mid"} and set(sidecars) == {a.name for a in texts}
+    for asset in texts:
+        side = sidecars[asset.name]
+        assert side.name == f"{asset.name}.c2pa" and side.ext == ".c2pa" and side.kind.value == "other"
+        assert asset.meta["content_credentials"] == {"test_chain": True, "sidecar": side.name}
+        got = credentials.read(svc.library.asset_path(asset), svc.jobs.mark_outputs.identity.root_pem,
+                               sidecar=svc.library.asset_path(side))
+        assert (got.state, got.content) == ("Trusted", "matches"), asset.name
+        assert got.studio["generation_id"] == done.generation.id and got.studio["content_sha256"] == asset.sha256
+    # Outputs that take the text or the song by kind or role still find them first.
+    assert done.outputs.index(sidecars[texts[0].name]) > max(done.outputs.index(a) for a in texts)
 
     deck_done = svc.slides.make_deck("# Lamps\n\n## Why\n- Storms come\n")
     (deck,) = [a for a in deck_done.outputs if a.ext == ".pptx"]
@@ -141,6 +156,45 @@ def test_verify_names_the_generation_from_the_manifest_of_a_file_without_sound(s
     changed.write_bytes(bytes(data))
     report = verify_media(changed, "changed.pptx", svc.jobs.mark_outputs, svc.library, svc.accounts, Actor())
     assert not report["made_here"] and "do not validate" in report["verdict"]
+
+
+def test_verify_reads_a_text_with_its_sidecar_or_the_sidecar_alone(sqlite_services, tmp_path):
+    """Lyrics and their sidecar: made here, unchanged; the sidecar alone names the generation but says the
+    text was not checked; the text changed by one word is no longer what was signed; the text alone is
+    refused with the sidecar's name."""
+    from core.errors import InputError
+
+    svc = sqlite_services
+    done, text = svc.music.write_lyrics("a lighthouse in the storm", "Lamp", "pop", seed=3)
+    lyrics, side = done.outputs
+    assert side.meta == {"role": "content-credentials", "for": lyrics.name}
+    text_path, side_path = svc.library.asset_path(lyrics), svc.library.asset_path(side)
+    args = (svc.jobs.mark_outputs, svc.library, svc.accounts, Actor())
+    gen = done.generation.id
+
+    both = verify_media(text_path, "lyrics.txt", *args, side_path, "lyrics.txt.c2pa")
+    assert both["made_here"] and both["generation_id"] == gen and both["kind"] == "lyrics"
+    assert both["method"] == "Content Credentials (sidecar)" and both["content_credentials"]["content"] == "matches"
+    assert "watermark" not in both and "unchanged since it was signed" in both["verdict"]
+    # Given the other way round, the same.
+    swapped = verify_media(side_path, "lyrics.txt.c2pa", *args, text_path, "lyrics.txt")
+    assert swapped["made_here"] and swapped["content_credentials"]["content"] == "matches"
+
+    alone = verify_media(side_path, "lyrics.txt.c2pa", *args)
+    assert alone["made_here"] and alone["generation_id"] == gen
+    assert alone["content_credentials"]["content"] == "not given" and lyrics.name in alone["verdict"]
+    assert alone["content_credentials"]["content_sha256"] == lyrics.sha256
+
+    changed = tmp_path / "lyrics.txt"
+    changed.write_text(text.replace("the", "a", 1), encoding="utf-8")
+    report = verify_media(changed, "lyrics.txt", *args, side_path, "lyrics.txt.c2pa")
+    assert not report["made_here"] and report["changed_generation_id"] == gen
+    assert report["verdict"].startswith("changed after it was made here")
+
+    with pytest.raises(InputError, match=r"sidecar, 'lyrics.txt.c2pa'"):
+        verify_media(text_path, "lyrics.txt", *args)
+    with pytest.raises(InputError, match="is not a Content Credentials sidecar"):
+        verify_media(text_path, "lyrics.txt", *args, text_path, "other.txt")
 
 
 def test_a_configured_certificate_signs_instead_of_the_test_chain(settings, tmp_path):

@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,82 @@ def test_formats_that_cannot_hold_credentials_are_refused(identity, tmp_path):
     with pytest.raises(credentials.CredentialsError, match="cannot hold"):
         credentials.sign(path, claim(path.name), identity)
     assert path.read_text() == "la la la"
+
+
+# ------------------------------------------------------------------ sidecars of text and data files
+
+TEXTS = {"lyrics.txt": "[Verse]\nThe harbour lights are calling me\n",
+         "song.lrc": "[00:01.00]The harbour lights are calling me\n",
+         "notes.md": "# Harbour\n\nA song about the sea.\n",
+         "captions.srt": "1\n00:00:00,500 --> 00:00:02,000\nHello there\n",
+         "captions.vtt": "WEBVTT\n\n00:00.500 --> 00:02.000\nHello there\n",
+         "metrics.json": '{"lufs": -14.0}\n'}
+
+
+@pytest.mark.parametrize("name", [*TEXTS, "song.mid"])
+def test_text_and_data_files_get_a_sidecar_that_binds_their_bytes(identity, tmp_path, name):
+    """The file is left as it was; its sidecar `<name>.c2pa` validates with it, trusted against the studio's
+    root, and names the generation and the file's SHA-256; one changed byte fails the data hash while the
+    signature still checks."""
+    import hashlib
+
+    path = tmp_path / name
+    if name.endswith(".mid"):
+        path.write_bytes(_midi())
+    else:
+        path.write_text(TEXTS[name], encoding="utf-8")
+    before = path.read_bytes()
+    digest = hashlib.sha256(before).hexdigest()
+    assert credentials.takes_sidecar(path) and not credentials.can_hold(path)
+    side = credentials.sign_sidecar(path, replace(claim(name), content_sha256=digest), identity)
+    assert side == tmp_path / f"{name}.c2pa" and path.read_bytes() == before
+    assert credentials.is_sidecar(side) and not credentials.is_sidecar(path)
+
+    got = credentials.read(path, identity.root_pem, sidecar=side)
+    assert (got.state, got.failures, got.content) == ("Trusted", (), "matches")
+    assert got.studio["generation_id"] == 4242 and got.studio["content_sha256"] == digest and got.title == name
+    (created,) = [a for a in got.actions if a["action"] == "c2pa.created"]
+    assert created["digitalSourceType"] == credentials.TRAINED_ALGORITHMIC_MEDIA
+
+    path.write_bytes(before[:-1] + bytes([before[-1] ^ 0x01]))
+    changed = credentials.read(path, identity.root_pem, sidecar=side)
+    assert not changed.intact and changed.content == "changed" and credentials.DATA_HASH_MISMATCH in changed.failures
+    assert changed.signature_state == "Trusted"
+
+
+def _midi() -> bytes:
+    import io
+
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes.append(pretty_midi.Note(velocity=90, pitch=60, start=0.0, end=0.5))
+    pm.instruments.append(piano)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def test_a_sidecar_read_alone_names_its_generation_but_not_the_content(identity, tmp_path):
+    path = tmp_path / "lyrics.txt"
+    path.write_text(TEXTS["lyrics.txt"], encoding="utf-8")
+    side = credentials.sign_sidecar(path, claim(path.name), identity)
+    alone = credentials.read(side, identity.root_pem)
+    assert (alone.state, alone.failures, alone.content) == ("Trusted", (), "not given")
+    assert alone.studio["generation_id"] == 4242 and alone.title == "lyrics.txt"
+    other = credentials.make_test_chain(tmp_path / "other")
+    untrusted = credentials.read(side, other.root_pem)
+    assert untrusted.state == "Valid" and untrusted.failures == (credentials.UNTRUSTED,)
+    # A sidecar whose signature was tampered with does not validate, alone or with its file.
+    data = bytearray(side.read_bytes())
+    data[-40] ^= 0x01
+    side.write_bytes(bytes(data))
+    assert not credentials.read(side, identity.root_pem).intact
+    assert not credentials.read(path, identity.root_pem, sidecar=side).intact
+
+
+def test_media_files_take_no_sidecar(media, identity):
+    assert not credentials.takes_sidecar(media[".wav"])
+    with pytest.raises(credentials.CredentialsError, match="takes no sidecar"):
+        credentials.sign_sidecar(media[".wav"], claim("speech.wav"), identity)
