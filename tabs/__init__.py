@@ -36,10 +36,10 @@ def build_app(services: Services) -> gr.Blocks:
         else:
             gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="studio-title")
         with gr.Tabs():
-            with gr.Tab("Clone", id="clone"):
-                clone.build(services)
             with gr.Tab("Voice", id="voice"):
                 voice.build(services)
+            with gr.Tab("Clone", id="clone"):
+                clone.build(services)
             with gr.Tab("Talking Head", id="talking_head"):
                 talking_head.build(services)
             with gr.Tab("Music & Lyrics", id="music"):

@@ -211,7 +211,8 @@ def test_nothing_of_alices_reaches_bob_through_the_ui(browser, app, alices, samp
     alice.locator("#music-theme textarea").click()
     alice.click("#compose-button")
     expect(alice.locator("#song-info")).to_contain_text("LUFS", timeout=120000)
-    expect(alice.locator("#song-files a")).to_have_count(5, timeout=15000)
+    # The song, stems, MIDI and LRC, and the MIDI's and LRC's Content Credentials sidecars.
+    expect(alice.locator("#song-files a")).to_have_count(7, timeout=15000)
     downloads["song"] = next(h for h in (a.get_attribute("href") for a in alice.locator("#song-files a").all())
                              if h.endswith(".mp3"))
 

@@ -37,7 +37,8 @@ def test_a_20_s_explainer_is_made_and_plays(app_server, samples):
         # The idea box now holds the script, to edit and make again.
         expect(page.locator("#clone-idea textarea")).to_have_value(
             __import__("re").compile(r"^# Why bees matter for our food[\s\S]*## [\s\S]*Notes:"))
-        expect(page.locator("#clone-parts")).to_contain_text("clone 1 narration")
+        expect(page.locator("#clone-parts")).to_contain_text("narration")
+        expect(page.locator("#clone-parts")).to_contain_text("head")
         duration = page.wait_for_function(
             "() => { const v = document.querySelector('#clone-video video'); "
             "return v && v.duration > 0 ? v.duration : null }", timeout=30000).json_value()
