@@ -40,7 +40,7 @@ from settings import Settings
 from storage.jobs import PREMARKED, Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
 from storage.models import MediaKind
-from storage.stages import StageCache, key
+from storage.stages import StageCache, StageHit, key
 from workflows import likeness
 from workflows.video import video_outputs
 from workflows.voice import VoiceWorkflows
@@ -67,7 +67,14 @@ NO_MUSIC = "none"
 # The music bed is made in lengths rounded up to this many seconds, so a small edit keeps the same bed.
 BED_STEP_S = 10.0
 # Bumped when a stage's output changes for the same inputs (old results are then not reused).
-STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "music": 1, "song": 1, "lyrics": 1}
+STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "music": 1, "song": 1, "lyrics": 1,
+                 "segment": 1}
+# An explainer's video is made a part at a time (a segment per slide, joined without encoding again), so an
+# edit draws and encodes again only the parts it changed. A segment is drawn with its neighbours' slides
+# SEGMENT_LEAD_S long on each side, for the transitions into and out of it (at most half of it each).
+SEGMENT_LEAD_S = 1.0
+# The slides' transition (engines.video.slideshow).
+TRANSITION = ("crossfade", 0.5)
 STAGE_WEIGHTS = {"script": 0.3, "voice": 1, "speech": 3, "slides": 2, "head": 6, "music": 1, "video": 5}
 SUNG_WEIGHTS = {"script": 0.3, "voice": 1, "song": 4, "head": 6, "video": 5}
 
@@ -105,6 +112,15 @@ def _sha_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def script_request(idea: str, kind: str, length_s: float):
+    """The script a clone video of `length_s` seconds speaks: its words fill the length less the breaks between
+    parts (each rounded up to whole frames) and an explainer's end card."""
+    from engines.script import ScriptRequest, points_for
+
+    pauses = (points_for(float(length_s)) + 2) * (PART_GAP_S + 0.5 / FPS) + (END_CARD_S if kind == "explainer" else 0)
+    return ScriptRequest(idea, kind, length_s, float(length_s) - pauses)
 
 
 def check_request(req: CloneRequest) -> CloneRequest:
@@ -155,7 +171,7 @@ class CloneWorkflows:
 
     def write_script(self, idea: str, kind: str = "explainer", length_s: float = 60.0) -> str:
         """The script a clone video of this idea would speak (to read and edit before making it)."""
-        from engines.script import ScriptRequest, write_script
+        from engines.script import write_script
 
         if kind == "music_video":  # the lyrics the clone will sing
             from engines.music.lyrics import write_lyrics
@@ -164,7 +180,7 @@ class CloneWorkflows:
             llm = self._llm()
             ask = (lambda system, user: llm(self.settings, system, user)) if llm is not None else None
             return write_lyrics(idea, _song_title(idea), "emotional", llm=ask)[0].to_text()
-        text = write_script(ScriptRequest(idea, kind, length_s), self.settings, self._llm())
+        text = write_script(script_request(idea, kind, length_s), self.settings, self._llm())
         self._deck(text, DEFAULT_TEMPLATE[kind] if kind == "explainer" else "dark")
         return text
 
@@ -254,6 +270,11 @@ class _Chain:
         self.reused: dict[str, list[bool]] = {}
         self.licences: list[str] = []
         self.notes: list[str] = []
+        # Each part's talking head and its stage key (heads()).
+        self.head_parts: list[tuple[Path, str]] = []
+        # The generation whose picture mark the video's segments carry (an earlier version's, when its
+        # segments are reused), set by _segments.
+        self.picture_generation: int | None = None
 
     # ---------------------------------------------------------------- helpers
 
@@ -276,7 +297,7 @@ class _Chain:
     # ---------------------------------------------------------------- stages
 
     def script(self) -> str:
-        from engines.script import ScriptRequest, is_script, write_script
+        from engines.script import is_script, write_script
 
         req = self.req
         if is_script(req.idea):
@@ -286,7 +307,7 @@ class _Chain:
         model = (self.settings.openai_model or "") if llm is not None else "offline"
 
         def make(folder: Path) -> dict:
-            text = write_script(ScriptRequest(req.idea, req.kind, req.length_s), self.settings, llm)
+            text = write_script(script_request(req.idea, req.kind, req.length_s), self.settings, llm)
             return {"script": text, "writer": model}
 
         hit = self._stage("script", key("script", STAGE_VERSION["script"], req.idea, req.kind, req.length_s, model),
@@ -370,9 +391,11 @@ class _Chain:
                 return {"frames": res.frames, "backend": res.backend, "model": res.model, "licence": res.licence,
                         "notes": res.notes}
 
-            hit = self._stage("head", key("head", STAGE_VERSION["head"], self.owner, self.photo.sha256, digest,
-                                          clip.sample_rate, px, crop, FPS), make)
+            k = key("head", STAGE_VERSION["head"], self.owner, self.photo.sha256, digest, clip.sample_rate, px, crop,
+                    FPS)
+            hit = self._stage("head", k, make)
             videos.append(hit.folder / "head.mp4")
+            self.head_parts.append((hit.folder / "head.mp4", k))
             if hit.meta["licence"] not in self.licences:
                 self.licences.append(hit.meta["licence"])
             for note in hit.meta.get("notes", []):
@@ -533,7 +556,7 @@ class _Chain:
         spoken_s = sum(p.duration_s for p in parts)
         if spoken_s < 0.8 * req.length_s:
             self.notes.append(f"the script speaks for {spoken_s:.0f} s of the {req.length_s:.0f} s asked; the offline "
-                              "writer's scripts reach about two minutes at most: a language model (OPENAI_API_KEY or "
+                              "writer's scripts reach about 90 s at most: a language model (OPENAI_API_KEY or "
                               "OPENAI_BASE_URL), a pasted text or your own script makes longer videos")
         rate = parts[0].audio.sample_rate
         end = Audio(np.zeros(int(round(END_CARD_S * rate)), np.float32), rate) if req.kind == "explainer" else None
@@ -543,29 +566,109 @@ class _Chain:
         head = self._timed("head", lambda: self.heads(clips))
         bed = self._timed("music", lambda: self.music(narration.duration_s))
         over = self._timed("mix", lambda: under_voice(narration, bed))
-        words, t = [], 0.0
-        for p in parts:
-            words += [_Word(w, t + a, t + b) for w, a, b in p.meta["words"]]
+        # Captions a part at a time (a line never runs across a change of slide), on the video's timeline.
+        part_lines = [lines_from_words([_Word(*w) for w in p.meta["words"]], p.duration_s) if req.captions else []
+                      for p in parts]
+        lines, t = [], 0.0
+        for p, own in zip(parts, part_lines):
+            lines += [_shifted(line, t) for line in own]
             t += p.duration_s
-        lines = lines_from_words(words, narration.duration_s) if req.captions else []
         # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
         mix, voice, music = (self.ctx.marked(a) if a is not None else None for a in (over.mix, over.voice, over.music))
-        res = self._timed("video", lambda: self._compose(deck, parts, images, head, mix, lines))
+        if req.kind == "explainer":
+            res = self._timed("video", lambda: self._segments(parts, images, part_lines, mix))
+        else:
+            res = self._timed("video", lambda: self._compose(deck, head, mix, lines))
         return self._result(res, script, voice, music, head, lines, parts, deck.title)
 
-    def _compose(self, deck, parts: list[_Part], images: list[Path], head: Path, soundtrack: Audio, lines):
-        from engines.video.scene_video import SceneVideoRequest, render_scene_video
+    def _segments(self, parts: list[_Part], images: list[Path], part_lines: list[list], soundtrack: Audio):
+        """The explainer's video a slide at a time: each part's segment (its slide, its neighbours' in the
+        transitions, its presenter and captions) kept by content, so an edit draws and encodes again only the
+        parts it changed; the segments joined without encoding again, with the sound and a chapter per slide.
+
+        A kept segment carries the picture mark it was drawn with. So that the whole picture names one
+        generation, segments are drawn with the mark most of the kept ones carry (the clone's earlier
+        version's, when this is an edit of it), else this generation's."""
+        from engines.trust.video_watermark import encode_mark, marking_encodes, not_marking
+        from engines.video.encode import join_segments
         from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
+        from engines.video.types import Chapter, VideoResult, parse_size
+
+        req, ctx = self.req, self.ctx
+        titles = [p.title for p in parts] + ["The end"]
+        durations = [p.duration_s for p in parts] + [END_CARD_S]
+        frames = [int(round(d * FPS)) for d in durations]
+        lines = [*part_lines, []]
+        shas = [_sha_file(img) for img in images]
+        keys = []
+        for j in range(len(durations)):
+            near = [shas[j - 1] if j > 0 else None, shas[j], shas[j + 1] if j + 1 < len(shas) else None]
+            keys.append(key("segment", STAGE_VERSION["segment"], self.owner, near, frames[j], self.head_parts[j][1],
+                            [(ln.start_s, ln.end_s, ln.text, [(w.start_s, w.end_s, w.text) for w in ln.words])
+                             for ln in lines[j]], req.size, FPS, TRANSITION, self.settings.max_image_pixels))
+        mark = encode_mark()
+        kept = [self.cache.get(k) for k in keys]
+        # The mark to draw with: the one on most kept frames (of the same kind: marked or not), else this job's.
+        votes: dict = {}
+        for hit, n in zip(kept, frames):
+            if hit is not None and (hit.meta.get("payload") is None) == (mark is None):
+                g = (hit.meta.get("payload"), hit.meta.get("generation_id"))
+                votes[g] = votes.get(g, 0) + n
+        payload, generation = max(votes, key=votes.get) if votes else (
+            mark.payload if mark is not None else None, ctx.generation_id)
+        self.picture_generation = generation if payload is not None else None
+        total = sum(frames)
+        done = 0
+        paths, metrics = [], {}
+
+        def render(j: int, folder: Path) -> dict:
+            slides = ([Slide(images[j - 1], SEGMENT_LEAD_S)] if j > 0 else []) + [Slide(images[j], durations[j])] + (
+                [Slide(images[j + 1], SEGMENT_LEAD_S)] if j + 1 < len(images) else [])
+            first = int(round(SEGMENT_LEAD_S * FPS)) if j > 0 else 0
+
+            def report(d, t, m=""):
+                self.progress.report("video", (done + d) / total, f"part {j + 1} of {len(durations)}: {m}")
+
+            with marking_encodes(payload, mark.key) if payload is not None else not_marking():
+                res = render_slideshow(
+                    SlideshowRequest(slides=slides, audio=None, size=req.size, fps=FPS, transition=TRANSITION[0],
+                                     transition_s=TRANSITION[1], presenter_video=self.head_parts[j][0],
+                                     caption_lines=lines[j] or None, max_image_pixels=self.settings.max_image_pixels,
+                                     segment=(first, first + frames[j])),
+                    folder / "segment.mp4", report, ctx.cancel, folder / "tmp")
+            shutil.rmtree(folder / "tmp", ignore_errors=True)
+            return {"payload": payload, "generation_id": generation, "frames": res.frames,
+                    **{k: res.metrics[k] for k in ("presenter_box", "slide_columns", "caption_band")
+                       if k in res.metrics}}
+
+        for j, (k, hit) in enumerate(zip(keys, kept)):
+            ctx.cancel.raise_if_set()
+            if hit is not None and (hit.meta.get("payload"), hit.meta.get("generation_id")) != (payload, generation):
+                # Kept with another mark (made from two earlier versions): drawn again for this video, not kept.
+                folder = ctx.scratch / f"segment-{j}"
+                folder.mkdir(parents=True, exist_ok=True)
+                hit = StageHit(folder, render(j, folder), False)
+                self.reused.setdefault("segment", []).append(False)
+            else:
+                hit = self._stage("segment", k, lambda folder, j=j: render(j, folder))
+            paths.append(hit.folder / "segment.mp4")
+            metrics = metrics or {m: v for m, v in hit.meta.items() if m not in ("payload", "generation_id", "frames")}
+            done += frames[j]
+        self.progress.report("video", 1, "joining the parts")
+        out = ctx.workdir / "clone-video.mp4"
+        starts = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+        chapters = [Chapter(round(float(t), 3), title) for t, title in zip(starts, titles)]
+        n = join_segments(paths, out, FPS, soundtrack, chapters, ctx.scratch)
+        poster = out.with_suffix(".jpg")
+        shutil.copyfile(paths[0].with_suffix(".jpg"), poster)
+        size, notes = parse_size(req.size)
+        return VideoResult(out, size.width_px, size.height_px, FPS, n / FPS, n, poster, chapters, notes, metrics)
+
+    def _compose(self, deck, head: Path, soundtrack: Audio, lines):
+        from engines.video.scene_video import SceneVideoRequest, render_scene_video
 
         req, ctx = self.req, self.ctx
         out = ctx.workdir / "clone-video.mp4"
-        if req.kind == "explainer":
-            slides = [Slide(img, p.duration_s, p.title) for img, p in zip(images, parts)]
-            slides.append(Slide(images[-1], END_CARD_S, "The end"))
-            return render_slideshow(SlideshowRequest(slides=slides, audio=soundtrack, size=req.size, fps=FPS,
-                                                     presenter_video=head, caption_lines=lines or None,
-                                                     max_image_pixels=self.settings.max_image_pixels),
-                                    out, self._report("video"), ctx.cancel, ctx.scratch)
         scene = SceneVideoRequest(audio=soundtrack, template=req.template, caption_lines=lines or None, size=req.size,
                                   fps=FPS, title=deck.title, presenter_video=head, presenter_position=SCENE_PRESENTER)
         return render_scene_video(scene, out, self._report("video"), ctx.cancel, scratch=ctx.scratch)
@@ -578,6 +681,8 @@ class _Chain:
         name = f"{title.strip()[:60] or 'clone'} - clone {ctx.generation_id}"
         outputs = video_outputs(res, name, captions=lines or None, lrc=bool(lines))
         outputs[0].meta.update({"role": "video", PREMARKED: True})  # picture marked as encoded, sound before
+        if self.picture_generation not in (None, ctx.generation_id):  # its picture reused from an earlier version
+            outputs[0].meta["picture_generation_id"] = self.picture_generation
         (w / "script.md").write_text(script, encoding="utf-8")
         outputs.append(JobOutput(w / "script.md", MediaKind.text, f"{name} script.md", meta={"role": "script"}))
         wav = narration.write(w / "narration.wav", subtype="PCM_16")
@@ -603,7 +708,8 @@ class _Chain:
             "stages_reused": reused, "stages_run": {k: len(v) - sum(v) for k, v in self.reused.items()},
             "word_error_rate": round(sum(x * n for x, n in wer) / sum(n for _, n in wer), 4) if wer else None,
             "similarity": round(float(np.mean(sim)), 4) if sim else None,
-            "timeline": _timeline(parts), "captions": len(lines), "music_ducking_db": 18.0 if bed is not None else 0,
+            "timeline": _timeline(parts), "captions": len(lines),
+            "picture_mark_generation": self.picture_generation, "music_ducking_db": 18.0 if bed is not None else 0,
             "notes": [*self.notes, *res.notes],
             **{k: res.metrics[k] for k in ("presenter_box", "slide_columns", "caption_band") if k in res.metrics},
         }
@@ -630,6 +736,14 @@ class _Word:
     text: str
     start_s: float
     end_s: float
+
+
+def _shifted(line, by_s: float):
+    """A caption line `by_s` seconds later."""
+    from engines.video.captions import CaptionLine, CaptionWord
+
+    return CaptionLine(round(line.start_s + by_s, 3), round(line.end_s + by_s, 3), line.text,
+                       [CaptionWord(round(w.start_s + by_s, 3), round(w.end_s + by_s, 3), w.text) for w in line.words])
 
 
 def _timeline(parts: list[_Part]) -> list[dict]:

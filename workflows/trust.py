@@ -178,6 +178,11 @@ class OutputMarks(Marks):
                 self.video(out.path, generation_id)
             if out.kind in (MediaKind.audio, MediaKind.video) and ext in (".wav", ".flac", ".mp3", ".mp4"):
                 out.meta["watermark"] = {"studio_id": self.settings.studio_id, "generation_id": int(generation_id)}
+                # A video whose picture was reused from an earlier version of it (workflows.clone) carries that
+                # version's picture mark.
+                picture = out.meta.pop("picture_generation_id", None)
+                if picture is not None and int(picture) != int(generation_id):
+                    out.meta["watermark"]["picture_generation_id"] = int(picture)
             if credentials.can_hold(out.path):
                 self.sign(out, made, ingredients)
             elif credentials.takes_sidecar(out.path):

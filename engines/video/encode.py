@@ -390,3 +390,57 @@ class VideoWriter:
             self.abort()
         else:
             self.close()
+
+
+def join_segments(segments: list[Path], out: Path, fps: int, audio: Audio | None = None,
+                  chapters: list[Chapter] | None = None, scratch: Path | None = None) -> int:
+    """The picture-only segments (written by VideoWriter at the same size, frame rate and profile) one after
+    another in `out`, without encoding the picture again, with `audio` (AAC; fitted to the frames) and
+    `chapters`; +faststart. Returns the frames the video has."""
+    import json
+
+    from core.probe import ffprobe_binary
+
+    if not segments:
+        raise ValueError("no segments to join")
+    frames = 0
+    for seg in segments:
+        r = subprocess.run([ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_packets",
+                            "-show_entries", "stream=nb_read_packets", "-of", "json", str(seg)],
+                           capture_output=True, text=True, timeout=120)
+        streams = json.loads(r.stdout or "{}").get("streams") or [] if r.returncode == 0 else []
+        if not streams:
+            raise EngineError(f"video segment {Path(seg).name!r} has no picture: {r.stderr[-300:]}")
+        frames += int(streams[0]["nb_read_packets"])
+    out = Path(out)
+    tmp = private_dir(scratch if scratch is not None else out.parent, "video-join-")
+    try:
+        listing = tmp / "segments.txt"
+        listing.write_text("".join("file '" + str(Path(s).resolve()).replace("'", "'\\''") + "'\n"
+                                   for s in segments), encoding="utf-8")
+        cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0",
+               "-i", str(listing)]
+        maps = ["-map", "0:v:0"]
+        if audio is not None:
+            audio = fit_audio_to_frames(audio, frames, fps)
+            audio.write(tmp / "audio.wav", subtype="PCM_16")
+            cmd += ["-i", str(tmp / "audio.wav")]
+            maps += ["-map", "1:a:0"]
+        if chapters:
+            (tmp / "chapters.txt").write_text(chapters_metadata(chapters, frames / fps), encoding="utf-8")
+            cmd += ["-f", "ffmetadata", "-i", str(tmp / "chapters.txt")]
+            index = str(2 if audio is not None else 1)
+            maps += ["-map_metadata", index, "-map_chapters", index]
+        cmd += [*maps, "-c:v", "copy"]
+        if audio is not None:
+            cmd += ["-c:a", "aac", "-b:a", AUDIO_BITRATE]
+            if audio.sample_rate not in AAC_RATES:
+                cmd += ["-ar", "48000"]
+        cmd += ["-movflags", "+faststart", str(out)]
+        r = subprocess.run(cmd, capture_output=True, timeout=600)
+        if r.returncode != 0:
+            out.unlink(missing_ok=True)
+            raise EngineError(f"joining the video's segments failed: {r.stderr.decode('utf-8', 'replace')[-500:]}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return frames

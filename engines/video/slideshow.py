@@ -1,6 +1,10 @@
 """Narrated slide decks to video: each slide image letterboxed (never cropped) to the video size for
 its duration, transitions between slides, one chapter per slide, and an optional presenter (a
-talking-head video) in a corner. The caller builds the narration to match the slide durations."""
+talking-head video) in a corner. The caller builds the narration to match the slide durations.
+
+A deck can also be rendered a segment at a time (`SlideshowRequest.segment`: frames [first, end), picture
+only) and the segments joined without encoding again (engines.video.encode.join_segments): a caller that
+keeps segments renders again only those whose slides, presenter or captions changed."""
 
 from __future__ import annotations
 
@@ -53,8 +57,9 @@ class Slide:
 @dataclass(frozen=True)
 class SlideshowRequest:
     slides: list[Slide]
-    # The narration; its length must equal the sum of the slide durations (within 0.1 s).
-    audio: Audio
+    # The narration; its length must equal the sum of the slide durations (within 0.1 s). None only for a
+    # segment (picture only).
+    audio: Audio | None
     # Output size: "WIDTHxHEIGHT" or a named size.
     size: str = "1280x720"
     # Frames per second (24, 25 or 30).
@@ -77,6 +82,10 @@ class SlideshowRequest:
     # Captions (timed lines, e.g. from engines.video.word_captions), drawn in a band under the slide so they
     # never cover it (and beside the presenter's panel); None for none.
     caption_lines: list[CaptionLine] | None = None
+    # Only frames [first, end) of the deck, picture only and without chapters: a segment to be joined with
+    # the others (engines.video.encode.join_segments). The presenter video and the caption lines are then
+    # timed from the segment's first frame. None: the whole deck with its narration.
+    segment: tuple[int, int] | None = None
 
 
 def slide_area(width_px: int, head_box: tuple[int, int, int, int], position: str) -> tuple[int, int]:
@@ -111,10 +120,17 @@ def check_request(req: SlideshowRequest) -> Checked[SlideshowRequest, VideoPlan]
                              f"{SLIDE_S_RANGE[1]:g} s")
         if not Path(s.image_path).is_file():
             raise InputError(f"the image of slide {k} ({Path(s.image_path).name!r}) does not exist")
+    total = sum(float(s.duration_s) for s in slides)
+    if req.segment is not None:
+        first, end = (int(x) for x in req.segment)
+        if not (0 <= first < end <= frames_for(total, fps)):
+            raise InputError(f"segment {req.segment} is not within the deck's {frames_for(total, fps)} frames")
+        if req.audio is not None:
+            raise InputError("a segment is picture only: give no audio (the joined video takes the narration)")
+        return Checked(req, VideoPlan(size, fps), notes)
     if req.audio is None:
         raise InputError("the narration audio is needed (build it to match the slide durations)")
     check_audio(req.audio, "the narration")
-    total = sum(float(s.duration_s) for s in slides)
     if abs(total - req.audio.duration_s) > DURATION_TOLERANCE_S:
         raise InputError(f"the slides last {total:.2f} s in total but the narration is {req.audio.duration_s:.2f} s: "
                          f"they must match within {DURATION_TOLERANCE_S} s")
@@ -137,12 +153,14 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     size, fps, notes = checked.plan.size, checked.plan.fps, checked.notes
     W, H = size.width_px, size.height_px
     slides = list(req.slides)
-    n_frames = frames_for(req.audio.duration_s, fps)
-    end_s = n_frames / fps
     starts, acc = [], 0.0
     for s in slides:
         starts.append(acc)
         acc += float(s.duration_s)
+    n_frames = frames_for(acc if req.audio is None else req.audio.duration_s, fps)
+    end_s = n_frames / fps
+    # The frames drawn (all, or a segment's), and the time the presenter and captions count from.
+    first, end = req.segment if req.segment is not None else (0, n_frames)
     # Slide times are kept as given; the last slide absorbs the (under 0.1 s) difference to the audio.
     chapters = [Chapter(round(st, 3), s.title.strip() or f"Slide {k}")
                 for k, (st, s) in enumerate(zip(starts, slides), 1)]
@@ -180,7 +198,7 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
             band = H - slide_h
             style = CaptionStyle(font_frac=0.36 * band / H, bottom_frac=0.12 * band / H,
                                  max_width_frac=0.94 * (area[1] - area[0]) / W, centre_frac=(area[0] + area[1]) / 2 / W)
-            lines = clip_lines(list(req.caption_lines), req.audio.duration_s)
+            lines = clip_lines(list(req.caption_lines), (end - first) / fps)
             captions = CaptionRenderer((W, H), style, lines) if lines else None
         # Frames are drawn in YUV 4:2:0, as the encoder takes them: each slide converted once.
         yuv_cache: dict[int, np.ndarray] = {}
@@ -192,9 +210,9 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
                 yuv_cache[i] = to_yuv(slide_frame(i))
             return yuv_cache[i]
 
-        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters, profile="still",
-                         scratch=scratch) as writer:
-            for k in range(n_frames):
+        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters if req.segment is None else None,
+                         profile="still", scratch=scratch) as writer:
+            for k in range(first, end):
                 cancel.raise_if_set()
                 t = k / fps
                 shot = F.shot_at(t, starts, end_s, transition_s)
@@ -204,15 +222,17 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
                     drawn = Y.transition(req.transition, buf, slide_yuv(shot.next_index), shot.progress)
                     if drawn is not buf:  # the next slide itself: copied, never drawn on
                         np.copyto(buf, drawn)
+                own_t = (k - first) / fps  # the segment's time, counted in its own frames
                 if captions is not None:
-                    captions.draw_yuv(buf, t)
+                    captions.draw_yuv(buf, own_t)
                 if overlay is not None:
-                    overlay.draw_yuv(buf, t)
-                if k == 0:
+                    overlay.draw_yuv(buf, own_t)
+                if k == first:
                     write_poster(Y.to_rgb(buf), poster_path)
                 writer.write_yuv(buf)
-                if k % step == 0 or k == n_frames - 1:
-                    progress(k + 1, n_frames, f"slide {shot.index + 1} of {len(slides)}, frame {k + 1} of {n_frames}")
+                if k % step == 0 or k == end - 1:
+                    progress(k + 1 - first, end - first,
+                             f"slide {shot.index + 1} of {len(slides)}, frame {k + 1} of {n_frames}")
     except BaseException:
         poster_path.unlink(missing_ok=True)
         raise
@@ -224,5 +244,6 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
         metrics.update(presenter_box=list(overlay.box), slide_columns=list(area))
     if captions is not None:
         metrics.update(caption_band=[slide_h, H], caption_timeline=captions.timeline())
-    return VideoResult(out_path, W, H, fps, n_frames / fps, n_frames, poster_path if poster_path.is_file() else None,
-                       chapters, notes, metrics)
+    n = end - first
+    return VideoResult(out_path, W, H, fps, n / fps, n, poster_path if poster_path.is_file() else None,
+                       chapters if req.segment is None else [], notes, metrics)

@@ -103,6 +103,22 @@ def test_a_one_word_edit_makes_only_its_part_again(made):
     assert m["stages_run"]["head"] == 1  # the changed part; the end card's silent head is kept too
     assert m["stages_run"]["slides"] == 0 and m["stages_run"]["music"] == 0
     assert m["stage_seconds"]["head"] < first.generation.metrics["stage_seconds"]["head"]
+    # The video: only the changed part's segment drawn and encoded again, the others joined as they were.
+    assert m["stages_run"]["segment"] == 1 and m["stages_reused"]["segment"] == m["parts"]  # and the end card
+    assert m["stage_seconds"]["video"] < first.generation.metrics["stage_seconds"]["video"]
+    from core.probe import probe_media
+    from engines.trust.video_watermark import read_file
+
+    lib, marks = svc.library, svc.jobs.mark_outputs
+    video = lib.asset_path(_by_role(again)["video"])
+    narration = Audio.read(lib.asset_path(_by_role(again)["narration"]))
+    assert probe_media(video, count_frames=True)["frames"] == m["frames"] == round(narration.duration_s * 30)
+    # Its picture is the first version's, so the mark in it names that version; the sound and the manifest
+    # name this one.
+    assert m["picture_mark_generation"] == first.generation.id
+    assert read_file(video, marks.key).payload == marks.payload(first.generation.id)
+    found = marks.read(narration)
+    assert found.marked and found.generation_id == again.generation.id
 
 
 def test_a_chain_that_failed_at_the_music_starts_again_there(made, monkeypatch):
@@ -122,7 +138,9 @@ def test_a_chain_that_failed_at_the_music_starts_again_there(made, monkeypatch):
     resumed = svc.rerun(failed["id"], {}, actor=Actor())
     m = resumed.generation.metrics
     # Script, speech, slides and heads were made before the failure: all kept; the music is made now.
-    assert m["stages_run"] == {"script": 0, "voice": 0, "speech": 0, "slides": 0, "head": 0, "music": 1}, m
+    run = dict(m["stages_run"])
+    assert run.pop("segment") + m["stages_reused"]["segment"] == m["parts"] + 1  # the video, not made before
+    assert run == {"script": 0, "voice": 0, "speech": 0, "slides": 0, "head": 0, "music": 1}, m
 
 
 @pytest.mark.parametrize("change,message", [

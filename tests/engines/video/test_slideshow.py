@@ -77,6 +77,56 @@ def test_presenter_is_overlaid(deck):
     assert np.abs(frames[35, 10:60, 10:80].astype(int) - [40, 40, 200]).max() < 12  # the slide elsewhere
 
 
+def test_a_deck_drawn_in_segments_and_joined_is_the_deck_drawn_whole(deck, tmp_path):
+    """Each slide drawn alone with its neighbours SEGMENT-long on each side (for the transitions), then joined
+    without encoding again: the same frames (to the encoder's noise), captions timed from each segment's start,
+    the narration and one chapter per slide."""
+    from engines.video.captions import CaptionLine
+    from engines.video.encode import join_segments
+    from engines.video.types import Chapter
+    from engines.trust.video_watermark import psnr
+
+    res, _, audio = deck
+    slides = _deck_slides(res)
+    lines = [CaptionLine(0.2, 0.9, "first words"), CaptionLine(1.1, 1.7, "on the plan"), CaptionLine(2.0, 2.9, "end")]
+    whole = render_slideshow(SlideshowRequest(slides, audio, size="320x180", fps=FPS, transition_s=0.4,
+                                              caption_lines=lines), tmp_path / "whole.mp4")
+    lead = 1.0
+    starts = np.concatenate([[0.0], np.cumsum([s.duration_s for s in slides])])
+    segments = []
+    for j, s in enumerate(slides):
+        mini = ([Slide(slides[j - 1].image_path, lead)] if j else []) + [s] + (
+            [Slide(slides[j + 1].image_path, lead)] if j + 1 < len(slides) else [])
+        first = round(lead * FPS) if j else 0
+        own = [CaptionLine(round(ln.start_s - starts[j], 3), round(ln.end_s - starts[j], 3), ln.text) for ln in lines
+               if starts[j] <= ln.start_s < starts[j + 1]]
+        seg = render_slideshow(SlideshowRequest(mini, None, size="320x180", fps=FPS, transition_s=0.4,
+                                                caption_lines=own, segment=(first, first + round(s.duration_s * FPS))),
+                               tmp_path / f"seg{j}.mp4")
+        assert seg.frames == round(s.duration_s * FPS) and not ffprobe(seg.path).get("chapters")
+        assert not [x for x in ffprobe(seg.path)["streams"] if x["codec_type"] == "audio"]  # picture only
+        segments.append(seg.path)
+    chapters = [Chapter(float(t), f"part {k}") for k, t in enumerate(starts[:-1], 1)]
+    joined = tmp_path / "joined.mp4"
+    assert join_segments(segments, joined, FPS, audio, chapters) == 75
+    assert_mp4_basics(joined, 320, 180, audio.duration_s, FPS)
+    assert [c["tags"]["title"] for c in ffprobe(joined)["chapters"]] == ["part 1", "part 2", "part 3"]
+    a, b = decode_frames(whole.path), decode_frames(joined)
+    assert a.shape == b.shape == (75, 180, 320, 3)
+    worst = min(psnr(x, y) for x, y in zip(a, b))
+    assert worst > 38, worst  # the crossfades and captions across the joins drawn as in the whole deck
+    with pytest.raises(InputError, match="picture only"):
+        render_slideshow(SlideshowRequest(slides, audio, size="320x180", fps=FPS, segment=(0, 10)), tmp_path / "x.mp4")
+    with pytest.raises(InputError, match="not within"):
+        render_slideshow(SlideshowRequest(slides, None, size="320x180", fps=FPS, segment=(70, 90)), tmp_path / "x.mp4")
+
+
+def _deck_slides(res):
+    """The deck fixture's slide images (beside its video) with their durations."""
+    folder = res.path.parent
+    return [Slide(folder / "s1.png", 1.0), Slide(folder / "s2.png", 0.8), Slide(folder / "s3.png", 1.2)]
+
+
 @pytest.mark.parametrize("position", ["bottom-right", "top-left"])
 def test_a_presenter_panel_keeps_the_slide_clear(tmp_path, position):
     """With a side panel (the default), the whole slide fits beside the presenter: every slide pixel is
