@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import EngineError, InputError
-from engines.script import ScriptRequest, is_script, points_for, write_script
+from engines.script import WORDS_PER_S, ScriptRequest, is_script, points_for, write_script
 from engines.slides import parse_outline
 
 
@@ -25,7 +25,13 @@ def test_a_topic_gives_title_hook_points_and_close_sized_to_the_length(length, p
     assert all(s.strip() for s in said), said  # every part has words to say
     assert "why bees matter for our food" in said[0] and "Thanks for watching" in said[-1]
     words = sum(len(s.split()) for s in said)
-    assert words <= length * 2.5 + 5, words  # no longer than the length at 150 words a minute
+    assert words <= length * WORDS_PER_S + 5, words  # no longer than the length at the studio voices' pace
+    # Sized to the length, not just under it (the 120 s script runs out of the writer's sentences).
+    assert words >= min(length * WORDS_PER_S, 280) * 0.85, words
+    # A clone video's script leaves room for its pauses: fewer words for the same length.
+    fewer = sum(len(s.split()) for s in _parts(write_script(ScriptRequest("why bees matter for our food", "explainer",
+                                                                           length, spoken_s=length - 6)))[1])
+    assert fewer < words or words < length * WORDS_PER_S * 0.9
 
 
 def test_longer_videos_say_more():
@@ -55,7 +61,7 @@ def test_a_script_is_used_as_it_is_and_a_language_model_writes_when_there_is_one
         return "```markdown\n## Point\nNotes: said\n```"
 
     out = write_script(ScriptRequest("tides", "explainer", 30), None, llm)
-    assert out.startswith("# Tides\n") and "## Point" in out and "about 75 words" in calls[0]
+    assert out.startswith("# Tides\n") and "## Point" in out and "about 99 words (30 seconds spoken)" in calls[0]
     with pytest.raises(EngineError, match="did not return a script"):
         write_script(ScriptRequest("tides"), None, lambda *a: "Sure! Here you go.")
 
