@@ -482,6 +482,11 @@ def verify_media(path: Path, name: str, marks: Marks, library, accounts, actor, 
     if mine or is_admin:
         out["made_by"] = owner.username if owner is not None else ""
     out["verdict"] = f"made here: {g.kind} generation {g.id} of {out['made_at']}"
+    reused = (g.metrics or {}).get("picture_mark_generation")
+    if by_picture and reused is not None and reused != g.id and picture.generation_id == reused % 2 ** GENERATION_BITS:
+        out["picture_generation_id"] = reused
+        out["verdict"] += (f"; its picture is reused from generation {reused}, the earlier version it was edited from "
+                           "(the parts that did not change), so the picture's watermark names that one")
     if by_manifest and manifest.get("content") == "not given":
         out["verdict"] += (f" (its sidecar alone, for '{manifest.get('for_file') or 'a file'}': give that file too to "
                            "check it is unchanged)")

@@ -119,6 +119,11 @@ def test_a_one_word_edit_makes_only_its_part_again(made):
     assert read_file(video, marks.key).payload == marks.payload(first.generation.id)
     found = marks.read(narration)
     assert found.marked and found.generation_id == again.generation.id
+    from workflows.trust import verify_media
+
+    report = verify_media(video, "edited.mp4", marks, lib, svc.accounts, Actor())
+    assert report["generation_id"] == again.generation.id and report["picture_generation_id"] == first.generation.id
+    assert f"reused from generation {first.generation.id}" in report["verdict"]
 
 
 def test_a_chain_that_failed_at_the_music_starts_again_there(made, monkeypatch):
