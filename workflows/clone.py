@@ -402,7 +402,11 @@ class _Chain:
                 if note not in self.notes:
                     self.notes.append(note)
         self.progress.report("head", 1, "presenter ready")
-        return _join_videos(videos, self.ctx.workdir / "head-joined.mp4", self.ctx.scratch)
+        from engines.video.encode import join_segments
+
+        joined = self.ctx.workdir / "head-joined.mp4"
+        join_segments(videos, joined, FPS, scratch=self.ctx.scratch)  # picture only, not encoded again
+        return joined
 
     def slides(self, deck, end_title: str) -> list[Path]:
         from engines.slides import render_slides, write_pptx
@@ -658,7 +662,7 @@ class _Chain:
         out = ctx.workdir / "clone-video.mp4"
         starts = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
         chapters = [Chapter(round(float(t), 3), title) for t, title in zip(starts, titles)]
-        n = join_segments(paths, out, FPS, soundtrack, chapters, ctx.scratch)
+        n = join_segments(paths, out, FPS, soundtrack, chapters, ctx.scratch, frames=total)
         poster = out.with_suffix(".jpg")
         shutil.copyfile(paths[0].with_suffix(".jpg"), poster)
         size, notes = parse_size(req.size)
@@ -781,20 +785,6 @@ def _ffmpeg() -> list[str]:
     from core.probe import ffmpeg_binary
 
     return [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-
-
-def _join_videos(videos: list[Path], out: Path, scratch: Path) -> Path:
-    """The videos one after another, picture only, without encoding again (they share the encoder's settings)."""
-    if len(videos) == 1:
-        subprocess.run([*_ffmpeg(), "-i", str(videos[0]), "-map", "0:v:0", "-c", "copy", str(out)], check=True,
-                       capture_output=True, timeout=600)
-        return out
-    scratch.mkdir(parents=True, exist_ok=True)
-    listing = scratch / "heads.txt"
-    listing.write_text("".join(f"file '{str(v.resolve())}'\n" for v in videos), encoding="utf-8")
-    subprocess.run([*_ffmpeg(), "-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v:0", "-c", "copy",
-                    str(out)], check=True, capture_output=True, timeout=600)
-    return out
 
 
 def _mux(video: Path, audio: Path, out: Path, scratch: Path) -> Path:

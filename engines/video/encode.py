@@ -393,25 +393,16 @@ class VideoWriter:
 
 
 def join_segments(segments: list[Path], out: Path, fps: int, audio: Audio | None = None,
-                  chapters: list[Chapter] | None = None, scratch: Path | None = None) -> int:
+                  chapters: list[Chapter] | None = None, scratch: Path | None = None,
+                  frames: int | None = None) -> int | None:
     """The picture-only segments (written by VideoWriter at the same size, frame rate and profile) one after
     another in `out`, without encoding the picture again, with `audio` (AAC; fitted to the frames) and
-    `chapters`; +faststart. Returns the frames the video has."""
-    import json
-
-    from core.probe import ffprobe_binary
-
+    `chapters`; +faststart. `frames`: how many the segments hold together, when known (else counted, if the
+    audio or chapters need it). Returns the frames the video has (None when not needed nor given)."""
     if not segments:
         raise ValueError("no segments to join")
-    frames = 0
-    for seg in segments:
-        r = subprocess.run([ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_packets",
-                            "-show_entries", "stream=nb_read_packets", "-of", "json", str(seg)],
-                           capture_output=True, text=True, timeout=120)
-        streams = json.loads(r.stdout or "{}").get("streams") or [] if r.returncode == 0 else []
-        if not streams:
-            raise EngineError(f"video segment {Path(seg).name!r} has no picture: {r.stderr[-300:]}")
-        frames += int(streams[0]["nb_read_packets"])
+    if frames is None and (audio is not None or chapters):
+        frames = sum(_count_frames(seg) for seg in segments)
     out = Path(out)
     tmp = private_dir(scratch if scratch is not None else out.parent, "video-join-")
     try:
@@ -444,3 +435,18 @@ def join_segments(segments: list[Path], out: Path, fps: int, audio: Audio | None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return frames
+
+
+def _count_frames(path: Path) -> int:
+    """The frames (packets) of a video file's picture."""
+    import json
+
+    from core.probe import ffprobe_binary
+
+    r = subprocess.run([ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_packets",
+                        "-show_entries", "stream=nb_read_packets", "-of", "json", str(path)],
+                       capture_output=True, text=True, timeout=120)
+    streams = json.loads(r.stdout or "{}").get("streams") or [] if r.returncode == 0 else []
+    if not streams:
+        raise EngineError(f"video segment {Path(path).name!r} has no picture: {r.stderr[-300:]}")
+    return int(streams[0]["nb_read_packets"])

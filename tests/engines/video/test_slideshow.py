@@ -81,10 +81,10 @@ def test_a_deck_drawn_in_segments_and_joined_is_the_deck_drawn_whole(deck, tmp_p
     """Each slide drawn alone with its neighbours SEGMENT-long on each side (for the transitions), then joined
     without encoding again: the same frames (to the encoder's noise), captions timed from each segment's start,
     the narration and one chapter per slide."""
+    from engines.trust.video_watermark import psnr
     from engines.video.captions import CaptionLine
     from engines.video.encode import join_segments
     from engines.video.types import Chapter
-    from engines.trust.video_watermark import psnr
 
     res, _, audio = deck
     slides = _deck_slides(res)
