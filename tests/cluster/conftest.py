@@ -53,7 +53,10 @@ class Node:
     """One `ray start --block` process (and the Ray processes it starts), in a process group of its own."""
 
     def __init__(self, args: list[str], log: Path) -> None:
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        # No token authentication (the cluster is on loopback in a private namespace): a head started while
+        # ~/.ray/auth_token exists (a local ray.init() that starts its own cluster writes one) would demand a
+        # token that the tests' clients, and the app's, do not send.
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
         with open(log, "wb") as out:
             self.proc = subprocess.Popen([str(RAY), "start", "--block", *args], stdout=out, stderr=subprocess.STDOUT,
                                          env=env, start_new_session=True)
