@@ -8,7 +8,8 @@ a folder, or a Hugging Face repository id such as facebook/musicgen-medium looke
 else in `settings.models_dir / "musicgen-small"` or `"musicgen"`, else in the Hugging Face cache
 (`facebook/musicgen-small`). Nothing is ever downloaded here: missing weights raise BackendUnavailable
 saying where to put them. torch and transformers are imported on first use; the model is loaded once
-through the model registry on the device the one device picker chooses.
+through the model registry on the device the one device picker chooses (the backend uses it only
+through `LoadedMusicGen`'s plain-data methods).
 
 Length: MusicGen was trained on 30 s clips, so one window generates at most 30 s. Longer pieces are
 generated window after window: each new window is conditioned on the text and on the last 10 s of the
@@ -59,6 +60,10 @@ MAX_PROMPT_TOKENS = 256
 
 @dataclass
 class LoadedMusicGen:
+    """A loaded MusicGen. The backend uses it only through its methods, whose arguments and results are
+    plain data (str, numbers, numpy arrays; `progress` and `cancel` are the usual callback and token), so
+    the model may be held in another process."""
+
     model: Any  # transformers.MusicgenForConditionalGeneration, on `device`, in eval mode
     processor: Any  # transformers.MusicgenProcessor (T5 tokenizer + EnCodec feature extractor)
     device: str
@@ -66,7 +71,7 @@ class LoadedMusicGen:
     frame_rate_hz: int  # codec frames (decoder steps) per second, 50 for the released models
     num_codebooks: int  # codebooks the decoder predicts per frame (the delay pattern adds num_codebooks - 1 steps)
     channels: int  # 1, or 2 for the stereo checkpoints
-    path: Path
+    path: str  # the model folder
     # Serialises generation on one model (and the seeding of torch's process-wide random state).
     lock: threading.Lock
 
@@ -74,6 +79,88 @@ class LoadedMusicGen:
     def hop(self) -> int:
         """Audio samples per codec frame (640 for the released models)."""
         return int(round(self.sample_rate / self.frame_rate_hz))
+
+    def count_tokens(self, text: str) -> int:
+        """Text tokens of `text` as the T5 encoder reads it."""
+        return len(self.processor.tokenizer(text)["input_ids"])
+
+    def plan(self, duration_s: float, max_window_s: float, context_s: float) -> tuple[int, list[int]]:
+        """Frames of context and the new frames each window generates (their sum covers duration_s)."""
+        frames_total = math.ceil(duration_s * self.sample_rate / self.hop)
+        window = max(2, int(max_window_s * self.frame_rate_hz))
+        context = min(window - 1, max(1, int(round(context_s * self.frame_rate_hz))))
+        plan = [min(frames_total, window)]
+        while sum(plan) < frames_total:
+            plan.append(min(frames_total - sum(plan), window - context))
+        return context, plan
+
+    def compose(self, text: str, duration_s: float, seed: int, guidance_scale: float, *,
+                max_window_s: float = MAX_WINDOW_S, context_s: float = CONTEXT_S, crossfade_s: float = CROSSFADE_S,
+                progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
+        """`duration_s` seconds of music for `text` at `sample_rate` Hz: float32 samples in [-1, 1], (n,) or
+        (n, 2) for stereo. Pieces longer than `max_window_s` are generated window after window, each
+        continuing from the last `context_s` seconds, crossfaded over `crossfade_s`. Progress is reported
+        per decoder step; `cancel` is checked at every step."""
+        import torch
+
+        context, plan = self.plan(duration_s, max_window_s, context_s)
+        delay = self.num_codebooks - 1  # the delay pattern costs this many extra steps per window
+        total_steps = sum(n + delay for n in plan)
+        xfade = max(1, min(int(round(crossfade_s * self.sample_rate)), context * self.hop))
+        piece: np.ndarray | None = None  # (channels, samples) so far, a whole number of frames
+        done = 0
+        progress(0, total_steps, "composing with MusicGen")
+        # Sampling draws from torch's process-wide generator: seed a forked copy so that the same seed gives
+        # the same piece and the rest of the process keeps its own random state.
+        fork_devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
+        with self.lock, torch.random.fork_rng(devices=fork_devices), torch.inference_mode():
+            torch.manual_seed(seed)
+            for i, new_frames in enumerate(plan):
+                if cancel is not None:
+                    cancel.raise_if_set()
+                message = (f"composing with MusicGen, part {i + 1} of {len(plan)}" if len(plan) > 1
+                           else "composing with MusicGen")
+                watch = _StepWatch(progress, cancel, done, total_steps, message)
+                prompt_audio = None if piece is None else piece[:, -context * self.hop:]
+                window = self._window(text, prompt_audio, new_frames + delay, guidance_scale, watch)
+                done += new_frames + delay
+                if piece is None:
+                    piece = window
+                else:
+                    piece = _join(piece, window, context * self.hop, xfade)
+        progress(total_steps, total_steps, "music generated")
+        n_samples = int(round(duration_s * self.sample_rate))
+        out = piece[:, :n_samples]
+        if out.shape[1] < n_samples:  # cannot happen with a consistent codec; refuse rather than pad
+            raise BackendUnavailable(f"MusicGen returned {out.shape[1]} samples where {n_samples} were expected")
+        if not np.isfinite(out).all():
+            raise BackendUnavailable("MusicGen produced invalid samples (NaN or infinity); try another seed, "
+                                     "or run on the CPU (DEVICE=cpu)")
+        out = np.clip(out, -1.0, 1.0).astype(np.float32)
+        return np.ascontiguousarray(out[0] if out.shape[0] == 1 else out.T)
+
+    def _window(self, text: str, prompt_audio: np.ndarray | None, max_new_tokens: int, guidance_scale: float,
+                watch: _StepWatch) -> np.ndarray:
+        """One generation: the decoded audio as (channels, samples), prompt audio included when given."""
+        from transformers import StoppingCriteriaList
+
+        kwargs: dict[str, Any] = {"text": [text], "padding": True, "return_tensors": "pt"}
+        if prompt_audio is not None:
+            kwargs["audio"] = prompt_audio[0] if self.channels == 1 else prompt_audio
+            kwargs["sampling_rate"] = self.sample_rate
+        inputs = self.processor(**kwargs).to(self.device)
+        if "input_values" in inputs:
+            inputs["input_values"] = inputs["input_values"].to(self.model.dtype)
+        values = self.model.generate(**inputs, do_sample=True, guidance_scale=guidance_scale,
+                                     max_new_tokens=max_new_tokens, stopping_criteria=StoppingCriteriaList([watch]))
+        if watch.steps < max_new_tokens:  # generation ended early (an end token): the piece would be short
+            log.warning("MusicGen stopped after %d of %d steps", watch.steps, max_new_tokens)
+        prompt_frames = 0 if prompt_audio is None else prompt_audio.shape[1] // self.hop
+        expected = prompt_frames + max_new_tokens - (self.num_codebooks - 1)  # the output repeats the prompt
+        audio = values[0].float().cpu().numpy()
+        if audio.shape[-1] < expected * self.hop:
+            raise BackendUnavailable(f"MusicGen stopped early ({audio.shape[-1] // self.hop} of {expected} frames)")
+        return audio[:, :expected * self.hop]
 
 
 def load_musicgen(folder: Path, device: str) -> LoadedMusicGen:
@@ -85,7 +172,7 @@ def load_musicgen(folder: Path, device: str) -> LoadedMusicGen:
     codec = model.config.audio_encoder
     loaded = LoadedMusicGen(model=model, processor=processor, device=device, sample_rate=int(codec.sampling_rate),
                             frame_rate_hz=int(codec.frame_rate), num_codebooks=int(model.decoder.num_codebooks),
-                            channels=int(model.config.decoder.audio_channels), path=Path(folder),
+                            channels=int(model.config.decoder.audio_channels), path=str(folder),
                             lock=threading.Lock())
     log.info("MusicGen loaded from %s on %s (%s): %d Hz, %d frames/s, %d codebooks", folder, device, dtype,
              loaded.sample_rate, loaded.frame_rate_hz, loaded.num_codebooks)
@@ -199,7 +286,7 @@ class MusicGenBackend(MusicBackend):
             cancel.raise_if_set()
 
         mg: LoadedMusicGen = self.load(settings)
-        n_tokens = len(mg.processor.tokenizer(text)["input_ids"])
+        n_tokens = mg.count_tokens(text)
         if n_tokens > MAX_PROMPT_TOKENS:
             raise InputError(f"the description is too long for MusicGen ({n_tokens} tokens, at most "
                              f"{MAX_PROMPT_TOKENS}): describe the music in fewer words")
@@ -216,81 +303,9 @@ class MusicGenBackend(MusicBackend):
     def _compose(self, text: str, duration_s: float, seed: int, guidance_scale: float, settings, *,
                  progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
         """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model."""
-        return self._generate(self.load(settings), text, duration_s, seed, guidance_scale, progress, cancel)
-
-    def _plan(self, mg: LoadedMusicGen, duration_s: float) -> tuple[int, list[int]]:
-        """Frames of context and the new frames each window generates (their sum covers duration_s)."""
-        frames_total = math.ceil(duration_s * mg.sample_rate / mg.hop)
-        window = max(2, int(self.max_window_s * mg.frame_rate_hz))
-        context = min(window - 1, max(1, int(round(self.context_s * mg.frame_rate_hz))))
-        plan = [min(frames_total, window)]
-        while sum(plan) < frames_total:
-            plan.append(min(frames_total - sum(plan), window - context))
-        return context, plan
-
-    def _generate(self, mg: LoadedMusicGen, text: str, duration_s: float, seed: int, guidance_scale: float,
-                  progress: ProgressFn, cancel: CancelToken | None) -> np.ndarray:
-        import torch
-
-        context, plan = self._plan(mg, duration_s)
-        delay = mg.num_codebooks - 1  # the delay pattern costs this many extra steps per window
-        total_steps = sum(n + delay for n in plan)
-        xfade = max(1, min(int(round(self.crossfade_s * mg.sample_rate)), context * mg.hop))
-        piece: np.ndarray | None = None  # (channels, samples) so far, a whole number of frames
-        done = 0
-        progress(0, total_steps, "composing with MusicGen")
-        # Sampling draws from torch's process-wide generator: seed a forked copy so that the same seed gives
-        # the same piece and the rest of the process keeps its own random state.
-        fork_devices = [torch.device(mg.device)] if mg.device.startswith("cuda") else []
-        with mg.lock, torch.random.fork_rng(devices=fork_devices), torch.inference_mode():
-            torch.manual_seed(seed)
-            for i, new_frames in enumerate(plan):
-                if cancel is not None:
-                    cancel.raise_if_set()
-                message = (f"composing with MusicGen, part {i + 1} of {len(plan)}" if len(plan) > 1
-                           else "composing with MusicGen")
-                watch = _StepWatch(progress, cancel, done, total_steps, message)
-                prompt_audio = None if piece is None else piece[:, -context * mg.hop:]
-                window = self._window(mg, text, prompt_audio, new_frames + delay, guidance_scale, watch)
-                done += new_frames + delay
-                if piece is None:
-                    piece = window
-                else:
-                    piece = _join(piece, window, context * mg.hop, xfade)
-        progress(total_steps, total_steps, "music generated")
-        n_samples = int(round(duration_s * mg.sample_rate))
-        out = piece[:, :n_samples]
-        if out.shape[1] < n_samples:  # cannot happen with a consistent codec; refuse rather than pad
-            raise BackendUnavailable(f"MusicGen returned {out.shape[1]} samples where {n_samples} were expected")
-        if not np.isfinite(out).all():
-            raise BackendUnavailable("MusicGen produced invalid samples (NaN or infinity); try another seed, "
-                                     "or run on the CPU (DEVICE=cpu)")
-        out = np.clip(out, -1.0, 1.0).astype(np.float32)
-        return np.ascontiguousarray(out[0] if out.shape[0] == 1 else out.T)
-
-    def _window(self, mg: LoadedMusicGen, text: str, prompt_audio: np.ndarray | None, max_new_tokens: int,
-                guidance_scale: float, watch: _StepWatch) -> np.ndarray:
-        """One generation: the decoded audio as (channels, samples), prompt audio included when given."""
-        from transformers import StoppingCriteriaList
-
-        kwargs: dict[str, Any] = {"text": [text], "padding": True, "return_tensors": "pt"}
-        if prompt_audio is not None:
-            kwargs["audio"] = prompt_audio[0] if mg.channels == 1 else prompt_audio
-            kwargs["sampling_rate"] = mg.sample_rate
-        inputs = mg.processor(**kwargs).to(mg.device)
-        if "input_values" in inputs:
-            inputs["input_values"] = inputs["input_values"].to(mg.model.dtype)
-        values = mg.model.generate(**inputs, do_sample=True, guidance_scale=guidance_scale,
-                                   max_new_tokens=max_new_tokens,
-                                   stopping_criteria=StoppingCriteriaList([watch]))
-        if watch.steps < max_new_tokens:  # generation ended early (an end token): the piece would be short
-            log.warning("MusicGen stopped after %d of %d steps", watch.steps, max_new_tokens)
-        prompt_frames = 0 if prompt_audio is None else prompt_audio.shape[1] // mg.hop
-        expected = prompt_frames + max_new_tokens - (mg.num_codebooks - 1)  # the output repeats the prompt
-        audio = values[0].float().cpu().numpy()
-        if audio.shape[-1] < expected * mg.hop:
-            raise BackendUnavailable(f"MusicGen stopped early ({audio.shape[-1] // mg.hop} of {expected} frames)")
-        return audio[:, :expected * mg.hop]
+        mg: LoadedMusicGen = self.load(settings)
+        return mg.compose(text, duration_s, seed, guidance_scale, max_window_s=self.max_window_s,
+                          context_s=self.context_s, crossfade_s=self.crossfade_s, progress=progress, cancel=cancel)
 
 
 def _join(piece: np.ndarray, window: np.ndarray, context_samples: int, xfade: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 Weights are looked for, in order, in `settings.models_dir / "bark"`, `settings.models_dir / "bark-small"`
 and the Hugging Face cache (`suno/bark-small`, then `suno/bark`). Nothing is ever downloaded here:
 missing weights raise BackendUnavailable saying where to put them. torch and transformers are
-imported on first use, and the model is loaded once through the model registry.
+imported on first use, and the model is loaded once through the model registry (the backend uses it only
+through `LoadedBark`'s plain-data methods).
 """
 
 from __future__ import annotations
@@ -40,14 +41,46 @@ _PRESET_RE = re.compile(r"^(v2/)?[a-z]{2}_speaker_\d$")
 
 
 @dataclass
-class _LoadedBark:
+class LoadedBark:
+    """A loaded Bark. The backend uses it only through its methods, whose arguments and results are plain
+    data (str, numbers, numpy arrays), so the model may be held in another process."""
+
     model: Any  # transformers.BarkModel, on `device`, in eval mode
     processor: Any  # transformers.BarkProcessor (tokenizer + voice presets)
     device: str
     sample_rate: int  # Hz, 24000 for Bark
-    path: Path
+    path: str  # the model folder
     # Serialises generation on one model: Bark is heavy and seeding torch is process-wide.
     lock: threading.Lock
+
+    def voice_presets(self) -> list[str]:
+        """The voice presets whose files are in the model folder ("v2/en_speaker_6", ...)."""
+        return list(self.processor.available_voice_presets)
+
+    def count_tokens(self, text: str) -> int:
+        """Text tokens of `text` (Bark's semantic model reads at most MAX_TEXT_TOKENS)."""
+        return len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def speak(self, text: str, preset: str | None, max_semantic_tokens: int | None = None,
+              seed: int | None = None) -> np.ndarray:
+        """Speech for `text` as float32 samples at `sample_rate` Hz, in [-1, 1]. `preset`: a name from
+        `voice_presets()`, or None to let Bark pick a voice; `max_semantic_tokens` caps the length (~50 a
+        second); `seed` fixes the take (None: a fresh one)."""
+        import torch
+
+        inputs = self.processor(text, voice_preset=preset, return_tensors="pt")
+        inputs = inputs.to(self.device)
+        kwargs: dict[str, Any] = {"do_sample": True}
+        if max_semantic_tokens:
+            kwargs["semantic_max_new_tokens"] = int(max_semantic_tokens)
+        with self.lock, torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            waveform = self.model.generate(**inputs, **kwargs)
+        samples = waveform[0].float().cpu().numpy().astype(np.float32)
+        if samples.size == 0:
+            raise BackendUnavailable("Bark produced no audio for this text; try rephrasing it")
+        return np.clip(samples, -1.0, 1.0)
 
 
 def _normalise_language(language: str) -> str:
@@ -96,9 +129,9 @@ class BarkBackend(SpeechBackend):
         if request.speed != 1.0:
             log.info("Bark has no speaking-rate control; speed %.2f is ignored", request.speed)
 
-        bark: _LoadedBark = self.load(settings)
+        bark: LoadedBark = self.load(settings)
         history = self._voice_preset(bark, preset or DEFAULT_PRESETS[language], explicit=bool(preset))
-        n_tokens = len(bark.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        n_tokens = bark.count_tokens(text)
         if n_tokens > MAX_TEXT_TOKENS:
             raise InputError(f"this chunk is too long for Bark ({n_tokens} tokens, at most {MAX_TEXT_TOKENS}): "
                              "split it into shorter sentences")
@@ -106,16 +139,18 @@ class BarkBackend(SpeechBackend):
 
     # ------------------------------------------------------------------ loading and generation
 
-    def load_model(self, folder: Path, device: str) -> _LoadedBark:
+    def load_model(self, folder: Path, device: str) -> LoadedBark:
         return _load_bark(folder, device)
 
     def _speak(self, text: str, preset: str | None, settings) -> Audio:
         """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model."""
-        return self._generate(self.load(settings), text, preset)
+        bark: LoadedBark = self.load(settings)
+        samples = bark.speak(text, preset, self.max_semantic_tokens, self.seed)
+        return Audio(samples, bark.sample_rate)
 
-    def _voice_preset(self, bark: _LoadedBark, preset: str, explicit: bool) -> str | None:
+    def _voice_preset(self, bark: LoadedBark, preset: str, explicit: bool) -> str | None:
         """The preset name the processor can load from local files, or None to let Bark pick a voice."""
-        available = bark.processor.available_voice_presets
+        available = bark.voice_presets()
         for name in (preset, preset.removeprefix("v2/")):
             if name in available:
                 return name
@@ -125,25 +160,8 @@ class BarkBackend(SpeechBackend):
         log.warning("Bark voice preset %s not found in %s; generating without a voice prompt", preset, bark.path)
         return None
 
-    def _generate(self, bark: _LoadedBark, text: str, preset: str | None) -> Audio:
-        import torch
 
-        inputs = bark.processor(text, voice_preset=preset, return_tensors="pt")
-        inputs = inputs.to(bark.device)
-        kwargs: dict[str, Any] = {"do_sample": True}
-        if self.max_semantic_tokens:
-            kwargs["semantic_max_new_tokens"] = int(self.max_semantic_tokens)
-        with bark.lock, torch.inference_mode():
-            if self.seed is not None:
-                torch.manual_seed(self.seed)
-            waveform = bark.model.generate(**inputs, **kwargs)
-        samples = waveform[0].float().cpu().numpy().astype(np.float32)
-        if samples.size == 0:
-            raise BackendUnavailable("Bark produced no audio for this text; try rephrasing it")
-        return Audio(np.clip(samples, -1.0, 1.0), bark.sample_rate)
-
-
-def _load_bark(folder: Path, device: str) -> _LoadedBark:
+def _load_bark(folder: Path, device: str) -> LoadedBark:
     from transformers import BarkModel, BarkProcessor
 
     processor, model, dtype = load_pretrained(folder, device, BarkProcessor, BarkModel, "Bark")
@@ -152,4 +170,4 @@ def _load_bark(folder: Path, device: str) -> _LoadedBark:
         processor.speaker_embeddings["repo_or_path"] = str(folder)
     rate = int(getattr(model.generation_config, "sample_rate", 0) or model.config.codec_config.sampling_rate)
     log.info("Bark loaded from %s on %s (%s), %d Hz", folder, device, dtype, rate)
-    return _LoadedBark(model, processor, device, rate, folder, threading.Lock())
+    return LoadedBark(model, processor, device, rate, str(folder), threading.Lock())
