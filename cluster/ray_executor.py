@@ -24,8 +24,9 @@ the worker's thread, so engines' cleanup runs), then kills its process if it has
 Interrupted; the web process and the other workers go on. Jobs are not retried: a job's side effects
 (the likeness log, a rebuilt voice profile) are not all idempotent.
 
-Models that are slow to load (the Piper voice, Whisper) live in warm actors (cluster.models), set as the
-model registry's placement in the web process and in every worker.
+Models that are slow to load (the Piper voice, Whisper, Bark, MusicGen: every model an engine marks
+shareable) live in warm actors (cluster.models), set as the model registry's placement in the web process
+and in every worker.
 """
 
 from __future__ import annotations

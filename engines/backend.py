@@ -2,9 +2,11 @@
 
 A backend says what it is (kind, name, tier, licence, model id), whether it can run here and why
 not, which device it runs on, and where its weights are; a neural one loads its model through the
-one model registry (`engines.registry.MODELS`), so the registry can drop it when idle. The kinds
-add what they make: speech (`engines.voice.backends.base.SpeechBackend`), music
-(`engines.music.backends.MusicBackend`) and talking heads (`engines.talking_head.backends`).
+one model registry (`engines.registry.MODELS`), so the registry can drop it when idle. One whose loaded
+model is used only through a plain-data facade sets `shareable`: under the Ray executor that model lives
+in a warm actor (cluster.models) instead of in every job's process. The kinds add what they make:
+speech (`engines.voice.backends.base.SpeechBackend`), music (`engines.music.backends.MusicBackend`) and
+talking heads (`engines.talking_head.backends`).
 
 Nothing registers itself on import: `services.make_backends()` lists every backend the app offers
 in a `Backends` catalogue, in the order `backend="auto"` tries them.
@@ -76,6 +78,10 @@ class Backend(ABC):
     weight_files: tuple[Required, ...] = ()
     # The registry its model loads through (the process-wide one, which drops idle models).
     registry: ClassVar[ModelRegistry] = MODELS
+    # Its loaded model is used only through methods whose arguments and results are plain data (str,
+    # numbers, numpy arrays; `progress` and `cancel` keywords are relayed), so the registry may hold it
+    # elsewhere: under the Ray executor, in a warm model actor (cluster.models) on a GPU node or a CPU node.
+    shareable: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ what it is, where it runs
 
@@ -116,12 +122,17 @@ class Backend(ABC):
 
     def device(self, settings) -> str:
         """Where it computes: the one device picker's choice for neural backends, else "cpu"
-        (a cloud backend's local work). Neural: imports torch, so call it only to load."""
+        (a cloud backend's local work). Neural: imports torch, so call it only to load. A shareable
+        model held elsewhere runs where its holder says (a cluster with a GPU: "cuda", from any node)."""
         if self.tier != "neural":
             return "cpu"
+        explicit = getattr(settings, "device", "auto")
+        elsewhere = getattr(self.registry.placement, "device", None) if self.shareable else None
+        if elsewhere is not None:
+            return elsewhere(explicit)
         from engines.device import pick_device
 
-        return pick_device(getattr(settings, "device", "auto"))
+        return pick_device(explicit)
 
     # ------------------------------------------------------------------ loading, through the registry
 
@@ -143,7 +154,8 @@ class Backend(ABC):
         if self.weight_files and folder is None:
             raise BackendUnavailable(self.missing_weights(settings))
         device = self.device(settings)
-        return self.registry.get(self._key(folder, device), lambda: self.load_model(folder, device))
+        return self.registry.get(self._key(folder, device), lambda: self.load_model(folder, device),
+                                 shareable=self.shareable, gpu=device.startswith("cuda"))
 
     def is_loaded(self, settings) -> bool:
         return self.registry.is_loaded(self.model_key(settings))

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 class TalkingHeadBackend(Backend):
     """A portrait and speech in, a video of the face speaking out. A neural one sets its weights
     (`local_dirs`, `hub_repos`, `weight_files`), implements `load_model`, and in `render` gets its
-    model with `self.load(settings)`, through the model registry."""
+    model with `self.load(settings)`, through the model registry. If `render` uses that model only
+    through methods taking and returning plain data (frames as numpy arrays, audio samples, numbers),
+    it sets `shareable = True`, and under the Ray executor the model lives in a warm actor."""
 
     kind = "talking_head"
 

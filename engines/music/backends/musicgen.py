@@ -8,8 +8,8 @@ a folder, or a Hugging Face repository id such as facebook/musicgen-medium looke
 else in `settings.models_dir / "musicgen-small"` or `"musicgen"`, else in the Hugging Face cache
 (`facebook/musicgen-small`). Nothing is ever downloaded here: missing weights raise BackendUnavailable
 saying where to put them. torch and transformers are imported on first use; the model is loaded once
-through the model registry on the device the one device picker chooses (the backend uses it only
-through `LoadedMusicGen`'s plain-data methods).
+through the model registry on the device the one device picker chooses (under the Ray executor, in a warm
+model actor: the backend uses it only through `LoadedMusicGen`'s plain-data methods).
 
 Length: MusicGen was trained on 30 s clips, so one window generates at most 30 s. Longer pieces are
 generated window after window: each new window is conditioned on the text and on the last 10 s of the
@@ -62,7 +62,7 @@ MAX_PROMPT_TOKENS = 256
 class LoadedMusicGen:
     """A loaded MusicGen. The backend uses it only through its methods, whose arguments and results are
     plain data (str, numbers, numpy arrays; `progress` and `cancel` are the usual callback and token), so
-    the model may be held in another process."""
+    a warm model actor may hold it (cluster.models)."""
 
     model: Any  # transformers.MusicgenForConditionalGeneration, on `device`, in eval mode
     processor: Any  # transformers.MusicgenProcessor (T5 tokenizer + EnCodec feature extractor)
@@ -210,6 +210,8 @@ class MusicGenBackend(MusicBackend):
     local_dirs = LOCAL_DIRS
     hub_repos = HUB_REPOS
     weight_files = ("config.json", TRANSFORMERS_WEIGHTS)
+    # Used through LoadedMusicGen's plain-data methods: a warm model actor may hold it.
+    shareable = True
 
     def __init__(self, folder: Path | str | None = None, max_window_s: float = MAX_WINDOW_S,
                  context_s: float = CONTEXT_S, crossfade_s: float = CROSSFADE_S) -> None:
@@ -302,7 +304,8 @@ class MusicGenBackend(MusicBackend):
 
     def _compose(self, text: str, duration_s: float, seed: int, guidance_scale: float, settings, *,
                  progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
-        """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model."""
+        """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model; under
+        the Ray executor in the model's warm actor (progress and cancel relayed)."""
         mg: LoadedMusicGen = self.load(settings)
         return mg.compose(text, duration_s, seed, guidance_scale, max_window_s=self.max_window_s,
                           context_s=self.context_s, crossfade_s=self.crossfade_s, progress=progress, cancel=cancel)

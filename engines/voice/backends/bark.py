@@ -3,8 +3,8 @@
 Weights are looked for, in order, in `settings.models_dir / "bark"`, `settings.models_dir / "bark-small"`
 and the Hugging Face cache (`suno/bark-small`, then `suno/bark`). Nothing is ever downloaded here:
 missing weights raise BackendUnavailable saying where to put them. torch and transformers are
-imported on first use, and the model is loaded once through the model registry (the backend uses it only
-through `LoadedBark`'s plain-data methods).
+imported on first use, and the model is loaded once through the model registry (under the Ray executor,
+in a warm model actor: the backend uses it only through `LoadedBark`'s plain-data methods).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _PRESET_RE = re.compile(r"^(v2/)?[a-z]{2}_speaker_\d$")
 @dataclass
 class LoadedBark:
     """A loaded Bark. The backend uses it only through its methods, whose arguments and results are plain
-    data (str, numbers, numpy arrays), so the model may be held in another process."""
+    data (str, numbers, numpy arrays), so a warm model actor may hold it (cluster.models)."""
 
     model: Any  # transformers.BarkModel, on `device`, in eval mode
     processor: Any  # transformers.BarkProcessor (tokenizer + voice presets)
@@ -90,6 +90,8 @@ def _normalise_language(language: str) -> str:
 class BarkBackend(SpeechBackend):
     name = "bark"
     tier = "neural"
+    # Used through LoadedBark's plain-data methods: a warm model actor may hold it.
+    shareable = True
     licence = "MIT"
     requires = ("torch", "transformers")
     local_dirs = LOCAL_DIRS
@@ -143,7 +145,8 @@ class BarkBackend(SpeechBackend):
         return _load_bark(folder, device)
 
     def _speak(self, text: str, preset: str | None, settings) -> Audio:
-        """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model."""
+        """The inference: on ZeroGPU inside spaces.GPU, in a process that inherited the loaded model;
+        under the Ray executor in the model's warm actor."""
         bark: LoadedBark = self.load(settings)
         samples = bark.speak(text, preset, self.max_semantic_tokens, self.seed)
         return Audio(samples, bark.sample_rate)
