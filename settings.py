@@ -147,6 +147,9 @@ class Settings:
     ray_job_cpus: float = 1.0
     ray_model_cpus: float = 1.0
     ray_model_gpus: float = 1.0
+    # Seconds a warm model actor may sit unused before it leaves, giving its memory and its CPUs or GPU back
+    # (the next call loads the model again in a new actor); 0 = it stays.
+    ray_model_idle_s: float = 600.0
 
     @property
     def media_dir(self) -> Path:
@@ -300,6 +303,7 @@ class Settings:
             ray_job_cpus=_env_float(env, "RAY_JOB_CPUS", d.ray_job_cpus),
             ray_model_cpus=_env_float(env, "RAY_MODEL_CPUS", d.ray_model_cpus),
             ray_model_gpus=_env_float(env, "RAY_MODEL_GPUS", d.ray_model_gpus),
+            ray_model_idle_s=_env_float(env, "RAY_MODEL_IDLE_S", d.ray_model_idle_s),
         )
 
     @classmethod
@@ -355,8 +359,8 @@ class Settings:
             raise SystemExit(f"MEDIA_CACHE_MB must be at least 1 (megabytes), got {self.media_cache_mb}")
         if self.executor not in EXECUTORS:
             raise SystemExit(f"EXECUTOR must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        if min(self.ray_job_cpus, self.ray_model_cpus, self.ray_model_gpus) < 0:
-            raise SystemExit("RAY_JOB_CPUS, RAY_MODEL_CPUS and RAY_MODEL_GPUS must be 0 or more")
+        if min(self.ray_job_cpus, self.ray_model_cpus, self.ray_model_gpus, self.ray_model_idle_s) < 0:
+            raise SystemExit("RAY_JOB_CPUS, RAY_MODEL_CPUS, RAY_MODEL_GPUS and RAY_MODEL_IDLE_S must be 0 or more")
         if self.cache_max_age_s < 1:
             raise SystemExit(f"CACHE_MAX_AGE_S must be at least 1 (seconds), got {self.cache_max_age_s}")
 

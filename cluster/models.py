@@ -1,4 +1,4 @@
-"""Warm model actors: a model that is slow to load is loaded once, in a Ray actor, and kept.
+"""Warm model actors: a model that is slow to load is loaded once, in a Ray actor, and kept while it is used.
 
 Served warm (with EXECUTOR=ray): the Piper voice's session, Whisper (speech recognition), Bark, MusicGen,
 and any neural talking-head backend that marks itself `shareable` (the app ships none yet: the embedded
@@ -16,8 +16,13 @@ argument `progress` (a progress callback) or `cancel` (a cancel token) is relaye
 streams the model's progress back to the caller's callback, and a cancelled caller (its token set, or its
 job's Ray task cancelled) stops the call in the actor at the model's next check.
 
-`stats()` of an actor counts its loads and calls, which shows that a second request does not load the
-model again; it answers from its own concurrency group, so also while a long call runs.
+An actor unused for `ray_model_idle_s` seconds (RAY_MODEL_IDLE_S; 0 = never) leaves: its process ends,
+so its memory (torch's included) and the CPUs or GPU it held go back to the cluster. The next call starts
+a new actor, which loads the model again. (Dropping the model and staying would keep the actor's CPUs or
+GPU reserved: another model could not take that GPU, nor a job those CPUs.) `stats()` of an actor counts
+its loads and calls, which shows that a second request does not load the model again, and when it was
+started (a retired model's next actor is a new process); it answers from its own concurrency group, so
+also while a long call runs.
 """
 
 from __future__ import annotations
@@ -62,17 +67,26 @@ class _StopFlag:
 
 
 class ModelHolder:
-    """The actor's class: one model, loaded by the first `ensure`."""
+    """The actor's class: one model, loaded by the first `ensure`; leaves after `idle_s` unused seconds."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, idle_s: float = 0.0) -> None:
         self.key = key
         self.model: Any = None
         # How often the model was loaded in this actor, and how many method calls it served.
         self.loads = 0
         self.calls = 0
         self.load_seconds = 0.0
+        # Seconds unused after which the actor leaves (0 = never), and when it was last used.
+        self.idle_s = float(idle_s)
+        self.started = time.time()
         self._last_used = time.monotonic()
         self._busy = 0  # calls running (the default group runs one at a time; ensure and call count)
+        self._retiring = False
+        if self.idle_s > 0:
+            import ray
+
+            me = ray.get_runtime_context().current_actor
+            threading.Thread(target=self._watch, args=(me,), name="idle-watch", daemon=True).start()
 
     def idle_for(self) -> float:
         """Seconds since the last call ended (0 while one runs)."""
@@ -154,12 +168,35 @@ class ModelHolder:
 
         return ray.get_runtime_context().is_canceled()
 
+    def _watch(self, me) -> None:
+        """Ask the actor to retire once it has been idle long enough (the request waits behind any call).
+        Never again while a request is pending: an actor that sends itself a task while it leaves hangs."""
+        every = min(30.0, max(0.05, self.idle_s / 4))
+        while True:
+            time.sleep(every)
+            if not self._retiring and self.idle_for() > self.idle_s:
+                self._retiring = True
+                me.retire.remote()
+
+    def retire(self) -> bool:
+        """Leave if still idle: the process ends, its memory and the CPUs or GPU it held go back. False if
+        it was used meanwhile."""
+        if not self.idle_s or self.idle_for() <= self.idle_s:
+            self._retiring = False
+            return False
+        import ray
+
+        log.info("actor %s unused for %.0f s: leaving (the next call loads the model again)", self.key,
+                 self.idle_for())
+        ray.actor.exit_actor()
+        return True  # not reached
+
     def stats(self) -> dict:
         import ray
 
         return {"key": self.key, "loads": self.loads, "calls": self.calls, "busy": self._busy,
                 "load_seconds": round(self.load_seconds, 3), "idle_seconds": round(self.idle_for(), 1),
-                "pid": os.getpid(),
+                "idle_limit_s": self.idle_s, "started": round(self.started, 3), "pid": os.getpid(),
                 "node_id": ray.get_runtime_context().get_node_id()}
 
 
@@ -199,7 +236,8 @@ class RemoteModel:
                 except rex.RayActorError:
                     if attempt == 2:
                         raise
-                    log.warning("the actor of %s died; starting it again", self._key)
+                    # An actor that retired when idle, or one that died: a new one loads the model again.
+                    log.info("the actor of %s is gone; starting it again", self._key)
                     self._actor, _ = self._placement.ensure(self._key, self._loader, self._gpu)
 
         return call
@@ -276,14 +314,21 @@ class ModelPlacement:
     def ensure(self, key: str, loader: Callable[[], Any], gpu: bool):
         """The actor for `key` (made if there is none), its model loaded; (handle, plain attributes)."""
         import ray
+        from ray import exceptions as rex
 
         from cluster.ray_executor import NAMESPACE
 
         holder = ray.remote(concurrency_groups={ADMIN: 1})(ModelHolder).options(
             name=actor_name(key), namespace=NAMESPACE, get_if_exists=True, lifetime="detached", max_restarts=0,
             **self.resources(gpu))
-        actor = holder.remote(key)
-        return actor, ray.get(actor.ensure.remote(loader))
+        for attempt in range(3):
+            actor = holder.remote(key, self.settings.ray_model_idle_s)
+            try:
+                return actor, ray.get(actor.ensure.remote(loader))
+            except rex.RayActorError:  # the named actor was leaving (idle) just then: the next is a new one
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
 
 
 def _stats(actor) -> dict:

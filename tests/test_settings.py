@@ -40,12 +40,20 @@ def test_environment_and_flags():
     assert s.media_dir == Path("/srv/studio/media")
 
 
+def test_warm_model_actors_leave_after_their_idle_time():
+    assert Settings.from_env({}).ray_model_idle_s == 600  # ten minutes unused, then the memory goes back
+    assert Settings.from_env({"RAY_MODEL_IDLE_S": "0"}).ray_model_idle_s == 0  # never
+    assert Settings.from_env({"RAY_MODEL_IDLE_S": "2.5"}).ray_model_idle_s == 2.5
+
+
 @pytest.mark.parametrize("env, message", [
     ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB must be a whole number"),
     ({"AUTH": "nopassword"}, "AUTH must look like"),
     ({"CACHE_MAX_AGE_S": "0"}, "CACHE_MAX_AGE_S must be at least 1"),
     ({"C2PA_CERT": "/nonexistent/chain.pem"}, "C2PA_CERT and C2PA_KEY go together"),
     ({"C2PA_CERT": "/nonexistent/chain.pem", "C2PA_KEY": "/nonexistent/key.pem"}, "C2PA_CERT names"),
+    ({"RAY_MODEL_IDLE_S": "-1"}, "RAY_MODEL_IDLE_S must be 0 or more"),
+    ({"RAY_MODEL_IDLE_S": "soon"}, "RAY_MODEL_IDLE_S must be a number"),
 ])
 def test_bad_settings_say_what_is_wrong(env, message):
     with pytest.raises(SystemExit, match=message):

@@ -215,6 +215,17 @@ def test_a_stream_closed_early_stops_the_model_before_the_holder_takes_another_c
     assert holder._busy == 0 and holder.call("count", (2,), {}) == 2
 
 
+def test_a_holder_used_lately_or_without_an_idle_time_stays():
+    holder = ModelHolder("counter")  # idle_s 0: no watch, never leaves
+    holder.ensure(Counter)
+    assert holder.retire() is False
+    holder.idle_s = 60.0
+    assert holder.retire() is False  # used a moment ago
+    assert holder.call("count", (3,), {}) == 3
+    holder.model.count = lambda n: holder.idle_for()
+    assert holder.call("count", (1,), {}) == 0.0  # a running call keeps it busy, never idle
+
+
 def test_models_go_on_a_gpu_when_the_cluster_has_one_and_their_actor_holds_it(settings, monkeypatch):
     placement = ModelPlacement(replace(settings, ray_model_gpus=0.5, ray_model_cpus=2.0))
     monkeypatch.setattr(placement, "cluster_gpus", lambda: 1.0)

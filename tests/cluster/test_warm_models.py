@@ -1,13 +1,17 @@
 """Neural models in warm actors on a real local cluster (a head and a worker node), with the tiny random-weight
-MusicGen of the engine tests: a MusicGen song job through the Ray executor loads the model once for
-two jobs, its progress comes back from the actor and a cancelled job stops the model's work there."""
+Bark and MusicGen of the engine tests: a MusicGen song job through the Ray executor loads the model once for
+two jobs, its progress comes back from the actor and a cancelled job stops the model's work there; Bark in an
+actor gives the same speech as in the process; an actor unused for its idle time leaves, giving its CPU back,
+and the next call loads the model again in a new one."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -18,6 +22,8 @@ from core.errors import Cancelled
 from core.progress import CancelToken
 from engines.music.backends.musicgen import MusicGenBackend
 from engines.registry import MODELS
+from engines.voice.backends.bark import BarkBackend
+from engines.voice.backends.base import SpeechRequest
 
 # What a warm actor holds here: half a CPU, so the actors of the other tests and a job still fit on the node.
 MODEL_CPUS = 0.5
@@ -143,3 +149,41 @@ def _catch(into: list, fn) -> None:
         fn()
     except BaseException as e:  # the test looks at what the job raised
         into.append(e)
+
+
+def test_an_idle_actor_leaves_and_the_next_call_loads_again(ray_services, tiny_models):
+    """Bark with an idle time of 1.5 s: two calls, one load, the same speech as in this process; then the actor
+    leaves (its CPU goes back to the cluster) and the next call starts a new one, which loads Bark again."""
+    import ray
+
+    from cluster.models import ModelPlacement
+
+    settings = replace(ray_services.settings, ray_model_idle_s=1.5)
+    request = SpeechRequest("hello world, this is a test.")
+    backend = BarkBackend(max_semantic_tokens=8, seed=1)
+    MODELS.placement = None
+    here = backend.synthesize(request, settings)
+    key = backend.model_key(settings)
+    assert backend.unload(settings)
+
+    MODELS.placement = ModelPlacement(settings)
+    first = backend.synthesize(request, settings)
+    again = backend.synthesize(request, settings)
+    stats = _stats(key)
+    assert stats["loads"] == 1 and stats["calls"] >= 4 and stats["idle_limit_s"] == 1.5, stats
+    np.testing.assert_array_equal(first.samples, here.samples)  # the actor's Bark is the same Bark
+    np.testing.assert_array_equal(again.samples, here.samples)
+    held = ray.available_resources().get("CPU", 0)
+
+    deadline = time.monotonic() + 30
+    while _stats(key) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _stats(key) is None, "the idle actor did not leave"
+    while ray.available_resources().get("CPU", 0) < held + MODEL_CPUS and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) >= held + MODEL_CPUS  # its CPU went back
+
+    after = backend.synthesize(request, settings)
+    renewed = _stats(key)
+    assert renewed["loads"] == 1 and renewed["pid"] != stats["pid"] and renewed["started"] > stats["started"]
+    np.testing.assert_array_equal(after.samples, here.samples)
