@@ -531,9 +531,9 @@ class _Chain:
         outputs.append(JobOutput(vocals_wav, MediaKind.audio, f"{name} vocals.wav",
                                  duration_s=round(vocals.duration_s, 4), sample_rate=vocals.sample_rate,
                                  channels=vocals.channels, meta={"role": "narration", PREMARKED: True}))
-        head_out = _mux(head, vocals_wav, w / "head.mp4", ctx.scratch)
+        head_out, head_meta = _with_sound(head, vocals_wav, w / "head.mp4")
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4", duration_s=round(song.duration_s, 4),
-                                 meta={"role": "head"}))
+                                 meta=head_meta))
         reused = {k: sum(v) for k, v in self.reused.items()}
         metrics = {"kind": req.kind, "duration_s": res.duration_s, "frames": res.frames, "parts": 1,
                    "narration_s": round(song.duration_s, 4), "stage_seconds": self.seconds, "stages_reused": reused,
@@ -698,9 +698,9 @@ class _Chain:
             outputs.append(JobOutput(music, MediaKind.audio, f"{name} music.wav", duration_s=round(bed.duration_s, 4),
                                      sample_rate=bed.sample_rate, channels=bed.channels,
                                      meta={"role": "music", PREMARKED: True}))
-        head_out = _mux(head, wav, w / "head.mp4", ctx.scratch)
+        head_out, head_meta = _with_sound(head, wav, w / "head.mp4")
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4",
-                                 duration_s=round(narration.duration_s, 4), meta={"role": "head"}))
+                                 duration_s=round(narration.duration_s, 4), meta=head_meta))
         figures = [p.meta.get("figures", {}) for p in parts]
         words = [len(p.text.split()) for p in parts]
         wer = [(f["word_error_rate"], n) for f, n in zip(figures, words) if f.get("word_error_rate") is not None]
@@ -787,11 +787,18 @@ def _ffmpeg() -> list[str]:
     return [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
 
 
-def _mux(video: Path, audio: Path, out: Path, scratch: Path) -> Path:
-    """The picture of `video` with `audio` as its sound (AAC)."""
+def _with_sound(video: Path, audio: Path, out: Path) -> tuple[Path, dict]:
+    """(`out`: the picture of `video` with the WAV `audio` as its sound (AAC), its output meta). The sound is
+    already marked (PREMARKED); when the job marks what it makes, the picture is marked in the same pass
+    (decoded, marked, encoded once), so the file is not marked again afterwards."""
+    from engines.trust.video_watermark import encode_mark, mark_file
     from engines.video.encode import AUDIO_BITRATE
 
-    subprocess.run([*_ffmpeg(), "-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-                    "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", str(out)], check=True,
-                   capture_output=True, timeout=600)
-    return out
+    mark = encode_mark()
+    if mark is None:
+        subprocess.run([*_ffmpeg(), "-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v",
+                        "copy", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", str(out)],
+                       check=True, capture_output=True, timeout=600)
+        return out, {"role": "head"}
+    mark_file(video, out, mark.payload, mark.key, audio=audio)
+    return out, {"role": "head", PREMARKED: True}

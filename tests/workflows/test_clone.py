@@ -85,6 +85,12 @@ def test_what_it_returns_carries_its_own_generations_marks(made, tmp_path):
         assert (found.marked, found.generation_id) == (True, gid % 2 ** GENERATION_BITS), role
     video = lib.asset_path(parts["video"])
     assert read_file(video, marks.key).payload == marks.payload(gid)  # the picture
+    head = lib.asset_path(parts["head"])  # the talking head: its picture and its sound, each marked once
+    assert read_file(head, marks.key).payload == marks.payload(gid)
+    from workflows.trust import _audio_of
+
+    found = marks.read(_audio_of(head, lib))
+    assert (found.marked, found.generation_id) == (True, gid % 2 ** GENERATION_BITS)
     mp3 = tmp_path / "copy.mp3"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-vn", "-b:a", "128k", str(mp3)], check=True)
     report = verify_media(mp3, "copy.mp3", marks, lib, svc.accounts, Actor())
