@@ -24,7 +24,6 @@ import hashlib
 import logging
 import math
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -68,7 +67,7 @@ NO_MUSIC = "none"
 BED_STEP_S = 10.0
 # Bumped when a stage's output changes for the same inputs (old results are then not reused).
 STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "music": 1, "song": 1, "lyrics": 1,
-                 "segment": 1}
+                 "segment": 2, "head_marked": 1}
 # An explainer's video is made a part at a time (a segment per slide, joined without encoding again), so an
 # edit draws and encodes again only the parts it changed. A segment is drawn with its neighbours' slides
 # SEGMENT_LEAD_S long on each side, for the transitions into and out of it (at most half of it each).
@@ -270,11 +269,12 @@ class _Chain:
         self.reused: dict[str, list[bool]] = {}
         self.licences: list[str] = []
         self.notes: list[str] = []
-        # Each part's talking head and its stage key (heads()).
-        self.head_parts: list[tuple[Path, str]] = []
+        # Each part's talking head (unmarked), its stage key and its frames (heads()).
+        self.head_parts: list[tuple[Path, str, int]] = []
         # The generation whose picture mark the video's segments carry (an earlier version's, when its
-        # segments are reused), set by _segments.
+        # segments are reused), and its payload, set by _segments.
         self.picture_generation: int | None = None
+        self.picture_payload: int | None = None
 
     # ---------------------------------------------------------------- helpers
 
@@ -360,15 +360,14 @@ class _Chain:
         self.progress.report("speech", 1, f"{len(parts)} parts spoken")
         return parts
 
-    def heads(self, clips: list[Audio]) -> Path:
-        """The portrait speaking each clip, joined: one video exactly as long as the clips together."""
+    def heads(self, clips: list[Audio]) -> None:
+        """The portrait speaking each clip (self.head_parts), each video exactly as long as its clip."""
         from engines.talking_head import TalkingHeadRequest, render_with
         from engines.trust.video_watermark import not_marking
 
         px = HEAD_PX[self.req.kind]
         crop = self.req.kind == "explainer"
         portrait = self.flows.library.asset_path(self.photo)
-        videos = []
         for i, clip in enumerate(clips):
             self.ctx.cancel.raise_if_set()
             self.progress.report("head", i / len(clips), f"animating part {i + 1} of {len(clips)}")
@@ -394,18 +393,22 @@ class _Chain:
             k = key("head", STAGE_VERSION["head"], self.owner, self.photo.sha256, digest, clip.sample_rate, px, crop,
                     FPS)
             hit = self._stage("head", k, make)
-            videos.append(hit.folder / "head.mp4")
-            self.head_parts.append((hit.folder / "head.mp4", k))
+            self.head_parts.append((hit.folder / "head.mp4", k, int(hit.meta["frames"])))
             if hit.meta["licence"] not in self.licences:
                 self.licences.append(hit.meta["licence"])
             for note in hit.meta.get("notes", []):
                 if note not in self.notes:
                     self.notes.append(note)
         self.progress.report("head", 1, "presenter ready")
+
+    def joined_head(self) -> Path:
+        """The parts' talking heads one after another (picture only, not encoded again): the presenter of a
+        video composed whole."""
         from engines.video.encode import join_segments
 
-        joined = self.ctx.workdir / "head-joined.mp4"
-        join_segments(videos, joined, FPS, scratch=self.ctx.scratch)  # picture only, not encoded again
+        joined = self.ctx.scratch / "head-joined.mp4"
+        join_segments([h for h, _, _ in self.head_parts], joined, FPS, scratch=self.ctx.scratch,
+                      frames=sum(n for _, _, n in self.head_parts))
         return joined
 
     def slides(self, deck, end_title: str) -> list[Path]:
@@ -449,7 +452,21 @@ class _Chain:
     # ---------------------------------------------------------------- the chain
 
     def run(self) -> JobResult:
-        return self._sung() if self.req.kind == "music_video" else self._spoken()
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Sound encoded while the picture is drawn (encode_aac), one file at a time.
+        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clone-sound")
+        try:
+            return self._sung() if self.req.kind == "music_video" else self._spoken()
+        finally:
+            self.background.shutdown(wait=True, cancel_futures=True)
+
+    def _encode_sound(self, audio: Audio, name: str):
+        """The AAC of `audio` for the clone's frames (the heads'), encoded in the background: a future path."""
+        from engines.video.encode import encode_aac
+
+        frames = sum(n for _, _, n in self.head_parts)
+        return self.background.submit(encode_aac, audio, self.ctx.scratch / name, frames, FPS, self.ctx.scratch)
 
     def _sung(self) -> JobResult:
         """Lyrics on the idea -> a song sung in the voice -> the portrait singing it over a scene."""
@@ -506,11 +523,12 @@ class _Chain:
         self.notes += [n for n in hit.meta["notes"] if n not in self.notes]
         song, vocals = Audio.read(hit.folder / "song.wav"), Audio.read(hit.folder / "vocals.wav")
         lrc = (hit.folder / "song.lrc").read_text(encoding="utf-8")
-        head = self._timed("head", lambda: self.heads([vocals]))
+        self._timed("head", lambda: self.heads([vocals]))
         # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
         song, vocals = ctx.marked(song), ctx.marked(vocals)
+        vocals_sound = self._encode_sound(vocals, "vocals.m4a")
         scene = SceneVideoRequest(audio=song, template=req.template, captions=lrc if req.captions else "",
-                                  size=req.size, fps=FPS, title=title, presenter_video=head,
+                                  size=req.size, fps=FPS, title=title, presenter_video=self.joined_head(),
                                   presenter_position=SCENE_PRESENTER)
         res = self._timed("video", lambda: render_scene_video(scene, ctx.workdir / "clone-video.mp4",
                                                               self._report("video"), ctx.cancel, scratch=ctx.scratch))
@@ -531,7 +549,7 @@ class _Chain:
         outputs.append(JobOutput(vocals_wav, MediaKind.audio, f"{name} vocals.wav",
                                  duration_s=round(vocals.duration_s, 4), sample_rate=vocals.sample_rate,
                                  channels=vocals.channels, meta={"role": "narration", PREMARKED: True}))
-        head_out, head_meta = _with_sound(head, vocals_wav, w / "head.mp4")
+        head_out, head_meta = self._head_output(vocals_sound.result(), w / "head.mp4")
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4", duration_s=round(song.duration_s, 4),
                                  meta=head_meta))
         reused = {k: sum(v) for k, v in self.reused.items()}
@@ -567,7 +585,7 @@ class _Chain:
         clips = [p.audio for p in parts] + ([end] if end is not None else [])
         narration = Audio.concat(clips)
         images = self._timed("slides", lambda: self.slides(deck, deck.title)) if req.kind == "explainer" else []
-        head = self._timed("head", lambda: self.heads(clips))
+        self._timed("head", lambda: self.heads(clips))
         bed = self._timed("music", lambda: self.music(narration.duration_s))
         over = self._timed("mix", lambda: under_voice(narration, bed))
         # Captions a part at a time (a line never runs across a change of slide), on the video's timeline.
@@ -580,93 +598,181 @@ class _Chain:
         # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
         mix, voice, music = (self.ctx.marked(a) if a is not None else None for a in (over.mix, over.voice, over.music))
         if req.kind == "explainer":
-            res = self._timed("video", lambda: self._segments(parts, images, part_lines, mix))
+            mix_sound = self._encode_sound(mix, "mix.m4a")
+            voice_sound = self._encode_sound(voice, "voice.m4a")
+            res = self._timed("video", lambda: self._segments(parts, images, part_lines, mix_sound))
         else:
-            res = self._timed("video", lambda: self._compose(deck, head, mix, lines))
-        return self._result(res, script, voice, music, head, lines, parts, deck.title)
+            voice_sound = self._encode_sound(voice, "voice.m4a")
+            res = self._timed("video", lambda: self._compose(deck, self.joined_head(), mix, lines))
+        return self._result(res, script, voice, music, lines, parts, deck.title, voice_sound)
 
-    def _segments(self, parts: list[_Part], images: list[Path], part_lines: list[list], soundtrack: Audio):
+    def _segments(self, parts: list[_Part], images: list[Path], part_lines: list[list], soundtrack):
         """The explainer's video a slide at a time: each part's segment (its slide, its neighbours' in the
         transitions, its presenter and captions) kept by content, so an edit draws and encodes again only the
         parts it changed; the segments joined without encoding again, with the sound and a chapter per slide.
+        Neighbouring parts to draw are drawn in one pass and cut into their segments (a first run draws the
+        whole video once).
 
         A kept segment carries the picture mark it was drawn with. So that the whole picture names one
         generation, segments are drawn with the mark most of the kept ones carry (the clone's earlier
         version's, when this is an edit of it), else this generation's."""
-        from engines.trust.video_watermark import encode_mark, marking_encodes, not_marking
+        from engines.trust.video_watermark import encode_mark
         from engines.video.encode import join_segments
-        from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow
         from engines.video.types import Chapter, VideoResult, parse_size
 
         req, ctx = self.req, self.ctx
         titles = [p.title for p in parts] + ["The end"]
-        durations = [p.duration_s for p in parts] + [END_CARD_S]
-        frames = [int(round(d * FPS)) for d in durations]
+        frames = [int(round(p.duration_s * FPS)) for p in parts] + [int(round(END_CARD_S * FPS))]
         lines = [*part_lines, []]
         shas = [_sha_file(img) for img in images]
         keys = []
-        for j in range(len(durations)):
+        for j in range(len(frames)):
             near = [shas[j - 1] if j > 0 else None, shas[j], shas[j + 1] if j + 1 < len(shas) else None]
             keys.append(key("segment", STAGE_VERSION["segment"], self.owner, near, frames[j], self.head_parts[j][1],
                             [(ln.start_s, ln.end_s, ln.text, [(w.start_s, w.end_s, w.text) for w in ln.words])
                              for ln in lines[j]], req.size, FPS, TRANSITION, self.settings.max_image_pixels))
         mark = encode_mark()
         kept = [self.cache.get(k) for k in keys]
-        # The mark to draw with: the one on most kept frames (of the same kind: marked or not), else this job's.
+        payload, generation = self._mark_to_keep(kept, frames, mark)
+        self.picture_payload = payload
+        self.picture_generation = generation if payload is not None else None
+        # A kept segment with another mark (the clone made from two earlier versions) is drawn again for this
+        # video and not kept.
+        redraw = [hit is not None and (hit.meta.get("payload"), hit.meta.get("generation_id")) != (payload, generation)
+                  for hit in kept]
+        todo = [hit is None or again for hit, again in zip(kept, redraw)]
+        drawn: dict[int, tuple[Path, dict]] = {}
+        runs = [[]]
+        for j, draw in enumerate(todo):
+            if draw:
+                runs[-1].append(j)
+            elif runs[-1]:
+                runs.append([])
+        done, total = 0, sum(frames[j] for j in range(len(frames)) if todo[j])
+        for run in (r for r in runs if r):
+            pieces = self._draw_run(run, images, frames, lines, payload, generation, mark,
+                                    lambda d, t, m="", base=done: self.progress.report(
+                                        "video", (base + d) / max(1, total), m))
+            drawn.update(zip(run, pieces))
+            done += sum(frames[j] for j in run)
+        paths, metrics = [], {}
+        for j, (k, hit) in enumerate(zip(keys, kept)):
+            ctx.cancel.raise_if_set()
+            if redraw[j]:
+                hit = StageHit(drawn[j][0].parent, drawn[j][1], False)
+                self.reused.setdefault("segment", []).append(False)
+                paths.append(drawn[j][0])
+            else:
+                def keep(folder: Path, j: int = j) -> dict:
+                    piece, meta = drawn[j]
+                    shutil.move(piece, folder / "segment.mp4")
+                    shutil.move(piece.with_suffix(".jpg"), folder / "segment.jpg")
+                    return meta
+
+                hit = self._stage("segment", k, keep)
+                paths.append(hit.folder / "segment.mp4")
+            metrics = metrics or {m: v for m, v in hit.meta.items() if m not in ("payload", "generation_id", "frames")}
+        self.progress.report("video", 1, "joining the parts")
+        out = ctx.workdir / "clone-video.mp4"
+        starts = np.concatenate([[0.0], np.cumsum(frames)[:-1]]) / FPS
+        chapters = [Chapter(round(float(t), 3), title) for t, title in zip(starts, titles)]
+        n = join_segments(paths, out, FPS, None, chapters, ctx.scratch, frames=sum(frames), sound=soundtrack.result())
+        poster = out.with_suffix(".jpg")
+        shutil.copyfile(paths[0].with_suffix(".jpg"), poster)
+        size, notes = parse_size(req.size)
+        return VideoResult(out, size.width_px, size.height_px, FPS, n / FPS, n, poster, chapters, notes, metrics)
+
+    def _draw_run(self, run: list[int], images: list[Path], frames: list[int], lines: list[list], payload, generation,
+                  mark, report) -> list[tuple[Path, dict]]:
+        """Neighbouring parts `run` of the explainer drawn in one pass and cut into a segment each (in the job's
+        scratch folder): their slides frame-exact, their neighbours' slides SEGMENT_LEAD_S long for the
+        transitions, their talking heads and captions one after another. Returns (file, meta) a part."""
+        from engines.trust.video_watermark import marking_encodes, not_marking
+        from engines.video.encode import join_segments
+        from engines.video.slideshow import Slide, SlideshowRequest, render_slideshow_pieces
+
+        req, ctx = self.req, self.ctx
+        first_j, last_j = run[0], run[-1]
+        folder = ctx.scratch / f"segments-{first_j}-{last_j}"
+        folder.mkdir(parents=True, exist_ok=True)
+        slides = ([Slide(images[first_j - 1], SEGMENT_LEAD_S)] if first_j > 0 else []) + [
+            Slide(images[j], frames[j] / FPS) for j in run] + (
+            [Slide(images[last_j + 1], SEGMENT_LEAD_S)] if last_j + 1 < len(images) else [])
+        lead = int(round(SEGMENT_LEAD_S * FPS)) if first_j > 0 else 0
+        bounds = [lead + int(x) for x in np.cumsum([0] + [frames[j] for j in run])]
+        heads = [self.head_parts[j][0] for j in run]
+        presenter = heads[0]
+        if len(heads) > 1:  # the parts' heads one after another, not encoded again
+            presenter = folder / "presenter.mp4"
+            join_segments(heads, presenter, FPS, scratch=folder)
+        captions = [_shifted(line, (b - lead) / FPS) for j, b in zip(run, bounds) for line in lines[j]]
+        outs = [folder / f"segment-{j}.mp4" for j in run]
+        with marking_encodes(payload, mark.key) if payload is not None else not_marking():
+            results = render_slideshow_pieces(
+                SlideshowRequest(slides=slides, audio=None, size=req.size, fps=FPS, transition=TRANSITION[0],
+                                 transition_s=TRANSITION[1], presenter_video=presenter, caption_lines=captions or None,
+                                 max_image_pixels=self.settings.max_image_pixels, segment=(bounds[0], bounds[-1]),
+                                 cuts=tuple(bounds[1:-1])),
+                outs, report, ctx.cancel, folder / "tmp")
+        shutil.rmtree(folder / "tmp", ignore_errors=True)
+        extra = {k: results[0].metrics[k] for k in ("presenter_box", "slide_columns", "caption_band")
+                 if k in results[0].metrics}
+        return [(res.path, {"payload": payload, "generation_id": generation, "frames": res.frames, **extra})
+                for res in results]
+
+    def _mark_to_keep(self, kept: list[StageHit | None], frames: list[int], mark) -> tuple[int | None, int]:
+        """(payload, generation) of the picture mark to make new pieces with: the one on most kept frames (of the
+        same kind: marked or not), else this job's."""
         votes: dict = {}
         for hit, n in zip(kept, frames):
             if hit is not None and (hit.meta.get("payload") is None) == (mark is None):
                 g = (hit.meta.get("payload"), hit.meta.get("generation_id"))
                 votes[g] = votes.get(g, 0) + n
-        payload, generation = max(votes, key=votes.get) if votes else (
-            mark.payload if mark is not None else None, ctx.generation_id)
-        self.picture_generation = generation if payload is not None else None
-        total = sum(frames)
-        done = 0
-        paths, metrics = [], {}
+        if votes:
+            return max(votes, key=votes.get)
+        return (mark.payload if mark is not None else None), self.ctx.generation_id
 
-        def render(j: int, folder: Path) -> dict:
-            slides = ([Slide(images[j - 1], SEGMENT_LEAD_S)] if j > 0 else []) + [Slide(images[j], durations[j])] + (
-                [Slide(images[j + 1], SEGMENT_LEAD_S)] if j + 1 < len(images) else [])
-            first = int(round(SEGMENT_LEAD_S * FPS)) if j > 0 else 0
+    def _head_output(self, sound: Path, out: Path) -> tuple[Path, dict]:
+        """(`out`: the clone's talking head with `sound` (AAC, encode_aac) as its sound, its output meta). Each part's
+        picture is marked once and kept by content, then the parts are joined without encoding again: an edit
+        marks only the parts it changed. The sound is already marked (PREMARKED). The picture names one
+        generation: the video's picture's (an explainer), else the one most kept parts carry, else this one."""
+        from engines.trust.video_watermark import encode_mark, mark_file
+        from engines.video.encode import join_segments
 
-            def report(d, t, m=""):
-                self.progress.report("video", (done + d) / total, f"part {j + 1} of {len(durations)}: {m}")
-
-            with marking_encodes(payload, mark.key) if payload is not None else not_marking():
-                res = render_slideshow(
-                    SlideshowRequest(slides=slides, audio=None, size=req.size, fps=FPS, transition=TRANSITION[0],
-                                     transition_s=TRANSITION[1], presenter_video=self.head_parts[j][0],
-                                     caption_lines=lines[j] or None, max_image_pixels=self.settings.max_image_pixels,
-                                     segment=(first, first + frames[j])),
-                    folder / "segment.mp4", report, ctx.cancel, folder / "tmp")
-            shutil.rmtree(folder / "tmp", ignore_errors=True)
-            return {"payload": payload, "generation_id": generation, "frames": res.frames,
-                    **{k: res.metrics[k] for k in ("presenter_box", "slide_columns", "caption_band")
-                       if k in res.metrics}}
-
-        for j, (k, hit) in enumerate(zip(keys, kept)):
+        ctx = self.ctx
+        frames = sum(n for _, _, n in self.head_parts)
+        mark = encode_mark()
+        if mark is None:
+            join_segments([h for h, _, _ in self.head_parts], out, FPS, scratch=ctx.scratch, frames=frames, sound=sound)
+            return out, {"role": "head"}
+        keys = [key("head_marked", STAGE_VERSION["head_marked"], k) for _, k, _ in self.head_parts]
+        kept = [self.cache.get(k) for k in keys]
+        if self.picture_payload is not None:
+            payload, generation = self.picture_payload, self.picture_generation
+        else:
+            payload, generation = self._mark_to_keep(kept, [n for _, _, n in self.head_parts], mark)
+        parts = []
+        for j, ((head, _, n), k, hit) in enumerate(zip(self.head_parts, keys, kept)):
             ctx.cancel.raise_if_set()
+
+            def make(folder: Path, head: Path = head, n: int = n) -> dict:
+                mark_file(head, folder / "head.mp4", payload, mark.key)
+                return {"payload": payload, "generation_id": generation, "frames": n}
+
             if hit is not None and (hit.meta.get("payload"), hit.meta.get("generation_id")) != (payload, generation):
-                # Kept with another mark (made from two earlier versions): drawn again for this video, not kept.
-                folder = ctx.scratch / f"segment-{j}"
+                folder = ctx.scratch / f"head-marked-{j}"  # kept with another mark: marked again, not kept
                 folder.mkdir(parents=True, exist_ok=True)
-                hit = StageHit(folder, render(j, folder), False)
-                self.reused.setdefault("segment", []).append(False)
+                make(folder)
+                self.reused.setdefault("head_marked", []).append(False)
+                parts.append(folder / "head.mp4")
             else:
-                hit = self._stage("segment", k, lambda folder, j=j: render(j, folder))
-            paths.append(hit.folder / "segment.mp4")
-            metrics = metrics or {m: v for m, v in hit.meta.items() if m not in ("payload", "generation_id", "frames")}
-            done += frames[j]
-        self.progress.report("video", 1, "joining the parts")
-        out = ctx.workdir / "clone-video.mp4"
-        starts = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
-        chapters = [Chapter(round(float(t), 3), title) for t, title in zip(starts, titles)]
-        n = join_segments(paths, out, FPS, soundtrack, chapters, ctx.scratch, frames=total)
-        poster = out.with_suffix(".jpg")
-        shutil.copyfile(paths[0].with_suffix(".jpg"), poster)
-        size, notes = parse_size(req.size)
-        return VideoResult(out, size.width_px, size.height_px, FPS, n / FPS, n, poster, chapters, notes, metrics)
+                parts.append(self._stage("head_marked", k, make).folder / "head.mp4")
+        join_segments(parts, out, FPS, scratch=ctx.scratch, frames=frames, sound=sound)
+        meta = {"role": "head", PREMARKED: True}
+        if generation != ctx.generation_id:  # its picture reused from an earlier version
+            meta["picture_generation_id"] = generation
+        return out, meta
 
     def _compose(self, deck, head: Path, soundtrack: Audio, lines):
         from engines.video.scene_video import SceneVideoRequest, render_scene_video
@@ -679,7 +785,7 @@ class _Chain:
 
     # ---------------------------------------------------------------- the result
 
-    def _result(self, res, script: str, narration: Audio, bed: Audio | None, head: Path, lines, parts, title: str):
+    def _result(self, res, script: str, narration: Audio, bed: Audio | None, lines, parts, title: str, sound):
         ctx = self.ctx
         w = ctx.workdir
         name = f"{title.strip()[:60] or 'clone'} - clone {ctx.generation_id}"
@@ -698,7 +804,7 @@ class _Chain:
             outputs.append(JobOutput(music, MediaKind.audio, f"{name} music.wav", duration_s=round(bed.duration_s, 4),
                                      sample_rate=bed.sample_rate, channels=bed.channels,
                                      meta={"role": "music", PREMARKED: True}))
-        head_out, head_meta = _with_sound(head, wav, w / "head.mp4")
+        head_out, head_meta = self._head_output(sound.result(), w / "head.mp4")
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4",
                                  duration_s=round(narration.duration_s, 4), meta=head_meta))
         figures = [p.meta.get("figures", {}) for p in parts]
@@ -779,26 +885,3 @@ def _word_times(audio: Audio, sentences: list[tuple[str, float, float]]) -> list
         edges = start + (end - start) * np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
         out += [[w, round(float(edges[k]), 3), round(float(edges[k + 1]), 3)] for k, w in enumerate(words)]
     return out
-
-
-def _ffmpeg() -> list[str]:
-    from core.probe import ffmpeg_binary
-
-    return [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-
-
-def _with_sound(video: Path, audio: Path, out: Path) -> tuple[Path, dict]:
-    """(`out`: the picture of `video` with the WAV `audio` as its sound (AAC), its output meta). The sound is
-    already marked (PREMARKED); when the job marks what it makes, the picture is marked in the same pass
-    (decoded, marked, encoded once), so the file is not marked again afterwards."""
-    from engines.trust.video_watermark import encode_mark, mark_file
-    from engines.video.encode import AUDIO_BITRATE
-
-    mark = encode_mark()
-    if mark is None:
-        subprocess.run([*_ffmpeg(), "-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v",
-                        "copy", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", str(out)],
-                       check=True, capture_output=True, timeout=600)
-        return out, {"role": "head"}
-    mark_file(video, out, mark.payload, mark.key, audio=audio)
-    return out, {"role": "head", PREMARKED: True}

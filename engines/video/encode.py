@@ -392,15 +392,43 @@ class VideoWriter:
             self.close()
 
 
+def encode_aac(audio: Audio, out: Path, n_frames: int, fps: int, scratch: Path | None = None) -> Path:
+    """`audio` fitted to `n_frames` at `fps` (fit_audio_to_frames) and encoded AAC (as the writer encodes a
+    video's sound) into the MP4 audio file `out`, for join_segments(sound=out) to copy: a caller can encode the
+    sound while it draws the picture. A stereo sound whose two channels are the same (a voice) is encoded mono:
+    it sounds the same and costs half."""
+    audio = fit_audio_to_frames(audio, n_frames, fps)
+    if audio.channels == 2 and np.array_equal(audio.samples[:, 0], audio.samples[:, 1]):
+        audio = audio.mono()
+    out = Path(out)
+    tmp = private_dir(scratch if scratch is not None else out.parent, "audio-encode-")
+    try:
+        audio.write(tmp / "audio.wav", subtype="PCM_16")
+        cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(tmp / "audio.wav"),
+               "-c:a", "aac", "-b:a", AUDIO_BITRATE]
+        if audio.sample_rate not in AAC_RATES:
+            cmd += ["-ar", "48000"]
+        r = subprocess.run([*cmd, "-f", "mp4", str(out)], capture_output=True, timeout=600)
+        if r.returncode != 0:
+            out.unlink(missing_ok=True)
+            raise EngineError(f"encoding the sound failed: {r.stderr.decode('utf-8', 'replace')[-500:]}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def join_segments(segments: list[Path], out: Path, fps: int, audio: Audio | None = None,
                   chapters: list[Chapter] | None = None, scratch: Path | None = None,
-                  frames: int | None = None) -> int | None:
+                  frames: int | None = None, sound: Path | None = None) -> int | None:
     """The picture-only segments (written by VideoWriter at the same size, frame rate and profile) one after
-    another in `out`, without encoding the picture again, with `audio` (AAC; fitted to the frames) and
-    `chapters`; +faststart. `frames`: how many the segments hold together, when known (else counted, if the
-    audio or chapters need it). Returns the frames the video has (None when not needed nor given)."""
+    another in `out`, without encoding the picture again, with `audio` (AAC; fitted to the frames) or `sound`
+    (an AAC file made by encode_aac for these frames, copied) and `chapters`; +faststart. `frames`: how many
+    the segments hold together, when known (else counted, if the audio or chapters need it). Returns the
+    frames the video has (None when not needed nor given)."""
     if not segments:
         raise ValueError("no segments to join")
+    if audio is not None and sound is not None:
+        raise ValueError("give the sound as audio to encode or as an encoded file, not both")
     if frames is None and (audio is not None or chapters):
         frames = sum(_count_frames(seg) for seg in segments)
     out = Path(out)
@@ -413,20 +441,18 @@ def join_segments(segments: list[Path], out: Path, fps: int, audio: Audio | None
                "-i", str(listing)]
         maps = ["-map", "0:v:0"]
         if audio is not None:
-            audio = fit_audio_to_frames(audio, frames, fps)
-            audio.write(tmp / "audio.wav", subtype="PCM_16")
-            cmd += ["-i", str(tmp / "audio.wav")]
+            sound = encode_aac(audio, tmp / "sound.m4a", frames, fps, scratch=tmp)
+        if sound is not None:
+            cmd += ["-i", str(sound)]
             maps += ["-map", "1:a:0"]
         if chapters:
             (tmp / "chapters.txt").write_text(chapters_metadata(chapters, frames / fps), encoding="utf-8")
             cmd += ["-f", "ffmetadata", "-i", str(tmp / "chapters.txt")]
-            index = str(2 if audio is not None else 1)
+            index = str(2 if sound is not None else 1)
             maps += ["-map_metadata", index, "-map_chapters", index]
         cmd += [*maps, "-c:v", "copy"]
-        if audio is not None:
-            cmd += ["-c:a", "aac", "-b:a", AUDIO_BITRATE]
-            if audio.sample_rate not in AAC_RATES:
-                cmd += ["-ar", "48000"]
+        if sound is not None:
+            cmd += ["-c:a", "copy"]
         cmd += ["-movflags", "+faststart", str(out)]
         r = subprocess.run(cmd, capture_output=True, timeout=600)
         if r.returncode != 0:

@@ -4,7 +4,10 @@ talking-head video) in a corner. The caller builds the narration to match the sl
 
 A deck can also be rendered a segment at a time (`SlideshowRequest.segment`: frames [first, end), picture
 only) and the segments joined without encoding again (engines.video.encode.join_segments): a caller that
-keeps segments renders again only those whose slides, presenter or captions changed."""
+keeps segments renders again only those whose slides, presenter or captions changed. A segment can be cut
+into pieces as it is drawn (`SlideshowRequest.cuts`, `render_slideshow_pieces`): one drawing pass (one
+presenter decoder, each slide loaded once) writes a file a piece, so several neighbouring segments cost
+about what one segment of their length costs."""
 
 from __future__ import annotations
 
@@ -86,6 +89,9 @@ class SlideshowRequest:
     # the others (engines.video.encode.join_segments). The presenter video and the caption lines are then
     # timed from the segment's first frame. None: the whole deck with its narration.
     segment: tuple[int, int] | None = None
+    # With a segment: frames (of the deck, inside the segment, ascending) where another file begins
+    # (render_slideshow_pieces); each piece is a segment of its own that join_segments takes.
+    cuts: tuple[int, ...] = ()
 
 
 def slide_area(width_px: int, head_box: tuple[int, int, int, int], position: str) -> tuple[int, int]:
@@ -127,7 +133,12 @@ def check_request(req: SlideshowRequest) -> Checked[SlideshowRequest, VideoPlan]
             raise InputError(f"segment {req.segment} is not within the deck's {frames_for(total, fps)} frames")
         if req.audio is not None:
             raise InputError("a segment is picture only: give no audio (the joined video takes the narration)")
+        cuts = [int(c) for c in req.cuts]
+        if any(not (a < b) for a, b in zip([first, *cuts], [*cuts, end])):
+            raise InputError(f"cuts {tuple(req.cuts)} do not divide the segment {req.segment} into pieces in order")
         return Checked(req, VideoPlan(size, fps), notes)
+    if req.cuts:
+        raise InputError("cuts divide a segment: give the segment (frames first, end) they lie in")
     if req.audio is None:
         raise InputError("the narration audio is needed (build it to match the slide durations)")
     check_audio(req.audio, "the narration")
@@ -146,6 +157,18 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
                      cancel: CancelToken | None = None, scratch: Path | None = None) -> VideoResult:
     """Render the deck to `out_path` (MP4 with one chapter per slide) plus a JPEG poster (the first
     slide) beside it. `scratch`: a folder for the encoder's temporary files (a job's; None: beside the output)."""
+    if req.cuts:
+        raise InputError("a deck cut into pieces is written by render_slideshow_pieces, a file a piece")
+    return render_slideshow_pieces(req, [Path(out_path)], progress, cancel, scratch)[0]
+
+
+def render_slideshow_pieces(req: SlideshowRequest, out_paths: list[Path], progress: ProgressFn | None = None,
+                            cancel: CancelToken | None = None, scratch: Path | None = None) -> list[VideoResult]:
+    """Render the deck's segment cut at `req.cuts` into `out_paths` (one more than the cuts), each with a JPEG
+    poster (its first frame) beside it, in one drawing pass. A piece's encoder finishes in the background while
+    the next piece is drawn. Nothing is left behind on an error."""
+    from concurrent.futures import ThreadPoolExecutor
+
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     t0 = time.perf_counter()
@@ -161,6 +184,10 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
     end_s = n_frames / fps
     # The frames drawn (all, or a segment's), and the time the presenter and captions count from.
     first, end = req.segment if req.segment is not None else (0, n_frames)
+    bounds = [first, *(int(c) for c in req.cuts), end]
+    out_paths = [Path(p) for p in out_paths]
+    if len(out_paths) != len(bounds) - 1:
+        raise ValueError(f"{len(bounds) - 1} pieces need as many paths, got {len(out_paths)}")
     # Slide times are kept as given; the last slide absorbs the (under 0.1 s) difference to the audio.
     chapters = [Chapter(round(st, 3), s.title.strip() or f"Slide {k}")
                 for k, (st, s) in enumerate(zip(starts, slides), 1)]
@@ -182,10 +209,12 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
             cache[i] = frame
         return cache[i]
 
-    out_path = Path(out_path)
-    poster_path = out_path.with_suffix(".jpg")
+    posters = [p.with_suffix(".jpg") for p in out_paths]
     overlay = None
     step = max(1, fps // 2)
+    writers: list[VideoWriter] = []
+    closing = []
+    closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slideshow-close")
     try:
         if req.presenter_video is not None:
             overlay = HeadOverlay(req.presenter_video, (W, H), fps, req.presenter_position, req.presenter_scale)
@@ -210,9 +239,13 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
                 yuv_cache[i] = to_yuv(slide_frame(i))
             return yuv_cache[i]
 
-        with VideoWriter(out_path, W, H, fps, req.audio, chapters=chapters if req.segment is None else None,
-                         profile="still", scratch=scratch) as writer:
-            for k in range(first, end):
+        whole = req.segment is None
+        for piece, path in enumerate(out_paths):
+            writer = VideoWriter(path, W, H, fps, req.audio, chapters=chapters if whole else None, profile="still",
+                                 scratch=scratch)
+            writer.__enter__()
+            writers.append(writer)
+            for k in range(bounds[piece], bounds[piece + 1]):
                 cancel.raise_if_set()
                 t = k / fps
                 shot = F.shot_at(t, starts, end_s, transition_s)
@@ -227,16 +260,26 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
                     captions.draw_yuv(buf, own_t)
                 if overlay is not None:
                     overlay.draw_yuv(buf, own_t)
-                if k == first:
-                    write_poster(Y.to_rgb(buf), poster_path)
+                if k == bounds[piece]:
+                    write_poster(Y.to_rgb(buf), posters[piece])
                 writer.write_yuv(buf)
                 if k % step == 0 or k == end - 1:
                     progress(k + 1 - first, end - first,
                              f"slide {shot.index + 1} of {len(slides)}, frame {k + 1} of {n_frames}")
+            # The encoder drains its last frames while the next piece is drawn.
+            closing.append(closer.submit(writer.close))
+        for done in closing:
+            done.result()
     except BaseException:
-        poster_path.unlink(missing_ok=True)
+        for done in closing:
+            done.exception()  # wait: a closing encoder is stopped below
+        for writer in writers:
+            writer.abort()
+        for poster in posters:
+            poster.unlink(missing_ok=True)
         raise
     finally:
+        closer.shutdown(wait=True)
         if overlay is not None:
             overlay.close()
     metrics: dict = {"seconds": round(time.perf_counter() - t0, 3)}
@@ -244,6 +287,6 @@ def render_slideshow(req: SlideshowRequest, out_path: str | Path, progress: Prog
         metrics.update(presenter_box=list(overlay.box), slide_columns=list(area))
     if captions is not None:
         metrics.update(caption_band=[slide_h, H], caption_timeline=captions.timeline())
-    n = end - first
-    return VideoResult(out_path, W, H, fps, n / fps, n, poster_path if poster_path.is_file() else None,
-                       chapters if req.segment is None else [], notes, metrics)
+    return [VideoResult(path, W, H, fps, (b - a) / fps, b - a, poster if poster.is_file() else None,
+                        chapters if whole else [], notes, metrics)
+            for path, poster, a, b in zip(out_paths, posters, bounds, bounds[1:])]

@@ -130,6 +130,16 @@ def test_a_one_word_edit_makes_only_its_part_again(made):
     report = verify_media(video, "edited.mp4", marks, lib, svc.accounts, Actor())
     assert report["generation_id"] == again.generation.id and report["picture_generation_id"] == first.generation.id
     assert f"reused from generation {first.generation.id}" in report["verdict"]
+    # The talking head output: only the changed part's picture marked again (with the first version's mark, as
+    # the video's picture), joined with the new sound.
+    assert m["stages_run"]["head_marked"] == 1 and m["stages_reused"]["head_marked"] == m["parts"]
+    head = lib.asset_path(_by_role(again)["head"])
+    assert probe_media(head, count_frames=True)["frames"] == m["frames"]
+    assert read_file(head, marks.key).payload == marks.payload(first.generation.id)
+    from workflows.trust import _audio_of
+
+    found = marks.read(_audio_of(head, lib))
+    assert found.marked and found.generation_id == again.generation.id
 
 
 def test_a_chain_that_failed_at_the_music_starts_again_there(made, monkeypatch):
@@ -151,6 +161,7 @@ def test_a_chain_that_failed_at_the_music_starts_again_there(made, monkeypatch):
     # Script, speech, slides and heads were made before the failure: all kept; the music is made now.
     run = dict(m["stages_run"])
     assert run.pop("segment") + m["stages_reused"]["segment"] == m["parts"] + 1  # the video, not made before
+    assert run.pop("head_marked") + m["stages_reused"]["head_marked"] == m["parts"] + 1  # the head output's picture
     assert run == {"script": 0, "voice": 0, "speech": 0, "slides": 0, "head": 0, "music": 1}, m
 
 

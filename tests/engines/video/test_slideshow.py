@@ -121,6 +121,58 @@ def test_a_deck_drawn_in_segments_and_joined_is_the_deck_drawn_whole(deck, tmp_p
         render_slideshow(SlideshowRequest(slides, None, size="320x180", fps=FPS, segment=(70, 90)), tmp_path / "x.mp4")
 
 
+def test_a_segment_cut_into_pieces_as_it_is_drawn_joins_into_the_deck(deck, tmp_path):
+    """One drawing pass written as a file a piece (render_slideshow_pieces): each piece a picture-only segment
+    of its frames with a poster of its first frame, the presenter and captions running on across the cuts, and
+    the pieces joined equal to the deck drawn whole. Cuts out of order are refused; a cancel leaves no piece."""
+    from core.progress import Cancelled, CancelToken
+    from engines.trust.video_watermark import psnr
+    from engines.video.captions import CaptionLine
+    from engines.video.encode import join_segments
+    from engines.video.slideshow import render_slideshow_pieces
+
+    res, _, audio = deck
+    slides = _deck_slides(res)
+    head = res.path.parent / "presenter.mp4"
+    lines = [CaptionLine(0.2, 0.9, "first words"), CaptionLine(1.1, 1.7, "on the plan"), CaptionLine(2.0, 2.9, "end")]
+    common = dict(size="320x180", fps=FPS, transition_s=0.4, caption_lines=lines, presenter_video=head)
+    whole = render_slideshow(SlideshowRequest(slides, audio, **common), tmp_path / "whole.mp4")
+    outs = [tmp_path / f"piece{k}.mp4" for k in range(3)]
+    pieces = render_slideshow_pieces(SlideshowRequest(slides, None, segment=(0, 75), cuts=(25, 45), **common), outs)
+    assert [p.frames for p in pieces] == [25, 20, 30]
+    for p, out in zip(pieces, outs):
+        assert p.path == out and p.poster_path == out.with_suffix(".jpg") and p.poster_path.is_file()
+        assert [x["codec_type"] for x in ffprobe(out)["streams"]] == ["video"]  # picture only, no chapters
+        assert len(decode_frames(out)) == p.frames  # each piece plays alone
+    joined = tmp_path / "joined.mp4"
+    assert join_segments(outs, joined, FPS, audio) == 75
+    a, b = decode_frames(whole.path), decode_frames(joined)
+    assert a.shape == b.shape == (75, 180, 320, 3)
+    worst = min(psnr(x, y) for x, y in zip(a, b))
+    assert worst > 38, worst  # presenter, captions and crossfades go on across the cuts as in the whole deck
+
+    for cuts in ((45, 25), (0, 30), (30, 75)):
+        with pytest.raises(InputError, match="do not divide"):
+            render_slideshow_pieces(SlideshowRequest(slides, None, segment=(0, 75), cuts=cuts, **common),
+                                    [tmp_path / "x.mp4"] * 3)
+    with pytest.raises(InputError, match="render_slideshow_pieces"):
+        render_slideshow(SlideshowRequest(slides, None, segment=(0, 75), cuts=(30,), **common), tmp_path / "x.mp4")
+    with pytest.raises(InputError, match="cuts divide a segment"):
+        render_slideshow_pieces(SlideshowRequest(slides, audio, cuts=(30,), **common), [tmp_path / "x.mp4"] * 2)
+
+    cancel = CancelToken()
+
+    def stop_in_the_second_piece(done, total, message=""):
+        if done > 30:
+            cancel.cancel()
+
+    gone = [tmp_path / f"cancelled{k}.mp4" for k in range(3)]
+    with pytest.raises(Cancelled):
+        render_slideshow_pieces(SlideshowRequest(slides, None, segment=(0, 75), cuts=(25, 45), **common), gone,
+                                stop_in_the_second_piece, cancel)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("cancelled")]
+
+
 def _deck_slides(res):
     """The deck fixture's slide images (beside its video) with their durations."""
     folder = res.path.parent
