@@ -74,7 +74,9 @@ STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "
 SEGMENT_LEAD_S = 1.0
 # The slides' transition (engines.video.slideshow).
 TRANSITION = ("crossfade", 0.5)
-STAGE_WEIGHTS = {"script": 0.3, "voice": 1, "speech": 3, "slides": 2, "head": 6, "music": 1, "video": 5}
+# In the order they run. The music and the mix come before the heads, so their sound is encoded (in the
+# background) while the heads and the picture are made.
+STAGE_WEIGHTS = {"script": 0.3, "voice": 1, "speech": 3, "slides": 2, "music": 1, "head": 6, "video": 5}
 SUNG_WEIGHTS = {"script": 0.3, "voice": 1, "song": 4, "head": 6, "video": 5}
 
 
@@ -461,11 +463,12 @@ class _Chain:
         finally:
             self.background.shutdown(wait=True, cancel_futures=True)
 
-    def _encode_sound(self, audio: Audio, name: str):
-        """The AAC of `audio` for the clone's frames (the heads'), encoded in the background: a future path."""
-        from engines.video.encode import encode_aac
+    def _encode_sound(self, audio: Audio, name: str, clips: list[Audio]):
+        """The AAC of `audio` for the video of `clips` (a head each, whole frames), encoded in the background:
+        a future path."""
+        from engines.video.encode import encode_aac, frames_for
 
-        frames = sum(n for _, _, n in self.head_parts)
+        frames = sum(frames_for(c.duration_s, FPS) for c in clips)
         return self.background.submit(encode_aac, audio, self.ctx.scratch / name, frames, FPS, self.ctx.scratch)
 
     def _sung(self) -> JobResult:
@@ -526,7 +529,7 @@ class _Chain:
         self._timed("head", lambda: self.heads([vocals]))
         # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
         song, vocals = ctx.marked(song), ctx.marked(vocals)
-        vocals_sound = self._encode_sound(vocals, "vocals.m4a")
+        vocals_sound = self._encode_sound(vocals, "vocals.m4a", [vocals])
         scene = SceneVideoRequest(audio=song, template=req.template, captions=lrc if req.captions else "",
                                   size=req.size, fps=FPS, title=title, presenter_video=self.joined_head(),
                                   presenter_position=SCENE_PRESENTER)
@@ -585,9 +588,13 @@ class _Chain:
         clips = [p.audio for p in parts] + ([end] if end is not None else [])
         narration = Audio.concat(clips)
         images = self._timed("slides", lambda: self.slides(deck, deck.title)) if req.kind == "explainer" else []
-        self._timed("head", lambda: self.heads(clips))
         bed = self._timed("music", lambda: self.music(narration.duration_s))
         over = self._timed("mix", lambda: under_voice(narration, bed))
+        # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
+        mix, voice, music = (self.ctx.marked(a) if a is not None else None for a in (over.mix, over.voice, over.music))
+        mix_sound = self._encode_sound(mix, "mix.m4a", clips) if req.kind == "explainer" else None
+        voice_sound = self._encode_sound(voice, "voice.m4a", clips)
+        self._timed("head", lambda: self.heads(clips))
         # Captions a part at a time (a line never runs across a change of slide), on the video's timeline.
         part_lines = [lines_from_words([_Word(*w) for w in p.meta["words"]], p.duration_s) if req.captions else []
                       for p in parts]
@@ -595,14 +602,9 @@ class _Chain:
         for p, own in zip(parts, part_lines):
             lines += [_shifted(line, t) for line in own]
             t += p.duration_s
-        # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
-        mix, voice, music = (self.ctx.marked(a) if a is not None else None for a in (over.mix, over.voice, over.music))
         if req.kind == "explainer":
-            mix_sound = self._encode_sound(mix, "mix.m4a")
-            voice_sound = self._encode_sound(voice, "voice.m4a")
             res = self._timed("video", lambda: self._segments(parts, images, part_lines, mix_sound))
         else:
-            voice_sound = self._encode_sound(voice, "voice.m4a")
             res = self._timed("video", lambda: self._compose(deck, self.joined_head(), mix, lines))
         return self._result(res, script, voice, music, lines, parts, deck.title, voice_sound)
 
