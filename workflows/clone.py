@@ -277,6 +277,8 @@ class _Chain:
         # segments are reused), and its payload, set by _segments.
         self.picture_generation: int | None = None
         self.picture_payload: int | None = None
+        # The talking-head output (_head_output), made in the background once its picture mark is known.
+        self.head_output = None
 
     # ---------------------------------------------------------------- helpers
 
@@ -463,13 +465,19 @@ class _Chain:
         finally:
             self.background.shutdown(wait=True, cancel_futures=True)
 
+    def _in_background(self, fn, *args):
+        """`fn(*args)` on the background thread, in this job's context (its marks): a future."""
+        import contextvars
+
+        return self.background.submit(contextvars.copy_context().run, fn, *args)
+
     def _encode_sound(self, audio: Audio, name: str, clips: list[Audio]):
         """The AAC of `audio` for the video of `clips` (a head each, whole frames), encoded in the background:
         a future path."""
         from engines.video.encode import encode_aac, frames_for
 
         frames = sum(frames_for(c.duration_s, FPS) for c in clips)
-        return self.background.submit(encode_aac, audio, self.ctx.scratch / name, frames, FPS, self.ctx.scratch)
+        return self._in_background(encode_aac, audio, self.ctx.scratch / name, frames, FPS, self.ctx.scratch)
 
     def _sung(self) -> JobResult:
         """Lyrics on the idea -> a song sung in the voice -> the portrait singing it over a scene."""
@@ -529,7 +537,8 @@ class _Chain:
         self._timed("head", lambda: self.heads([vocals]))
         # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
         song, vocals = ctx.marked(song), ctx.marked(vocals)
-        vocals_sound = self._encode_sound(vocals, "vocals.m4a", [vocals])
+        self.head_output = self._in_background(self._head_output, self._encode_sound(vocals, "vocals.m4a", [vocals]),
+                                                ctx_head(ctx))
         scene = SceneVideoRequest(audio=song, template=req.template, captions=lrc if req.captions else "",
                                   size=req.size, fps=FPS, title=title, presenter_video=self.joined_head(),
                                   presenter_position=SCENE_PRESENTER)
@@ -552,7 +561,7 @@ class _Chain:
         outputs.append(JobOutput(vocals_wav, MediaKind.audio, f"{name} vocals.wav",
                                  duration_s=round(vocals.duration_s, 4), sample_rate=vocals.sample_rate,
                                  channels=vocals.channels, meta={"role": "narration", PREMARKED: True}))
-        head_out, head_meta = self._head_output(vocals_sound.result(), w / "head.mp4")
+        head_out, head_meta = self.head_output.result()
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4", duration_s=round(song.duration_s, 4),
                                  meta=head_meta))
         reused = {k: sum(v) for k, v in self.reused.items()}
@@ -593,7 +602,7 @@ class _Chain:
         # The sound is marked once, here, before the files are written (PREMARKED): not decoded and marked again.
         mix, voice, music = (self.ctx.marked(a) if a is not None else None for a in (over.mix, over.voice, over.music))
         mix_sound = self._encode_sound(mix, "mix.m4a", clips) if req.kind == "explainer" else None
-        voice_sound = self._encode_sound(voice, "voice.m4a", clips)
+        self.voice_sound = self._encode_sound(voice, "voice.m4a", clips)
         self._timed("head", lambda: self.heads(clips))
         # Captions a part at a time (a line never runs across a change of slide), on the video's timeline.
         part_lines = [lines_from_words([_Word(*w) for w in p.meta["words"]], p.duration_s) if req.captions else []
@@ -605,8 +614,9 @@ class _Chain:
         if req.kind == "explainer":
             res = self._timed("video", lambda: self._segments(parts, images, part_lines, mix_sound))
         else:
+            self.head_output = self._in_background(self._head_output, self.voice_sound, ctx_head(self.ctx))
             res = self._timed("video", lambda: self._compose(deck, self.joined_head(), mix, lines))
-        return self._result(res, script, voice, music, lines, parts, deck.title, voice_sound)
+        return self._result(res, script, voice, music, lines, parts, deck.title)
 
     def _segments(self, parts: list[_Part], images: list[Path], part_lines: list[list], soundtrack):
         """The explainer's video a slide at a time: each part's segment (its slide, its neighbours' in the
@@ -638,6 +648,7 @@ class _Chain:
         payload, generation = self._mark_to_keep(kept, frames, mark)
         self.picture_payload = payload
         self.picture_generation = generation if payload is not None else None
+        self.head_output = self._in_background(self._head_output, self.voice_sound, ctx_head(ctx))
         # A kept segment with another mark (the clone made from two earlier versions) is drawn again for this
         # video and not kept.
         redraw = [hit is not None and (hit.meta.get("payload"), hit.meta.get("generation_id")) != (payload, generation)
@@ -734,8 +745,9 @@ class _Chain:
             return max(votes, key=votes.get)
         return (mark.payload if mark is not None else None), self.ctx.generation_id
 
-    def _head_output(self, sound: Path, out: Path) -> tuple[Path, dict]:
-        """(`out`: the clone's talking head with `sound` (AAC, encode_aac) as its sound, its output meta). Each part's
+    def _head_output(self, sound, out: Path) -> tuple[Path, dict]:
+        """(`out`: the clone's talking head with `sound` (a future of its AAC, _encode_sound), its output meta),
+        made in the background while the video is drawn. Each part's
         picture is marked once and kept by content, then the parts are joined without encoding again: an edit
         marks only the parts it changed. The sound is already marked (PREMARKED). The picture names one
         generation: the video's picture's (an explainer), else the one most kept parts carry, else this one."""
@@ -744,6 +756,7 @@ class _Chain:
 
         ctx = self.ctx
         frames = sum(n for _, _, n in self.head_parts)
+        sound = sound.result()
         mark = encode_mark()
         if mark is None:
             join_segments([h for h, _, _ in self.head_parts], out, FPS, scratch=ctx.scratch, frames=frames, sound=sound)
@@ -787,7 +800,7 @@ class _Chain:
 
     # ---------------------------------------------------------------- the result
 
-    def _result(self, res, script: str, narration: Audio, bed: Audio | None, lines, parts, title: str, sound):
+    def _result(self, res, script: str, narration: Audio, bed: Audio | None, lines, parts, title: str):
         ctx = self.ctx
         w = ctx.workdir
         name = f"{title.strip()[:60] or 'clone'} - clone {ctx.generation_id}"
@@ -806,7 +819,7 @@ class _Chain:
             outputs.append(JobOutput(music, MediaKind.audio, f"{name} music.wav", duration_s=round(bed.duration_s, 4),
                                      sample_rate=bed.sample_rate, channels=bed.channels,
                                      meta={"role": "music", PREMARKED: True}))
-        head_out, head_meta = self._head_output(sound.result(), w / "head.mp4")
+        head_out, head_meta = self.head_output.result()
         outputs.append(JobOutput(head_out, MediaKind.video, f"{name} head.mp4",
                                  duration_s=round(narration.duration_s, 4), meta=head_meta))
         figures = [p.meta.get("figures", {}) for p in parts]
@@ -848,6 +861,11 @@ class _Word:
     text: str
     start_s: float
     end_s: float
+
+
+def ctx_head(ctx: JobContext) -> Path:
+    """Where a clone's talking-head output is written."""
+    return ctx.workdir / "head.mp4"
 
 
 def _shifted(line, by_s: float):

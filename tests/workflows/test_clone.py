@@ -201,6 +201,11 @@ def test_a_music_video_clone_sings_a_song_on_the_idea(made):
     assert "[Chorus]" in lyrics and len(lyrics.splitlines()) >= 8
     video, head = (probe_media(lib.asset_path(parts[k]), count_frames=True) for k in ("video", "head"))
     assert video["frames"] == head["frames"] == 360  # 12 s at 30 fps, the song's length
+    from engines.trust.video_watermark import read_file
+
+    marks = svc.jobs.mark_outputs
+    for role in ("video", "head"):  # the head output made beside the video, with the job's marks
+        assert read_file(lib.asset_path(parts[role]), marks.key).payload == marks.payload(g.id), role
     vocals = Audio.read(lib.asset_path(parts["narration"]))
     assert abs(vocals.duration_s - 12.0) < 0.05 and float(abs(vocals.samples).max()) > 0.05  # sung
     assert any(a.name.endswith(".lrc") for a in done.outputs)
