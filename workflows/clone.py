@@ -458,8 +458,9 @@ class _Chain:
     def run(self) -> JobResult:
         from concurrent.futures import ThreadPoolExecutor
 
-        # Sound encoded while the picture is drawn (encode_aac), one file at a time.
-        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clone-sound")
+        # Sounds encoded and the head output made while the picture is drawn (two at a time: the mix and the
+        # voice encode together).
+        self.background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clone-sound")
         try:
             return self._sung() if self.req.kind == "music_video" else self._spoken()
         finally:
