@@ -408,10 +408,7 @@ def encode_aac(audio: Audio, out: Path, n_frames: int, fps: int, scratch: Path |
                "-c:a", "aac", "-b:a", AUDIO_BITRATE]
         if audio.sample_rate not in AAC_RATES:
             cmd += ["-ar", "48000"]
-        r = subprocess.run([*cmd, "-f", "mp4", str(out)], capture_output=True, timeout=600)
-        if r.returncode != 0:
-            out.unlink(missing_ok=True)
-            raise EngineError(f"encoding the sound failed: {r.stderr.decode('utf-8', 'replace')[-500:]}")
+        _run_ffmpeg([*cmd, "-f", "mp4", str(out)], out, "encoding the sound")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -454,13 +451,18 @@ def join_segments(segments: list[Path], out: Path, fps: int, audio: Audio | None
         if sound is not None:
             cmd += ["-c:a", "copy"]
         cmd += ["-movflags", "+faststart", str(out)]
-        r = subprocess.run(cmd, capture_output=True, timeout=600)
-        if r.returncode != 0:
-            out.unlink(missing_ok=True)
-            raise EngineError(f"joining the video's segments failed: {r.stderr.decode('utf-8', 'replace')[-500:]}")
+        _run_ffmpeg(cmd, out, "joining the video's segments")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return frames
+
+
+def _run_ffmpeg(cmd: list[str], out: Path, what: str) -> None:
+    """Run an ffmpeg command writing `out`; on failure `out` is removed and EngineError says `what` failed."""
+    r = subprocess.run(cmd, capture_output=True, timeout=600)
+    if r.returncode != 0:
+        out.unlink(missing_ok=True)
+        raise EngineError(f"{what} failed: {r.stderr.decode('utf-8', 'replace')[-500:]}")
 
 
 def _count_frames(path: Path) -> int:
