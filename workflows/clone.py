@@ -66,8 +66,8 @@ NO_MUSIC = "none"
 # The music bed is made in lengths rounded up to this many seconds, so a small edit keeps the same bed.
 BED_STEP_S = 10.0
 # Bumped when a stage's output changes for the same inputs (old results are then not reused).
-STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "slides": 1, "head": 1, "music": 1, "song": 1, "lyrics": 1,
-                 "segment": 2, "head_marked": 1}
+STAGE_VERSION = {"script": 1, "voice": 1, "speech": 1, "sentence": 1, "slides": 1, "head": 1, "music": 1, "song": 1,
+                 "lyrics": 1, "segment": 2, "head_marked": 1}
 # An explainer's video is made a part at a time (a segment per slide, joined without encoding again), so an
 # edit draws and encodes again only the parts it changed. A segment is drawn with its neighbours' slides
 # SEGMENT_LEAD_S long on each side, for the transitions into and out of it (at most half of it each).
@@ -90,6 +90,36 @@ class CloneRequest:
     size: str = "1280x720"
     captions: bool = True
     voice: str = "default"
+
+
+class _KeptSentences:
+    """The speech engine's SentenceMemory for one job's voice: every sentence spoken is kept by content, so a
+    part edited in one sentence speaks and listens to that sentence only."""
+
+    def __init__(self, chain, voice_key: str) -> None:
+        self.chain, self.voice_key = chain, voice_key
+
+    def _key(self, backend: str, rate: float, text: str, pause: str) -> str:
+        return key("sentence", STAGE_VERSION["sentence"], self.chain.owner, self.voice_key, backend, rate, text, pause)
+
+    def recall(self, backend: str, rate: float, text: str, pause: str):
+        hit = self.chain.cache.get(self._key(backend, rate, text, pause))
+        if hit is None:
+            return None
+        try:
+            audio = Audio.read(hit.folder / "take.wav")
+        except (OSError, ValueError):  # trimmed away meanwhile: spoken again
+            return None
+        self.chain.reused.setdefault("sentence", []).append(True)
+        return audio, hit.meta.get("heard")
+
+    def keep(self, backend: str, rate: float, take, heard: str | None) -> None:
+        def make(folder: Path) -> dict:
+            take.audio.write(folder / "take.wav", subtype="FLOAT")
+            return {"text": take.text, "heard": heard}
+
+        self.chain.reused.setdefault("sentence", []).append(False)
+        self.chain.cache.run(self._key(backend, rate, take.text, take.pause), make)
 
 
 @dataclass
@@ -340,7 +370,7 @@ class _Chain:
 
             def make(folder: Path, text: str = text) -> dict:
                 res = speak(SpeakRequest(text, choice, "natural"), self.settings, cancel=self.ctx.cancel,
-                            backends=self.flows.backends)
+                            backends=self.flows.backends, memory=_KeptSentences(self, voice_key))
                 audio = res.audio.mono()
                 spans = take_spans(res.takes)
                 joined = spans[-1][1] + 0.12 if spans else audio.duration_s

@@ -2,7 +2,9 @@
 style -> effects and loudness -> evaluated.
 
 Every sentence is kept as its own take, so one sentence can be regenerated (or edited
-and regenerated) without redoing the rest.
+and regenerated) without redoing the rest. A caller that keeps sentences between requests (a
+`SentenceMemory`) gets the unchanged ones back, spoken and checked, and only the others are spoken and
+listened to again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -22,7 +25,7 @@ from engines.backend import Backends
 from engines.checked import Checked
 from engines.voice import styles
 from engines.voice.backends.base import SpeechBackend, SpeechRequest
-from engines.voice.evaluate import evaluate, listen, unchecked, words_figures
+from engines.voice.evaluate import Heard, checked_count, evaluate, listen, unchecked, words_figures
 from engines.voice.text import Chunk, check_text, split_text
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,17 @@ class Take:
     text: str
     pause: str
     audio: Audio
+
+
+class SentenceMemory(Protocol):
+    """Sentences spoken before, kept by the caller: a take is reused when the backend, the speaking rate, the
+    text and the pause after it are the same (the caller's memory is for one voice)."""
+
+    def recall(self, backend: str, rate: float, text: str, pause: str) -> tuple[Audio, str | None] | None:
+        """(the take's audio, the words heard in it, or None if it was not listened to) or None."""
+
+    def keep(self, backend: str, rate: float, take: Take, heard: str | None) -> None:
+        """Keep a take made now, with the words heard in it (None: not listened to)."""
 
 
 @dataclass
@@ -227,9 +241,11 @@ def _model_label(req: SpeakRequest, backend: SpeechBackend, settings) -> tuple[s
 
 
 def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,
-          cancel: CancelToken | None = None, *, backends: Backends) -> SpeakResult:
+          cancel: CancelToken | None = None, *, backends: Backends,
+          memory: SentenceMemory | None = None) -> SpeakResult:
     """Speak the whole text with a backend of `backends`. Falls back to the embedded engine when
-    a backend cannot run."""
+    a backend cannot run. With `memory`, sentences spoken before (same backend, rate, text and pause) are
+    taken from it with the words heard in them, and the new ones are kept in it."""
     check_request(req)
     cancel = cancel or CancelToken()
     chunks = split_text(req.text)
@@ -238,8 +254,10 @@ def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,
     rate = float(req.speed) * style.rate
     t0 = time.perf_counter()
     total = len(chunks) + 1
+    known: dict[int, str | None] = {}
     try:
-        takes = _all_takes(chunks, req, backends.get("voice", backend_name), settings, rate, progress, cancel, total)
+        takes = _all_takes(chunks, req, backends.get("voice", backend_name), settings, rate, progress, cancel, total,
+                           memory, backend_name, known)
     except BackendUnavailable as e:
         fallback = local_backend(req, settings, backends)
         if fallback == backend_name:
@@ -248,13 +266,19 @@ def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,
             raise
         notes.append(f"{backend_name} failed ({e}); used {fallback} instead")
         backend_name = fallback
-        takes = _all_takes(chunks, req, backends.get("voice", backend_name), settings, rate, progress, cancel, total)
-    words, listening_s = {}, 0.0
+        known = {}
+        takes = _all_takes(chunks, req, backends.get("voice", backend_name), settings, rate, progress, cancel, total,
+                           memory, backend_name, known)
+    words, listening_s, heard = {}, 0.0, {}
     if req.check_words:
         progress(len(chunks), total, "listening to the words")
         cancel.raise_if_set()
-        takes, words, listening_s = _listen_and_retake(takes, req, backends.get("voice", backend_name), settings,
-                                                       rate, cancel)
+        takes, words, listening_s, heard = _listen_and_retake(takes, req, backends.get("voice", backend_name),
+                                                              settings, rate, cancel, known)
+    if memory is not None:
+        for i, take in enumerate(takes):
+            if i not in known:
+                memory.keep(backend_name, rate, take, heard.get(i))
     progress(len(chunks) + 0.5, total, "style, effects and loudness")
     cancel.raise_if_set()
     audio, metrics = finish(takes, replace(req, check_words=False))
@@ -282,23 +306,38 @@ def _takes_vary(req: SpeakRequest, backend: SpeechBackend) -> bool:
     return backend.varies
 
 
+def _hear(takes: list[Take], known: dict[int, str | None], language: str, settings) -> Heard:
+    """What the recogniser hears in the checked takes; takes recalled with their words are not listened to
+    again, the others are, in one pass."""
+    window = checked_count(takes)
+    fresh = [i for i in range(window) if known.get(i) is None]
+    got = dict(zip(fresh, listen([takes[i] for i in fresh], language, settings, limit_s=float("inf")).heard)) \
+        if fresh else {}
+    return Heard([t.text for t in takes[:window]], [got[i] if i in got else known[i] for i in range(window)],
+                 sum(t.audio.duration_s for t in takes[:window]))
+
+
 def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend: SpeechBackend, settings, rate: float,
-                       cancel: CancelToken) -> tuple[list[Take], dict, float]:
+                       cancel: CancelToken, known: dict[int, str | None] | None = None,
+                       ) -> tuple[list[Take], dict, float, dict[int, str]]:
     """Check the words of the first sentences; speak again those heard wrongly (when another take
-    can differ). Returns the takes, the word figures, and the seconds spent listening."""
+    can differ; not those recalled from a memory, which had their chance when made). Returns the takes, the
+    word figures, the seconds spent listening, and the words heard per take index."""
+    known = known or {}
     language = _language_code(req)
     t0 = time.perf_counter()
     try:
-        heard = listen(takes, language, settings)
+        heard = _hear(takes, known, language, settings)
     except (BackendUnavailable, ValueError) as e:
-        return takes, unchecked(e), time.perf_counter() - t0
+        return takes, unchecked(e), time.perf_counter() - t0, {}
     listening = time.perf_counter() - t0
     rates = heard.take_error_rates()
-    if not any(r > RETAKE_WER for r in rates) or not _takes_vary(req, backend):
-        return takes, heard.figures(), listening
+    words = dict(enumerate(heard.heard))
+    if not any(r > RETAKE_WER for i, r in enumerate(rates) if i not in known) or not _takes_vary(req, backend):
+        return takes, heard.figures(), listening, words
     takes, retakes = list(takes), 0
     for _ in range(RETAKES):
-        bad = [i for i, r in enumerate(rates) if r > RETAKE_WER]
+        bad = [i for i, r in enumerate(rates) if r > RETAKE_WER and i not in known]
         if not bad:
             break
         cancel.raise_if_set()
@@ -313,13 +352,22 @@ def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend: SpeechBack
         for i, take, r, h in zip(bad, again, second.take_error_rates(), second.heard):
             if r < rates[i]:
                 takes[i], heard.heard[i], rates[i] = take, h, r
-    return takes, {**heard.figures(), "retakes": retakes}, listening
+    return takes, {**heard.figures(), "retakes": retakes}, listening, dict(enumerate(heard.heard))
 
 
-def _all_takes(chunks, req, backend, settings, rate, progress, cancel, total) -> list[Take]:
+def _all_takes(chunks, req, backend, settings, rate, progress, cancel, total, memory: SentenceMemory | None = None,
+               backend_name: str = "", known: dict[int, str | None] | None = None) -> list[Take]:
+    """A take per sentence: recalled from `memory` (its index and the words heard in it go into `known`) or
+    synthesised now."""
     takes = []
     for i, chunk in enumerate(chunks):
         cancel.raise_if_set()
+        kept = memory.recall(backend_name, rate, chunk.text, chunk.pause) if memory is not None else None
+        if kept is not None:
+            takes.append(Take(chunk.text, chunk.pause, kept[0]))
+            if known is not None:
+                known[i] = kept[1]
+            continue
         progress(i, total, f"sentence {i + 1} of {len(chunks)}")
         takes.append(Take(chunk.text, chunk.pause, _synthesize_take(chunk, req, backend, settings, rate)))
     return takes

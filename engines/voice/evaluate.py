@@ -71,6 +71,17 @@ class Heard:
                 "words_heard": heard[:500], "words_checked_s": round(self.checked_s, 2)}
 
 
+def checked_count(takes, limit_s: float = WORDS_CHECK_S) -> int:
+    """How many takes from the start `listen` hears: the first, then those that fit in `limit_s` seconds."""
+    n, t = 0, 0.0
+    for take in takes:
+        if n and t + take.audio.duration_s > limit_s:
+            break
+        n += 1
+        t += take.audio.duration_s + _GAP_S
+    return n
+
+
 def listen(takes, language: str, settings, limit_s: float = WORDS_CHECK_S) -> Heard:
     """Recognise the words of the takes (objects with `.text` and `.audio`) that fit in `limit_s`
     seconds, in one pass: the takes are joined with short silences and each recognised word goes
@@ -79,9 +90,7 @@ def listen(takes, language: str, settings, limit_s: float = WORDS_CHECK_S) -> He
 
     parts, texts, spans, t = [], [], [], 0.0
     gap = np.zeros(int(_GAP_S * 16_000), np.float32)
-    for take in takes:
-        if parts and t + take.audio.duration_s > limit_s:
-            break
+    for take in takes[:checked_count(takes, limit_s)]:
         x = take.audio.mono().resampled(16_000).samples.astype(np.float32)
         spans.append((t, t + len(x) / 16_000))
         parts += [x, gap]

@@ -100,12 +100,14 @@ def test_what_it_returns_carries_its_own_generations_marks(made, tmp_path):
 def test_a_one_word_edit_makes_only_its_part_again(made):
     svc, first, (portrait, sample) = made
     script = svc.library.asset_path(_by_role(first)["script"]).read_text(encoding="utf-8")
-    edited = script.replace("the basics of", "the essentials of", 1)
+    edited = script.replace("Thanks for watching.", "Thanks for listening.", 1)  # a part of two sentences
     assert edited != script
     again = svc.clones.make((portrait, "art_0.png"), "default", edited, length_s=15,
                             voice_sample=(sample, sample.name), likeness_consent=True)
     m = again.generation.metrics
     assert m["stages_run"]["speech"] == 1 and m["stages_reused"]["speech"] == m["parts"] - 1
+    # In that part, only the edited sentence spoken and listened to again; its others kept from the first run.
+    assert m["stages_run"]["sentence"] == 1 and m["stages_reused"]["sentence"] >= 1, m["stages_reused"]
     assert m["stages_run"]["head"] == 1  # the changed part; the end card's silent head is kept too
     assert m["stages_run"]["slides"] == 0 and m["stages_run"]["music"] == 0
     assert m["stage_seconds"]["head"] < first.generation.metrics["stage_seconds"]["head"]

@@ -134,11 +134,63 @@ def test_each_sentence_is_heard_and_one_heard_wrongly_is_spoken_again(settings, 
     rates = listen(takes, "en", settings).take_error_rates()
     assert rates[0] <= 0.2 and rates[1] >= 0.6, rates  # each recognised word went to its own sentence
     req = SpeakRequest(" ".join(texts), VoiceChoice("default"))
-    new, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "piper"), settings, 1.0,
+    new, figures, _, _ = engine._listen_and_retake(takes, req, backends.get("voice", "piper"), settings, 1.0,
                                                 CancelToken())
     assert new[0] is takes[0] and new[1] is not takes[1] and new[1].text == texts[1]
     assert 1 <= figures["retakes"] <= engine.RETAKES and figures["word_error_rate"] <= 0.2, figures
     # espeak says a sentence the same way every time: nothing to gain from another take
-    same, figures, _ = engine._listen_and_retake(takes, req, backends.get("voice", "embedded"), settings, 1.0,
+    same, figures, _, _ = engine._listen_and_retake(takes, req, backends.get("voice", "embedded"), settings, 1.0,
                                                  CancelToken())
     assert same == takes and "retakes" not in figures and figures["word_error_rate"] >= 0.3
+
+
+class _Memory:
+    """A SentenceMemory in a dict, counting what it is asked and given."""
+
+    def __init__(self):
+        self.takes, self.recalled, self.kept = {}, [], []
+
+    def recall(self, backend, rate, text, pause):
+        got = self.takes.get((backend, rate, text, pause))
+        if got is not None:
+            self.recalled.append(text)
+        return got
+
+    def keep(self, backend, rate, take, heard):
+        self.kept.append(take.text)
+        self.takes[(backend, rate, take.text, take.pause)] = (take.audio, heard)
+
+
+def test_a_memory_speaks_and_checks_only_the_changed_sentence(settings, backends, monkeypatch):
+    from engines.voice import engine
+
+    heard_texts = []
+    real_listen = engine.listen
+
+    def listening(takes, *args, **kwargs):
+        heard_texts.append([t.text for t in takes])
+        return real_listen(takes, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "listen", listening)
+    memory = _Memory()
+    first = speak(SpeakRequest(TEXT, VoiceChoice("default")), settings, backends=backends, memory=memory)
+    assert memory.kept == [t.text for t in first.takes] and memory.recalled == []
+    assert all(h is not None for _, h in memory.takes.values())  # kept with the words heard in them
+    edited = TEXT.replace("clone a voice", "copy a voice")
+    heard_texts.clear()
+    memory.kept.clear()
+    second = speak(SpeakRequest(edited, VoiceChoice("default")), settings, backends=backends, memory=memory)
+    # Only the edited sentence was spoken and listened to; the others came back as they were.
+    assert memory.kept == ["Today we will copy a voice, and then we will make it sing!"]
+    assert memory.recalled == [first.takes[0].text, first.takes[2].text]
+    assert heard_texts[0] == memory.kept
+    for i in (0, 2):
+        assert np.array_equal(second.takes[i].audio.samples, first.takes[i].audio.samples)
+    # The word figures still cover every sentence: the recalled ones by what was heard in them before.
+    assert second.metrics["word_error_rate"] <= 0.15, second.metrics["words_heard"]
+    assert "will copy" in second.metrics["words_heard"].lower()
+    assert "welcome" in second.metrics["words_heard"].lower()
+    # Another rate is another take: nothing recalled.
+    memory.recalled.clear()
+    speak(SpeakRequest(edited, VoiceChoice("default"), speed=1.2), settings, backends=backends, memory=memory)
+    assert memory.recalled == []
