@@ -14,6 +14,7 @@ Every sign-in, failed or not, is a SecurityEvent with the user, IP and user agen
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -76,8 +77,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-# Checked against when the user does not exist, so an unknown name costs the same time as a known one.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(12))
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the user does not exist, so an unknown name costs the same time as a known one
+    (made at the first sign-in rather than at import: a hash costs a tenth of a second)."""
+    return hash_password(secrets.token_urlsafe(12))
 
 
 def check_username(name: str) -> str:
@@ -343,7 +347,7 @@ class Accounts:
             self.lib.log_event("login_throttled", who, wait_s=round(wait, 1))
             return SignInResult(False, wait_s=wait)
         u = self.get(username)
-        ok = verify_password(password or "", u.password_hash if u and u.password_hash else _DUMMY_HASH)
+        ok = verify_password(password or "", u.password_hash if u and u.password_hash else _dummy_hash())
         if u is not None and ok and not u.disabled:
             self.throttle.succeeded(username)
             self.lib.log_event("login_ok", Actor(u.id, u.username, ip, user_agent))

@@ -43,10 +43,6 @@ from core.progress import CancelToken, ProgressFn, no_progress
 from engines.music.types import Singer, SungNote
 from engines.voice import espeak
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # pyworld imports the deprecated pkg_resources
-    import pyworld as pw
-
 log = logging.getLogger(__name__)
 
 __all__ = ["VocalLayer", "VocalStyle", "sing", "vocal_range", "vocal_style_names", "get_style"]
@@ -471,8 +467,19 @@ def _syllable_segments(sonority: np.ndarray, voiced: np.ndarray, span: tuple[int
     return segments
 
 
+@functools.cache
+def _pyworld():
+    """pyworld, imported when a song is sung (it imports setuptools' pkg_resources: a third of a second)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyworld imports the deprecated pkg_resources
+        import pyworld
+
+    return pyworld
+
+
 def _world_analysis(audio: Audio) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(rate, f0, spectral envelope, frame power dB, sonority dB) of the spoken source."""
+    pw = _pyworld()
     x = np.ascontiguousarray(np.nan_to_num(audio.mono().samples.astype(np.float64)))
     rate = audio.sample_rate
     f0, t = pw.dio(x, rate, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ, frame_period=ANALYSIS_MS)
@@ -691,7 +698,7 @@ def _sing_line(syllables: list[_Syllable], src: _Source, style: VocalStyle, laye
     step = int(round(src.rate_hz * hop))
     for a, b in _runs(sung):
         a, b = max(a - 2, 0), min(b + 2, total)
-        part = pw.synthesize(np.ascontiguousarray(f0[a:b]), np.ascontiguousarray(sp[a:b]),
+        part = _pyworld().synthesize(np.ascontiguousarray(f0[a:b]), np.ascontiguousarray(sp[a:b]),
                              np.ascontiguousarray(ap[a:b]), src.rate_hz, SYNTH_MS)
         _add(y, part, a * step)
     return t0, y.astype(np.float32)

@@ -1,0 +1,31 @@
+"""app.py builds the studio for launch without loading what only a generation needs: a start is Gradio's import
+plus the studio's own, and the engines' libraries load when first used (bench/startup.py times it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The engines' libraries (native code, models, or slow to import: pyworld pulls in setuptools' pkg_resources).
+LAZY = ("torch", "transformers", "onnxruntime", "cv2", "scipy", "librosa", "pyworld", "pkg_resources",
+        "faster_whisper", "ctranslate2", "resemblyzer", "webrtcvad", "mediapipe", "c2pa", "numba", "pptx",
+        "matplotlib", "moviepy", "espeakng")
+
+
+def test_the_built_app_has_loaded_no_engine_library(tmp_path):
+    code = ("import json, sys, app\n"
+            "from settings import Settings\n"
+            "services, demo = app.create(Settings.from_args([]))\n"
+            f"print(json.dumps([m for m in {LAZY!r} if m in sys.modules]))\n"
+            "print(len(demo.fns))\n")
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING"}
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    loaded, fns = run.stdout.strip().splitlines()[-2:]
+    assert int(fns) > 40  # the app was really built: every tab's events and the API
+    assert json.loads(loaded) == []
