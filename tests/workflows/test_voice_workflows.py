@@ -1,5 +1,7 @@
 """Voice workflows against a real database: speech recorded as jobs, voice profiles with consent,
-refinement, regeneration, one-call cloning, and refusals that store nothing."""
+refinement, regeneration, one-call cloning, and refusals that store nothing. The profile's whole life runs on
+SQLite and PostgreSQL; one-call cloning and rebuilding an old profile (media work over the same storage) on
+SQLite."""
 
 from __future__ import annotations
 
@@ -112,7 +114,8 @@ def test_profile_lifecycle_and_cloned_speech(services, samples):
         voices.resolve(f"profile:{p.id}")
 
 
-def test_clone_voice_in_one_call_keeps_the_reference_as_input(services, samples):
+def test_clone_voice_in_one_call_keeps_the_reference_as_input(sqlite_services, samples):
+    services = sqlite_services
     lib = services.library
     (ref,) = clips(samples, "librispeech-1998", idx=(0,))
     done, result = services.voices.clone_voice(
@@ -134,13 +137,13 @@ def test_clone_voice_in_one_call_keeps_the_reference_as_input(services, samples)
     assert (result.metrics["word_error_rate"] + second.metrics["word_error_rate"]) / 2 <= 0.25
 
 
-def test_a_profile_from_an_earlier_version_is_rebuilt_from_its_references(services, samples):
+def test_a_profile_from_an_earlier_version_is_rebuilt_from_its_references(sqlite_services, samples):
     import io
     import json
 
     from engines.voice import clone
 
-    voices = services.voices
+    voices = sqlite_services.voices
     p = voices.create_profile("Old voice", clips(samples, idx=(0, 1)), True)
     buf = io.BytesIO()
     old = {"format": 1, "sample_rate": 16000, "base_voice": "en-us+f2"}
