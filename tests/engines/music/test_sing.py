@@ -240,25 +240,13 @@ def test_choir_is_less_periodic_than_one_voice(stems):
 # ------------------------------------------------------------------ a cloned voice sings
 
 SPEAKERS = ("vctk-p226", "librispeech-1998")
-_CLONED: dict = {}
-
-
 @pytest.fixture
-def cloned(samples, settings):
+def cloned(settings):
     """speaker -> (their voice model from three utterances, the centroid of the others' embeddings),
-    built once for the module."""
-    from engines import asr
-    from engines.voice import clone
-    from engines.voice.similarity import mean_embedding, speaker_embedding
+    analysed once per session (tests.engines.conftest)."""
+    from tests.engines.conftest import cloned_speaker
 
-    for speaker in SPEAKERS:
-        if speaker not in _CLONED:
-            clips = [Audio.read(p) for p in sorted((samples / "voices" / speaker).glob("*.flac"))]
-            assert len(clips) >= 6
-            model = clone.analyse(clips[:3], transcribe=lambda a, lang: asr.transcribe(
-                a, settings, language=lang, word_timestamps=True, beam_size=1))
-            _CLONED[speaker] = model, mean_embedding([speaker_embedding(c) for c in clips[3:]])
-    return _CLONED
+    return {speaker: cloned_speaker(speaker, settings) for speaker in SPEAKERS}
 
 
 def test_cloned_voice_sings_closer_to_its_speaker_and_keeps_the_words(cloned, settings):

@@ -14,6 +14,7 @@ from engines.voice import clone, espeak, piper
 from engines.voice.engine import SpeakRequest, VoiceChoice, speak
 from engines.voice.similarity import mean_embedding, similarity, speaker_embedding
 from tests.conftest import transcripts, voice_clips
+from tests.engines.conftest import cloned_speaker
 
 SPEAKERS = ("librispeech-1688", "librispeech-1998", "vctk-p226")
 # New sentences (8-15 words), not in the references.
@@ -33,20 +34,14 @@ def transcriber(settings):
                                                   beam_size=1)
 
 
-_VOICES: dict = {}
-
-
 @pytest.fixture
 def voices(settings) -> dict:
     """Per speaker: the model from its first three clips, and the centroid of the others."""
-    if not _VOICES:
-        for speaker in SPEAKERS:
-            audio = clips(speaker)
-            _VOICES[speaker] = {
-                "model": clone.analyse(audio[:3], transcribe=transcriber(settings)),
-                "centroid": mean_embedding([speaker_embedding(a) for a in audio[3:]]),
-            }
-    return _VOICES
+    out = {}
+    for speaker in SPEAKERS:
+        model, centroid = cloned_speaker(speaker, settings)
+        out[speaker] = {"model": model, "centroid": centroid}
+    return out
 
 
 def test_clones_say_the_words_and_sound_like_their_speakers(voices, settings, backends):
