@@ -13,8 +13,9 @@ One job, in stages (each shown in the progress):
            scene; both with captions timed from the speech and a title; music video: the clone sings a song on
            the idea (lyrics -> song in the cloned voice -> scene video with the head as the singer, karaoke
            captions)
-Every stage's result is kept by content (storage.stages): editing one word of the script speaks and animates
-again only the part it is in, and a chain that failed at a stage starts again at that stage when re-run. Parts
+Every stage's result is kept by content (storage.stages): editing one word of the script speaks again only the
+sentence it is in and animates again only its part, and a chain that failed at a stage starts again at that stage
+when re-run. Parts
 kept for later jobs carry no watermark; what a job returns carries its own generation's marks.
 """
 
