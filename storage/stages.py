@@ -72,9 +72,10 @@ class StageCache:
             return None
         return StageHit(folder, meta, True)
 
-    def run(self, k: str, make: Callable[[Path], dict]) -> StageHit:
+    def run(self, k: str, make: Callable[[Path], dict], *, trim: bool = True) -> StageHit:
         """The stage's result under `k`: the kept one, or `make(folder)` run now (it writes its files into
-        `folder` and returns the meta). Errors from `make` leave nothing behind."""
+        `folder` and returns the meta). Errors from `make` leave nothing behind. trim=False: the caller trims
+        later (many small results made together: a walk of the cache each would cost more than they do)."""
         hit = self.get(k)
         if hit is not None:
             return hit
@@ -92,7 +93,8 @@ class StageCache:
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        self.trim(keep={k})
+        if trim:
+            self.trim(keep={k})
         hit = self.get(k)
         if hit is None:  # trimmed away at once (a cache smaller than one result): still usable this time
             raise OSError(f"the stage cache in {self.root} is too small for one result (STAGE_CACHE_MB)")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import _HOST_VARS, MODELS_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 # The engines' libraries (native code, models, or slow to import: pyworld pulls in setuptools' pkg_resources).
 LAZY = ("torch", "transformers", "onnxruntime", "cv2", "scipy", "librosa", "pyworld", "pkg_resources",
@@ -22,7 +24,11 @@ def test_the_built_app_has_loaded_no_engine_library(tmp_path):
             "services, demo = app.create(Settings.from_args([]))\n"
             f"print(json.dumps([m for m in {LAZY!r} if m in sys.modules]))\n"
             "print(len(demo.fns))\n")
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING"}
+    # A clean environment, as for the running app in the API tests: no database URL, sign-in or device
+    # setting of the host's reaches it.
+    kept = {k: v for k, v in os.environ.items() if k in _HOST_VARS or k.startswith("LC_")}
+    env = {**kept, "DATA_DIR": str(tmp_path / "data"), "MODELS_DIR": str(MODELS_DIR), "HF_HUB_OFFLINE": "1",
+           "LOG_LEVEL": "WARNING"}
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]

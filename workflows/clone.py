@@ -36,6 +36,7 @@ from core.errors import InputError
 from core.licences import join as join_licences
 from core.progress import CancelToken, ProgressFn, Stages, no_progress
 from engines.backend import Backends
+from engines.voice.engine import Take
 from settings import Settings
 from storage.jobs import PREMARKED, Finished, JobContext, JobOutput, JobResult, JobRunner
 from storage.library import ANONYMOUS, Actor, Library
@@ -97,30 +98,40 @@ class _KeptSentences:
     """The speech engine's SentenceMemory for one job's voice: every sentence spoken is kept by content, so a
     part edited in one sentence speaks and listens to that sentence only."""
 
-    def __init__(self, chain, voice_key: str) -> None:
+    def __init__(self, chain: _Chain, voice_key: str) -> None:
         self.chain, self.voice_key = chain, voice_key
 
     def _key(self, backend: str, rate: float, text: str, pause: str) -> str:
         return key("sentence", STAGE_VERSION["sentence"], self.chain.owner, self.voice_key, backend, rate, text, pause)
 
-    def recall(self, backend: str, rate: float, text: str, pause: str):
+    def recall(self, backend: str, rate: float, text: str, pause: str) -> tuple[Audio, str | None] | None:
         hit = self.chain.cache.get(self._key(backend, rate, text, pause))
         if hit is None:
             return None
         try:
             audio = Audio.read(hit.folder / "take.wav")
-        except (OSError, ValueError):  # trimmed away meanwhile: spoken again
+        except (OSError, ValueError, RuntimeError):  # trimmed away meanwhile, or cut short: spoken again
+            shutil.rmtree(hit.folder, ignore_errors=True)
             return None
         self.chain.reused.setdefault("sentence", []).append(True)
         return audio, hit.meta.get("heard")
 
-    def keep(self, backend: str, rate: float, take, heard: str | None) -> None:
+    def keep(self, backend: str, rate: float, take: Take, heard: str | None) -> None:
+        k = self._key(backend, rate, take.text, take.pause)
+        kept = self.chain.cache.get(k)
+        if kept is not None:
+            if heard is None or kept.meta.get("heard") is not None:
+                return
+            shutil.rmtree(kept.folder, ignore_errors=True)  # kept before without its words: now with them
+
         def make(folder: Path) -> dict:
             take.audio.write(folder / "take.wav", subtype="FLOAT")
             return {"text": take.text, "heard": heard}
 
-        self.chain.reused.setdefault("sentence", []).append(False)
-        self.chain.cache.run(self._key(backend, rate, take.text, take.pause), make)
+        # The speech stage that asked trims the cache once its part is made.
+        hit = self.chain.cache.run(k, make, trim=False)
+        if kept is None and not hit.reused:
+            self.chain.reused.setdefault("sentence", []).append(False)
 
 
 @dataclass
@@ -355,7 +366,7 @@ class _Chain:
             choice = self.named
             self.reused["voice"] = [True]
             return choice, key("voice-named", choice.label, choice.preset, choice.backend, choice.profile_id,
-                               self.req.voice)
+                               choice.version, self.req.voice)
         self.progress.report("voice", 0, "analysing the voice sample")
         choice = self.flows.voices.temporary_voice(self.voice_asset, self.actor, self._report("voice"))
         self.reused["voice"] = [bool(choice.notes)]

@@ -104,7 +104,7 @@ class VoiceWorkflows:
                 self._model_cache[key] = model
         emb = np.asarray(p.embedding, dtype=np.float64) if p.embedding else None
         return VoiceChoice(f"{p.name} (profile {p.id})", language=model.language, profile_id=p.id, model=model,
-                           embedding=emb, notes=notes)
+                           embedding=emb, notes=notes, version=p.updated_at.isoformat())
 
     def _rebuild(self, p, actor: Actor):
         """Analyse a stored profile's references again (its model is from an older format)."""

@@ -805,6 +805,7 @@ def sing(notes: Sequence[SungNote], singer: Singer, vocal_style: str, *, length_
 
     done = 0
     progress(0, len(lines), "singing")
+    _pyworld()  # imported here, before the threads (its import changes the warning filters for a moment)
     with ThreadPoolExecutor(THREADS) as pool:
         for parts in pool.map(render, enumerate(lines)):
             if cancel is not None:

@@ -54,6 +54,9 @@ class VoiceChoice:
     embedding: np.ndarray | None = None
     # Things the user should know about this voice (e.g. it was rebuilt), passed into the result.
     notes: tuple[str, ...] = ()
+    # Which state of the voice this is (a profile's last change), for results kept by content: speech kept
+    # for a profile is not reused once the profile was refined or rebuilt.
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -277,7 +280,7 @@ def speak(req: SpeakRequest, settings, progress: ProgressFn = no_progress,
                                                               settings, rate, cancel, known)
     if memory is not None:
         for i, take in enumerate(takes):
-            if i not in known:
+            if known.get(i) is None:  # made now, or recalled without its words (heard now, or retaken)
                 memory.keep(backend_name, rate, take, heard.get(i))
     progress(len(chunks) + 0.5, total, "style, effects and loudness")
     cancel.raise_if_set()
@@ -322,8 +325,10 @@ def _listen_and_retake(takes: list[Take], req: SpeakRequest, backend: SpeechBack
                        ) -> tuple[list[Take], dict, float, dict[int, str]]:
     """Check the words of the first sentences; speak again those heard wrongly (when another take
     can differ; not those recalled from a memory, which had their chance when made). Returns the takes, the
-    word figures, the seconds spent listening, and the words heard per take index."""
-    known = known or {}
+    word figures, the seconds spent listening, and the words heard per take index. A take recalled without its
+    words (made while the recogniser could not run, or beyond the checked start) is heard now, and retaken like
+    a new one."""
+    known = {i: h for i, h in (known or {}).items() if h is not None}
     language = _language_code(req)
     t0 = time.perf_counter()
     try:

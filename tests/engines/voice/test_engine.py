@@ -190,6 +190,14 @@ def test_a_memory_speaks_and_checks_only_the_changed_sentence(settings, backends
     assert second.metrics["word_error_rate"] <= 0.15, second.metrics["words_heard"]
     assert "will copy" in second.metrics["words_heard"].lower()
     assert "welcome" in second.metrics["words_heard"].lower()
+    # A sentence kept without its words (made while the recogniser could not run) is heard now, and kept with them.
+    welcome = next(k for k in memory.takes if k[2] == first.takes[0].text)
+    memory.takes[welcome] = (memory.takes[welcome][0], None)
+    heard_texts.clear()
+    memory.kept.clear()
+    speak(SpeakRequest(edited, VoiceChoice("default")), settings, backends=backends, memory=memory)
+    assert heard_texts[0] == [first.takes[0].text] and memory.kept == [first.takes[0].text]
+    assert "welcome" in memory.takes[welcome][1].lower()
     # Another rate is another take: nothing recalled.
     memory.recalled.clear()
     speak(SpeakRequest(edited, VoiceChoice("default"), speed=1.2), settings, backends=backends, memory=memory)
