@@ -32,11 +32,12 @@ def create(settings: Settings):
     """Build the services (recovering from any crash) and the UI, without launching."""
     use_cache_dir(settings)
     from services import build_services
-    from tabs import build_app
+    from tabs import build_app, server_app_made_at_launch
 
     services = build_services(settings)
-    demo = build_app(services)
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    with server_app_made_at_launch():
+        demo = build_app(services)
+        demo.queue(default_concurrency_limit=2, max_size=64)
     return services, demo
 
 

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import gradio as gr
 
 from services import Services
 
 TITLE = "Digital Clone Studio"
 TAGLINE = "A photo, a voice and an idea: cloned voices, talking heads, songs, music videos and narrated decks."
+
+
+@contextmanager
+def server_app_made_at_launch() -> Iterator[None]:
+    """Gradio builds a server app (FastAPI routes, middleware) and its page config when a Blocks is made,
+    when its `with` ends and in queue(); launch() builds the ones it serves and drops the others. Inside this
+    block the interim builds are skipped (0.5-0.9 s of start-up on 2 cores); `demo.app` and `demo.config`
+    are set by launch()."""
+    from gradio.blocks import Blocks
+    from gradio.routes import App
+
+    made = App.__dict__["create_app"], Blocks.get_config_file
+    App.create_app = staticmethod(lambda blocks, *args, **kwargs: None)
+    Blocks.get_config_file = lambda self: None
+    try:
+        yield
+    finally:
+        App.create_app, Blocks.get_config_file = made
 
 
 def build_app(services: Services) -> gr.Blocks:
