@@ -23,7 +23,13 @@ def test_the_built_app_has_loaded_no_engine_library(tmp_path):
             "from settings import Settings\n"
             "services, demo = app.create(Settings.from_args([]))\n"
             f"print(json.dumps([m for m in {LAZY!r} if m in sys.modules]))\n"
-            "print(len(demo.fns))\n")
+            "print(len(demo.fns))\n"
+            # Gradio's interim server apps were skipped, and its app builder is itself again for launch().
+            "from gradio.routes import App\n"
+            "from gradio.blocks import Blocks\n"
+            "assert demo.app is None and demo.config is None, 'an interim server app was built'\n"
+            "assert App.create_app.__module__ == 'gradio.routes' and Blocks.get_config_file.__module__ == "
+            "'gradio.blocks'\n")
     # A clean environment, as for the running app in the API tests: no database URL, sign-in or device
     # setting of the host's reaches it.
     kept = {k: v for k, v in os.environ.items() if k in _HOST_VARS or k.startswith("LC_")}
