@@ -88,7 +88,8 @@ def test_the_mark_is_40_db_or_more_below_the_picture(clips):
     src, _ = clips["scene"]
     planes = luma(src).reshape(-1, SIZE[1], SIZE[0])
     marker = vw.Marker(SIZE[1], SIZE[0], PAYLOAD, KEY, host=planes[0])
-    # The mark alone, on every frame (before encoding): 44.6 dB by design.
+    # The mark alone, on every frame (before encoding): about 43 dB (bench/trust.py: 42.8 dB or more over
+    # every frame of 50 clips as they are encoded).
     assert min(vw.psnr(y, marker.apply(y)) for y in planes) >= 43.0
 
 
